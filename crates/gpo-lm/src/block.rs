@@ -1,0 +1,179 @@
+//! One pre-norm decoder block: RMSNorm -> grouped-query attention -> residual ->
+//! RMSNorm -> SwiGLU MLP -> residual.
+
+use candle_core::Tensor;
+
+use crate::linear::Linear;
+use crate::ops::{rms_norm, rope, softmax_last};
+use crate::pass::Pass;
+use crate::Result;
+
+/// Key and value tensors of one block for the tokens seen so far, `[batch, kv_heads, seq, head_dim]`.
+#[derive(Debug, Clone, Default)]
+pub struct LayerCache {
+    pub(crate) k: Option<Tensor>,
+    pub(crate) v: Option<Tensor>,
+}
+
+/// Grouped-query self-attention with RoPE.
+#[derive(Debug, Clone)]
+pub struct Attention {
+    pub(crate) q_proj: Linear,
+    pub(crate) k_proj: Linear,
+    pub(crate) v_proj: Linear,
+    pub(crate) o_proj: Linear,
+    pub(crate) heads: usize,
+    pub(crate) kv_heads: usize,
+    pub(crate) head_dim: usize,
+}
+
+/// Inputs shared by every block of one forward pass.
+pub(crate) struct BlockInputs<'a> {
+    /// `[batch, seq, head_dim / 2]` each.
+    pub cos: &'a Tensor,
+    pub sin: &'a Tensor,
+    /// Additive mask `[batch, 1, q_len, k_len]` (0 or a large negative number), or `None`
+    /// when every query may see every key.
+    pub mask: Option<&'a Tensor>,
+    pub pass: &'a Pass,
+}
+
+impl Attention {
+    /// `x`: `[batch, seq, hidden]` -> `[batch, seq, hidden]`. With a cache, the new keys and
+    /// values are appended and attention runs over the whole cached prefix.
+    pub(crate) fn forward(
+        &self,
+        x: &Tensor,
+        inp: &BlockInputs,
+        cache: Option<&mut LayerCache>,
+    ) -> Result<Tensor> {
+        let (b, s, _) = x.dims3()?;
+        let mode = inp.pass.mode;
+        let split = |t: Tensor, heads: usize| -> Result<Tensor> {
+            Ok(t.reshape((b, s, heads, self.head_dim))?.transpose(1, 2)?)
+        };
+        let q = split(self.q_proj.forward(x, inp.pass)?, self.heads)?;
+        let k = split(self.k_proj.forward(x, inp.pass)?, self.kv_heads)?;
+        let v = split(self.v_proj.forward(x, inp.pass)?, self.kv_heads)?.contiguous()?;
+        let q = rope(&q, inp.cos, inp.sin, mode)?.contiguous()?;
+        let k = rope(&k, inp.cos, inp.sin, mode)?.contiguous()?;
+        let (k, v) = match cache {
+            Some(c) => {
+                let k = match &c.k {
+                    Some(prev) => Tensor::cat(&[prev, &k], 2)?,
+                    None => k,
+                };
+                let v = match &c.v {
+                    Some(prev) => Tensor::cat(&[prev, &v], 2)?,
+                    None => v,
+                };
+                c.k = Some(k.clone());
+                c.v = Some(v.clone());
+                (k, v)
+            }
+            None => (k, v),
+        };
+        let k_len = k.dim(2)?;
+        // Grouped heads share one key/value head: fold the group into the query rows instead
+        // of copying keys and values `heads / kv_heads` times.
+        let groups = self.heads / self.kv_heads;
+        let q = q.reshape((b, self.kv_heads, groups * s, self.head_dim))?;
+        let scale = 1.0 / (self.head_dim as f64).sqrt();
+        let scores = (q.matmul(&k.t()?)? * scale)?.reshape((b, self.heads, s, k_len))?;
+        let scores = match inp.mask {
+            Some(m) => scores.broadcast_add(m)?,
+            None => scores,
+        };
+        let probs = softmax_last(&scores, mode)?.reshape((b, self.kv_heads, groups * s, k_len))?;
+        let out = probs
+            .matmul(&v)?
+            .reshape((b, self.heads, s, self.head_dim))?;
+        let out = out
+            .transpose(1, 2)?
+            .reshape((b, s, self.heads * self.head_dim))?;
+        self.o_proj.forward(&out, inp.pass)
+    }
+}
+
+/// SwiGLU feed-forward: `down(silu(gate(x)) * up(x))`.
+#[derive(Debug, Clone)]
+pub struct Mlp {
+    pub(crate) gate_proj: Linear,
+    pub(crate) up_proj: Linear,
+    pub(crate) down_proj: Linear,
+}
+
+impl Mlp {
+    fn forward(&self, x: &Tensor, pass: &Pass) -> Result<Tensor> {
+        let gate = self.gate_proj.forward(x, pass)?.silu()?;
+        let up = self.up_proj.forward(x, pass)?;
+        self.down_proj.forward(&(gate * up)?, pass)
+    }
+}
+
+/// A decoder block.
+#[derive(Debug, Clone)]
+pub struct Block {
+    pub(crate) input_layernorm: Tensor,
+    pub(crate) attn: Attention,
+    pub(crate) post_attention_layernorm: Tensor,
+    pub(crate) mlp: Mlp,
+    pub(crate) eps: f64,
+}
+
+impl Block {
+    pub(crate) fn forward(
+        &self,
+        x: &Tensor,
+        inp: &BlockInputs,
+        cache: Option<&mut LayerCache>,
+    ) -> Result<Tensor> {
+        let mode = inp.pass.mode;
+        let w1 = weight_for(&self.input_layernorm, inp.pass);
+        let h = self
+            .attn
+            .forward(&rms_norm(x, &w1, self.eps, mode)?, inp, cache)?;
+        let x = (x + h)?;
+        let w2 = weight_for(&self.post_attention_layernorm, inp.pass);
+        let h = self
+            .mlp
+            .forward(&rms_norm(&x, &w2, self.eps, mode)?, inp.pass)?;
+        Ok((x + h)?)
+    }
+
+    /// Every linear layer of the block with its Hugging Face module name.
+    pub(crate) fn linears_mut(&mut self) -> [(&'static str, &mut Linear); 7] {
+        [
+            ("self_attn.q_proj", &mut self.attn.q_proj),
+            ("self_attn.k_proj", &mut self.attn.k_proj),
+            ("self_attn.v_proj", &mut self.attn.v_proj),
+            ("self_attn.o_proj", &mut self.attn.o_proj),
+            ("mlp.gate_proj", &mut self.mlp.gate_proj),
+            ("mlp.up_proj", &mut self.mlp.up_proj),
+            ("mlp.down_proj", &mut self.mlp.down_proj),
+        ]
+    }
+
+    /// Read-only view of [`Block::linears_mut`].
+    pub(crate) fn linears(&self) -> [(&'static str, &Linear); 7] {
+        [
+            ("self_attn.q_proj", &self.attn.q_proj),
+            ("self_attn.k_proj", &self.attn.k_proj),
+            ("self_attn.v_proj", &self.attn.v_proj),
+            ("self_attn.o_proj", &self.attn.o_proj),
+            ("mlp.gate_proj", &self.mlp.gate_proj),
+            ("mlp.up_proj", &self.mlp.up_proj),
+            ("mlp.down_proj", &self.mlp.down_proj),
+        ]
+    }
+}
+
+/// The weight itself in a training pass; a detached handle otherwise, so inference records
+/// no graph even when the weight is a trainable variable.
+pub(crate) fn weight_for(w: &Tensor, pass: &Pass) -> Tensor {
+    if pass.train_mode() {
+        w.clone()
+    } else {
+        w.detach()
+    }
+}

@@ -1,0 +1,314 @@
+//! Loading GGUF v3 checkpoints: hyper-parameters and tokenizer from the metadata, tensors
+//! dequantized to f32 and renamed to Hugging Face names.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::BufReader;
+use std::path::Path;
+
+use candle_core::quantized::gguf_file::{Content, Value};
+use candle_core::quantized::GgmlDType;
+use candle_core::{Device, Tensor};
+use gpo_tokenizer::GgufTokenizerSpec;
+
+use crate::config::{Architecture, LmConfig};
+use crate::weights::WeightMap;
+use crate::{Error, Result};
+
+/// Quantisations gpo dequantizes. Others are refused with an error naming the tensor.
+const SUPPORTED: [GgmlDType; 6] = [
+    GgmlDType::F32,
+    GgmlDType::F16,
+    GgmlDType::BF16,
+    GgmlDType::Q4_0,
+    GgmlDType::Q4_1,
+    GgmlDType::Q8_0,
+];
+
+/// Everything a GGUF file holds that gpo uses.
+pub struct GgufCheckpoint {
+    /// Hyper-parameters.
+    pub config: LmConfig,
+    /// Tensors in Hugging Face naming, f32 on the CPU.
+    pub weights: WeightMap,
+    /// The tokenizer described by the metadata.
+    pub tokenizer: GgufTokenizerSpec,
+}
+
+/// Reads a GGUF file completely (metadata, tokenizer, every tensor dequantized to f32).
+pub fn read_gguf(path: &Path) -> Result<GgufCheckpoint> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut reader = BufReader::new(file);
+    let content = Content::read(&mut reader).map_err(|e| {
+        Error::bad(
+            path,
+            format!("not a readable GGUF file ({e}); is it truncated?"),
+        )
+    })?;
+    let md = Metadata {
+        path,
+        map: &content.metadata,
+    };
+    let arch_name = md.string("general.architecture")?;
+    let architecture = Architecture::parse(&arch_name).ok_or_else(|| {
+        Error::unsupported(
+            path,
+            format!("architecture `{arch_name}` is not supported (supported: llama, qwen2)"),
+        )
+    })?;
+    let a = architecture.as_str();
+    let embd = content
+        .tensor_infos
+        .get("token_embd.weight")
+        .ok_or_else(|| Error::MissingTensor {
+            path: path.into(),
+            name: "token_embd.weight".into(),
+        })?;
+    let hidden = md.usize(&format!("{a}.embedding_length"))?;
+    let heads = md.usize(&format!("{a}.attention.head_count"))?;
+    let config = LmConfig {
+        architecture,
+        vocab_size: embd.shape.dims()[0],
+        hidden_size: hidden,
+        intermediate_size: md.usize(&format!("{a}.feed_forward_length"))?,
+        num_hidden_layers: md.usize(&format!("{a}.block_count"))?,
+        num_attention_heads: heads,
+        num_key_value_heads: md.usize_or(&format!("{a}.attention.head_count_kv"), heads)?,
+        head_dim: md.usize_or(&format!("{a}.attention.key_length"), hidden / heads.max(1))?,
+        rms_norm_eps: md.f64_or(&format!("{a}.attention.layer_norm_rms_epsilon"), 1e-5)?,
+        rope_theta: md.f64_or(&format!("{a}.rope.freq_base"), 10_000.0)?,
+        max_position_embeddings: md.usize_or(&format!("{a}.context_length"), 2048)?,
+        tie_word_embeddings: !content.tensor_infos.contains_key("output.weight"),
+    };
+    config.validate(path)?;
+    let tokenizer = tokenizer_spec(&md)?;
+
+    let mut tensors = HashMap::with_capacity(content.tensor_infos.len());
+    let mut names: Vec<&String> = content.tensor_infos.keys().collect();
+    names.sort();
+    for name in names {
+        let info = &content.tensor_infos[name];
+        if !SUPPORTED.contains(&info.ggml_dtype) {
+            return Err(Error::unsupported(
+                path,
+                format!(
+                    "tensor `{name}` uses quantization {:?}; supported: F32, F16, BF16, Q4_0, Q4_1, Q8_0",
+                    info.ggml_dtype
+                ),
+            ));
+        }
+        let q = info
+            .read(&mut reader, content.tensor_data_offset, &Device::Cpu)
+            .map_err(|e| {
+                Error::bad(
+                    path,
+                    format!("tensor `{name}`: {e}; is the file truncated?"),
+                )
+            })?;
+        let t = q.dequantize(&Device::Cpu)?;
+        let Some(hf_name) = hf_name(name) else {
+            tracing::debug!("{}: ignoring tensor `{name}`", path.display());
+            continue;
+        };
+        let t = match (architecture, hf_name.rsplit('.').nth(1)) {
+            // llama.cpp's converter permutes q/k rows for its interleaved RoPE; undo it so the
+            // weights use Hugging Face's rotate-half layout (and LoRA adapters stay HF-compatible).
+            (Architecture::Llama, Some("q_proj")) if hf_name.ends_with("weight") => {
+                unpermute_rows(&t, config.num_attention_heads)?
+            }
+            (Architecture::Llama, Some("k_proj")) if hf_name.ends_with("weight") => {
+                unpermute_rows(&t, config.num_key_value_heads)?
+            }
+            _ => t,
+        };
+        tensors.insert(hf_name, t);
+    }
+    Ok(GgufCheckpoint {
+        config,
+        weights: WeightMap::new(path, tensors),
+        tokenizer,
+    })
+}
+
+/// Inverse of llama.cpp's `permute(w, n_head)`: rows `(head, pair, half)` -> `(head, half, pair)`.
+fn unpermute_rows(w: &Tensor, n_head: usize) -> Result<Tensor> {
+    let (rows, cols) = w.dims2()?;
+    let t = w
+        .reshape((n_head, rows / n_head / 2, 2, cols))?
+        .transpose(1, 2)?
+        .contiguous()?;
+    Ok(t.reshape((rows, cols))?)
+}
+
+/// Maps a GGUF tensor name to its Hugging Face name.
+fn hf_name(name: &str) -> Option<String> {
+    let fixed = match name {
+        "token_embd.weight" => Some("model.embed_tokens.weight"),
+        "output_norm.weight" => Some("model.norm.weight"),
+        "output.weight" => Some("lm_head.weight"),
+        _ => None,
+    };
+    if let Some(f) = fixed {
+        return Some(f.to_string());
+    }
+    let rest = name.strip_prefix("blk.")?;
+    let (layer, rest) = rest.split_once('.')?;
+    let (module, kind) = rest.rsplit_once('.')?;
+    let hf = match module {
+        "attn_norm" => "input_layernorm",
+        "ffn_norm" => "post_attention_layernorm",
+        "attn_q" => "self_attn.q_proj",
+        "attn_k" => "self_attn.k_proj",
+        "attn_v" => "self_attn.v_proj",
+        "attn_output" => "self_attn.o_proj",
+        "ffn_gate" => "mlp.gate_proj",
+        "ffn_up" => "mlp.up_proj",
+        "ffn_down" => "mlp.down_proj",
+        _ => return None,
+    };
+    Some(format!("model.layers.{layer}.{hf}.{kind}"))
+}
+
+fn tokenizer_spec(md: &Metadata) -> Result<GgufTokenizerSpec> {
+    let strings = |key: &str| -> Result<Vec<String>> {
+        md.array(key)?
+            .iter()
+            .map(|v| {
+                v.to_string()
+                    .cloned()
+                    .map_err(|_| md.bad(key, "expected an array of strings"))
+            })
+            .collect()
+    };
+    let token_types = match md.map.get("tokenizer.ggml.token_type") {
+        Some(_) => Some(
+            md.array("tokenizer.ggml.token_type")?
+                .iter()
+                .map(|v| {
+                    v.to_i32()
+                        .map_err(|_| md.bad("tokenizer.ggml.token_type", "expected i32 values"))
+                })
+                .collect::<Result<Vec<i32>>>()?,
+        ),
+        None => None,
+    };
+    Ok(GgufTokenizerSpec {
+        model: md.string("tokenizer.ggml.model")?,
+        pre: md
+            .map
+            .get("tokenizer.ggml.pre")
+            .and_then(|v| v.to_string().ok().cloned()),
+        tokens: strings("tokenizer.ggml.tokens")?,
+        merges: if md.map.contains_key("tokenizer.ggml.merges") {
+            strings("tokenizer.ggml.merges")?
+        } else {
+            Vec::new()
+        },
+        token_types,
+        bos_id: md.opt_u32("tokenizer.ggml.bos_token_id"),
+        eos_id: md.opt_u32("tokenizer.ggml.eos_token_id"),
+        pad_id: md.opt_u32("tokenizer.ggml.padding_token_id"),
+        chat_template: md
+            .map
+            .get("tokenizer.chat_template")
+            .and_then(|v| v.to_string().ok().cloned()),
+    })
+}
+
+/// Typed access to GGUF metadata with errors that name the file and key.
+struct Metadata<'a> {
+    path: &'a Path,
+    map: &'a HashMap<String, Value>,
+}
+
+impl Metadata<'_> {
+    fn bad(&self, key: &str, what: &str) -> Error {
+        Error::bad(self.path, format!("metadata `{key}`: {what}"))
+    }
+    fn get(&self, key: &str) -> Result<&Value> {
+        self.map.get(key).ok_or_else(|| self.bad(key, "missing"))
+    }
+    fn string(&self, key: &str) -> Result<String> {
+        self.get(key)?
+            .to_string()
+            .cloned()
+            .map_err(|_| self.bad(key, "expected a string"))
+    }
+    fn array(&self, key: &str) -> Result<&Vec<Value>> {
+        self.get(key)?
+            .to_vec()
+            .map_err(|_| self.bad(key, "expected an array"))
+    }
+    fn usize(&self, key: &str) -> Result<usize> {
+        let v = self.get(key)?;
+        let n = v
+            .to_u64()
+            .or_else(|_| v.to_u32().map(u64::from))
+            .or_else(|_| v.to_i32().map(|x| x.max(0) as u64));
+        n.map(|n| n as usize)
+            .map_err(|_| self.bad(key, "expected an integer"))
+    }
+    fn usize_or(&self, key: &str, default: usize) -> Result<usize> {
+        if self.map.contains_key(key) {
+            self.usize(key)
+        } else {
+            Ok(default)
+        }
+    }
+    fn f64_or(&self, key: &str, default: f64) -> Result<f64> {
+        match self.map.get(key) {
+            None => Ok(default),
+            Some(v) => v
+                .to_f64()
+                .or_else(|_| v.to_f32().map(f64::from))
+                .map_err(|_| self.bad(key, "expected a float")),
+        }
+    }
+    fn opt_u32(&self, key: &str) -> Option<u32> {
+        let v = self.map.get(key)?;
+        v.to_u32()
+            .ok()
+            .or_else(|| v.to_i32().ok().and_then(|x| u32::try_from(x).ok()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gguf_names_map_to_hf_names() {
+        assert_eq!(
+            hf_name("blk.3.attn_q.weight").as_deref(),
+            Some("model.layers.3.self_attn.q_proj.weight")
+        );
+        assert_eq!(
+            hf_name("blk.0.attn_k.bias").as_deref(),
+            Some("model.layers.0.self_attn.k_proj.bias")
+        );
+        assert_eq!(
+            hf_name("blk.12.ffn_down.weight").as_deref(),
+            Some("model.layers.12.mlp.down_proj.weight")
+        );
+        assert_eq!(
+            hf_name("token_embd.weight").as_deref(),
+            Some("model.embed_tokens.weight")
+        );
+        assert_eq!(hf_name("rope_freqs.weight"), None);
+    }
+
+    #[test]
+    fn unpermute_inverts_llama_cpp_permute() -> Result<()> {
+        // llama.cpp: w.reshape(n_head, 2, rows/n_head/2, cols).swapaxes(1, 2).reshape(rows, cols)
+        let (n_head, rows, cols) = (2usize, 8usize, 3usize);
+        let w = Tensor::arange(0f32, (rows * cols) as f32, &Device::Cpu)?.reshape((rows, cols))?;
+        let permuted = w
+            .reshape((n_head, 2, rows / n_head / 2, cols))?
+            .transpose(1, 2)?
+            .contiguous()?
+            .reshape((rows, cols))?;
+        let back = unpermute_rows(&permuted, n_head)?;
+        assert_eq!(back.to_vec2::<f32>()?, w.to_vec2::<f32>()?);
+        Ok(())
+    }
+}

@@ -1,0 +1,120 @@
+//! A linear layer `y = x W^T + b`, optionally with a LoRA adapter `+ (alpha / r) x A^T B^T`.
+
+use candle_core::{Tensor, Var};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::pass::Pass;
+use crate::Result;
+
+/// A LoRA adapter on one linear layer (Hu et al. 2021): `A` is `[rank, in]`, `B` is `[out, rank]`.
+#[derive(Debug, Clone)]
+pub struct LoraAdapter {
+    /// Down-projection, `[rank, in]`.
+    pub a: Var,
+    /// Up-projection, `[out, rank]`, zero at initialisation so training starts at the base model.
+    pub b: Var,
+    /// `alpha / rank`.
+    pub scale: f64,
+    /// Dropout probability on the adapter's input.
+    pub dropout: f32,
+}
+
+/// A linear layer of the model. The weight is a plain tensor (frozen) or the tensor of a
+/// [`Var`] (fully trainable); either way it is stored as `[out, in]`, as in PyTorch.
+#[derive(Debug, Clone)]
+pub struct Linear {
+    pub(crate) weight: Tensor,
+    pub(crate) bias: Option<Tensor>,
+    pub(crate) lora: Option<LoraAdapter>,
+    /// Distinct per layer of a model; mixes into the dropout seed.
+    pub(crate) id: u64,
+}
+
+impl Linear {
+    pub(crate) fn new(weight: Tensor, bias: Option<Tensor>, id: u64) -> Self {
+        Linear {
+            weight,
+            bias,
+            lora: None,
+            id,
+        }
+    }
+
+    /// `x`: `[..., in]` -> `[..., out]`.
+    pub fn forward(&self, x: &Tensor, pass: &Pass) -> Result<Tensor> {
+        let train = pass.train_mode();
+        let w = if train {
+            self.weight.clone()
+        } else {
+            self.weight.detach()
+        };
+        let mut y = matmul_t(x, &w)?;
+        if let Some(b) = &self.bias {
+            let b = if train { b.clone() } else { b.detach() };
+            y = y.broadcast_add(&b)?;
+        }
+        if let (Some(lora), true) = (&self.lora, pass.adapters) {
+            y = (y + self.lora_delta(lora, x, pass)?)?;
+        }
+        Ok(y)
+    }
+
+    fn lora_delta(&self, lora: &LoraAdapter, x: &Tensor, pass: &Pass) -> Result<Tensor> {
+        let train = pass.train_mode();
+        let (a, b) = if train {
+            (lora.a.as_tensor().clone(), lora.b.as_tensor().clone())
+        } else {
+            (lora.a.as_tensor().detach(), lora.b.as_tensor().detach())
+        };
+        let x = match pass.dropout_seed {
+            Some(seed) if train && lora.dropout > 0.0 => dropout(
+                x,
+                lora.dropout,
+                seed ^ self.id.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            )?,
+            _ => x.clone(),
+        };
+        Ok((matmul_t(&matmul_t(&x, &a)?, &b)? * lora.scale)?)
+    }
+
+    /// Output features.
+    pub fn out_dim(&self) -> usize {
+        self.weight.dims()[0]
+    }
+
+    /// Input features.
+    pub fn in_dim(&self) -> usize {
+        self.weight.dims()[1]
+    }
+}
+
+/// `x @ w^T` for `x` of any rank >= 2, flattening the leading dimensions into one GEMM.
+pub(crate) fn matmul_t(x: &Tensor, w: &Tensor) -> Result<Tensor> {
+    let dims = x.dims().to_vec();
+    let inner = dims[dims.len() - 1];
+    let rows = x.elem_count() / inner.max(1);
+    let y = x.reshape((rows, inner))?.matmul(&w.t()?)?;
+    let mut out = dims;
+    let last = out.len() - 1;
+    out[last] = w.dims()[0];
+    Ok(y.reshape(out)?)
+}
+
+/// Inverted dropout with a mask drawn on the host from `seed`, so runs are reproducible on
+/// every device.
+fn dropout(x: &Tensor, p: f32, seed: u64) -> Result<Tensor> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let keep = 1.0 - p;
+    let mask: Vec<f32> = (0..x.elem_count())
+        .map(|_| {
+            if rng.random::<f32>() < keep {
+                1.0 / keep
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let mask = Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?;
+    Ok((x * mask)?)
+}

@@ -1,0 +1,405 @@
+//! The decoder-only language model: embedding -> blocks -> RMSNorm -> LM head.
+
+use candle_core::{DType, Device, Tensor, Var};
+
+use crate::block::{weight_for, Attention, Block, BlockInputs, LayerCache, Mlp};
+use crate::config::LmConfig;
+use crate::linear::{matmul_t, Linear};
+use crate::mask::{causal_padding_mask, positions_from_mask};
+use crate::pass::{Mode, Pass};
+use crate::rope::RopeTable;
+use crate::weights::WeightMap;
+use crate::{Error, Result};
+
+/// Which weights of a model are trainable.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Trainable {
+    /// None: a frozen model (reference, judge, sampler).
+    Frozen,
+    /// Every weight (full fine-tuning).
+    Full,
+}
+
+/// A Llama-family causal LM. Weights are plain tensors, or the tensors of [`Var`]s when the
+/// model is fully trainable; LoRA adapters are attached with [`crate::lora::attach_lora`].
+#[derive(Debug, Clone)]
+pub struct CausalLm {
+    pub(crate) cfg: LmConfig,
+    pub(crate) embed_tokens: Tensor,
+    pub(crate) blocks: Vec<Block>,
+    pub(crate) norm: Tensor,
+    /// `None` when tied to the embedding.
+    pub(crate) lm_head: Option<Tensor>,
+    pub(crate) rope: RopeTable,
+    pub(crate) device: Device,
+    pub(crate) dtype: DType,
+    /// Trainable variables with their Hugging Face (or PEFT) names.
+    pub(crate) vars: Vec<(String, Var)>,
+}
+
+/// The key/value cache of every block, plus which cached positions are real tokens.
+#[derive(Debug, Clone)]
+pub struct KvCache {
+    pub(crate) layers: Vec<LayerCache>,
+    /// `valid[row][j]`: whether cached position j of the row is a token (not left padding).
+    pub(crate) valid: Vec<Vec<bool>>,
+    /// The RoPE position of the next token of each row.
+    pub(crate) next_pos: Vec<u32>,
+}
+
+impl KvCache {
+    /// Number of cached positions.
+    pub fn len(&self) -> usize {
+        self.valid.first().map_or(0, Vec::len)
+    }
+
+    /// Whether nothing is cached yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl CausalLm {
+    /// Builds the model from `weights` (Hugging Face names), moving them to `device` in `dtype`.
+    pub fn new(
+        cfg: LmConfig,
+        weights: WeightMap,
+        trainable: Trainable,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<Self> {
+        let mut w = weights.to(dtype, device)?;
+        let mut vars = Vec::new();
+        let mut param = |name: &str, t: Tensor| -> Result<Tensor> {
+            match trainable {
+                Trainable::Frozen => Ok(t),
+                Trainable::Full => {
+                    let v = Var::from_tensor(&t)?;
+                    let tensor = v.as_tensor().clone();
+                    vars.push((name.to_string(), v));
+                    Ok(tensor)
+                }
+            }
+        };
+        let (h, hd) = (cfg.hidden_size, cfg.head_dim);
+        let (nh, nkv, ff) = (
+            cfg.num_attention_heads,
+            cfg.num_key_value_heads,
+            cfg.intermediate_size,
+        );
+        let embed_name = "model.embed_tokens.weight";
+        let embed_tokens = param(embed_name, w.take(embed_name, &[cfg.vocab_size, h])?)?;
+        let mut next_id = 0u64;
+        let mut linear = |w: &mut WeightMap,
+                          param: &mut dyn FnMut(&str, Tensor) -> Result<Tensor>,
+                          name: String,
+                          out: usize,
+                          inp: usize,
+                          bias: bool|
+         -> Result<Linear> {
+            let wn = format!("{name}.weight");
+            let weight = param(&wn, w.take(&wn, &[out, inp])?)?;
+            let bias = if bias {
+                let bn = format!("{name}.bias");
+                Some(param(&bn, w.take(&bn, &[out])?)?)
+            } else {
+                None
+            };
+            next_id += 1;
+            Ok(Linear::new(weight, bias, next_id))
+        };
+        let qkv_bias = cfg.architecture.qkv_bias();
+        let mut blocks = Vec::with_capacity(cfg.num_hidden_layers);
+        for i in 0..cfg.num_hidden_layers {
+            let p = format!("model.layers.{i}");
+            let norm1 = format!("{p}.input_layernorm.weight");
+            let input_layernorm = param(&norm1, w.take(&norm1, &[h])?)?;
+            let attn = Attention {
+                q_proj: linear(
+                    &mut w,
+                    &mut param,
+                    format!("{p}.self_attn.q_proj"),
+                    nh * hd,
+                    h,
+                    qkv_bias,
+                )?,
+                k_proj: linear(
+                    &mut w,
+                    &mut param,
+                    format!("{p}.self_attn.k_proj"),
+                    nkv * hd,
+                    h,
+                    qkv_bias,
+                )?,
+                v_proj: linear(
+                    &mut w,
+                    &mut param,
+                    format!("{p}.self_attn.v_proj"),
+                    nkv * hd,
+                    h,
+                    qkv_bias,
+                )?,
+                o_proj: linear(
+                    &mut w,
+                    &mut param,
+                    format!("{p}.self_attn.o_proj"),
+                    h,
+                    nh * hd,
+                    false,
+                )?,
+                heads: nh,
+                kv_heads: nkv,
+                head_dim: hd,
+            };
+            let norm2 = format!("{p}.post_attention_layernorm.weight");
+            let post_attention_layernorm = param(&norm2, w.take(&norm2, &[h])?)?;
+            let mlp = Mlp {
+                gate_proj: linear(
+                    &mut w,
+                    &mut param,
+                    format!("{p}.mlp.gate_proj"),
+                    ff,
+                    h,
+                    false,
+                )?,
+                up_proj: linear(&mut w, &mut param, format!("{p}.mlp.up_proj"), ff, h, false)?,
+                down_proj: linear(
+                    &mut w,
+                    &mut param,
+                    format!("{p}.mlp.down_proj"),
+                    h,
+                    ff,
+                    false,
+                )?,
+            };
+            blocks.push(Block {
+                input_layernorm,
+                attn,
+                post_attention_layernorm,
+                mlp,
+                eps: cfg.rms_norm_eps,
+            });
+        }
+        let norm = param("model.norm.weight", w.take("model.norm.weight", &[h])?)?;
+        let lm_head = match w.take_optional("lm_head.weight", &[cfg.vocab_size, h])? {
+            // Some tied checkpoints store a copy of the embedding; tying keeps one tensor.
+            Some(_) if cfg.tie_word_embeddings => None,
+            Some(t) => Some(param("lm_head.weight", t)?),
+            None if cfg.tie_word_embeddings => None,
+            None => {
+                return Err(Error::MissingTensor {
+                    path: w.origin().into(),
+                    name: "lm_head.weight".into(),
+                })
+            }
+        };
+        let leftover = w.remaining();
+        if !leftover.is_empty() {
+            tracing::debug!("{}: unused tensors {:?}", w.origin().display(), leftover);
+        }
+        let rope = RopeTable::new(hd, cfg.rope_theta, cfg.max_position_embeddings, device)?;
+        Ok(CausalLm {
+            cfg,
+            embed_tokens,
+            blocks,
+            norm,
+            lm_head,
+            rope,
+            device: device.clone(),
+            dtype,
+            vars,
+        })
+    }
+
+    /// Hyper-parameters.
+    pub fn config(&self) -> &LmConfig {
+        &self.cfg
+    }
+
+    /// The device holding the weights.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// The dtype of the weights and activations.
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    /// Trainable variables with their names: every weight under [`Trainable::Full`], the
+    /// adapter matrices (PEFT names) after LoRA is attached, nothing for a frozen model.
+    pub fn trainable_vars(&self) -> &[(String, Var)] {
+        &self.vars
+    }
+
+    /// Number of parameters of the base model (adapters excluded).
+    pub fn num_parameters(&self) -> usize {
+        let mut n = self.embed_tokens.elem_count() + self.norm.elem_count();
+        n += self.lm_head.as_ref().map_or(0, Tensor::elem_count);
+        for b in &self.blocks {
+            n += b.input_layernorm.elem_count() + b.post_attention_layernorm.elem_count();
+            for (_, l) in b.linears() {
+                n += l.weight.elem_count() + l.bias.as_ref().map_or(0, Tensor::elem_count);
+            }
+        }
+        n
+    }
+
+    /// Full-sequence forward returning the final hidden states `[batch, seq, hidden]`
+    /// (after the last RMSNorm).
+    ///
+    /// `ids`: `[batch, seq]` u32. `attention_mask`: `[batch, seq]` with 1 for tokens and 0 for
+    /// padding (left or right); `None` means no padding. Positions count tokens only, as in
+    /// Hugging Face, so a left-padded row computes the same values as the unpadded sequence.
+    pub fn forward_hidden(
+        &self,
+        ids: &Tensor,
+        attention_mask: Option<&Tensor>,
+        pass: &Pass,
+    ) -> Result<Tensor> {
+        let (b, s) = ids.dims2()?;
+        self.check_len(s)?;
+        let valid: Vec<Vec<bool>> = match attention_mask {
+            Some(m) => m
+                .to_dtype(DType::U32)?
+                .to_vec2::<u32>()?
+                .into_iter()
+                .map(|r| r.into_iter().map(|x| x != 0).collect())
+                .collect(),
+            None => vec![vec![true; s]; b],
+        };
+        if valid.len() != b || valid.iter().any(|r| r.len() != s) {
+            return Err(Error::InvalidArgument(format!(
+                "attention_mask must be [{b}, {s}]"
+            )));
+        }
+        let positions = positions_from_mask(&valid, &vec![0; b], &self.device)?;
+        let mask = causal_padding_mask(&valid, s, self.dtype, &self.device)?;
+        let x = self.embed(ids, pass)?;
+        self.run_blocks(x, &positions, Some(&mask), pass, None)
+    }
+
+    /// Full-sequence forward returning logits at every position, `[batch, seq, vocab]`.
+    pub fn forward(
+        &self,
+        ids: &Tensor,
+        attention_mask: Option<&Tensor>,
+        pass: &Pass,
+    ) -> Result<Tensor> {
+        let hidden = self.forward_hidden(ids, attention_mask, pass)?;
+        self.lm_logits(&hidden, pass)
+    }
+
+    /// Applies the LM head: `[..., hidden]` -> `[..., vocab]`.
+    pub fn lm_logits(&self, hidden: &Tensor, pass: &Pass) -> Result<Tensor> {
+        let head = self.lm_head.as_ref().unwrap_or(&self.embed_tokens);
+        matmul_t(hidden, &weight_for(head, pass))
+    }
+
+    /// An empty KV cache for `batch` rows.
+    pub fn new_cache(&self, batch: usize) -> KvCache {
+        KvCache {
+            layers: vec![LayerCache::default(); self.blocks.len()],
+            valid: vec![Vec::new(); batch],
+            next_pos: vec![0; batch],
+        }
+    }
+
+    /// Incremental forward with a KV cache (inference kernels): appends `ids` (`[batch, seq]`,
+    /// `valid` marking real tokens, e.g. left padding of a prompt) and returns the logits of
+    /// the last position of each row, `[batch, vocab]`.
+    pub fn forward_cached(
+        &self,
+        ids: &Tensor,
+        valid: &[Vec<bool>],
+        cache: &mut KvCache,
+        pass: &Pass,
+    ) -> Result<Tensor> {
+        let pass = Pass {
+            mode: Mode::Infer,
+            ..*pass
+        };
+        let (b, s) = ids.dims2()?;
+        if valid.len() != b || valid.iter().any(|r| r.len() != s) || cache.valid.len() != b {
+            return Err(Error::InvalidArgument(format!(
+                "cache of {} rows, ids [{b}, {s}] and valid mask disagree",
+                cache.valid.len()
+            )));
+        }
+        let past = cache.len();
+        self.check_len(past + s)?;
+        let positions = positions_from_mask(valid, &cache.next_pos, &self.device)?;
+        for (row, v) in cache.valid.iter_mut().zip(valid) {
+            row.extend_from_slice(v);
+        }
+        for (p, v) in cache.next_pos.iter_mut().zip(valid) {
+            *p += v.iter().filter(|x| **x).count() as u32;
+        }
+        let mask = if s == 1 && cache.valid.iter().all(|r| r.iter().all(|x| *x)) {
+            None
+        } else {
+            Some(crate::mask::cached_mask(
+                &cache.valid,
+                s,
+                self.dtype,
+                &self.device,
+            )?)
+        };
+        let x = self.embed(ids, &pass)?;
+        let hidden =
+            self.run_blocks(x, &positions, mask.as_ref(), &pass, Some(&mut cache.layers))?;
+        let last = hidden.narrow(1, s - 1, 1)?.squeeze(1)?;
+        self.lm_logits(&last, &pass)
+    }
+
+    fn check_len(&self, len: usize) -> Result<()> {
+        if len > self.rope.max_positions() {
+            return Err(Error::InvalidArgument(format!(
+                "sequence of {len} tokens is longer than the model's context of {} tokens",
+                self.rope.max_positions()
+            )));
+        }
+        Ok(())
+    }
+
+    fn embed(&self, ids: &Tensor, pass: &Pass) -> Result<Tensor> {
+        let (b, s) = ids.dims2()?;
+        let flat = ids.flatten_all()?.contiguous()?;
+        let max = flat.max(0)?.to_scalar::<u32>()? as usize;
+        if max >= self.cfg.vocab_size {
+            return Err(Error::InvalidArgument(format!(
+                "token id {max} is outside the vocabulary of {}",
+                self.cfg.vocab_size
+            )));
+        }
+        let e = weight_for(&self.embed_tokens, pass).index_select(&flat, 0)?;
+        Ok(e.reshape((b, s, self.cfg.hidden_size))?)
+    }
+
+    fn run_blocks(
+        &self,
+        mut x: Tensor,
+        positions: &Tensor,
+        mask: Option<&Tensor>,
+        pass: &Pass,
+        mut cache: Option<&mut Vec<LayerCache>>,
+    ) -> Result<Tensor> {
+        let (cos, sin) = self.rope.at(positions)?;
+        let inputs = BlockInputs {
+            cos: &cos,
+            sin: &sin,
+            mask,
+            pass,
+        };
+        for (i, block) in self.blocks.iter().enumerate() {
+            let layer = cache.as_deref_mut().map(|c| &mut c[i]);
+            x = block.forward(&x, &inputs, layer)?;
+        }
+        crate::ops::rms_norm(
+            &x,
+            &weight_for(&self.norm, pass),
+            self.cfg.rms_norm_eps,
+            pass.mode,
+        )
+    }
+}

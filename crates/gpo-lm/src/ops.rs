@@ -1,0 +1,102 @@
+//! The three non-matmul kernels of a Llama block, each in a fused (no backward) and a
+//! differentiable form. candle's fused ops record no backward op, so gradients would stop at
+//! them silently; [`Mode::Train`] uses the written-out forms.
+
+use candle_core::{DType, Tensor, D};
+
+use crate::pass::Mode;
+use crate::Result;
+
+/// RMSNorm: `x / sqrt(mean(x^2) + eps) * weight` over the last dimension.
+pub fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64, mode: Mode) -> Result<Tensor> {
+    match mode {
+        Mode::Infer => Ok(candle_nn::ops::rms_norm(
+            &x.contiguous()?,
+            weight,
+            eps as f32,
+        )?),
+        Mode::Train => {
+            let dtype = x.dtype();
+            let x = x.to_dtype(DType::F32)?;
+            let ms = x.sqr()?.mean_keepdim(D::Minus1)?;
+            let normed = x.broadcast_div(&(ms + eps)?.sqrt()?)?;
+            Ok(normed.to_dtype(dtype)?.broadcast_mul(weight)?)
+        }
+    }
+}
+
+/// Softmax over the last dimension.
+pub fn softmax_last(x: &Tensor, mode: Mode) -> Result<Tensor> {
+    match mode {
+        Mode::Infer => Ok(candle_nn::ops::softmax_last_dim(&x.contiguous()?)?),
+        Mode::Train => Ok(candle_nn::ops::softmax(x, D::Minus1)?),
+    }
+}
+
+/// Rotary position embedding in Hugging Face's rotate-half layout.
+///
+/// `x`: `[batch, heads, seq, head_dim]`; `cos`, `sin`: `[batch, seq, head_dim / 2]`.
+pub fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor, mode: Mode) -> Result<Tensor> {
+    match mode {
+        Mode::Infer => Ok(candle_nn::rotary_emb::rope(&x.contiguous()?, cos, sin)?),
+        Mode::Train => {
+            let half = x.dim(D::Minus1)? / 2;
+            let x1 = x.narrow(D::Minus1, 0, half)?;
+            let x2 = x.narrow(D::Minus1, half, half)?;
+            let cos = cos.unsqueeze(1)?;
+            let sin = sin.unsqueeze(1)?;
+            // [x1, x2] * cos + [-x2, x1] * sin, per half.
+            let lo = (x1.broadcast_mul(&cos)? - x2.broadcast_mul(&sin)?)?;
+            let hi = (x2.broadcast_mul(&cos)? + x1.broadcast_mul(&sin)?)?;
+            Ok(Tensor::cat(&[lo, hi], D::Minus1)?)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    }
+
+    #[test]
+    fn fused_and_differentiable_kernels_agree() -> Result<()> {
+        let dev = Device::Cpu;
+        let x = Tensor::randn(0f32, 1.0, (2, 3, 5, 8), &dev)?;
+        let w = Tensor::randn(1f32, 0.1, 8, &dev)?;
+        let tol = 1e-5;
+        assert!(
+            max_diff(
+                &rms_norm(&x, &w, 1e-5, Mode::Infer)?,
+                &rms_norm(&x, &w, 1e-5, Mode::Train)?
+            ) < tol
+        );
+        assert!(
+            max_diff(
+                &softmax_last(&x, Mode::Infer)?,
+                &softmax_last(&x, Mode::Train)?
+            ) < tol
+        );
+        let cos = Tensor::randn(0f32, 1.0, (2, 5, 4), &dev)?;
+        let sin = Tensor::randn(0f32, 1.0, (2, 5, 4), &dev)?;
+        assert!(
+            max_diff(
+                &rope(&x, &cos, &sin, Mode::Infer)?,
+                &rope(&x, &cos, &sin, Mode::Train)?
+            ) < tol
+        );
+        Ok(())
+    }
+}

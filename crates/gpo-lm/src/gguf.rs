@@ -258,9 +258,14 @@ impl Metadata<'_> {
     fn f64_or(&self, key: &str, default: f64) -> Result<f64> {
         match self.map.get(key) {
             None => Ok(default),
+            // An f32 such as 1e-5 is read through its shortest decimal form, so the config
+            // holds the value the model was written with rather than 9.999999747378752e-6.
             Some(v) => v
                 .to_f64()
-                .or_else(|_| v.to_f32().map(f64::from))
+                .or_else(|_| {
+                    v.to_f32()
+                        .map(|x| x.to_string().parse().unwrap_or(f64::from(x)))
+                })
                 .map_err(|_| self.bad(key, "expected a float")),
         }
     }

@@ -89,12 +89,23 @@ impl Linear {
     }
 }
 
+/// Row count up to which [`matmul_t`] multiplies `W x^T`.
+const SMALL_ROWS: usize = 16;
+
 /// `x @ w^T` for `x` of any rank >= 2, flattening the leading dimensions into one GEMM.
 pub(crate) fn matmul_t(x: &Tensor, w: &Tensor) -> Result<Tensor> {
     let dims = x.dims().to_vec();
     let inner = dims[dims.len() - 1];
     let rows = x.elem_count() / inner.max(1);
-    let y = x.reshape((rows, inner))?.matmul(&w.t()?)?;
+    let x2 = x.reshape((rows, inner))?;
+    // Few rows (decoding): `(W x^T)^T` streams W in its stored row-major order instead of
+    // letting the GEMM repack all of W for a handful of rows (measured 1.2-1.3x faster for
+    // 8 rows; 2.5x slower for 1024).
+    let y = if rows <= SMALL_ROWS {
+        w.matmul(&x2.t()?)?.t()?.contiguous()?
+    } else {
+        x2.matmul(&w.t()?)?
+    };
     let mut out = dims;
     let last = out.len() - 1;
     out[last] = w.dims()[0];

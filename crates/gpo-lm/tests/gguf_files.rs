@@ -1,0 +1,273 @@
+//! GGUF loading on small files written by the test: every supported quantization loads to
+//! the values it encodes, and bad files fail with an error naming the file.
+
+mod common;
+
+use std::path::Path;
+
+use candle_core::quantized::gguf_file::{self, Value};
+use candle_core::quantized::{GgmlDType, QTensor};
+use candle_core::{DType, Device, Tensor};
+use gpo_lm::{read_gguf, Architecture, CausalLm, LmConfig, Pass, Trainable};
+
+/// llama.cpp's `permute(w, n_head)`, applied by its converter to q/k rows.
+fn permute(w: &Tensor, n_head: usize) -> Tensor {
+    let (rows, cols) = w.dims2().unwrap();
+    w.reshape((n_head, 2, rows / n_head / 2, cols))
+        .unwrap()
+        .transpose(1, 2)
+        .unwrap()
+        .contiguous()
+        .unwrap()
+        .reshape((rows, cols))
+        .unwrap()
+}
+
+fn gguf_name(hf: &str) -> String {
+    let fixed = [
+        ("model.embed_tokens.weight", "token_embd.weight"),
+        ("model.norm.weight", "output_norm.weight"),
+        ("lm_head.weight", "output.weight"),
+    ];
+    if let Some((_, g)) = fixed.iter().find(|(h, _)| *h == hf) {
+        return g.to_string();
+    }
+    let rest = hf.strip_prefix("model.layers.").unwrap();
+    let (layer, rest) = rest.split_once('.').unwrap();
+    let (module, kind) = rest.rsplit_once('.').unwrap();
+    let g = match module {
+        "input_layernorm" => "attn_norm",
+        "post_attention_layernorm" => "ffn_norm",
+        "self_attn.q_proj" => "attn_q",
+        "self_attn.k_proj" => "attn_k",
+        "self_attn.v_proj" => "attn_v",
+        "self_attn.o_proj" => "attn_output",
+        "mlp.gate_proj" => "ffn_gate",
+        "mlp.up_proj" => "ffn_up",
+        "mlp.down_proj" => "ffn_down",
+        other => panic!("{other}"),
+    };
+    format!("blk.{layer}.{g}.{kind}")
+}
+
+/// Tiny config whose matrix widths are multiples of the 32-value quantization blocks.
+fn cfg() -> LmConfig {
+    LmConfig {
+        hidden_size: 64,
+        intermediate_size: 128,
+        head_dim: 16,
+        ..LmConfig::tiny(Architecture::Llama)
+    }
+}
+
+/// Writes `model` as a GGUF file with matrices in `dtype` (norms stay F32) and returns the
+/// file path.
+fn write_gguf(model: &CausalLm, dtype: GgmlDType, arch: &str, dir: &Path) -> std::path::PathBuf {
+    let c = model.config();
+    let mut tensors: Vec<(String, QTensor)> = Vec::new();
+    let mut names: Vec<_> = model.named_weights().into_iter().collect();
+    names.sort_by(|a, b| a.0.cmp(&b.0));
+    for (name, t) in names {
+        let t = if name.ends_with("q_proj.weight") {
+            permute(&t, c.num_attention_heads)
+        } else if name.ends_with("k_proj.weight") {
+            permute(&t, c.num_key_value_heads)
+        } else {
+            t
+        };
+        let q = if t.rank() == 1 {
+            QTensor::quantize(&t, GgmlDType::F32)
+        } else {
+            QTensor::quantize(&t, dtype)
+        };
+        tensors.push((gguf_name(&name), q.unwrap()));
+    }
+    let tokens = Value::Array(
+        (0..c.vocab_size)
+            .map(|i| Value::String(format!("t{i}")))
+            .collect(),
+    );
+    let a = |k: &str| format!("{arch}.{k}");
+    let md: Vec<(String, Value)> = vec![
+        ("general.architecture".into(), Value::String(arch.into())),
+        (a("embedding_length"), Value::U32(c.hidden_size as u32)),
+        (
+            a("feed_forward_length"),
+            Value::U32(c.intermediate_size as u32),
+        ),
+        (a("block_count"), Value::U32(c.num_hidden_layers as u32)),
+        (
+            a("attention.head_count"),
+            Value::U32(c.num_attention_heads as u32),
+        ),
+        (
+            a("attention.head_count_kv"),
+            Value::U32(c.num_key_value_heads as u32),
+        ),
+        (
+            a("attention.layer_norm_rms_epsilon"),
+            Value::F32(c.rms_norm_eps as f32),
+        ),
+        (a("rope.freq_base"), Value::F32(c.rope_theta as f32)),
+        (
+            a("context_length"),
+            Value::U32(c.max_position_embeddings as u32),
+        ),
+        ("tokenizer.ggml.model".into(), Value::String("gpt2".into())),
+        ("tokenizer.ggml.tokens".into(), tokens),
+        ("tokenizer.ggml.merges".into(), Value::Array(vec![])),
+    ];
+    let path = dir.join(format!("tiny-{dtype:?}.gguf"));
+    let mut f = std::fs::File::create(&path).unwrap();
+    let md_refs: Vec<(&str, &Value)> = md.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let t_refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    gguf_file::write(&mut f, &md_refs, &t_refs).unwrap();
+    path
+}
+
+#[test]
+fn every_supported_quantization_loads_to_its_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = CausalLm::random(cfg(), 5, Trainable::Frozen, &Device::Cpu).unwrap();
+    let ids = Tensor::new(&[[1u32, 5, 9, 2, 33, 17]], &Device::Cpu).unwrap();
+    for dtype in [
+        GgmlDType::F32,
+        GgmlDType::F16,
+        GgmlDType::BF16,
+        GgmlDType::Q8_0,
+        GgmlDType::Q4_0,
+        GgmlDType::Q4_1,
+    ] {
+        let path = write_gguf(&model, dtype, "llama", dir.path());
+        let ckpt = read_gguf(&path).unwrap_or_else(|e| panic!("{dtype:?}: {e}"));
+        assert_eq!(&ckpt.config, model.config(), "{dtype:?}");
+        assert_eq!(ckpt.tokenizer.tokens.len(), 64);
+        let loaded = CausalLm::new(
+            ckpt.config,
+            ckpt.weights,
+            Trainable::Frozen,
+            DType::F32,
+            &Device::Cpu,
+        )
+        .unwrap();
+        // Expected: the same model with each matrix quantized and dequantized by candle (row
+        // permutation commutes with row-wise block quantization).
+        let mut map = std::collections::HashMap::new();
+        for (name, t) in model.named_weights() {
+            let q = if t.rank() == 1 {
+                t
+            } else {
+                QTensor::quantize(&t, dtype)
+                    .unwrap()
+                    .dequantize(&Device::Cpu)
+                    .unwrap()
+            };
+            map.insert(name, q);
+        }
+        let expected = CausalLm::new(
+            model.config().clone(),
+            gpo_lm::WeightMap::new("expected", map),
+            Trainable::Frozen,
+            DType::F32,
+            &Device::Cpu,
+        )
+        .unwrap();
+        let got = loaded.forward(&ids, None, &Pass::infer()).unwrap();
+        let want = expected.forward(&ids, None, &Pass::infer()).unwrap();
+        let d = common::max_abs_diff(&got, &want);
+        assert!(d < 1e-6, "{dtype:?}: logits differ by {d}");
+    }
+}
+
+#[test]
+fn truncated_gguf_is_reported_with_its_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = CausalLm::random(cfg(), 5, Trainable::Frozen, &Device::Cpu).unwrap();
+    let path = write_gguf(&model, GgmlDType::Q8_0, "llama", dir.path());
+    let bytes = std::fs::read(&path).unwrap();
+    for keep in [10, 200, bytes.len() / 2, bytes.len() - 1] {
+        let cut = dir.path().join(format!("cut{keep}.gguf"));
+        std::fs::write(&cut, &bytes[..keep]).unwrap();
+        let err = read_gguf(&cut)
+            .err()
+            .unwrap_or_else(|| panic!("{keep} bytes loaded"))
+            .to_string();
+        assert!(
+            err.contains(&cut.display().to_string()) && err.contains("truncated"),
+            "{keep}: {err}"
+        );
+    }
+}
+
+#[test]
+fn unsupported_quantization_names_the_tensor() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = CausalLm::random(
+        LmConfig {
+            hidden_size: 256,
+            intermediate_size: 256,
+            head_dim: 64,
+            ..cfg()
+        },
+        5,
+        Trainable::Frozen,
+        &Device::Cpu,
+    )
+    .unwrap();
+    let path = write_gguf(&model, GgmlDType::Q5K, "llama", dir.path());
+    let err = read_gguf(&path)
+        .err()
+        .expect("Q5_K must be refused")
+        .to_string();
+    assert!(
+        err.contains("Q5K") && err.contains("supported: F32, F16, BF16, Q4_0, Q4_1, Q8_0"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unsupported_architecture_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = CausalLm::random(cfg(), 5, Trainable::Frozen, &Device::Cpu).unwrap();
+    let path = write_gguf(&model, GgmlDType::F32, "gptneox", dir.path());
+    let err = read_gguf(&path)
+        .err()
+        .expect("gptneox must be refused")
+        .to_string();
+    assert!(
+        err.contains("architecture `gptneox` is not supported"),
+        "{err}"
+    );
+}
+
+#[test]
+fn truncated_safetensors_is_reported_with_its_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = CausalLm::random(cfg(), 5, Trainable::Frozen, &Device::Cpu).unwrap();
+    model.save_hf(dir.path()).unwrap();
+    let st = dir.path().join("model.safetensors");
+    let bytes = std::fs::read(&st).unwrap();
+    std::fs::write(&st, &bytes[..bytes.len() / 2]).unwrap();
+    let err = gpo_lm::read_hf_dir(dir.path(), DType::F32)
+        .err()
+        .expect("truncated file loaded")
+        .to_string();
+    assert!(
+        err.contains("model.safetensors") && err.contains("truncated"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unsupported_hf_architecture_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("config.json"), r#"{"model_type":"gpt2","vocab_size":10,"hidden_size":8,"intermediate_size":8,"num_hidden_layers":1,"num_attention_heads":2}"#).unwrap();
+    let err = gpo_lm::read_hf_dir(dir.path(), DType::F32)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("config.json") && err.contains("model_type `gpt2` is not supported"),
+        "{err}"
+    );
+}

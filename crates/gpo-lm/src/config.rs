@@ -190,11 +190,9 @@ impl HfConfig {
             num_hidden_layers: self.num_hidden_layers,
             num_attention_heads: heads,
             num_key_value_heads: self.num_key_value_heads.unwrap_or(heads),
-            head_dim: self.head_dim.unwrap_or(if heads == 0 {
-                0
-            } else {
-                self.hidden_size / heads
-            }),
+            head_dim: self
+                .head_dim
+                .unwrap_or(self.hidden_size.checked_div(heads).unwrap_or(0)),
             rms_norm_eps: self.rms_norm_eps.unwrap_or(1e-6),
             rope_theta: self.rope_theta.unwrap_or(10_000.0),
             max_position_embeddings: self.max_position_embeddings.unwrap_or(2048),

@@ -81,7 +81,8 @@ pub fn read_gguf(path: &Path) -> Result<GgufCheckpoint> {
         tie_word_embeddings: !content.tensor_infos.contains_key("output.weight"),
     };
     config.validate(path)?;
-    let tokenizer = tokenizer_spec(&md)?;
+    let tokenizer = GgufTokenizerSpec::from_metadata(&content.metadata)
+        .map_err(|e| Error::bad(path, e.to_string()))?;
 
     let mut tensors = HashMap::with_capacity(content.tensor_infos.len());
     let mut names: Vec<&String> = content.tensor_infos.keys().collect();
@@ -169,52 +170,6 @@ fn hf_name(name: &str) -> Option<String> {
     Some(format!("model.layers.{layer}.{hf}.{kind}"))
 }
 
-fn tokenizer_spec(md: &Metadata) -> Result<GgufTokenizerSpec> {
-    let strings = |key: &str| -> Result<Vec<String>> {
-        md.array(key)?
-            .iter()
-            .map(|v| {
-                v.to_string()
-                    .cloned()
-                    .map_err(|_| md.bad(key, "expected an array of strings"))
-            })
-            .collect()
-    };
-    let token_types = match md.map.get("tokenizer.ggml.token_type") {
-        Some(_) => Some(
-            md.array("tokenizer.ggml.token_type")?
-                .iter()
-                .map(|v| {
-                    v.to_i32()
-                        .map_err(|_| md.bad("tokenizer.ggml.token_type", "expected i32 values"))
-                })
-                .collect::<Result<Vec<i32>>>()?,
-        ),
-        None => None,
-    };
-    Ok(GgufTokenizerSpec {
-        model: md.string("tokenizer.ggml.model")?,
-        pre: md
-            .map
-            .get("tokenizer.ggml.pre")
-            .and_then(|v| v.to_string().ok().cloned()),
-        tokens: strings("tokenizer.ggml.tokens")?,
-        merges: if md.map.contains_key("tokenizer.ggml.merges") {
-            strings("tokenizer.ggml.merges")?
-        } else {
-            Vec::new()
-        },
-        token_types,
-        bos_id: md.opt_u32("tokenizer.ggml.bos_token_id"),
-        eos_id: md.opt_u32("tokenizer.ggml.eos_token_id"),
-        pad_id: md.opt_u32("tokenizer.ggml.padding_token_id"),
-        chat_template: md
-            .map
-            .get("tokenizer.chat_template")
-            .and_then(|v| v.to_string().ok().cloned()),
-    })
-}
-
 /// Typed access to GGUF metadata with errors that name the file and key.
 struct Metadata<'a> {
     path: &'a Path,
@@ -233,11 +188,6 @@ impl Metadata<'_> {
             .to_string()
             .cloned()
             .map_err(|_| self.bad(key, "expected a string"))
-    }
-    fn array(&self, key: &str) -> Result<&Vec<Value>> {
-        self.get(key)?
-            .to_vec()
-            .map_err(|_| self.bad(key, "expected an array"))
     }
     fn usize(&self, key: &str) -> Result<usize> {
         let v = self.get(key)?;
@@ -268,12 +218,6 @@ impl Metadata<'_> {
                 })
                 .map_err(|_| self.bad(key, "expected a float")),
         }
-    }
-    fn opt_u32(&self, key: &str) -> Option<u32> {
-        let v = self.map.get(key)?;
-        v.to_u32()
-            .ok()
-            .or_else(|| v.to_i32().ok().and_then(|x| u32::try_from(x).ok()))
     }
 }
 

@@ -249,8 +249,7 @@ fn truncated_safetensors_is_reported_with_its_path() {
     let bytes = std::fs::read(&st).unwrap();
     std::fs::write(&st, &bytes[..bytes.len() / 2]).unwrap();
     let err = gpo_lm::read_hf_dir(dir.path(), DType::F32)
-        .err()
-        .expect("truncated file loaded")
+        .expect_err("truncated file loaded")
         .to_string();
     assert!(
         err.contains("model.safetensors") && err.contains("truncated"),
@@ -263,8 +262,7 @@ fn unsupported_hf_architecture_is_named() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("config.json"), r#"{"model_type":"gpt2","vocab_size":10,"hidden_size":8,"intermediate_size":8,"num_hidden_layers":1,"num_attention_heads":2}"#).unwrap();
     let err = gpo_lm::read_hf_dir(dir.path(), DType::F32)
-        .err()
-        .unwrap()
+        .unwrap_err()
         .to_string();
     assert!(
         err.contains("config.json") && err.contains("model_type `gpt2` is not supported"),

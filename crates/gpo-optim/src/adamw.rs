@@ -57,7 +57,11 @@ impl AdamWConfig {
                 )));
             }
         }
-        if !(self.eps > 0.0) || self.weight_decay < 0.0 {
+        if self.eps.is_nan()
+            || self.eps <= 0.0
+            || self.weight_decay.is_nan()
+            || self.weight_decay < 0.0
+        {
             return Err(Error::Invalid(format!(
                 "adamw eps ({}) must be > 0 and weight_decay ({}) >= 0",
                 self.eps, self.weight_decay

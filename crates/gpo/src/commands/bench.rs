@@ -1,0 +1,74 @@
+//! `gpo bench`.
+
+use anyhow::Result;
+use gpo_bench::{bench_sampling, bench_train_step};
+use gpo_lm::{attach_lora, LoadOptions, LoraConfig, Trainable};
+use serde_json::json;
+
+use crate::model_args::ModelArgs;
+
+/// Arguments of `gpo bench`.
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Timed repetitions of each measurement (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    reps: usize,
+    /// Skip the training-step measurements.
+    #[arg(long)]
+    no_train: bool,
+}
+
+/// Measures sampling (batch 8, 64 new tokens) and training steps (8 x 128 tokens, full and
+/// LoRA r=16 on all linear layers), set up as shared/bench/pytorch_baseline.py.
+pub fn run(args: BenchArgs) -> Result<()> {
+    let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_default();
+    let lm = args.model.load(&LoadOptions::default())?;
+    eprintln!("gpo bench: sampling...");
+    let gen = bench_sampling(&lm.model, &lm.tokenizer, 64, args.reps)?;
+    let (mut full, mut lora) = (None, None);
+    if !args.no_train {
+        eprintln!("gpo bench: full fine-tuning step...");
+        let trainable = args.model.load(&LoadOptions {
+            trainable: Trainable::Full,
+            ..LoadOptions::default()
+        })?;
+        full = Some(bench_train_step(&trainable.model, 8, 128, args.reps, 0)?);
+        drop(trainable);
+        eprintln!("gpo bench: LoRA step...");
+        let mut model = lm.model;
+        attach_lora(&mut model, &LoraConfig::default(), 0)?;
+        lora = Some(bench_train_step(&model, 8, 128, args.reps, 0)?);
+    }
+    let report = json!({
+        "model": args.model.model,
+        "threads": threads,
+        "gen_batch": gen.batch,
+        "gen_new_tokens": gen.new_tokens,
+        "gen_s_median": gen.seconds,
+        "gen_tokens_per_s": gen.tokens_per_s,
+        "train_tokens": full.as_ref().map(|f| f.batch * f.seq_len),
+        "train_step_s": full.as_ref().map(|f| f.step_s),
+        "train_phases_s": full.as_ref().map(|f| json!({"forward": f.forward_s, "backward": f.backward_s, "optimizer": f.optimizer_s})),
+        "lora_step_s": lora.as_ref().map(|f| f.step_s),
+        "lora_phases_s": lora.as_ref().map(|f| json!({"forward": f.forward_s, "backward": f.backward_s, "optimizer": f.optimizer_s})),
+        "lora_trainable_params": lora.as_ref().map(|f| f.trainable_params),
+    });
+    if args.json {
+        return super::emit(&report);
+    }
+    println!(
+        "sampling   batch {} x {} new tokens: {:.1} tokens/s ({:.2} s)",
+        gen.batch, gen.new_tokens, gen.tokens_per_s, gen.seconds
+    );
+    for (name, b) in [("full step", &full), ("LoRA step", &lora)] {
+        if let Some(b) = b {
+            println!("{name}  {} x {} tokens: {:.2} s (forward {:.2}, backward {:.2}, optimizer {:.2}; {} trainable)", b.batch, b.seq_len, b.step_s, b.forward_s, b.backward_s, b.optimizer_s, b.trainable_params);
+        }
+    }
+    Ok(())
+}

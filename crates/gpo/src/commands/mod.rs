@@ -1,0 +1,31 @@
+//! One module per subcommand.
+
+pub mod assets;
+pub mod bench;
+pub mod generate;
+pub mod logprobs;
+pub mod tokenize;
+
+use anyhow::Result;
+
+use crate::cli::Command;
+
+/// Runs a parsed subcommand.
+pub fn run(command: Command) -> Result<()> {
+    match command {
+        Command::Assets(a) => assets::run(a),
+        Command::Tokenize(a) => tokenize::run(a),
+        Command::Logprobs(a) => logprobs::run(a),
+        Command::Generate(a) => generate::run(a),
+        Command::Bench(a) => bench::run(a),
+    }
+}
+
+/// Prints one JSON object as a line on stdout.
+pub fn emit(value: &serde_json::Value) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer(&mut out, value)?;
+    writeln!(out)?;
+    Ok(())
+}

@@ -29,6 +29,7 @@
 mod block;
 mod config;
 mod error;
+mod fused;
 mod gguf;
 mod hf;
 mod linear;
@@ -50,7 +51,9 @@ pub use gguf::{read_gguf, GgufCheckpoint};
 pub use hf::read_hf_dir;
 pub use linear::{Linear, LoraAdapter};
 pub use loader::{load_model, LoadOptions, LoadedModel};
-pub use logprobs::{gather_logprobs, response_logprobs, score_sequence, PairBatch};
+pub use logprobs::{
+    gather_logprobs, gather_logprobs_generic, response_logprobs, score_sequence, PairBatch,
+};
 pub use lora::{attach_lora, load_lora, save_lora, LoraConfig, LINEAR_MODULES};
 pub use model::{CausalLm, KvCache, Trainable};
 pub use pass::{Mode, Pass};

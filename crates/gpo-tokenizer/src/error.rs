@@ -3,10 +3,12 @@
 use std::path::PathBuf;
 
 /// Everything that can go wrong while building a tokenizer, encoding or rendering a chat.
+///
+/// Every variant names the file, metadata key or template at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A file could not be read.
-    #[error("{path}: {source}")]
+    #[error("{}: {source}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
@@ -22,14 +24,24 @@ pub enum Error {
         msg: String,
     },
     /// The `tokenizers` library failed while encoding or decoding.
-    #[error("tokenizer: {0}")]
-    Tokenizers(String),
+    #[error("tokenizer: {action}: {source}")]
+    Tokenizers {
+        /// What was being done (`encode`, `decode`).
+        action: &'static str,
+        /// The cause.
+        source: tokenizers::Error,
+    },
     /// The model has no chat template.
-    #[error("this model has no chat template; pass a plain prompt (without --chat) or use a checkpoint whose tokenizer_config.json or GGUF metadata has `chat_template`")]
+    #[error("this model has no chat template: use a plain prompt, or a checkpoint whose GGUF metadata (`tokenizer.chat_template`) or tokenizer_config.json (`chat_template`) has one")]
     NoChatTemplate,
     /// The chat template failed to parse or render.
-    #[error("chat template: {0}")]
-    Template(String),
+    #[error("chat template ({origin}): {msg}")]
+    Template {
+        /// Where the template came from (file and field, or GGUF key).
+        origin: String,
+        /// What went wrong, as the template engine reports it.
+        msg: String,
+    },
 }
 
 /// Result alias of this crate.

@@ -3,8 +3,10 @@
 use std::path::Path;
 use std::str::FromStr;
 
-use crate::chat::{ChatMessage, ChatTemplate};
-use crate::gguf_spec::{tokenizer_json, GgufTokenizerSpec};
+use crate::chat::{ChatMessage, ChatTemplate, SpecialTokens};
+use crate::gguf_json::tokenizer_json;
+use crate::gguf_spec::{GgufTokenizerSpec, ORIGIN};
+use crate::hf_files::{chat_source, ChatSource, JsonFile};
 use crate::{Error, Result};
 
 /// A byte-level BPE (or any `tokenizer.json`) tokenizer with its special ids and chat template.
@@ -14,27 +16,88 @@ pub struct Tokenizer {
     eos_ids: Vec<u32>,
     bos_id: Option<u32>,
     pad_id: Option<u32>,
-    chat_source: Option<String>,
-    chat: Option<ChatTemplate>,
+    special: SpecialTokens,
+    chat: Chat,
+}
+
+/// The chat template, compiled when the tokenizer is built. A template that does not compile
+/// only fails [`Tokenizer::apply_chat_template`], as in transformers, so that the model still
+/// loads for plain prompts.
+#[derive(Debug)]
+enum Chat {
+    None,
+    Ready {
+        source: String,
+        template: Box<ChatTemplate>,
+    },
+    Broken {
+        source: Option<String>,
+        error: Error,
+    },
+}
+
+impl Chat {
+    fn compile(found: Option<ChatSource>) -> Self {
+        match found {
+            None => Chat::None,
+            Some(ChatSource::Unusable(error)) => Chat::Broken {
+                source: None,
+                error,
+            },
+            Some(ChatSource::Found { source, origin }) => {
+                match ChatTemplate::new(&source, origin) {
+                    Ok(template) => Chat::Ready {
+                        source,
+                        template: Box::new(template),
+                    },
+                    Err(error) => Chat::Broken {
+                        source: Some(source),
+                        error,
+                    },
+                }
+            }
+        }
+    }
 }
 
 impl Tokenizer {
-    /// Builds the tokenizer a GGUF file describes.
+    /// Builds the tokenizer a GGUF file describes: byte-level BPE over `tokens` and `merges`, the
+    /// pre-split `pre` names, control and user-defined tokens matched whole in text.
     pub fn from_gguf_spec(spec: GgufTokenizerSpec) -> Result<Self> {
         let doc = tokenizer_json(&spec)?;
-        let inner = tokenizers::Tokenizer::from_str(&doc.to_string()).map_err(|e| {
-            Error::invalid("GGUF metadata", format!("cannot build the tokenizer: {e}"))
-        })?;
-        let eos_ids: Vec<u32> = spec.eos_id.into_iter().collect();
-        Self::assemble(inner, eos_ids, spec.bos_id, spec.pad_id, spec.chat_template)
+        let inner = tokenizers::Tokenizer::from_str(&doc.to_string())
+            .map_err(|e| Error::invalid(ORIGIN, format!("cannot build the tokenizer: {e}")))?;
+        let special = SpecialTokens {
+            bos: spec.token_of(spec.bos_id, "tokenizer.ggml.bos_token_id")?,
+            eos: spec.token_of(spec.eos_id, "tokenizer.ggml.eos_token_id")?,
+            unk: spec.token_of(spec.unk_id, "tokenizer.ggml.unknown_token_id")?,
+            pad: spec.token_of(spec.pad_id, "tokenizer.ggml.padding_token_id")?,
+        };
+        let chat = Chat::compile(spec.chat_template.map(|source| ChatSource::Found {
+            source,
+            origin: format!("{ORIGIN} `tokenizer.chat_template`"),
+        }));
+        Ok(Tokenizer {
+            inner,
+            eos_ids: spec.eos_id.into_iter().collect(),
+            bos_id: spec.bos_id,
+            pad_id: spec.pad_id,
+            special,
+            chat,
+        })
     }
 
-    /// Reads `tokenizer.json`; the chat template and special tokens come from
-    /// `tokenizer_config.json` beside it, and extra end-of-sequence ids from
-    /// `generation_config.json`, when present.
+    /// Reads a Hugging Face `tokenizer.json` (or the directory holding it). Special tokens and
+    /// the chat template come from `tokenizer_config.json` and `chat_template.jinja` beside it,
+    /// extra end-of-sequence ids from `generation_config.json`, when those are present.
     pub fn from_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
-            path: path.into(),
+        let path = if path.is_dir() {
+            path.join("tokenizer.json")
+        } else {
+            path.to_path_buf()
+        };
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::Io {
+            path: path.clone(),
             source: e,
         })?;
         let inner = tokenizers::Tokenizer::from_str(&text).map_err(|e| {
@@ -44,85 +107,113 @@ impl Tokenizer {
             )
         })?;
         let dir = path.parent().unwrap_or(Path::new("."));
-        let config = read_json_opt(&dir.join("tokenizer_config.json"))?;
-        let token_id = |key: &str| -> Option<u32> {
-            let v = config.as_ref()?.get(key)?;
-            let s = v
-                .as_str()
-                .or_else(|| v.get("content").and_then(|c| c.as_str()))?;
-            inner.token_to_id(s)
+        let config = JsonFile::read_opt(&dir.join("tokenizer_config.json"))?;
+        let generation = JsonFile::read_opt(&dir.join("generation_config.json"))?;
+
+        let text_of = |key: &str| match &config {
+            Some(c) => c.token_text(key),
+            None => Ok(None),
         };
-        let mut eos_ids: Vec<u32> = token_id("eos_token").into_iter().collect();
-        let bos_id = token_id("bos_token");
-        let pad_id = token_id("pad_token");
-        if let Some(gen) = read_json_opt(&dir.join("generation_config.json"))? {
-            let ids = match gen.get("eos_token_id") {
-                Some(serde_json::Value::Array(a)) => a.iter().filter_map(|v| v.as_u64()).collect(),
-                Some(v) => v.as_u64().into_iter().collect(),
-                None => Vec::new(),
+        let special = SpecialTokens {
+            bos: text_of("bos_token")?,
+            eos: text_of("eos_token")?,
+            unk: text_of("unk_token")?,
+            pad: text_of("pad_token")?,
+        };
+        let id_of = |text: &Option<String>, key: &str| -> Result<Option<u32>> {
+            let Some(t) = text else { return Ok(None) };
+            match inner.token_to_id(t) {
+                Some(id) => Ok(Some(id)),
+                None => Err(Error::invalid(
+                    dir.join("tokenizer_config.json").display().to_string(),
+                    format!("`{key}` {t:?} is not a token of {}", path.display()),
+                )),
+            }
+        };
+        let vocab = inner.get_vocab_size(true);
+        let generation_ids = |key: &str| -> Result<Vec<u32>> {
+            let Some(g) = &generation else {
+                return Ok(Vec::new());
             };
-            for id in ids {
-                if !eos_ids.contains(&(id as u32)) {
-                    eos_ids.push(id as u32);
-                }
+            let ids = g.ids(key)?;
+            match ids.iter().find(|&&id| id as usize >= vocab) {
+                Some(id) => Err(Error::invalid(
+                    g.path.display().to_string(),
+                    format!("`{key}` {id} is past the vocabulary ({vocab} tokens)"),
+                )),
+                None => Ok(ids),
+            }
+        };
+        let mut eos_ids: Vec<u32> = id_of(&special.eos, "eos_token")?.into_iter().collect();
+        for id in generation_ids("eos_token_id")? {
+            if !eos_ids.contains(&id) {
+                eos_ids.push(id);
             }
         }
-        let chat = match config.as_ref().and_then(|c| c.get("chat_template")) {
-            Some(serde_json::Value::String(s)) => Some(s.clone()),
-            // A list of named templates: take "default".
-            Some(serde_json::Value::Array(list)) => list
-                .iter()
-                .find(|t| t.get("name").and_then(|n| n.as_str()) == Some("default"))
-                .or(list.first())
-                .and_then(|t| t.get("template"))
-                .and_then(|t| t.as_str())
-                .map(str::to_string),
-            _ => None,
+        let bos_id = match id_of(&special.bos, "bos_token")? {
+            Some(id) => Some(id),
+            None => generation_ids("bos_token_id")?.first().copied(),
         };
-        Self::assemble(inner, eos_ids, bos_id, pad_id, chat)
-    }
-
-    fn assemble(
-        inner: tokenizers::Tokenizer,
-        eos_ids: Vec<u32>,
-        bos_id: Option<u32>,
-        pad_id: Option<u32>,
-        chat_source: Option<String>,
-    ) -> Result<Self> {
-        let chat = chat_source.as_deref().map(ChatTemplate::new).transpose()?;
+        let pad_id = match id_of(&special.pad, "pad_token")? {
+            Some(id) => Some(id),
+            None => generation_ids("pad_token_id")?.first().copied(),
+        };
+        let chat = Chat::compile(chat_source(dir, config.as_ref())?);
         Ok(Tokenizer {
             inner,
             eos_ids,
             bos_id,
             pad_id,
-            chat_source,
+            special,
             chat,
         })
     }
 
-    /// Token ids of `text`. Special tokens written in the text are recognised;
-    /// `add_special_tokens` applies the tokenizer's post-processor (BOS/EOS, if it has any).
+    /// Replaces the chat template (Jinja source), e.g. with one given on the command line.
+    pub fn with_chat_template(mut self, source: &str, origin: &str) -> Result<Self> {
+        let template = ChatTemplate::new(source, origin)?;
+        self.chat = Chat::Ready {
+            source: source.to_string(),
+            template: Box::new(template),
+        };
+        Ok(self)
+    }
+
+    /// Token ids of `text`. Special tokens written in the text (`<|im_end|>`) are recognised as
+    /// single tokens; `add_special_tokens` applies the tokenizer's post-processor (BOS/EOS, or
+    /// `[CLS]`/`[SEP]`, if it has any).
     pub fn encode(&self, text: &str, add_special_tokens: bool) -> Result<Vec<u32>> {
         let enc = self
             .inner
             .encode(text, add_special_tokens)
-            .map_err(|e| Error::Tokenizers(e.to_string()))?;
+            .map_err(|source| Error::Tokenizers {
+                action: "encode",
+                source,
+            })?;
         Ok(enc.get_ids().to_vec())
     }
 
     /// [`Tokenizer::encode`] for several texts.
     pub fn encode_batch(&self, texts: &[&str], add_special_tokens: bool) -> Result<Vec<Vec<u32>>> {
-        texts
-            .iter()
-            .map(|t| self.encode(t, add_special_tokens))
-            .collect()
+        let encs = self
+            .inner
+            .encode_batch(texts.to_vec(), add_special_tokens)
+            .map_err(|source| Error::Tokenizers {
+                action: "encode",
+                source,
+            })?;
+        Ok(encs.iter().map(|e| e.get_ids().to_vec()).collect())
     }
 
-    /// Text of `ids`; `skip_special_tokens` drops control tokens such as `<|im_end|>`.
+    /// Text of `ids`; `skip_special_tokens` drops special tokens such as `<|im_end|>`.
+    /// Ids past the vocabulary are skipped, as Hugging Face does.
     pub fn decode(&self, ids: &[u32], skip_special_tokens: bool) -> Result<String> {
         self.inner
             .decode(ids, skip_special_tokens)
-            .map_err(|e| Error::Tokenizers(e.to_string()))
+            .map_err(|source| Error::Tokenizers {
+                action: "decode",
+                source,
+            })
     }
 
     /// Vocabulary size including added tokens.
@@ -130,7 +221,7 @@ impl Tokenizer {
         self.inner.get_vocab_size(true)
     }
 
-    /// Id of a token string.
+    /// Id of a token string (as the vocabulary spells it, e.g. `Ġthe`).
     pub fn token_to_id(&self, token: &str) -> Option<u32> {
         self.inner.token_to_id(token)
     }
@@ -155,41 +246,113 @@ impl Tokenizer {
         self.pad_id.or(self.eos_ids.first().copied())
     }
 
-    /// The Jinja chat template source, if any.
-    pub fn chat_template(&self) -> Option<&str> {
-        self.chat_source.as_deref()
+    /// The special-token strings chat templates see.
+    pub fn special_tokens(&self) -> &SpecialTokens {
+        &self.special
     }
 
-    /// Renders `messages` with the model's chat template (Hugging Face's
-    /// `apply_chat_template(..., tokenize=False)`).
+    /// The Jinja chat template source, if any.
+    pub fn chat_template(&self) -> Option<&str> {
+        match &self.chat {
+            Chat::None => None,
+            Chat::Ready { source, .. } => Some(source),
+            Chat::Broken { source, .. } => source.as_deref(),
+        }
+    }
+
+    /// Renders `messages` with the model's chat template, as transformers'
+    /// `apply_chat_template(messages, tokenize=False, add_generation_prompt=..)` does.
     pub fn apply_chat_template(
         &self,
         messages: &[ChatMessage],
         add_generation_prompt: bool,
     ) -> Result<String> {
-        let chat = self.chat.as_ref().ok_or(Error::NoChatTemplate)?;
-        let name = |id: Option<u32>| {
-            id.and_then(|i| self.inner.id_to_token(i))
-                .unwrap_or_default()
-        };
-        chat.render(
-            messages,
-            add_generation_prompt,
-            &name(self.bos_id),
-            &name(self.eos_ids.first().copied()),
-        )
+        match &self.chat {
+            Chat::None => Err(Error::NoChatTemplate),
+            Chat::Broken { error, .. } => Err(match error {
+                Error::Template { origin, msg } => Error::Template {
+                    origin: origin.clone(),
+                    msg: msg.clone(),
+                },
+                other => Error::Template {
+                    origin: "chat template".into(),
+                    msg: other.to_string(),
+                },
+            }),
+            Chat::Ready { template, .. } => {
+                template.render(messages, add_generation_prompt, &self.special)
+            }
+        }
     }
 }
 
-fn read_json_opt(path: &Path) -> Result<Option<serde_json::Value>> {
-    if !path.exists() {
-        return Ok(None);
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A four-token byte-level vocabulary: "a", "b", "ab" and the control token "<e>".
+    fn tiny(chat_template: Option<&str>) -> Tokenizer {
+        Tokenizer::from_gguf_spec(GgufTokenizerSpec {
+            model: "gpt2".into(),
+            pre: Some("gpt2".into()),
+            tokens: vec!["<e>".into(), "a".into(), "b".into(), "ab".into()],
+            merges: vec!["a b".into()],
+            token_types: Some(vec![3, 1, 1, 1]),
+            eos_id: Some(0),
+            chat_template: chat_template.map(str::to_string),
+            ..Default::default()
+        })
+        .unwrap()
     }
-    let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
-        path: path.into(),
-        source: e,
-    })?;
-    serde_json::from_str(&text)
-        .map(Some)
-        .map_err(|e| Error::invalid(path.display().to_string(), format!("invalid JSON: {e}")))
+
+    #[test]
+    fn merges_and_control_tokens_apply() {
+        let t = tiny(None);
+        assert_eq!(t.encode("abab<e>a", false).unwrap(), [3, 3, 0, 1]);
+        assert_eq!(t.decode(&[3, 0, 1], false).unwrap(), "ab<e>a");
+        assert_eq!(t.decode(&[3, 0, 1], true).unwrap(), "aba");
+        assert_eq!(
+            t.encode_batch(&["ab", "b"], false).unwrap(),
+            [vec![3], vec![2]]
+        );
+    }
+
+    #[test]
+    fn pad_falls_back_to_eos() {
+        let t = tiny(None);
+        assert_eq!(
+            (t.eos_ids(), t.bos_id(), t.pad_id()),
+            (&[0u32][..], None, Some(0))
+        );
+        assert_eq!(t.special_tokens().eos.as_deref(), Some("<e>"));
+    }
+
+    #[test]
+    fn broken_template_fails_only_when_used() {
+        let t = tiny(Some("{% for %}"));
+        assert_eq!(t.chat_template(), Some("{% for %}"));
+        let e = t
+            .apply_chat_template(&[ChatMessage::user("x")], true)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("GGUF metadata `tokenizer.chat_template`"), "{e}");
+    }
+
+    #[test]
+    fn eos_token_reaches_the_template() {
+        let t = tiny(Some("{{ messages[0].content }}{{ eos_token }}"));
+        let out = t
+            .apply_chat_template(&[ChatMessage::user("x")], false)
+            .unwrap();
+        assert_eq!(out, "x<e>");
+    }
+
+    #[test]
+    fn missing_template_is_a_clear_error() {
+        let e = tiny(None)
+            .apply_chat_template(&[ChatMessage::user("x")], true)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no chat template"), "{e}");
+    }
 }

@@ -1,0 +1,237 @@
+//! Differentiable RMSNorm, softmax, RoPE and SwiGLU as single autograd nodes (CPU, f32).
+//!
+//! Written out with candle's tensor ops, each of these is 4-9 graph nodes, and candle's
+//! backward allocates a zero tensor and adds into it at every node. Here the forward value
+//! comes from candle's fused kernel (run on detached inputs) and is handed to one custom node
+//! whose backward is the closed-form derivative. Results equal the written-out forms to float
+//! rounding (tests below).
+
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor, D};
+
+use crate::Result;
+
+/// Hands a precomputed value over as the node's output.
+fn output(y: &Tensor) -> candle_core::Result<(CpuStorage, Shape)> {
+    Ok((
+        CpuStorage::F32(y.flatten_all()?.to_vec1::<f32>()?),
+        y.shape().clone(),
+    ))
+}
+
+/// Whether the fused single-node forms apply.
+pub(crate) fn fused_ok(x: &Tensor) -> bool {
+    x.device().is_cpu() && x.dtype() == candle_core::DType::F32
+}
+
+struct RmsNormNode {
+    y: Tensor,
+    eps: f64,
+}
+
+impl CustomOp2 for RmsNormNode {
+    fn name(&self) -> &'static str {
+        "rms-norm-node"
+    }
+    fn cpu_fwd(
+        &self,
+        _: &CpuStorage,
+        _: &Layout,
+        _: &CpuStorage,
+        _: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        output(&self.y)
+    }
+    /// With `r = (mean(x^2) + eps)^(-1/2)` and `u = g w`:
+    /// `dx = r u - x r^3 mean(u x)`, `dw = sum over rows of g x r`.
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _res: &Tensor,
+        g: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        let x = x.detach();
+        let r = (x.sqr()?.mean_keepdim(D::Minus1)? + self.eps)?
+            .sqrt()?
+            .recip()?;
+        let u = g.broadcast_mul(w)?;
+        let dot = (&u * &x)?.mean_keepdim(D::Minus1)?;
+        let dx = (u.broadcast_mul(&r)? - x.broadcast_mul(&(r.powf(3.0)? * dot)?)?)?;
+        let dw = if w.track_op() {
+            let h = w.dims1()?;
+            Some((g * x.broadcast_mul(&r)?)?.reshape(((), h))?.sum(0)?)
+        } else {
+            None
+        };
+        Ok((Some(dx), dw))
+    }
+}
+
+/// RMSNorm over the last dimension as one node.
+pub(crate) fn rms_norm(x: &Tensor, w: &Tensor, eps: f64) -> Result<Tensor> {
+    let y = candle_nn::ops::rms_norm(&x.detach().contiguous()?, &w.detach(), eps as f32)?;
+    Ok(x.apply_op2(w, RmsNormNode { y, eps })?)
+}
+
+struct SoftmaxNode {
+    y: Tensor,
+}
+
+impl CustomOp1 for SoftmaxNode {
+    fn name(&self) -> &'static str {
+        "softmax-node"
+    }
+    fn cpu_fwd(&self, _: &CpuStorage, _: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        output(&self.y)
+    }
+    /// `dx = p (g - sum(g p))` over the last dimension.
+    fn bwd(&self, _x: &Tensor, p: &Tensor, g: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        let p = p.detach();
+        let dot = (g * &p)?.sum_keepdim(D::Minus1)?;
+        Ok(Some((g.broadcast_sub(&dot)? * p)?))
+    }
+}
+
+/// Softmax over the last dimension as one node.
+pub(crate) fn softmax_last(x: &Tensor) -> Result<Tensor> {
+    let y = candle_nn::ops::softmax_last_dim(&x.detach().contiguous()?)?;
+    Ok(x.apply_op1(SoftmaxNode { y })?)
+}
+
+struct RopeNode {
+    y: Tensor,
+    cos: Tensor,
+    sin: Tensor,
+}
+
+impl CustomOp1 for RopeNode {
+    fn name(&self) -> &'static str {
+        "rope-node"
+    }
+    fn cpu_fwd(&self, _: &CpuStorage, _: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        output(&self.y)
+    }
+    /// RoPE is a rotation per pair; its transpose rotates by the opposite angle.
+    fn bwd(&self, _x: &Tensor, _res: &Tensor, g: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        Ok(Some(candle_nn::rotary_emb::rope(
+            &g.contiguous()?,
+            &self.cos,
+            &self.sin.neg()?,
+        )?))
+    }
+}
+
+/// Rotate-half RoPE as one node; `x`: `[b, h, s, d]`, `cos`/`sin`: `[b, s, d / 2]`.
+pub(crate) fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
+    let y = candle_nn::rotary_emb::rope(&x.detach().contiguous()?, cos, sin)?;
+    Ok(x.apply_op1(RopeNode {
+        y,
+        cos: cos.clone(),
+        sin: sin.clone(),
+    })?)
+}
+
+struct SwigluNode {
+    y: Tensor,
+}
+
+impl CustomOp2 for SwigluNode {
+    fn name(&self) -> &'static str {
+        "swiglu-node"
+    }
+    fn cpu_fwd(
+        &self,
+        _: &CpuStorage,
+        _: &Layout,
+        _: &CpuStorage,
+        _: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        output(&self.y)
+    }
+    /// `y = silu(a) b`: `da = g b s (1 + a (1 - s))` with `s = sigmoid(a)`, `db = g silu(a)`.
+    fn bwd(
+        &self,
+        a: &Tensor,
+        b: &Tensor,
+        _res: &Tensor,
+        g: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        let (a, b) = (a.detach(), b.detach());
+        let s = candle_nn::ops::sigmoid(&a)?;
+        let dsilu = (&s * ((&a * (1.0 - &s)?)? + 1.0)?)?;
+        let da = ((g * &b)? * dsilu)?;
+        let db = (g * (&a * &s)?)?;
+        Ok((Some(da), Some(db)))
+    }
+}
+
+/// `silu(a) * b` as one node.
+pub(crate) fn swiglu(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let y = (a.detach().silu()? * b.detach())?;
+    Ok(a.apply_op2(b, SwigluNode { y })?)
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::{Device, Tensor, Var};
+
+    use crate::ops;
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    }
+
+    /// Value and gradients of `f` (single node) and `g` (written out) agree.
+    fn check(vars: &[&Var], f: &dyn Fn() -> Tensor, g: &dyn Fn() -> Tensor) {
+        let dev = Device::Cpu;
+        let (a, b) = (f(), g());
+        assert!(
+            max_diff(&a, &b) < 1e-5,
+            "forward differs by {}",
+            max_diff(&a, &b)
+        );
+        let w = Tensor::randn(0f32, 1.0, a.shape(), &dev).unwrap();
+        let ga = (a * &w).unwrap().sum_all().unwrap().backward().unwrap();
+        let gb = (b * &w).unwrap().sum_all().unwrap().backward().unwrap();
+        for v in vars {
+            let d = max_diff(
+                ga.get(v.as_tensor()).unwrap(),
+                gb.get(v.as_tensor()).unwrap(),
+            );
+            assert!(d < 1e-4, "gradient differs by {d}");
+        }
+    }
+
+    #[test]
+    fn single_node_ops_match_written_out_forms() {
+        let dev = Device::Cpu;
+        let x = Var::randn(0f32, 1.0, (2, 3, 5, 8), &dev).unwrap();
+        let w = Var::randn(1f32, 0.1, 8, &dev).unwrap();
+        check(
+            &[&x, &w],
+            &|| super::rms_norm(&x, &w, 1e-5).unwrap(),
+            &|| ops::rms_norm_written_out(&x, &w, 1e-5).unwrap(),
+        );
+        check(&[&x], &|| super::softmax_last(&x).unwrap(), &|| {
+            candle_nn::ops::softmax(&x, candle_core::D::Minus1).unwrap()
+        });
+        let cos = Tensor::randn(0f32, 1.0, (2, 5, 4), &dev).unwrap();
+        let sin = Tensor::randn(0f32, 1.0, (2, 5, 4), &dev).unwrap();
+        check(&[&x], &|| super::rope(&x, &cos, &sin).unwrap(), &|| {
+            ops::rope_written_out(&x, &cos, &sin).unwrap()
+        });
+        let y = Var::randn(0f32, 1.0, (2, 3, 5, 8), &dev).unwrap();
+        check(&[&x, &y], &|| super::swiglu(&x, &y).unwrap(), &|| {
+            (x.silu().unwrap() * y.as_tensor()).unwrap()
+        });
+    }
+}

@@ -284,3 +284,72 @@ fn full_weights_round_trip_through_hf_safetensors() {
     let c = response_logprobs(&back, &b, &Pass::infer()).unwrap();
     assert_eq!(max_abs_diff(&a, &c), 0.0);
 }
+
+#[test]
+fn sharded_safetensors_with_an_index_load_like_one_file() {
+    let model = tiny(Architecture::Qwen2, Trainable::Frozen);
+    let dir = tempfile::tempdir().unwrap();
+    model.save_hf(dir.path()).unwrap();
+    // Re-split model.safetensors into two shards plus the HF index file.
+    let all =
+        candle_core::safetensors::load(dir.path().join("model.safetensors"), &Device::Cpu).unwrap();
+    std::fs::remove_file(dir.path().join("model.safetensors")).unwrap();
+    let mut names: Vec<&String> = all.keys().collect();
+    names.sort();
+    let (a, b) = names.split_at(names.len() / 2);
+    let mut index = serde_json::Map::new();
+    for (file, part) in [
+        ("model-00001-of-00002.safetensors", a),
+        ("model-00002-of-00002.safetensors", b),
+    ] {
+        let shard: std::collections::HashMap<String, Tensor> = part
+            .iter()
+            .map(|n| ((*n).clone(), all[*n].clone()))
+            .collect();
+        candle_core::safetensors::save(&shard, dir.path().join(file)).unwrap();
+        for n in part.iter() {
+            index.insert((*n).clone(), serde_json::json!(file));
+        }
+    }
+    let idx = serde_json::json!({"metadata": {}, "weight_map": index});
+    std::fs::write(
+        dir.path().join("model.safetensors.index.json"),
+        idx.to_string(),
+    )
+    .unwrap();
+    let (cfg, weights) = gpo_lm::read_hf_dir(dir.path(), DType::F32).unwrap();
+    let back = CausalLm::new(cfg, weights, Trainable::Frozen, DType::F32, &Device::Cpu).unwrap();
+    let b = batch();
+    let x = response_logprobs(&model, &b, &Pass::infer()).unwrap();
+    let y = response_logprobs(&back, &b, &Pass::infer()).unwrap();
+    assert_eq!(max_abs_diff(&x, &y), 0.0);
+}
+
+#[test]
+fn bf16_and_f16_checkpoints_convert_to_f32() {
+    let model = tiny(Architecture::Llama, Trainable::Frozen);
+    let dir = tempfile::tempdir().unwrap();
+    model.save_hf(dir.path()).unwrap();
+    let st = dir.path().join("model.safetensors");
+    let all = candle_core::safetensors::load(&st, &Device::Cpu).unwrap();
+    for dtype in [DType::BF16, DType::F16] {
+        let half: std::collections::HashMap<String, Tensor> = all
+            .iter()
+            .map(|(n, t)| (n.clone(), t.to_dtype(dtype).unwrap()))
+            .collect();
+        candle_core::safetensors::save(&half, &st).unwrap();
+        let (cfg, weights) = gpo_lm::read_hf_dir(dir.path(), DType::F32).unwrap();
+        let back =
+            CausalLm::new(cfg, weights, Trainable::Frozen, DType::F32, &Device::Cpu).unwrap();
+        let b = batch();
+        let x = response_logprobs(&model, &b, &Pass::infer()).unwrap();
+        let y = response_logprobs(&back, &b, &Pass::infer()).unwrap();
+        // Rounding the N(0, 0.02) weights to 8 (bf16) or 11 (f16) mantissa bits moves the
+        // log-probs of this tiny model by well under 1e-2.
+        assert!(
+            max_abs_diff(&x, &y) < 1e-2,
+            "{dtype:?}: {}",
+            max_abs_diff(&x, &y)
+        );
+    }
+}

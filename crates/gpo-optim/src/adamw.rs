@@ -1,111 +1,115 @@
-//! AdamW (Loshchilov & Hutter 2019) with PyTorch's semantics and state that can be saved and
-//! restored, so training resumes exactly.
+//! AdamW (Loshchilov & Hutter 2019) over named variables, with `torch.optim.AdamW`'s
+//! semantics: decoupled weight decay, bias correction, a step count per parameter, and
+//! parameters without a gradient skipped.
 
-use std::collections::HashMap;
-use std::path::Path;
+use std::cell::RefCell;
+use std::collections::HashSet;
 
-use candle_core::{DType, Device, Tensor, Var};
-use serde::{Deserialize, Serialize};
+use candle_core::backprop::GradStore;
+use candle_core::{DType, Tensor, Var};
 
-use crate::clip::Grads;
-use crate::inplace::{FirstMoment, SecondMoment, Update};
+use crate::config::AdamWConfig;
+use crate::kernels::{AdamWCoeffs, FusedAdamW};
 use crate::{Error, Result};
 
-/// AdamW hyper-parameters (the learning rate comes from the schedule at each step).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AdamWConfig {
-    /// First-moment decay.
-    pub beta1: f64,
-    /// Second-moment decay.
-    pub beta2: f64,
-    /// Denominator epsilon.
-    pub eps: f64,
-    /// Decoupled weight decay.
-    pub weight_decay: f64,
-}
-
-impl Default for AdamWConfig {
-    /// PyTorch's defaults with no weight decay: betas (0.9, 0.999), eps 1e-8.
-    fn default() -> Self {
-        AdamWConfig {
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-            weight_decay: 0.0,
-        }
-    }
-}
-
-impl AdamWConfig {
-    /// PAPER.md's setting: betas (0.9, 0.95), eps 1e-6.
-    pub fn paper() -> Self {
-        AdamWConfig {
-            beta1: 0.9,
-            beta2: 0.95,
-            eps: 1e-6,
-            weight_decay: 0.0,
-        }
-    }
-
-    /// Checks the ranges.
-    pub fn validate(&self) -> Result<()> {
-        for (name, b) in [("beta1", self.beta1), ("beta2", self.beta2)] {
-            if !(0.0..1.0).contains(&b) {
-                return Err(Error::Invalid(format!(
-                    "adamw {name} = {b} must be in [0, 1)"
-                )));
-            }
-        }
-        if self.eps.is_nan()
-            || self.eps <= 0.0
-            || self.weight_decay.is_nan()
-            || self.weight_decay < 0.0
-        {
-            return Err(Error::Invalid(format!(
-                "adamw eps ({}) must be > 0 and weight_decay ({}) >= 0",
-                self.eps, self.weight_decay
-            )));
-        }
-        Ok(())
-    }
-}
-
-/// What one step did.
+/// What one [`AdamW::step`] did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StepStats {
+    /// Optimiser steps taken, this one included.
+    pub step: u64,
+    /// Learning rate used.
+    pub lr: f64,
     /// Parameters updated.
     pub updated: usize,
-    /// Names of parameters that had no gradient (left unchanged).
+    /// Parameters that had no gradient in the store, in parameter order; they are left
+    /// unchanged and their moments and step count do not advance (as in PyTorch).
     pub without_grad: Vec<String>,
 }
 
-struct Slot {
-    name: String,
-    var: Var,
-    m: Tensor,
-    v: Tensor,
+/// First and second moments of one parameter.
+pub(crate) enum Moments {
+    /// Contiguous f32 CPU parameters: plain vectors, updated with the parameter in one
+    /// fused pass ([`FusedAdamW`]).
+    Host { m: Vec<f32>, v: Vec<f32> },
+    /// Any other device or dtype: tensors on the parameter's device, in f32 for half
+    /// precision parameters and in the parameter's dtype otherwise.
+    Tensors { m: Tensor, v: Tensor },
 }
 
-/// AdamW over named variables.
+/// A parameter and its optimiser state.
+pub(crate) struct Slot {
+    pub name: String,
+    pub var: Var,
+    pub moments: Moments,
+    /// Updates applied to this parameter (PyTorch's per-parameter `state["step"]`).
+    pub step: u64,
+}
+
+impl Slot {
+    fn new(name: String, var: Var) -> Result<Self> {
+        let t = var.as_tensor();
+        let moments = if t.device().is_cpu() && t.dtype() == DType::F32 && t.is_contiguous() {
+            let n = t.elem_count();
+            Moments::Host {
+                m: vec![0.0; n],
+                v: vec![0.0; n],
+            }
+        } else {
+            let dtype = state_dtype(t.dtype());
+            Moments::Tensors {
+                m: Tensor::zeros(t.shape(), dtype, t.device())?,
+                v: Tensor::zeros(t.shape(), dtype, t.device())?,
+            }
+        };
+        Ok(Slot {
+            name,
+            var,
+            moments,
+            step: 0,
+        })
+    }
+}
+
+/// The dtype the moments of a parameter of dtype `param` are kept in.
+pub(crate) fn state_dtype(param: DType) -> DType {
+    match param {
+        DType::F64 => DType::F64,
+        _ => DType::F32,
+    }
+}
+
+/// AdamW over named [`Var`]s.
+///
+/// Moments start at zero. Each [`AdamW::step`] takes the learning rate explicitly, so any
+/// [`crate::LrSchedule`] can drive it; the state (moments and step counts) saves to and
+/// loads from safetensors keyed by parameter name ([`AdamW::save`], [`AdamW::load`]).
 pub struct AdamW {
-    cfg: AdamWConfig,
-    slots: Vec<Slot>,
-    step: u64,
+    pub(crate) cfg: AdamWConfig,
+    pub(crate) slots: Vec<Slot>,
+    pub(crate) step: u64,
 }
 
 impl AdamW {
-    /// An optimiser over `params` with zeroed moments.
+    /// An optimiser over `params` with zeroed moments. Fails on an invalid `cfg` and on a
+    /// name or variable listed twice (its state would be ambiguous).
     pub fn new(params: Vec<(String, Var)>, cfg: AdamWConfig) -> Result<Self> {
         cfg.validate()?;
-        let slots = params
-            .into_iter()
-            .map(|(name, var)| {
-                let m = var.zeros_like()?;
-                let v = var.zeros_like()?;
-                Ok(Slot { name, var, m, v })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let mut names = HashSet::new();
+        let mut ids = HashSet::new();
+        let mut slots = Vec::with_capacity(params.len());
+        for (name, var) in params {
+            if !names.insert(name.clone()) {
+                return Err(Error::Invalid(format!(
+                    "parameter name `{name}` is given to the optimiser twice; names key its state"
+                )));
+            }
+            if !ids.insert(var.as_tensor().id()) {
+                return Err(Error::Invalid(format!(
+                    "parameter `{name}` is a variable already given to the optimiser under another name"
+                )));
+            }
+            slots.push(Slot::new(name, var)?);
+        }
         Ok(AdamW {
             cfg,
             slots,
@@ -113,143 +117,312 @@ impl AdamW {
         })
     }
 
-    /// Steps taken so far.
-    pub fn step_count(&self) -> u64 {
-        self.step
-    }
-
     /// The hyper-parameters.
     pub fn config(&self) -> &AdamWConfig {
         &self.cfg
     }
 
-    /// One update at learning rate `lr` using `grads` (scaled by `grad_scale`, e.g. the
-    /// clipping factor of [`crate::clip_grad_norm`] or 1/n for accumulated micro-batches).
-    pub fn step(&mut self, grads: &Grads, lr: f64, grad_scale: f64) -> Result<StepStats> {
+    /// Optimiser steps taken so far (restored by [`AdamW::load`]); the `step` argument of
+    /// [`crate::LrSchedule::lr_at`] for the next step.
+    pub fn step_count(&self) -> u64 {
+        self.step
+    }
+
+    /// The parameters, in the order given to [`AdamW::new`].
+    pub fn params(&self) -> impl Iterator<Item = (&str, &Var)> {
+        self.slots.iter().map(|s| (s.name.as_str(), &s.var))
+    }
+
+    /// One update at learning rate `lr` from the gradients in `grads`, exactly as
+    /// `torch.optim.AdamW.step` (single-tensor path) with per-parameter step `t`:
+    ///
+    /// ```text
+    /// p <- p * (1 - lr * weight_decay)
+    /// m <- lerp(m, g, 1 - beta1)               = beta1 m + (1 - beta1) g
+    /// v <- beta2 v + (1 - beta2) g^2
+    /// p <- p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+    /// ```
+    ///
+    /// Parameters without a gradient are skipped and reported in
+    /// [`StepStats::without_grad`]. Fails on a negative or non-finite `lr` or on a gradient
+    /// whose shape differs from its parameter's; a failure leaves earlier parameters of
+    /// this step updated.
+    pub fn step(&mut self, grads: &GradStore, lr: f64) -> Result<StepStats> {
+        if !(lr.is_finite() && lr >= 0.0) {
+            return Err(Error::Invalid(format!(
+                "learning rate {lr} is out of range: it must be finite and >= 0"
+            )));
+        }
+        for slot in &self.slots {
+            if let Some(g) = grads.get(slot.var.as_tensor()) {
+                if g.dims() != slot.var.dims() {
+                    return Err(Error::Invalid(format!(
+                        "the gradient of `{}` has shape {:?} but the parameter has {:?}",
+                        slot.name,
+                        g.dims(),
+                        slot.var.dims()
+                    )));
+                }
+            }
+        }
         self.step += 1;
-        let t = self.step as i32;
-        let (b1, b2) = (self.cfg.beta1, self.cfg.beta2);
-        let update = Update {
-            lr: lr as f32,
-            weight_decay: self.cfg.weight_decay as f32,
-            bias_correction1: (1.0 - b1.powi(t)) as f32,
-            bias_correction2: (1.0 - b2.powi(t)) as f32,
-            eps: self.cfg.eps as f32,
-        };
         let mut stats = StepStats {
+            step: self.step,
+            lr,
             updated: 0,
             without_grad: Vec::new(),
         };
         for slot in &mut self.slots {
-            let Some(g) = grads.get(&slot.var) else {
+            let Some(g) = grads.get(slot.var.as_tensor()) else {
                 stats.without_grad.push(slot.name.clone());
                 continue;
             };
-            let p = slot.var.as_tensor();
-            if p.device().is_cpu()
-                && p.dtype() == DType::F32
-                && p.is_contiguous()
-                && g.dtype() == DType::F32
-            {
-                let g = g.contiguous()?;
-                slot.m.inplace_op2(
-                    &g,
-                    &FirstMoment {
-                        beta: b1 as f32,
-                        scale: grad_scale as f32,
-                    },
-                )?;
-                slot.v.inplace_op2(
-                    &g,
-                    &SecondMoment {
-                        beta: b2 as f32,
-                        scale: grad_scale as f32,
-                    },
-                )?;
-                p.inplace_op3(&slot.m, &slot.v, &update)?;
-            } else {
-                // Any device or dtype: the same update with tensor ops.
-                let g = (g.to_dtype(p.dtype())? * grad_scale)?;
-                slot.m = ((&slot.m * b1)? + (&g * (1.0 - b1))?)?;
-                slot.v = ((&slot.v * b2)? + (g.sqr()? * (1.0 - b2))?)?;
-                let m_hat = (&slot.m / f64::from(update.bias_correction1))?;
-                let v_hat = (&slot.v / f64::from(update.bias_correction2))?;
-                let next = ((p * (1.0 - lr * self.cfg.weight_decay))?
-                    - ((m_hat / (v_hat.sqrt()? + self.cfg.eps)?)? * lr)?)?;
-                slot.var.set(&next)?;
-            }
+            slot.step += 1;
+            update(&self.cfg, slot, g, lr)?;
             stats.updated += 1;
         }
         Ok(stats)
     }
+}
 
-    /// Writes the moments and step count as safetensors (`m.NAME`, `v.NAME`, `step`),
-    /// atomically (temp file + rename).
-    pub fn save(&self, path: &Path) -> Result<()> {
-        let err = |msg: String| Error::State {
-            path: path.into(),
-            msg,
-        };
-        let mut tensors: Vec<(String, Tensor)> = Vec::with_capacity(2 * self.slots.len() + 1);
-        for s in &self.slots {
-            tensors.push((format!("m.{}", s.name), s.m.to_device(&Device::Cpu)?));
-            tensors.push((format!("v.{}", s.name), s.v.to_device(&Device::Cpu)?));
+/// The scalars of one step in f64, computed as PyTorch's Python code does.
+#[derive(Clone, Copy)]
+struct Scalars {
+    decay: Option<f64>,
+    lerp_weight: f64,
+    beta2: f64,
+    one_minus_beta2: f64,
+    bias_correction2_sqrt: f64,
+    eps: f64,
+    neg_step_size: f64,
+}
+
+impl Scalars {
+    /// Step `t` (1-based, per parameter) at learning rate `lr`.
+    fn new(cfg: &AdamWConfig, t: u64, lr: f64) -> Self {
+        let t = t as f64;
+        let bias_correction1 = 1.0 - cfg.beta1.powf(t);
+        let bias_correction2 = 1.0 - cfg.beta2.powf(t);
+        Scalars {
+            decay: (cfg.weight_decay != 0.0).then_some(1.0 - lr * cfg.weight_decay),
+            lerp_weight: 1.0 - cfg.beta1,
+            beta2: cfg.beta2,
+            one_minus_beta2: 1.0 - cfg.beta2,
+            bias_correction2_sqrt: bias_correction2.powf(0.5),
+            eps: cfg.eps,
+            neg_step_size: -(lr / bias_correction1),
         }
-        tensors.push((
-            "step".into(),
-            Tensor::new(&[self.step as i64], &Device::Cpu)?,
-        ));
-        let views: Vec<(&str, &Tensor)> = tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
-        let bytes = safetensors::tensor::serialize(views, None).map_err(|e| err(e.to_string()))?;
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        std::fs::write(&tmp, bytes).map_err(|e| err(e.to_string()))?;
-        std::fs::rename(&tmp, path).map_err(|e| err(e.to_string()))
     }
 
-    /// Restores state written by [`AdamW::save`]; every parameter must be present with the
-    /// same shape.
-    pub fn load(&mut self, path: &Path) -> Result<()> {
-        let err = |msg: String| Error::State {
-            path: path.into(),
-            msg,
+    /// Rounded once to f32, as torch passes Python floats to f32 kernels.
+    fn to_f32(self) -> AdamWCoeffs {
+        AdamWCoeffs {
+            decay: self.decay.map(|d| d as f32),
+            lerp_weight: self.lerp_weight as f32,
+            beta2: self.beta2 as f32,
+            one_minus_beta2: self.one_minus_beta2 as f32,
+            bias_correction2_sqrt: self.bias_correction2_sqrt as f32,
+            eps: self.eps as f32,
+            neg_step_size: self.neg_step_size as f32,
+        }
+    }
+
+    /// The scalars a tensor of `dtype` computes with: f64 for f64, f32 otherwise.
+    fn for_dtype(self, dtype: DType) -> Self {
+        if dtype == DType::F64 {
+            return self;
+        }
+        let c = self.to_f32();
+        Scalars {
+            decay: c.decay.map(f64::from),
+            lerp_weight: f64::from(c.lerp_weight),
+            beta2: f64::from(c.beta2),
+            one_minus_beta2: f64::from(c.one_minus_beta2),
+            bias_correction2_sqrt: f64::from(c.bias_correction2_sqrt),
+            eps: f64::from(c.eps),
+            neg_step_size: f64::from(c.neg_step_size),
+        }
+    }
+}
+
+fn update(cfg: &AdamWConfig, slot: &mut Slot, g: &Tensor, lr: f64) -> Result<()> {
+    let scalars = Scalars::new(cfg, slot.step, lr);
+    match &mut slot.moments {
+        Moments::Host { m, v } => {
+            let g = if g.dtype() == DType::F32 && g.is_contiguous() {
+                g.clone()
+            } else {
+                g.to_dtype(DType::F32)?.contiguous()?
+            };
+            let op = FusedAdamW {
+                coeffs: scalars.to_f32(),
+                moments: RefCell::new((m.as_mut_slice(), v.as_mut_slice())),
+            };
+            slot.var.as_tensor().inplace_op2(&g, &op)?;
+        }
+        Moments::Tensors { m, v } => {
+            // The kernel's arithmetic with tensor ops, in the state dtype.
+            let dtype = m.dtype();
+            let c = scalars.for_dtype(dtype);
+            let g = g.to_dtype(dtype)?;
+            let mut p = slot.var.as_tensor().to_dtype(dtype)?;
+            if let Some(d) = c.decay {
+                p = (p * d)?;
+            }
+            let w = c.lerp_weight;
+            *m = if w < 0.5 {
+                (&*m + ((&g - &*m)? * w)?)?
+            } else {
+                (&g - ((&g - &*m)? * (1.0 - w))?)?
+            };
+            *v = ((&*v * c.beta2)? + ((&g * c.one_minus_beta2)? * &g)?)?;
+            // A true division, as torch does: candle's `tensor / f64` multiplies by the
+            // reciprocal, which rounds differently.
+            let bc2_sqrt = Tensor::new(c.bias_correction2_sqrt, v.device())?.to_dtype(dtype)?;
+            let denom = (v.sqrt()?.broadcast_div(&bc2_sqrt)? + c.eps)?;
+            let p = (p + ((&*m * c.neg_step_size)? / denom)?)?;
+            slot.var.set(&p.to_dtype(slot.var.dtype())?)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    fn quadratic_grads(vars: &[&Var]) -> GradStore {
+        let mut loss = Tensor::new(0f32, &Device::Cpu).unwrap();
+        for v in vars {
+            let l = v
+                .as_tensor()
+                .to_dtype(DType::F32)
+                .unwrap()
+                .sqr()
+                .unwrap()
+                .sum_all()
+                .unwrap();
+            loss = (loss + l).unwrap();
+        }
+        loss.backward().unwrap()
+    }
+
+    #[test]
+    fn first_step_moves_each_weight_by_lr_against_the_gradient_sign() {
+        // With zero moments, step 1 gives m_hat = g, v_hat = g^2: p -= lr * g / (|g| + eps).
+        let w = Var::new(&[1f32, -2.0, 0.5], &Device::Cpu).unwrap();
+        let mut opt = AdamW::new(vec![("w".into(), w.clone())], AdamWConfig::default()).unwrap();
+        let stats = opt.step(&quadratic_grads(&[&w]), 0.1).unwrap();
+        assert_eq!((stats.step, stats.updated), (1, 1));
+        let got = w.as_tensor().to_vec1::<f32>().unwrap();
+        for (g, want) in got.iter().zip([0.9f32, -1.9, 0.4]) {
+            assert!((g - want).abs() < 1e-6, "{g} vs {want}");
+        }
+    }
+
+    #[test]
+    fn fused_kernel_equals_the_tensor_op_path_bit_for_bit() {
+        // 100k elements span several parallel chunks; both paths do the same f32 arithmetic.
+        let n = 100_003;
+        let init: Vec<f32> = (0..n).map(|i| ((i as f32) * 0.37).sin()).collect();
+        let fused = Var::from_vec(init.clone(), n, &Device::Cpu).unwrap();
+        let plain = Var::from_vec(init, n, &Device::Cpu).unwrap();
+        let cfg = AdamWConfig {
+            weight_decay: 0.1,
+            ..AdamWConfig::paper()
         };
-        let device = self
-            .slots
-            .first()
-            .map(|s| s.var.device().clone())
-            .unwrap_or(Device::Cpu);
-        let mut tensors: HashMap<String, Tensor> = candle_core::safetensors::load(path, &device)
-            .map_err(|e| err(format!("cannot read optimiser state ({e})")))?;
-        let step = tensors
-            .remove("step")
-            .ok_or_else(|| err("missing `step`".into()))?;
-        let step = step
-            .to_vec1::<i64>()?
-            .first()
-            .copied()
-            .ok_or_else(|| err("empty `step`".into()))?;
-        for s in &mut self.slots {
-            for (kind, dst) in [("m", &mut s.m), ("v", &mut s.v)] {
-                let key = format!("{kind}.{}", s.name);
-                let t = tensors.remove(&key).ok_or_else(|| {
-                    err(format!(
-                        "missing `{key}`; was the state saved for another model or LoRA setting?"
-                    ))
-                })?;
-                if t.dims() != dst.dims() {
-                    return Err(err(format!(
-                        "`{key}` has shape {:?}, the parameter has {:?}",
-                        t.dims(),
-                        dst.dims()
-                    )));
-                }
-                *dst = t.to_dtype(dst.dtype())?;
+        let mut a = AdamW::new(vec![("w".into(), fused.clone())], cfg).unwrap();
+        let mut b = AdamW::new(vec![("w".into(), plain.clone())], cfg).unwrap();
+        b.slots[0].moments = Moments::Tensors {
+            m: plain.zeros_like().unwrap(),
+            v: plain.zeros_like().unwrap(),
+        };
+        for k in 0..3 {
+            let g: Vec<f32> = (0..n)
+                .map(|i| ((i * (k + 2)) as f32 * 0.11).cos())
+                .collect();
+            let g = Tensor::from_vec(g, n, &Device::Cpu).unwrap();
+            for (opt, var) in [(&mut a, &fused), (&mut b, &plain)] {
+                let mut store = GradStore::default();
+                store.insert(var.as_tensor(), g.clone());
+                opt.step(&store, 1e-2).unwrap();
             }
         }
-        if let Some(extra) = tensors.keys().next() {
-            return Err(err(format!("`{extra}` matches no parameter of this model")));
-        }
-        self.step = step.max(0) as u64;
-        Ok(())
+        let (x, y) = (
+            fused.as_tensor().to_vec1::<f32>().unwrap(),
+            plain.as_tensor().to_vec1::<f32>().unwrap(),
+        );
+        assert!(x.iter().zip(&y).all(|(x, y)| x.to_bits() == y.to_bits()));
+    }
+
+    #[test]
+    fn params_without_gradient_are_skipped_and_reported() {
+        let a = Var::new(&[1f32], &Device::Cpu).unwrap();
+        let b = Var::new(&[2f32], &Device::Cpu).unwrap();
+        let params = vec![("a".to_string(), a.clone()), ("b".to_string(), b.clone())];
+        let mut opt = AdamW::new(params, AdamWConfig::default()).unwrap();
+        let stats = opt.step(&quadratic_grads(&[&a]), 0.1).unwrap();
+        assert_eq!(stats.without_grad, ["b"]);
+        assert_eq!(stats.updated, 1);
+        assert_eq!(b.as_tensor().to_vec1::<f32>().unwrap(), [2.0]);
+        assert_eq!(opt.slots[1].step, 0);
+        assert_eq!(opt.step_count(), 1);
+    }
+
+    #[test]
+    fn half_precision_params_take_the_tensor_path_with_f32_state() {
+        // bf16 parameter: moments in f32, update rounded to bf16. Step 1 moves by lr.
+        let w = Var::from_tensor(
+            &Tensor::new(&[1f32, -2.0], &Device::Cpu)
+                .unwrap()
+                .to_dtype(DType::BF16)
+                .unwrap(),
+        )
+        .unwrap();
+        let mut opt = AdamW::new(vec![("w".into(), w.clone())], AdamWConfig::default()).unwrap();
+        assert!(
+            matches!(&opt.slots[0].moments, Moments::Tensors { m, .. } if m.dtype() == DType::F32)
+        );
+        opt.step(&quadratic_grads(&[&w]), 0.5).unwrap();
+        let got = w
+            .as_tensor()
+            .to_dtype(DType::F32)
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        assert_eq!(got, [0.5, -1.5]);
+    }
+
+    #[test]
+    fn bad_learning_rate_and_gradient_shape_are_refused() {
+        let w = Var::new(&[1f32, 2.0], &Device::Cpu).unwrap();
+        let mut opt = AdamW::new(vec![("w".into(), w.clone())], AdamWConfig::default()).unwrap();
+        let grads = quadratic_grads(&[&w]);
+        let err = opt.step(&grads, f64::NAN).unwrap_err().to_string();
+        assert!(err.contains("learning rate NaN"), "{err}");
+        let mut wrong = quadratic_grads(&[&w]);
+        wrong.insert(w.as_tensor(), Tensor::new(&[1f32], &Device::Cpu).unwrap());
+        let err = opt.step(&wrong, 0.1).unwrap_err().to_string();
+        assert!(err.contains("gradient of `w` has shape [1]"), "{err}");
+        assert_eq!(opt.step_count(), 0);
+    }
+
+    #[test]
+    fn duplicate_names_or_variables_are_refused() {
+        let a = Var::new(&[1f32], &Device::Cpu).unwrap();
+        let b = Var::new(&[1f32], &Device::Cpu).unwrap();
+        let twice = vec![("a".to_string(), a.clone()), ("a".to_string(), b)];
+        let err = AdamW::new(twice, AdamWConfig::default())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("`a` is given to the optimiser twice"), "{err}");
+        let aliased = vec![("a".to_string(), a.clone()), ("b".to_string(), a)];
+        let err = AdamW::new(aliased, AdamWConfig::default())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("`b` is a variable already given"), "{err}");
     }
 }

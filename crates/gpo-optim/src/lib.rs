@@ -1,34 +1,51 @@
-//! `gpo-optim`: the optimiser side of training.
+//! `gpo-optim`: the optimiser side of training, on candle.
 //!
-//! - [`AdamW`]: PyTorch-exact AdamW over named [`candle_core::Var`]s, in-place on CPU, with
-//!   state saved to and restored from safetensors for exact resumption.
-//! - [`Grads`]: the parameters' gradients out of a backward pass, accumulable over
-//!   micro-batches; [`clip_grad_norm`] turns the global norm into a gradient scale.
+//! - [`AdamW`]: `torch.optim.AdamW` over named [`candle_core::Var`]s (decoupled weight
+//!   decay, bias correction, per-parameter step counts), with its hyper-parameters in
+//!   [`AdamWConfig`] and a fused in-place kernel for f32 CPU parameters. Its state saves
+//!   to and loads from safetensors keyed by parameter name ([`AdamW::save`],
+//!   [`AdamW::load`], [`AdamW::state_dict`]), so a run resumes exactly.
+//! - [`clip_grad_norm`]: `torch.nn.utils.clip_grad_norm_` on a
+//!   [`candle_core::backprop::GradStore`]; [`grad_norm`] and [`scale_grads`] are its parts.
+//! - [`GradAccumulator`]: sums gradients over micro-batches (mean = full-batch gradient).
 //! - [`LrSchedule`]: constant, warm-up, linear, cosine and inverse-sqrt schedules.
 //!
+//! One training step (candle has no `zero_grad`: each backward returns a fresh store):
+//!
 //! ```
-//! use candle_core::{Device, Tensor, Var};
-//! use gpo_optim::{AdamW, AdamWConfig, Grads, LrSchedule};
+//! use candle_core::{Device, Var};
+//! use gpo_optim::{clip_grad_norm, AdamW, AdamWConfig, LrSchedule};
 //! # fn main() -> gpo_optim::Result<()> {
 //! let w = Var::new(&[1.0f32, -2.0], &Device::Cpu)?;
 //! let params = vec![("w".to_string(), w.clone())];
-//! let mut opt = AdamW::new(params.clone(), AdamWConfig::default())?;
+//! let cfg = AdamWConfig { lr: 0.1, ..AdamWConfig::paper() };
+//! let mut opt = AdamW::new(params.clone(), cfg)?;
+//! let schedule = LrSchedule::InverseSqrt { warmup: 2 };
+//!
 //! let loss = w.as_tensor().sqr()?.sum_all()?;
-//! let grads = Grads::from_store(loss.backward()?, &params);
-//! let lr = LrSchedule::Constant.lr_at(0.1, opt.step_count());
-//! opt.step(&grads, lr, 1.0)?;
+//! let mut grads = loss.backward()?;
+//! let norm = clip_grad_norm(&mut grads, &params, 1.0)?;
+//! let lr = schedule.lr_at(cfg.lr, opt.step_count());
+//! let stats = opt.step(&grads, lr)?;
+//! assert!(norm > 4.4 && stats.updated == 1);
 //! assert!(w.as_tensor().to_vec1::<f32>()?[0] < 1.0);
 //! # Ok(()) }
 //! ```
 #![warn(missing_docs)]
 
+mod accumulate;
 mod adamw;
 mod clip;
+mod config;
 mod error;
-mod inplace;
+mod kernels;
 mod schedule;
+mod state;
 
-pub use adamw::{AdamW, AdamWConfig, StepStats};
-pub use clip::{clip_grad_norm, Grads};
+pub use accumulate::GradAccumulator;
+pub use adamw::{AdamW, StepStats};
+pub use clip::{clip_grad_norm, grad_norm, scale_grads};
+pub use config::AdamWConfig;
 pub use error::{Error, Result};
 pub use schedule::LrSchedule;
+pub use state::STATE_FORMAT;

@@ -1,0 +1,393 @@
+//! AdamW state as named tensors and as a safetensors file, so training resumes exactly.
+//!
+//! Keys: `step` (i64 scalar: optimiser steps taken), and per parameter `NAME`:
+//! `m.NAME` and `v.NAME` (first and second moments, the parameter's shape, f32 or f64) and
+//! `step.NAME` (i64 scalar: updates applied to that parameter, PyTorch's per-parameter
+//! `state["step"]`). The file's metadata records the hyper-parameters for readers; loading
+//! ignores them, so a run may resume with, say, a different learning rate.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+
+use crate::adamw::{AdamW, Moments};
+use crate::{Error, Result};
+
+/// The `format` metadata value of files written by [`AdamW::save`].
+pub const STATE_FORMAT: &str = "gpo-optim/adamw-v1";
+
+/// At most this many names are listed in a mismatch message.
+const LIST_MAX: usize = 5;
+
+impl AdamW {
+    /// The state as named CPU tensors (copies: they do not change with later steps). Keys are
+    /// described in the module documentation of `state.rs`: `step`, `m.NAME`, `v.NAME`,
+    /// `step.NAME`.
+    pub fn state_dict(&self) -> Result<BTreeMap<String, Tensor>> {
+        let cpu = Device::Cpu;
+        let mut out = BTreeMap::new();
+        out.insert("step".to_string(), Tensor::new(to_i64(self.step)?, &cpu)?);
+        for s in &self.slots {
+            let (m, v) = match &s.moments {
+                Moments::Host { m, v } => (
+                    Tensor::from_slice(m, s.var.shape(), &cpu)?,
+                    Tensor::from_slice(v, s.var.shape(), &cpu)?,
+                ),
+                Moments::Tensors { m, v } => {
+                    (m.to_device(&cpu)?.copy()?, v.to_device(&cpu)?.copy()?)
+                }
+            };
+            out.insert(format!("m.{}", s.name), m);
+            out.insert(format!("v.{}", s.name), v);
+            out.insert(
+                format!("step.{}", s.name),
+                Tensor::new(to_i64(s.step)?, &cpu)?,
+            );
+        }
+        Ok(out)
+    }
+
+    /// Restores state from [`AdamW::state_dict`]'s keys. Every parameter must have its three
+    /// entries with its shape, and every entry must belong to a parameter; otherwise nothing
+    /// changes and the error lists what is missing or extra.
+    pub fn load_state_dict(&mut self, state: HashMap<String, Tensor>) -> Result<()> {
+        self.load_from(state, "optimiser state dict")
+    }
+
+    /// Writes [`AdamW::state_dict`] to `path` as safetensors, atomically: the data goes to a
+    /// temporary file beside `path`, is synced, then renamed over `path`, so a crash never
+    /// leaves a partial file under that name. The parent directory must exist.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        let state = self.state_dict()?;
+        let c = &self.cfg;
+        let metadata: HashMap<String, String> = [
+            ("format", STATE_FORMAT.to_string()),
+            ("lr", c.lr.to_string()),
+            ("beta1", c.beta1.to_string()),
+            ("beta2", c.beta2.to_string()),
+            ("eps", c.eps.to_string()),
+            ("weight_decay", c.weight_decay.to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        write_atomic(path, |tmp| {
+            safetensors::tensor::serialize_to_file(state, Some(metadata), tmp)
+                .map_err(std::io::Error::other)
+        })
+    }
+
+    /// Restores state written by [`AdamW::save`], with the checks of
+    /// [`AdamW::load_state_dict`]; errors name `path`.
+    pub fn load(&mut self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|source| Error::Io {
+            action: "read",
+            path: path.into(),
+            source,
+        })?;
+        let format_err = |source: Box<dyn std::error::Error + Send + Sync>| Error::Format {
+            path: path.into(),
+            source,
+        };
+        let (_, meta) =
+            safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| format_err(Box::new(e)))?;
+        let format = meta.metadata().as_ref().and_then(|m| m.get("format"));
+        if let Some(f) = format.filter(|f| f.as_str() != STATE_FORMAT) {
+            return Err(Error::StateMismatch {
+                origin: path.display().to_string(),
+                msg: format!("format `{f}` is not gpo's AdamW state (`{STATE_FORMAT}`)"),
+            });
+        }
+        let state = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu)
+            .map_err(|e| format_err(Box::new(e)))?;
+        self.load_from(state, &path.display().to_string())
+    }
+
+    fn load_from(&mut self, mut state: HashMap<String, Tensor>, origin: &str) -> Result<()> {
+        let mismatch = |msg: String| Error::StateMismatch {
+            origin: origin.to_string(),
+            msg,
+        };
+        let step = state.remove("step").ok_or_else(|| {
+            mismatch("no `step` entry: this is not AdamW state written by gpo (AdamW::save)".into())
+        })?;
+        let step = read_count(&step)
+            .ok_or_else(|| mismatch("`step` is not a non-negative integer scalar".into()))?;
+        let missing: Vec<&str> = self
+            .slots
+            .iter()
+            .filter(|s| {
+                !["m", "v", "step"]
+                    .iter()
+                    .all(|k| state.contains_key(&format!("{k}.{}", s.name)))
+            })
+            .map(|s| s.name.as_str())
+            .collect();
+        let known: std::collections::HashSet<String> = self
+            .slots
+            .iter()
+            .flat_map(|s| ["m", "v", "step"].map(|k| format!("{k}.{}", s.name)))
+            .collect();
+        let mut extra: Vec<&str> = state
+            .keys()
+            .filter(|k| !known.contains(*k))
+            .map(String::as_str)
+            .collect();
+        extra.sort_unstable();
+        if !missing.is_empty() || !extra.is_empty() {
+            let mut parts = Vec::new();
+            if !missing.is_empty() {
+                parts.push(format!("no state for parameter(s) {}", list(&missing)));
+            }
+            if !extra.is_empty() {
+                parts.push(format!(
+                    "entries for no parameter of this optimiser: {}",
+                    list(&extra)
+                ));
+            }
+            return Err(mismatch(format!(
+                "{}; was it saved for another model or LoRA setting?",
+                parts.join("; ")
+            )));
+        }
+        // Check and convert everything before changing anything.
+        let mut restored = Vec::with_capacity(self.slots.len());
+        for s in &self.slots {
+            let mut take = |kind: &str| -> Result<Tensor> {
+                let key = format!("{kind}.{}", s.name);
+                let t = state
+                    .remove(&key)
+                    .ok_or_else(|| mismatch(format!("no `{key}`")))?;
+                if t.dims() != s.var.dims() {
+                    return Err(mismatch(format!(
+                        "`{key}` has shape {:?} but parameter `{}` has {:?}",
+                        t.dims(),
+                        s.name,
+                        s.var.dims()
+                    )));
+                }
+                if !t.dtype().is_float() {
+                    return Err(mismatch(format!(
+                        "`{key}` has dtype {:?}, not a float type",
+                        t.dtype()
+                    )));
+                }
+                Ok(t)
+            };
+            let (m, v) = (take("m")?, take("v")?);
+            let key = format!("step.{}", s.name);
+            let t = state
+                .remove(&key)
+                .ok_or_else(|| mismatch(format!("no `{key}`")))?;
+            let t = read_count(&t)
+                .ok_or_else(|| mismatch(format!("`{key}` is not a non-negative integer scalar")))?;
+            let moments = match &s.moments {
+                Moments::Host { .. } => Moments::Host {
+                    m: m.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?,
+                    v: v.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?,
+                },
+                Moments::Tensors { m: old, .. } => {
+                    let fresh = |x: Tensor| -> Result<Tensor> {
+                        // `copy` so that no caller-held tensor shares the optimiser's memory.
+                        Ok(x.to_dtype(old.dtype())?.to_device(old.device())?.copy()?)
+                    };
+                    Moments::Tensors {
+                        m: fresh(m)?,
+                        v: fresh(v)?,
+                    }
+                }
+            };
+            restored.push((moments, t));
+        }
+        for (s, (moments, t)) in self.slots.iter_mut().zip(restored) {
+            s.moments = moments;
+            s.step = t;
+        }
+        self.step = step;
+        Ok(())
+    }
+}
+
+fn to_i64(n: u64) -> Result<i64> {
+    i64::try_from(n).map_err(|_| Error::Invalid(format!("step count {n} does not fit in i64")))
+}
+
+/// A non-negative integer scalar (shape `[]` or `[1]`).
+fn read_count(t: &Tensor) -> Option<u64> {
+    if t.elem_count() != 1 || t.dtype().is_float() {
+        return None;
+    }
+    let v = t
+        .flatten_all()
+        .ok()?
+        .to_dtype(DType::I64)
+        .ok()?
+        .to_vec1::<i64>()
+        .ok()?;
+    u64::try_from(*v.first()?).ok()
+}
+
+fn list(names: &[&str]) -> String {
+    let shown: Vec<String> = names
+        .iter()
+        .take(LIST_MAX)
+        .map(|n| format!("`{n}`"))
+        .collect();
+    let more = names.len().saturating_sub(LIST_MAX);
+    if more > 0 {
+        format!("{} and {more} more", shown.join(", "))
+    } else {
+        shown.join(", ")
+    }
+}
+
+/// Runs `write` on a temporary path beside `path`, syncs it and renames it to `path`;
+/// removes the temporary file on failure.
+fn write_atomic(path: &Path, write: impl FnOnce(&Path) -> std::io::Result<()>) -> Result<()> {
+    let io_err = |source| Error::Io {
+        action: "write",
+        path: path.into(),
+        source,
+    };
+    let name = path.file_name().ok_or_else(|| {
+        Error::Invalid(format!(
+            "optimiser state path {} has no file name",
+            path.display()
+        ))
+    })?;
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(".tmp-{}", std::process::id()));
+    let tmp: PathBuf = path.with_file_name(tmp_name);
+    let result = write(&tmp)
+        .and_then(|()| std::fs::File::open(&tmp)?.sync_all())
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io_err(e));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::AdamWConfig;
+    use candle_core::Var;
+
+    fn opt_with(names: &[(&str, usize)]) -> AdamW {
+        let params = names
+            .iter()
+            .map(|(n, len)| {
+                (
+                    n.to_string(),
+                    Var::zeros(*len, DType::F32, &Device::Cpu).unwrap(),
+                )
+            })
+            .collect();
+        AdamW::new(params, AdamWConfig::default()).unwrap()
+    }
+
+    #[test]
+    fn state_dict_has_documented_keys() {
+        let keys: Vec<String> = opt_with(&[("w", 3)])
+            .state_dict()
+            .unwrap()
+            .into_keys()
+            .collect();
+        assert_eq!(keys, ["m.w", "step", "step.w", "v.w"]);
+    }
+
+    #[test]
+    fn mismatched_names_are_listed_and_nothing_changes() {
+        let state = opt_with(&[("a", 2), ("b", 2)]).state_dict().unwrap();
+        let mut other = opt_with(&[("a", 2), ("c", 2)]);
+        other.slots[0].step = 7;
+        let err = other
+            .load_state_dict(state.into_iter().collect())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no state for parameter(s) `c`"), "{err}");
+        assert!(
+            err.contains("entries for no parameter of this optimiser: `m.b`, `step.b`, `v.b`"),
+            "{err}"
+        );
+        assert_eq!(other.slots[0].step, 7);
+    }
+
+    #[test]
+    fn mismatched_shape_is_named() {
+        let state = opt_with(&[("w", 2)]).state_dict().unwrap();
+        let err = opt_with(&[("w", 3)])
+            .load_state_dict(state.into_iter().collect())
+            .unwrap_err();
+        let err = err.to_string();
+        assert!(
+            err.contains("`m.w` has shape [2] but parameter `w` has [3]"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn long_lists_are_cut() {
+        assert_eq!(list(&["a", "b"]), "`a`, `b`");
+        assert_eq!(
+            list(&["1", "2", "3", "4", "5", "6", "7"]),
+            "`1`, `2`, `3`, `4`, `5` and 2 more"
+        );
+    }
+
+    #[test]
+    fn files_that_are_not_state_are_refused_with_their_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut opt = opt_with(&[("w", 2)]);
+        let missing = dir.path().join("nope.safetensors");
+        let err = opt.load(&missing).unwrap_err();
+        assert!(
+            err.to_string().contains("cannot read optimiser state")
+                && err.to_string().contains("nope.safetensors")
+        );
+        let junk = dir.path().join("junk.safetensors");
+        std::fs::write(&junk, b"not safetensors").unwrap();
+        let err = opt.load(&junk).unwrap_err().to_string();
+        assert!(
+            err.contains("junk.safetensors is not a readable safetensors file"),
+            "{err}"
+        );
+        // A model checkpoint: valid safetensors, but no optimiser state.
+        let weights = dir.path().join("model.safetensors");
+        let t = Tensor::zeros(2, DType::F32, &Device::Cpu).unwrap();
+        candle_core::safetensors::save(&HashMap::from([("w".to_string(), t)]), &weights).unwrap();
+        let err = opt.load(&weights).unwrap_err().to_string();
+        assert!(err.contains("model.safetensors: no `step` entry"), "{err}");
+    }
+
+    #[test]
+    fn save_into_a_missing_directory_fails_cleanly() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("no/such/dir/optim.safetensors");
+        let err = opt_with(&[("w", 2)]).save(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("cannot write optimiser state") && err.contains("optim.safetensors"),
+            "{err}"
+        );
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn save_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("optim.safetensors");
+        let opt = opt_with(&[("w", 2)]);
+        opt.save(&path).unwrap();
+        opt.save(&path).unwrap();
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["optim.safetensors"]);
+    }
+}

@@ -16,8 +16,8 @@ pub struct LogprobsArgs {
     text: String,
 }
 
-/// Prints `{"ids", "logprobs", "top1"}`: logprobs[i] = log p(ids[i] | ids[..i]) (null for
-/// i = 0); top1[i] = the arg-max next token after position i.
+/// Prints `{"ids", "logprobs", "top1"}`: `logprobs[i] = log p(ids[i] | ids[..i])` (null for
+/// `i = 0`); `top1[i]` = the arg-max next token after position `i`.
 pub fn run(args: LogprobsArgs) -> Result<()> {
     let lm = args.model.load(&LoadOptions::default())?;
     let ids = lm.tokenizer.encode(&args.text, false)?;

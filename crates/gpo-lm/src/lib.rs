@@ -44,6 +44,8 @@ mod pass;
 mod rope;
 mod sampling;
 mod save;
+#[cfg(test)]
+mod test_util;
 mod weights;
 
 pub use config::{Architecture, LmConfig};

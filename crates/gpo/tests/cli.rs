@@ -169,7 +169,7 @@ fn bad_sampling_values_are_named() {
         "top_p",
     );
     assert_clean_error(
-        &gpo(&["generate", "--prompt", "hi", "--temperature", "-1"]),
+        &gpo(&["generate", "--prompt", "hi", "--temperature=-1"]),
         "temperature",
     );
 }

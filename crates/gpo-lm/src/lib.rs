@@ -44,6 +44,7 @@ mod pass;
 mod rope;
 mod sampling;
 mod save;
+mod small_matmul;
 #[cfg(test)]
 mod test_util;
 mod weights;

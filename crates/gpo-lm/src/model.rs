@@ -232,6 +232,41 @@ impl CausalLm {
         &self.vars
     }
 
+    /// A frozen snapshot of the model as it is now: trainable tensors (full weights or LoRA
+    /// adapters) are deep-copied, so later optimiser steps on `self` do not reach the copy;
+    /// frozen base weights are shared, so a LoRA snapshot costs only its adapters. The copy
+    /// has no trainable variables. This is how a KL anchor at the current iterate, or a pool
+    /// of past policies, is kept.
+    pub fn frozen_copy(&self) -> Result<CausalLm> {
+        let ids: std::collections::HashSet<_> =
+            self.vars.iter().map(|(_, v)| v.as_tensor().id()).collect();
+        let fresh = |t: &Tensor| -> Result<Tensor> {
+            Ok(if ids.contains(&t.id()) {
+                t.copy()?
+            } else {
+                t.clone()
+            })
+        };
+        let mut m = self.clone();
+        m.vars = Vec::new();
+        m.embed_tokens = fresh(&self.embed_tokens)?;
+        m.norm = fresh(&self.norm)?;
+        m.lm_head = self.lm_head.as_ref().map(&fresh).transpose()?;
+        for b in &mut m.blocks {
+            b.input_layernorm = fresh(&b.input_layernorm)?;
+            b.post_attention_layernorm = fresh(&b.post_attention_layernorm)?;
+            for (_, l) in b.linears_mut() {
+                l.weight = fresh(&l.weight)?;
+                l.bias = l.bias.as_ref().map(&fresh).transpose()?;
+                if let Some(lora) = &mut l.lora {
+                    lora.a = Var::from_tensor(&lora.a.as_tensor().copy()?)?;
+                    lora.b = Var::from_tensor(&lora.b.as_tensor().copy()?)?;
+                }
+            }
+        }
+        Ok(m)
+    }
+
     /// Number of parameters of the base model (adapters excluded).
     pub fn num_parameters(&self) -> usize {
         let mut n = self.embed_tokens.elem_count() + self.norm.elem_count();

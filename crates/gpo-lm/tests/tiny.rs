@@ -353,3 +353,36 @@ fn bf16_and_f16_checkpoints_convert_to_f32() {
         );
     }
 }
+
+/// Adds `delta` to every trainable tensor in place, as an optimiser step would.
+fn nudge(model: &CausalLm, delta: f64) {
+    for (_, v) in model.trainable_vars() {
+        v.set(&(v.as_tensor() + delta).unwrap()).unwrap();
+    }
+}
+
+#[test]
+fn frozen_copy_keeps_the_weights_of_the_moment_it_was_taken() {
+    let b = batch();
+    for lora in [false, true] {
+        let model = if lora {
+            let mut m = tiny(Architecture::Llama, Trainable::Frozen);
+            attach_lora(&mut m, &lora_cfg(), 3).unwrap();
+            nudge(&m, 0.01); // B != 0, so the adapters matter
+            m
+        } else {
+            tiny(Architecture::Llama, Trainable::Full)
+        };
+        let before = response_logprobs(&model, &b, &Pass::infer()).unwrap();
+        let copy = model.frozen_copy().unwrap();
+        assert!(copy.trainable_vars().is_empty());
+        nudge(&model, 0.05);
+        let after = response_logprobs(&model, &b, &Pass::infer()).unwrap();
+        assert!(
+            max_abs_diff(&after, &before) > 1e-4,
+            "lora={lora}: nudge did nothing"
+        );
+        let snap = response_logprobs(&copy, &b, &Pass::infer()).unwrap();
+        assert_eq!(max_abs_diff(&snap, &before), 0.0, "lora={lora}");
+    }
+}

@@ -1,5 +1,6 @@
 //! KL to the reference policy and the KL-shaped per-token reward.
 
+use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
 /// Estimators of `KL(pi || pi_ref)` from one sampled token, with `r = log pi_ref - log pi`
@@ -27,6 +28,17 @@ impl KlEstimator {
         }
     }
 
+    /// The estimate at every token as a differentiable function of `logp` (both tensors of
+    /// the same shape): the KL term of a loss.
+    pub fn tensor(self, logp: &Tensor, ref_logp: &Tensor) -> crate::Result<Tensor> {
+        let r = (ref_logp - logp)?;
+        Ok(match self {
+            KlEstimator::K1 => r.neg()?,
+            KlEstimator::K2 => (r.sqr()? * 0.5)?,
+            KlEstimator::K3 => ((r.exp()? - 1.0)? - &r)?,
+        })
+    }
+
     /// The estimate at every token of one response.
     pub fn per_token(self, logp: &[f32], ref_logp: &[f32]) -> Vec<f32> {
         logp.iter()
@@ -49,6 +61,22 @@ pub fn shape_rewards(kl: &[f32], beta: f32, reward: f32) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tensor_estimates_equal_the_scalar_ones() {
+        let dev = candle_core::Device::Cpu;
+        let (lp, rf) = ([-1.0f32, -0.2, -3.0], [-1.5f32, -0.2, -1.0]);
+        let (tl, tr) = (
+            Tensor::new(&lp, &dev).unwrap(),
+            Tensor::new(&rf, &dev).unwrap(),
+        );
+        for k in [KlEstimator::K1, KlEstimator::K2, KlEstimator::K3] {
+            let t = k.tensor(&tl, &tr).unwrap().to_vec1::<f32>().unwrap();
+            for (a, b) in t.iter().zip(k.per_token(&lp, &rf)) {
+                assert!((a - b).abs() < 1e-6, "{k:?}: {a} vs {b}");
+            }
+        }
+    }
 
     #[test]
     fn estimators_match_their_formulas() {

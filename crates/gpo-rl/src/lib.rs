@@ -21,12 +21,27 @@
 #![warn(missing_docs)]
 
 mod advantage;
+mod checkpoint;
+mod config;
 mod kl;
 mod loss;
+mod policy;
+mod prepare;
+mod rollout;
+mod trainer;
+mod update;
+mod value_head;
 
 pub use advantage::{gae, group_advantages, whiten, GroupBaseline};
+pub use config::{Estimator, KlConfig, KlPlacement, RlConfig};
 pub use kl::{shape_rewards, KlEstimator};
 pub use loss::{ppo_policy_loss, ppo_value_loss, PolicyLoss};
+pub use policy::{Policy, Reference, Scores};
+pub use prepare::prepare;
+pub use rollout::{Rollout, RolloutBatch};
+pub use trainer::{PhaseTimes, StepStats, Trainer};
+pub use update::{update, Optimizers, UpdateStats};
+pub use value_head::ValueHead;
 
 /// Errors of this crate.
 #[derive(Debug, thiserror::Error)]
@@ -34,9 +49,31 @@ pub enum Error {
     /// A tensor operation failed.
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
-    /// Inputs that do not fit together.
+    /// The language model failed.
+    #[error(transparent)]
+    Lm(#[from] gpo_lm::Error),
+    /// The optimiser failed.
+    #[error(transparent)]
+    Optim(#[from] gpo_optim::Error),
+    /// Inputs that do not fit together, or an invalid configuration value.
     #[error("{0}")]
     Invalid(String),
+    /// Reading or writing a checkpoint file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file involved.
+        path: std::path::PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A checkpoint is malformed or does not fit the model.
+    #[error("{path}: {msg}")]
+    Checkpoint {
+        /// The file involved.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        msg: String,
+    },
 }
 
 /// Result alias of this crate.

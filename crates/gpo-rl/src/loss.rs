@@ -9,53 +9,64 @@ use crate::{Error, Result};
 pub struct PolicyLoss {
     /// Scalar loss (differentiable with respect to `logp`).
     pub loss: Tensor,
-    /// Fraction of tokens whose ratio was clipped.
-    pub clip_fraction: f32,
-    /// Mean of `old_logp - logp` over tokens (k1 KL to the behaviour policy).
-    pub approx_kl: f32,
+    /// Number of tokens whose ratio was clipped.
+    pub clipped_tokens: f32,
+    /// Sum of `old_logp - logp` over tokens (k1 KL to the behaviour policy).
+    pub approx_kl_sum: f32,
 }
 
-fn masked_mean(x: &Tensor, mask: &Tensor) -> Result<Tensor> {
-    let n = mask.sum_all()?.to_scalar::<f32>()?;
-    if n <= 0.0 {
-        return Err(Error::Invalid("the response mask selects no token".into()));
+/// `sum(x * mask) / denom`. The denominator is explicit so that a mini-batch split into
+/// micro-batches can divide each part by the whole mini-batch's token count: the parts'
+/// gradients then add up to the mini-batch's.
+pub(crate) fn masked_sum_over(x: &Tensor, mask: &Tensor, denom: f64) -> Result<Tensor> {
+    if denom.is_nan() || denom <= 0.0 {
+        return Err(Error::Invalid(format!(
+            "token count {denom} to average over must be > 0"
+        )));
     }
-    Ok(((x * mask)?.sum_all()? / f64::from(n))?)
+    Ok(((x * mask)?.sum_all()? / denom)?)
 }
 
-/// `mean_t max(-A_t rho_t, -A_t clip(rho_t, 1 - eps, 1 + eps))` with
-/// `rho_t = exp(logp_t - old_logp_t)`, averaged over the tokens selected by `mask`.
-/// All inputs are `[batch, tokens]`, `mask` is 1.0 on response tokens.
+/// `sum_t max(-A_t rho_t, -A_t clip(rho_t, 1 - eps, 1 + eps)) / denom` with
+/// `rho_t = exp(logp_t - old_logp_t)`, summed over the tokens selected by `mask` (PPO's
+/// clipped surrogate, negated for minimisation). `denom` is the token count of the whole
+/// mini-batch (the mask's sum for a plain token mean). All inputs are `[batch, tokens]`,
+/// `mask` is 1.0 on response tokens.
 pub fn ppo_policy_loss(
     logp: &Tensor,
     old_logp: &Tensor,
     advantages: &Tensor,
     mask: &Tensor,
     clip: f64,
+    denom: f64,
 ) -> Result<PolicyLoss> {
     let log_ratio = (logp - old_logp)?;
     let ratio = log_ratio.exp()?;
     let unclipped = (advantages.neg()? * &ratio)?;
     let clipped = (advantages.neg()? * ratio.clamp(1.0 - clip, 1.0 + clip)?)?;
-    let loss = masked_mean(&unclipped.maximum(&clipped)?, mask)?;
+    let loss = masked_sum_over(&unclipped.maximum(&clipped)?, mask, denom)?;
     let was_clipped = clipped.gt(&unclipped)?.to_dtype(DType::F32)?;
-    let clip_fraction = masked_mean(&was_clipped, mask)?.to_scalar::<f32>()?;
-    let approx_kl = masked_mean(&log_ratio.neg()?.detach(), mask)?.to_scalar::<f32>()?;
+    let clipped_tokens = (was_clipped * mask)?.sum_all()?.to_scalar::<f32>()?;
+    let approx_kl_sum = (log_ratio.neg()?.detach() * mask)?
+        .sum_all()?
+        .to_scalar::<f32>()?;
     Ok(PolicyLoss {
         loss,
-        clip_fraction,
-        approx_kl,
+        clipped_tokens,
+        approx_kl_sum,
     })
 }
 
-/// `0.5 mean_t max((V_t - R_t)^2, (V_old + clip(V_t - V_old, -c, c) - R_t)^2)` over the
-/// tokens selected by `mask` (clipped value loss; `clip = None` gives the plain squared error).
+/// `0.5 sum_t max((V_t - R_t)^2, (V_old + clip(V_t - V_old, -c, c) - R_t)^2) / denom` over
+/// the tokens selected by `mask` (clipped value loss; `clip = None` gives the plain squared
+/// error).
 pub fn ppo_value_loss(
     values: &Tensor,
     old_values: &Tensor,
     returns: &Tensor,
     mask: &Tensor,
     clip: Option<f64>,
+    denom: f64,
 ) -> Result<Tensor> {
     let plain = (values - returns)?.sqr()?;
     let per_token = match clip {
@@ -65,7 +76,7 @@ pub fn ppo_value_loss(
         }
         None => plain,
     };
-    Ok((masked_mean(&per_token, mask)? * 0.5)?)
+    Ok((masked_sum_over(&per_token, mask, denom)? * 0.5)?)
 }
 
 #[cfg(test)]
@@ -82,11 +93,11 @@ mod tests {
         let old = Tensor::new(&[[0f32, 0.0, 0.0]], &dev).unwrap();
         let adv = Tensor::new(&[[1f32, -1.0, 5.0]], &dev).unwrap();
         let mask = Tensor::new(&[[1f32, 1.0, 0.0]], &dev).unwrap();
-        let out = ppo_policy_loss(logp.as_tensor(), &old, &adv, &mask, 0.2).unwrap();
+        let out = ppo_policy_loss(logp.as_tensor(), &old, &adv, &mask, 0.2, 2.0).unwrap();
         // token 0: max(-1.6487, -1.2) = -1.2; token 1: max(0.6065, 0.8) = 0.8; mean = -0.2
         assert!((out.loss.to_scalar::<f32>().unwrap() + 0.2).abs() < 1e-6);
-        assert!((out.clip_fraction - 1.0).abs() < 1e-6);
-        assert!(out.approx_kl.abs() < 1e-6);
+        assert_eq!(out.clipped_tokens, 2.0);
+        assert!(out.approx_kl_sum.abs() < 1e-6);
         // Both tokens are clipped, so no gradient flows to logp.
         let g = out.loss.backward().unwrap();
         let g = g
@@ -110,7 +121,7 @@ mod tests {
         let zeros = Tensor::new(&[[0f32, 0.0]], &dev).unwrap();
         let adv = Tensor::new(&[[2f32, -3.0]], &dev).unwrap();
         let mask = Tensor::new(&[[1f32, 1.0]], &dev).unwrap();
-        let out = ppo_policy_loss(logp.as_tensor(), &zeros, &adv, &mask, 0.2).unwrap();
+        let out = ppo_policy_loss(logp.as_tensor(), &zeros, &adv, &mask, 0.2, 2.0).unwrap();
         // d/dlogp of mean(-A e^(logp)) at 0 = -A / 2.
         let g = out
             .loss
@@ -134,12 +145,12 @@ mod tests {
         let ret = Tensor::new(&[[2.0f32, 1.0]], &dev).unwrap();
         let mask = Tensor::new(&[[1f32, 1.0]], &dev).unwrap();
         // token 0: plain (1-2)^2 = 1, clipped v = 0.2 -> (0.2-2)^2 = 3.24 -> 3.24; token 1: 1.
-        let l = ppo_value_loss(&v, &old, &ret, &mask, Some(0.2))
+        let l = ppo_value_loss(&v, &old, &ret, &mask, Some(0.2), 2.0)
             .unwrap()
             .to_scalar::<f32>()
             .unwrap();
         assert!((l - 0.5 * (3.24 + 1.0) / 2.0).abs() < 1e-5, "{l}");
-        let l = ppo_value_loss(&v, &old, &ret, &mask, None)
+        let l = ppo_value_loss(&v, &old, &ret, &mask, None, 2.0)
             .unwrap()
             .to_scalar::<f32>()
             .unwrap();

@@ -1,0 +1,215 @@
+//! Checkpoints of a trainable player, so that training resumes exactly.
+//!
+//! A checkpoint is a directory:
+//!
+//! | file | content |
+//! |---|---|
+//! | `policy/adapter_config.json`, `policy/adapter_model.safetensors` | LoRA adapters in PEFT's layout |
+//! | `policy/config.json`, `policy/model.safetensors` | or the full weights as a Hugging Face model |
+//! | `value_head.safetensors` | the critic (PPO) |
+//! | `optimizer.safetensors`, `critic_optimizer.safetensors` | AdamW moments and step counts |
+//! | `trainer.json` | iteration, the RNG stream's position, the configuration used |
+//!
+//! It is written under `DIR.partial` and renamed into place, so a crash leaves either the
+//! previous checkpoint or the new one, never a mixture.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use candle_core::{Device, Tensor, Var};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::config::RlConfig;
+use crate::policy::Policy;
+use crate::trainer::Trainer;
+use crate::{Error, Result};
+
+/// The state of the RNG stream: seed, stream and position (ChaCha8 is seekable).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct RngState {
+    /// The 32-byte seed in lower-case hex.
+    seed: String,
+    stream: u64,
+    /// The word position (a u128) in decimal.
+    word_pos: String,
+}
+
+impl RngState {
+    fn of(rng: &ChaCha8Rng) -> Self {
+        RngState {
+            seed: rng.get_seed().iter().map(|b| format!("{b:02x}")).collect(),
+            stream: rng.get_stream(),
+            word_pos: rng.get_word_pos().to_string(),
+        }
+    }
+
+    fn restore(&self, path: &Path) -> Result<ChaCha8Rng> {
+        let bad = |what: &str| Error::Checkpoint {
+            path: path.to_path_buf(),
+            msg: format!("rng.{what} is malformed"),
+        };
+        if self.seed.len() != 64 {
+            return Err(bad("seed"));
+        }
+        let mut seed = [0u8; 32];
+        for (i, b) in seed.iter_mut().enumerate() {
+            *b = u8::from_str_radix(&self.seed[2 * i..2 * i + 2], 16).map_err(|_| bad("seed"))?;
+        }
+        let mut rng = ChaCha8Rng::from_seed(seed);
+        rng.set_stream(self.stream);
+        rng.set_word_pos(self.word_pos.parse().map_err(|_| bad("word_pos"))?);
+        Ok(rng)
+    }
+}
+
+/// `trainer.json`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrainerState {
+    format: String,
+    iteration: u64,
+    rng: RngState,
+    /// For the record; resuming uses the configuration given to the new [`Trainer`].
+    config: RlConfig,
+}
+
+const FORMAT: &str = "gpo-rl/checkpoint-v1";
+
+fn io(path: &Path, source: std::io::Error) -> Error {
+    Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// `DIR` with `suffix` appended to its file name.
+fn sibling(dir: &Path, suffix: &str) -> PathBuf {
+    let mut name = dir.file_name().unwrap_or_default().to_os_string();
+    name.push(suffix);
+    dir.with_file_name(name)
+}
+
+fn write_vars(vars: &[(String, Var)], path: &Path) -> Result<()> {
+    let tensors: HashMap<String, Tensor> = vars
+        .iter()
+        .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
+        .collect();
+    Ok(gpo_lm::write_safetensors_atomic(&tensors, path)?)
+}
+
+/// Sets every variable from the tensor of the same name in `path`.
+fn read_vars(vars: &[(String, Var)], path: &Path, device: &Device) -> Result<()> {
+    let tensors = candle_core::safetensors::load(path, device).map_err(|e| Error::Checkpoint {
+        path: path.to_path_buf(),
+        msg: format!("cannot read safetensors: {e}"),
+    })?;
+    for (name, var) in vars {
+        let t = tensors.get(name).ok_or_else(|| Error::Checkpoint {
+            path: path.to_path_buf(),
+            msg: format!("has no tensor `{name}`; was it written for a different model or LoRA configuration?"),
+        })?;
+        if t.dims() != var.dims() {
+            return Err(Error::Checkpoint {
+                path: path.to_path_buf(),
+                msg: format!(
+                    "`{name}` has shape {:?}, the model expects {:?}",
+                    t.dims(),
+                    var.dims()
+                ),
+            });
+        }
+        var.set(&t.to_dtype(var.dtype())?)?;
+    }
+    Ok(())
+}
+
+impl Trainer {
+    /// Writes a checkpoint of `policy` and this trainer to `dir` (replacing an older one
+    /// atomically). `base_model` is recorded in a LoRA adapter's config.
+    pub fn save(&self, policy: &Policy, dir: &Path, base_model: &str) -> Result<()> {
+        let tmp = sibling(dir, ".partial");
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp).map_err(|e| io(&tmp, e))?;
+        }
+        let pdir = tmp.join("policy");
+        std::fs::create_dir_all(&pdir).map_err(|e| io(&pdir, e))?;
+        match &policy.lora {
+            Some(lora) => gpo_lm::save_lora(&policy.model, lora, &pdir, base_model)?,
+            None => policy.model.save_hf(&pdir)?,
+        }
+        if let Some(head) = &policy.value_head {
+            write_vars(&head.vars(), &tmp.join("value_head.safetensors"))?;
+        }
+        self.opts.policy.save(tmp.join("optimizer.safetensors"))?;
+        if let Some(c) = &self.opts.critic {
+            c.save(tmp.join("critic_optimizer.safetensors"))?;
+        }
+        let state = TrainerState {
+            format: FORMAT.into(),
+            iteration: self.iteration,
+            rng: RngState::of(&self.rng),
+            config: self.cfg.clone(),
+        };
+        let json = serde_json::to_vec_pretty(&state).map_err(|e| Error::Checkpoint {
+            path: tmp.join("trainer.json"),
+            msg: e.to_string(),
+        })?;
+        gpo_lm::write_atomic(&tmp.join("trainer.json"), &json)?;
+        // Swap: the old checkpoint moves aside before the new one takes its name, and is
+        // deleted only after.
+        let old = sibling(dir, ".old");
+        if dir.exists() {
+            if old.exists() {
+                std::fs::remove_dir_all(&old).map_err(|e| io(&old, e))?;
+            }
+            std::fs::rename(dir, &old).map_err(|e| io(dir, e))?;
+        }
+        std::fs::rename(&tmp, dir).map_err(|e| io(&tmp, e))?;
+        if old.exists() {
+            std::fs::remove_dir_all(&old).map_err(|e| io(&old, e))?;
+        }
+        Ok(())
+    }
+
+    /// Restores `policy`'s trainable weights and this trainer's optimisers, RNG and
+    /// iteration from a checkpoint written by [`Trainer::save`] for the same model and
+    /// configuration. A checkpoint interrupted between its two renames is found under
+    /// `DIR.old`.
+    pub fn load(&mut self, policy: &Policy, dir: &Path) -> Result<()> {
+        let dir = if !dir.exists() && sibling(dir, ".old").exists() {
+            sibling(dir, ".old")
+        } else {
+            dir.to_path_buf()
+        };
+        let state_path = dir.join("trainer.json");
+        let text = std::fs::read(&state_path).map_err(|e| io(&state_path, e))?;
+        let state: TrainerState = serde_json::from_slice(&text).map_err(|e| Error::Checkpoint {
+            path: state_path.clone(),
+            msg: e.to_string(),
+        })?;
+        if state.format != FORMAT {
+            return Err(Error::Checkpoint {
+                path: state_path,
+                msg: format!("format `{}` is not `{FORMAT}`", state.format),
+            });
+        }
+        let device = policy.model.device();
+        let weights = match &policy.lora {
+            Some(_) => dir.join("policy/adapter_model.safetensors"),
+            None => dir.join("policy/model.safetensors"),
+        };
+        read_vars(policy.policy_vars(), &weights, device)?;
+        if let Some(head) = &policy.value_head {
+            read_vars(&head.vars(), &dir.join("value_head.safetensors"), device)?;
+        }
+        self.opts.policy.load(dir.join("optimizer.safetensors"))?;
+        if let Some(c) = &mut self.opts.critic {
+            c.load(dir.join("critic_optimizer.safetensors"))?;
+        }
+        self.rng = state.rng.restore(&state_path)?;
+        self.iteration = state.iteration;
+        Ok(())
+    }
+}

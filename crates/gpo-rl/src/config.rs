@@ -1,0 +1,289 @@
+//! Hyper-parameters of one RL player, as they appear in a config file.
+
+use gpo_lm::SamplingParams;
+use gpo_optim::{AdamWConfig, LrSchedule};
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, GroupBaseline, KlEstimator, Result};
+
+/// How advantages are estimated.
+///
+/// In files: `{ kind = "ppo", gamma = 1.0, lambda = 0.95 }`, `{ kind = "grpo" }`,
+/// `{ kind = "rloo" }`, `{ kind = "reinforce" }`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind", deny_unknown_fields)]
+pub enum Estimator {
+    /// PPO with a learned critic (a value head on the policy's hidden states) and GAE
+    /// (PAPER.md: gamma = 1, lambda = 0.95).
+    Ppo {
+        /// Discount.
+        #[serde(default = "one")]
+        gamma: f32,
+        /// GAE's lambda.
+        #[serde(default = "lambda")]
+        lambda: f32,
+        /// Clip range of the value update around the rollout's values; `None` disables it.
+        #[serde(default)]
+        value_clip: Option<f64>,
+        /// Weight of the value loss in the total loss.
+        #[serde(default = "half")]
+        vf_coef: f64,
+        /// Learning rate of the value head (PAPER.md: critic 1.5e-6 against 5e-7 / 3e-6 for
+        /// the policies); it follows the policy's schedule.
+        #[serde(default = "critic_lr")]
+        critic_lr: f64,
+    },
+    /// GRPO: `n` samples per prompt, advantage `(r - mean) / (std + eps)` within the group.
+    Grpo {
+        /// Added to the group's standard deviation.
+        #[serde(default = "grpo_eps")]
+        eps: f32,
+    },
+    /// RLOO: the mean of the other samples of the prompt as baseline.
+    Rloo,
+    /// REINFORCE with the batch mean as baseline.
+    Reinforce,
+}
+
+fn one() -> f32 {
+    1.0
+}
+fn lambda() -> f32 {
+    0.95
+}
+fn half() -> f64 {
+    0.5
+}
+fn critic_lr() -> f64 {
+    1e-4
+}
+fn grpo_eps() -> f32 {
+    1e-4
+}
+
+impl Estimator {
+    /// PPO with PAPER.md's GAE (gamma 1, lambda 0.95), no value clipping.
+    pub fn ppo() -> Self {
+        Estimator::Ppo {
+            gamma: one(),
+            lambda: lambda(),
+            value_clip: None,
+            vf_coef: half(),
+            critic_lr: critic_lr(),
+        }
+    }
+
+    /// GRPO with the default epsilon.
+    pub fn grpo() -> Self {
+        Estimator::Grpo { eps: grpo_eps() }
+    }
+
+    /// The critic-free baseline, `None` for PPO.
+    pub fn group_baseline(&self) -> Option<GroupBaseline> {
+        match *self {
+            Estimator::Ppo { .. } => None,
+            Estimator::Grpo { eps } => Some(GroupBaseline::Grpo { eps }),
+            Estimator::Rloo => Some(GroupBaseline::Rloo),
+            Estimator::Reinforce => Some(GroupBaseline::Reinforce),
+        }
+    }
+
+    /// Whether a value head is trained.
+    pub fn needs_critic(&self) -> bool {
+        matches!(self, Estimator::Ppo { .. })
+    }
+}
+
+/// Where the KL penalty to the reference enters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KlPlacement {
+    /// In the reward: `-beta * kl_t` at every token (PAPER.md, the released code). With a
+    /// group baseline, the sequence's reward becomes `r - beta * sum_t kl_t`.
+    Reward,
+    /// In the loss: `+beta * mean_t kl_t`, differentiated through the policy (GRPO's choice;
+    /// use with k3).
+    Loss,
+}
+
+/// The KL penalty to the frozen reference.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KlConfig {
+    /// Estimator of the per-token KL.
+    pub estimator: KlEstimator,
+    /// Coefficient (PAPER.md: 0.01).
+    pub beta: f32,
+    /// Reward or loss.
+    pub placement: KlPlacement,
+}
+
+impl Default for KlConfig {
+    /// PAPER.md: k1 in the reward, beta = 0.01.
+    fn default() -> Self {
+        KlConfig {
+            estimator: KlEstimator::K1,
+            beta: 0.01,
+            placement: KlPlacement::Reward,
+        }
+    }
+}
+
+/// Everything that decides how one player learns from its rollouts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RlConfig {
+    /// Advantage estimator.
+    pub estimator: Estimator,
+    /// KL penalty to the reference.
+    pub kl: KlConfig,
+    /// PPO's policy-ratio clip epsilon (PAPER.md: 0.2), used by every estimator.
+    pub clip: f64,
+    /// Passes over each rollout buffer.
+    pub epochs: usize,
+    /// Samples per optimiser step.
+    pub minibatch_size: usize,
+    /// Samples per forward/backward pass; gradients are summed over the micro-batches of a
+    /// mini-batch, so this trades memory for speed without changing the result.
+    pub micro_batch_size: usize,
+    /// Whiten advantages over the whole buffer to mean 0 and standard deviation 1.
+    pub whiten_advantages: bool,
+    /// Weight of the entropy bonus (0 disables it and skips its computation).
+    pub entropy_coef: f64,
+    /// Global gradient-norm clip (PAPER.md: 1.0).
+    pub max_grad_norm: f64,
+    /// The policy's optimiser (`lr` is its base learning rate).
+    pub optimizer: AdamWConfig,
+    /// Learning-rate schedule over optimiser steps.
+    pub schedule: LrSchedule,
+    /// Rollout sampling; `n` is the group size of the group baselines.
+    pub sampling: SamplingParams,
+}
+
+impl Default for RlConfig {
+    /// PPO, PAPER.md's KL and optimiser settings, one epoch over a buffer of 8 as one
+    /// mini-batch (PAPER.md: "one gradient step per 8-sample buffer"), micro-batches of 4.
+    fn default() -> Self {
+        RlConfig {
+            estimator: Estimator::ppo(),
+            kl: KlConfig::default(),
+            clip: 0.2,
+            epochs: 1,
+            minibatch_size: 8,
+            micro_batch_size: 4,
+            whiten_advantages: true,
+            entropy_coef: 0.0,
+            max_grad_norm: 1.0,
+            optimizer: AdamWConfig {
+                lr: 3e-6,
+                ..AdamWConfig::paper()
+            },
+            schedule: LrSchedule::paper(),
+            sampling: SamplingParams {
+                repetition_penalty: 1.1,
+                max_new_tokens: 64,
+                ..SamplingParams::default()
+            },
+        }
+    }
+}
+
+impl RlConfig {
+    /// Checks every field; the error names the field and its valid range.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Invalid(m));
+        if self.epochs == 0 {
+            return bad("epochs must be at least 1".into());
+        }
+        if self.minibatch_size == 0 || self.micro_batch_size == 0 {
+            return bad("minibatch_size and micro_batch_size must be at least 1".into());
+        }
+        if !(self.clip > 0.0 && self.clip.is_finite()) {
+            return bad(format!("clip = {} must be > 0", self.clip));
+        }
+        if !(self.kl.beta >= 0.0 && self.kl.beta.is_finite()) {
+            return bad(format!("kl.beta = {} must be >= 0", self.kl.beta));
+        }
+        if !(self.entropy_coef >= 0.0 && self.entropy_coef.is_finite()) {
+            return bad(format!("entropy_coef = {} must be >= 0", self.entropy_coef));
+        }
+        if self.max_grad_norm.is_nan() || self.max_grad_norm <= 0.0 {
+            return bad(format!(
+                "max_grad_norm = {} must be > 0 (inf disables clipping)",
+                self.max_grad_norm
+            ));
+        }
+        match self.estimator {
+            Estimator::Ppo {
+                gamma,
+                lambda,
+                value_clip,
+                vf_coef,
+                critic_lr,
+            } => {
+                if !(0.0..=1.0).contains(&gamma) || !(0.0..=1.0).contains(&lambda) {
+                    return bad(format!(
+                        "estimator gamma = {gamma} and lambda = {lambda} must be in [0, 1]"
+                    ));
+                }
+                if value_clip.is_some_and(|c| !(c > 0.0 && c.is_finite())) {
+                    return bad("estimator value_clip must be > 0 when set".into());
+                }
+                if !(vf_coef >= 0.0 && vf_coef.is_finite()) {
+                    return bad(format!("estimator vf_coef = {vf_coef} must be >= 0"));
+                }
+                if !(critic_lr >= 0.0 && critic_lr.is_finite()) {
+                    return bad(format!("estimator critic_lr = {critic_lr} must be >= 0"));
+                }
+            }
+            Estimator::Grpo { .. } | Estimator::Rloo => {
+                if self.sampling.n < 2 {
+                    return bad(format!(
+                        "the {} estimator compares samples of the same prompt: set sampling.n >= 2 (it is {})",
+                        if matches!(self.estimator, Estimator::Rloo) { "rloo" } else { "grpo" },
+                        self.sampling.n
+                    ));
+                }
+            }
+            Estimator::Reinforce => {}
+        }
+        self.optimizer.validate()?;
+        self.schedule.validate()?;
+        self.sampling.validate()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_round_trip_through_json() {
+        let cfg = RlConfig::default();
+        cfg.validate().unwrap();
+        let text = serde_json::to_string(&cfg).unwrap();
+        let back: RlConfig = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, cfg);
+    }
+
+    #[test]
+    fn estimator_fields_default_in_files() {
+        let e: Estimator = serde_json::from_str(r#"{"kind":"ppo","lambda":0.9}"#).unwrap();
+        assert!(matches!(e, Estimator::Ppo { gamma, lambda, .. } if gamma == 1.0 && lambda == 0.9));
+        let e: Estimator = serde_json::from_str(r#"{"kind":"grpo"}"#).unwrap();
+        assert_eq!(e, Estimator::grpo());
+        let err = serde_json::from_str::<Estimator>(r#"{"kind":"ppo","lamda":0.9}"#).unwrap_err();
+        assert!(err.to_string().contains("lamda"), "{err}");
+    }
+
+    #[test]
+    fn group_estimators_need_several_samples_per_prompt() {
+        let cfg = RlConfig {
+            estimator: Estimator::grpo(),
+            ..RlConfig::default()
+        };
+        let err = cfg.validate().unwrap_err().to_string();
+        assert!(err.contains("sampling.n >= 2"), "{err}");
+    }
+}

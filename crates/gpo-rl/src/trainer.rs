@@ -1,0 +1,144 @@
+//! One player's RL loop: sample, score, prepare, update; with its optimisers, RNG and
+//! iteration count.
+
+use std::time::Instant;
+
+use gpo_lm::{generate, Pass, Sample, SamplingParams};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::config::RlConfig;
+use crate::policy::Policy;
+use crate::prepare::prepare;
+use crate::rollout::RolloutBatch;
+use crate::update::{update, Optimizers, UpdateStats};
+use crate::Result;
+
+/// Wall time of each phase of one RL iteration, in seconds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PhaseTimes {
+    /// Sampling the responses ([`Trainer::sample`]).
+    pub rollout_s: f64,
+    /// Reference log-probs, critic values, rewards shaping and advantages.
+    pub prepare_s: f64,
+    /// Epochs of forward/backward passes and optimiser steps.
+    pub update_s: f64,
+}
+
+/// What one iteration did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepStats {
+    /// Iterations completed, this one included.
+    pub iteration: u64,
+    /// Mean scalar reward of the buffer.
+    pub reward: f32,
+    /// Mean over responses of the summed per-token KL to the reference.
+    pub kl: f32,
+    /// Mean response length in tokens.
+    pub response_len: f32,
+    /// The update's losses and diagnostics.
+    pub update: UpdateStats,
+    /// Phase timings.
+    pub times: PhaseTimes,
+}
+
+/// Trains one [`Policy`] by RL. All randomness (sampling seeds, shuffling, dropout) comes
+/// from one seeded ChaCha8 stream, saved in checkpoints so that a resumed run continues
+/// exactly.
+pub struct Trainer {
+    pub(crate) cfg: RlConfig,
+    pub(crate) opts: Optimizers,
+    pub(crate) rng: ChaCha8Rng,
+    pub(crate) iteration: u64,
+    eos_ids: Vec<u32>,
+    pad_id: u32,
+    last_rollout_s: f64,
+}
+
+impl Trainer {
+    /// A trainer for `policy`; `eos_ids` stop sampling and `pad_id` fills padding.
+    pub fn new(
+        policy: &Policy,
+        cfg: RlConfig,
+        seed: u64,
+        eos_ids: Vec<u32>,
+        pad_id: u32,
+    ) -> Result<Self> {
+        cfg.validate()?;
+        let opts = Optimizers::new(policy, &cfg)?;
+        Ok(Trainer {
+            cfg,
+            opts,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            iteration: 0,
+            eos_ids,
+            pad_id,
+            last_rollout_s: 0.0,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &RlConfig {
+        &self.cfg
+    }
+
+    /// Iterations completed.
+    pub fn iteration(&self) -> u64 {
+        self.iteration
+    }
+
+    /// The optimisers (their step counts drive the schedule).
+    pub fn optimizers(&self) -> &Optimizers {
+        &self.opts
+    }
+
+    /// Samples `cfg.sampling.n` responses per prompt from the policy, with a seed drawn from
+    /// the trainer's stream. Rows are prompt-major.
+    pub fn sample(&mut self, policy: &Policy, prompts: &[Vec<u32>]) -> Result<Vec<Sample>> {
+        let t0 = Instant::now();
+        let params = SamplingParams {
+            seed: self.rng.random(),
+            ..self.cfg.sampling.clone()
+        };
+        let out = generate(
+            &policy.model,
+            prompts,
+            &self.eos_ids,
+            self.pad_id,
+            &params,
+            &Pass::infer(),
+        )?;
+        self.last_rollout_s = t0.elapsed().as_secs_f64();
+        Ok(out)
+    }
+
+    /// Prepares `batch` ([`prepare`]) and updates the policy on it ([`update`]).
+    pub fn learn(&mut self, policy: &Policy, batch: &mut RolloutBatch) -> Result<StepStats> {
+        let t0 = Instant::now();
+        prepare(policy, batch, &self.cfg, self.pad_id)?;
+        let prepare_s = t0.elapsed().as_secs_f64();
+        let t1 = Instant::now();
+        let stats = update(
+            policy,
+            batch,
+            &self.cfg,
+            &mut self.opts,
+            &mut self.rng,
+            self.pad_id,
+        )?;
+        self.iteration += 1;
+        Ok(StepStats {
+            iteration: self.iteration,
+            reward: batch.mean_reward(),
+            kl: batch.mean_kl(),
+            response_len: batch.mean_response_len(),
+            update: stats,
+            times: PhaseTimes {
+                rollout_s: std::mem::take(&mut self.last_rollout_s),
+                prepare_s,
+                update_s: t1.elapsed().as_secs_f64(),
+            },
+        })
+    }
+}

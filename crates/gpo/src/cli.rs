@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
+use crate::commands::rl::RlArgs;
 use crate::commands::{
     assets::AssetsArgs, bench::BenchArgs, generate::GenerateArgs, logprobs::LogprobsArgs,
     tokenize::TokenizeArgs,
@@ -32,4 +33,6 @@ pub enum Command {
     Generate(GenerateArgs),
     /// Measure sampling and training speed on this machine.
     Bench(BenchArgs),
+    /// Train one player by RL on a verifiable reward (a check that RL learns): one JSON line per iteration.
+    Rl(RlArgs),
 }

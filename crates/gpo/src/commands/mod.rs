@@ -4,6 +4,7 @@ pub mod assets;
 pub mod bench;
 pub mod generate;
 pub mod logprobs;
+pub mod rl;
 pub mod tokenize;
 
 use anyhow::Result;
@@ -18,6 +19,7 @@ pub fn run(command: Command) -> Result<()> {
         Command::Logprobs(a) => logprobs::run(a),
         Command::Generate(a) => generate::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Rl(a) => rl::run(a),
     }
 }
 

@@ -1,0 +1,216 @@
+//! `gpo rl`: one player trained by RL on a verifiable reward (no judge, no opponent), the
+//! check that the RL machinery learns on a real model.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use gpo_lm::{attach_lora, LoadOptions, LoraConfig};
+use gpo_rl::{Estimator, KlEstimator, Policy, RlConfig, RolloutBatch, TaskReward, Trainer};
+use gpo_tokenizer::ChatMessage;
+use serde_json::json;
+
+use crate::model_args::ModelArgs;
+
+/// Advantage estimators on the command line.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum EstimatorArg {
+    /// PPO with a value head and GAE.
+    Ppo,
+    /// Group-normalised rewards over the samples of a prompt.
+    Grpo,
+    /// Leave-one-out baseline.
+    Rloo,
+    /// Batch-mean baseline.
+    Reinforce,
+}
+
+/// Verifiable rewards on the command line.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum RewardArg {
+    /// 1 when the response contains --word.
+    ContainsWord,
+    /// 1 - tokens / max-new-tokens for a response that ends by itself.
+    Short,
+}
+
+/// Arguments of `gpo rl`.
+#[derive(Debug, clap::Args)]
+pub struct RlArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Advantage estimator.
+    #[arg(long, value_enum, default_value = "ppo")]
+    estimator: EstimatorArg,
+    /// The reward.
+    #[arg(long, value_enum, default_value = "short")]
+    reward: RewardArg,
+    /// The word that --reward contains-word looks for.
+    #[arg(long, default_value = "blue")]
+    word: String,
+    /// RL iterations (rollout + update).
+    #[arg(long, default_value_t = 20)]
+    steps: u64,
+    /// Prompts per iteration.
+    #[arg(long, default_value_t = 8)]
+    prompts_per_step: usize,
+    /// Samples per prompt (the group of grpo/rloo; at least 2 for them).
+    #[arg(long, default_value_t = 1)]
+    n: usize,
+    /// Most new tokens per response.
+    #[arg(long, default_value_t = 48)]
+    max_new_tokens: usize,
+    /// Learning rate of the LoRA adapters.
+    #[arg(long, default_value_t = 2e-4)]
+    lr: f64,
+    /// LoRA rank (alpha = 2 x rank, every linear layer).
+    #[arg(long, default_value_t = 16)]
+    lora_rank: usize,
+    /// KL coefficient (k1 in the reward, as PAPER.md).
+    #[arg(long, default_value_t = 0.01)]
+    beta: f32,
+    /// User prompts, one per line (default: a built-in list of short questions).
+    #[arg(long)]
+    prompts: Option<PathBuf>,
+    /// Write a checkpoint here after every iteration; with --resume, continue from it.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Continue from the checkpoint in --out.
+    #[arg(long, requires = "out")]
+    resume: bool,
+    /// Seed of everything random.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+const BUILT_IN: &[&str] = &[
+    "What colour is the sky on a clear day?",
+    "Name a fruit that is yellow.",
+    "What is the capital of France?",
+    "Give me a word that rhymes with cat.",
+    "What do bees make?",
+    "How many legs does a spider have?",
+    "What is the opposite of hot?",
+    "Which animal says moo?",
+    "What is 2 plus 3?",
+    "Name a planet in the solar system.",
+    "What do you use to write on paper?",
+    "What season comes after winter?",
+    "What is frozen water called?",
+    "Name a musical instrument.",
+    "What colour are most leaves in summer?",
+    "What do cows drink?",
+];
+
+fn read_prompts(path: &Option<PathBuf>) -> Result<Vec<String>> {
+    let Some(path) = path else {
+        return Ok(BUILT_IN.iter().map(|s| s.to_string()).collect());
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading --prompts {}", path.display()))?;
+    let prompts: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect();
+    if prompts.is_empty() {
+        bail!("--prompts {} has no non-empty line", path.display());
+    }
+    Ok(prompts)
+}
+
+/// Prints one JSON line per iteration: reward, KL, losses, timings and one sample.
+pub fn run(args: RlArgs) -> Result<()> {
+    let estimator = match args.estimator {
+        EstimatorArg::Ppo => Estimator::ppo(),
+        EstimatorArg::Grpo => Estimator::grpo(),
+        EstimatorArg::Rloo => Estimator::Rloo,
+        EstimatorArg::Reinforce => Estimator::Reinforce,
+    };
+    let mut cfg = RlConfig {
+        estimator,
+        minibatch_size: args.prompts_per_step * args.n,
+        ..RlConfig::default()
+    };
+    cfg.kl.beta = args.beta;
+    cfg.kl.estimator = KlEstimator::K1;
+    cfg.optimizer.lr = args.lr;
+    cfg.schedule = gpo_optim::LrSchedule::Warmup { warmup: 2 };
+    cfg.sampling.n = args.n;
+    cfg.sampling.max_new_tokens = args.max_new_tokens;
+    cfg.sampling.seed = args.seed;
+    cfg.validate().context("invalid RL option")?;
+    let reward = match args.reward {
+        RewardArg::ContainsWord => TaskReward::ContainsWord {
+            word: args.word.clone(),
+        },
+        RewardArg::Short => TaskReward::Short {
+            budget: args.max_new_tokens,
+        },
+    };
+    let texts = read_prompts(&args.prompts)?;
+    if args.prompts_per_step == 0 {
+        bail!("--prompts-per-step must be at least 1");
+    }
+
+    let lm = args.model.load(&LoadOptions::default())?;
+    let tok = lm.tokenizer;
+    let mut model = lm.model;
+    let lora = LoraConfig {
+        rank: args.lora_rank,
+        alpha: 2.0 * args.lora_rank as f64,
+        ..LoraConfig::default()
+    };
+    attach_lora(&mut model, &lora, args.seed).context("attaching LoRA adapters")?;
+    let mut policy = Policy::lora(model, lora)?;
+    if estimator.needs_critic() {
+        policy = policy.with_value_head()?;
+    }
+    let prompts: Vec<Vec<u32>> = texts
+        .iter()
+        .map(|t| {
+            let chat = tok.apply_chat_template(&[ChatMessage::user(t)], true)?;
+            Ok(tok.encode(&chat, false)?)
+        })
+        .collect::<Result<_>>()?;
+    let eos = tok.eos_ids().to_vec();
+    let pad = tok.pad_id().or(eos.first().copied()).unwrap_or(0);
+    let mut trainer = Trainer::new(&policy, cfg, args.seed, eos.clone(), pad)?;
+    if args.resume {
+        let Some(dir) = args.out.as_ref() else {
+            bail!("--resume needs --out DIR, the checkpoint to continue from");
+        };
+        trainer
+            .load(&policy, dir)
+            .with_context(|| format!("resuming from {}", dir.display()))?;
+    }
+
+    while trainer.iteration() < args.steps {
+        let start = (trainer.iteration() as usize * args.prompts_per_step) % prompts.len();
+        let step_prompts: Vec<Vec<u32>> = (0..args.prompts_per_step)
+            .map(|k| prompts[(start + k) % prompts.len()].clone())
+            .collect();
+        let samples = trainer.sample(&policy, &step_prompts)?;
+        let mut rewards = Vec::with_capacity(samples.len());
+        let mut first_text = String::new();
+        for (k, s) in samples.iter().enumerate() {
+            let text = tok.decode(&s.ids, true)?;
+            let finished = s.ids.last().is_some_and(|t| eos.contains(t));
+            rewards.push(reward.score(&text, s.ids.len(), finished));
+            if k == 0 {
+                first_text = text;
+            }
+        }
+        let mut batch = RolloutBatch::from_samples(&step_prompts, samples, &rewards)?;
+        let stats = trainer.learn(&policy, &mut batch)?;
+        if let Some(dir) = &args.out {
+            trainer
+                .save(&policy, dir, &args.model.model)
+                .with_context(|| format!("saving a checkpoint to {}", dir.display()))?;
+        }
+        let mut line = serde_json::to_value(&stats)?;
+        line["sample"] = json!(first_text);
+        super::emit(&line)?;
+    }
+    Ok(())
+}

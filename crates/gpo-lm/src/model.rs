@@ -238,32 +238,75 @@ impl CausalLm {
     /// has no trainable variables. This is how a KL anchor at the current iterate, or a pool
     /// of past policies, is kept.
     pub fn frozen_copy(&self) -> Result<CausalLm> {
+        self.copy_trainable(false)
+    }
+
+    /// Like [`CausalLm::frozen_copy`], but the copied tensors are the copy's own trainable
+    /// variables, under the same names: a second, independent set of weights on the same
+    /// frozen base (an exponential moving average of a policy, for instance).
+    pub fn detached_copy(&self) -> Result<CausalLm> {
+        self.copy_trainable(true)
+    }
+
+    fn copy_trainable(&self, keep_vars: bool) -> Result<CausalLm> {
+        use std::collections::HashMap;
         let ids: std::collections::HashSet<_> =
             self.vars.iter().map(|(_, v)| v.as_tensor().id()).collect();
-        let fresh = |t: &Tensor| -> Result<Tensor> {
-            Ok(if ids.contains(&t.id()) {
-                t.copy()?
-            } else {
-                t.clone()
-            })
+        let mut fresh_vars: HashMap<candle_core::TensorId, Var> = HashMap::new();
+        // A trainable tensor becomes a new variable holding a copy; a frozen one is shared.
+        let fresh = |t: &Tensor, vars: &mut HashMap<_, Var>| -> Result<Tensor> {
+            if !ids.contains(&t.id()) {
+                return Ok(t.clone());
+            }
+            let v = Var::from_tensor(&t.copy()?)?;
+            let out = v.as_tensor().clone();
+            vars.insert(t.id(), v);
+            Ok(out)
         };
+        let fv = &mut fresh_vars;
         let mut m = self.clone();
-        m.vars = Vec::new();
-        m.embed_tokens = fresh(&self.embed_tokens)?;
-        m.norm = fresh(&self.norm)?;
-        m.lm_head = self.lm_head.as_ref().map(&fresh).transpose()?;
+        m.embed_tokens = fresh(&self.embed_tokens, fv)?;
+        m.norm = fresh(&self.norm, fv)?;
+        m.lm_head = match &self.lm_head {
+            Some(h) => Some(fresh(h, fv)?),
+            None => None,
+        };
         for b in &mut m.blocks {
-            b.input_layernorm = fresh(&b.input_layernorm)?;
-            b.post_attention_layernorm = fresh(&b.post_attention_layernorm)?;
+            b.input_layernorm = fresh(&b.input_layernorm, fv)?;
+            b.post_attention_layernorm = fresh(&b.post_attention_layernorm, fv)?;
             for (_, l) in b.linears_mut() {
-                l.weight = fresh(&l.weight)?;
-                l.bias = l.bias.as_ref().map(&fresh).transpose()?;
+                l.weight = fresh(&l.weight, fv)?;
+                l.bias = match &l.bias {
+                    Some(bias) => Some(fresh(bias, fv)?),
+                    None => None,
+                };
                 if let Some(lora) = &mut l.lora {
-                    lora.a = Var::from_tensor(&lora.a.as_tensor().copy()?)?;
-                    lora.b = Var::from_tensor(&lora.b.as_tensor().copy()?)?;
+                    let a = Var::from_tensor(&lora.a.as_tensor().copy()?)?;
+                    let b = Var::from_tensor(&lora.b.as_tensor().copy()?)?;
+                    fv.insert(lora.a.as_tensor().id(), a.clone());
+                    fv.insert(lora.b.as_tensor().id(), b.clone());
+                    lora.a = a;
+                    lora.b = b;
                 }
             }
         }
+        m.vars = if keep_vars {
+            self.vars
+                .iter()
+                .map(|(n, v)| {
+                    fresh_vars
+                        .get(&v.as_tensor().id())
+                        .map(|f| (n.clone(), f.clone()))
+                        .ok_or_else(|| {
+                            Error::InvalidArgument(format!(
+                                "trainable variable `{n}` is not a tensor of the model"
+                            ))
+                        })
+                })
+                .collect::<Result<_>>()?
+        } else {
+            Vec::new()
+        };
         Ok(m)
     }
 

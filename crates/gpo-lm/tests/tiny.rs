@@ -386,3 +386,28 @@ fn frozen_copy_keeps_the_weights_of_the_moment_it_was_taken() {
         assert_eq!(max_abs_diff(&snap, &before), 0.0, "lora={lora}");
     }
 }
+
+#[test]
+fn detached_copy_has_its_own_variables_under_the_same_names() {
+    let b = batch();
+    let mut model = tiny(Architecture::Llama, Trainable::Frozen);
+    attach_lora(&mut model, &lora_cfg(), 3).unwrap();
+    let copy = model.detached_copy().unwrap();
+    let names = |m: &CausalLm| {
+        m.trainable_vars()
+            .iter()
+            .map(|(n, _)| n.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names(&copy), names(&model));
+    let before = response_logprobs(&model, &b, &Pass::infer()).unwrap();
+    nudge(&copy, 0.05);
+    let after = response_logprobs(&model, &b, &Pass::infer()).unwrap();
+    assert_eq!(
+        max_abs_diff(&after, &before),
+        0.0,
+        "the original moved with its copy"
+    );
+    let moved = response_logprobs(&copy, &b, &Pass::infer()).unwrap();
+    assert!(max_abs_diff(&moved, &before) > 1e-4);
+}

@@ -1,0 +1,73 @@
+//! `gpo rl` end to end on SmolLM2-135M-Instruct with tiny budgets: it trains, checkpoints
+//! and resumes, and refuses bad options with one-line errors.
+
+use std::process::{Command, Output};
+
+fn gpo(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gpo"))
+        .args(args)
+        .output()
+        .expect("run gpo")
+}
+
+fn lines(out: &Output) -> Vec<serde_json::Value> {
+    assert!(
+        out.status.success(),
+        "gpo failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect()
+}
+
+const TINY: &[&str] = &[
+    "rl",
+    "--prompts-per-step",
+    "2",
+    "--max-new-tokens",
+    "4",
+    "--lora-rank",
+    "2",
+];
+
+#[test]
+fn rl_trains_checkpoints_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("ckpt");
+    let out_s = out.to_str().unwrap();
+    let mut args = TINY.to_vec();
+    args.extend(["--steps", "2", "--out", out_s]);
+    let v = lines(&gpo(&args));
+    assert_eq!(v.len(), 2);
+    assert_eq!(v[1]["iteration"], 2);
+    for k in ["reward", "kl", "update", "times", "sample"] {
+        assert!(v[0].get(k).is_some(), "missing {k}: {}", v[0]);
+    }
+    assert!(out.join("policy/adapter_model.safetensors").exists());
+    assert!(out.join("value_head.safetensors").exists());
+
+    let mut args = TINY.to_vec();
+    args.extend(["--steps", "3", "--out", out_s, "--resume"]);
+    let v = lines(&gpo(&args));
+    assert_eq!(v.len(), 1, "only the missing iteration runs");
+    assert_eq!(v[0]["iteration"], 3);
+}
+
+#[test]
+fn group_estimators_without_groups_are_refused() {
+    let out = gpo(&["rl", "--estimator", "grpo", "--n", "1"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.contains("sampling.n >= 2"), "{stderr}");
+}
+
+#[test]
+fn a_missing_prompt_file_is_named() {
+    let out = gpo(&["rl", "--prompts", "/nonexistent/prompts.txt"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("/nonexistent/prompts.txt"), "{stderr}");
+}

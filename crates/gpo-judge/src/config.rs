@@ -1,0 +1,165 @@
+//! Which judge, and its settings: [`JudgeKind`], [`JudgeConfig`], [`build_judge`].
+
+use std::path::PathBuf;
+
+use gpo_assets::AssetCache;
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Judge, Result};
+
+/// The judges gpo has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum JudgeKind {
+    /// Offline CPU classifiers: harmful-request and compliance heads on MiniLM embeddings,
+    /// and a BiLSTM toxicity model (see [`crate::EmbeddedJudge`]).
+    #[default]
+    Embedded,
+    /// The Llama Guard protocol on a Llama-family chat model (see [`crate::LmGuardJudge`]).
+    LmGuard,
+}
+
+impl JudgeKind {
+    /// The name used in config files and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JudgeKind::Embedded => "embedded",
+            JudgeKind::LmGuard => "lm-guard",
+        }
+    }
+}
+
+/// The model the `lm-guard` judge uses unless told otherwise: SmolLM2-135M-Instruct, a
+/// stand-in that exercises the protocol; name real Llama Guard weights for real verdicts.
+pub const DEFAULT_LM_GUARD_MODEL: &str = "smollm2-135m-instruct";
+
+/// A judge's settings, as a config file's `[judge]` table spells them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct JudgeConfig {
+    /// Which judge.
+    pub kind: JudgeKind,
+    /// The verdict is unsafe when P(unsafe) >= threshold; in [0, 1].
+    pub threshold: f32,
+    /// `lm-guard` only: a `.gguf` file, a Hugging Face directory or an asset alias.
+    pub lm_guard_model: Option<String>,
+    /// `embedded` only: where the trained heads live (default: `<gpo cache>/judge-heads`).
+    /// Heads missing there are trained and written on first use.
+    pub heads_dir: Option<PathBuf>,
+}
+
+impl Default for JudgeConfig {
+    fn default() -> Self {
+        JudgeConfig {
+            kind: JudgeKind::Embedded,
+            threshold: 0.5,
+            lm_guard_model: None,
+            heads_dir: None,
+        }
+    }
+}
+
+impl JudgeConfig {
+    /// A default config for `kind`.
+    pub fn new(kind: JudgeKind) -> Self {
+        JudgeConfig {
+            kind,
+            ..JudgeConfig::default()
+        }
+    }
+
+    /// Checks every field; errors name the field and the fix.
+    pub fn validate(&self) -> Result<()> {
+        if !(0.0..=1.0).contains(&self.threshold) {
+            return Err(Error::Config {
+                field: "threshold",
+                msg: format!("{} is not in [0, 1]", self.threshold),
+            });
+        }
+        if self.kind != JudgeKind::LmGuard && self.lm_guard_model.is_some() {
+            return Err(Error::Config {
+                field: "lm-guard-model",
+                msg: format!(
+                    "only the lm-guard judge loads a model; this judge is `{}`",
+                    self.kind.as_str()
+                ),
+            });
+        }
+        if self.kind != JudgeKind::Embedded && self.heads_dir.is_some() {
+            return Err(Error::Config {
+                field: "heads-dir",
+                msg: format!(
+                    "only the embedded judge has heads; this judge is `{}`",
+                    self.kind.as_str()
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// The heads directory: the configured one, else `<cache root>/judge-heads`.
+    pub fn heads_dir(&self, cache: &AssetCache) -> PathBuf {
+        self.heads_dir
+            .clone()
+            .unwrap_or_else(|| crate::embedded::default_heads_dir(cache))
+    }
+}
+
+/// Builds the judge `config` names, fetching missing assets into `cache` (and, for the
+/// embedded judge, training its heads on first use).
+pub fn build_judge(config: &JudgeConfig, cache: &AssetCache) -> Result<Box<dyn Judge>> {
+    config.validate()?;
+    Ok(match config.kind {
+        JudgeKind::Embedded => Box::new(crate::EmbeddedJudge::load(
+            cache,
+            &config.heads_dir(cache),
+            config.threshold,
+        )?),
+        JudgeKind::LmGuard => {
+            let name = config
+                .lm_guard_model
+                .as_deref()
+                .unwrap_or(DEFAULT_LM_GUARD_MODEL);
+            Box::new(crate::LmGuardJudge::from_name(name, cache)?.with_threshold(config.threshold))
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_reads_kebab_case_and_refuses_unknown_fields() {
+        let c: JudgeConfig = serde_json::from_str(
+            r#"{"kind":"lm-guard","threshold":0.3,"lm-guard-model":"x.gguf"}"#,
+        )
+        .unwrap();
+        assert_eq!(c.kind, JudgeKind::LmGuard);
+        assert_eq!(c.threshold, 0.3);
+        assert_eq!(c.lm_guard_model.as_deref(), Some("x.gguf"));
+        let d: JudgeConfig = serde_json::from_str("{}").unwrap();
+        assert_eq!(d, JudgeConfig::default());
+        let e = serde_json::from_str::<JudgeConfig>(r#"{"treshold":0.3}"#).unwrap_err();
+        assert!(e.to_string().contains("treshold"), "{e}");
+    }
+
+    #[test]
+    fn validation_names_the_field() {
+        let c = JudgeConfig {
+            threshold: 1.5,
+            ..JudgeConfig::default()
+        };
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("`threshold`") && e.contains("1.5"), "{e}");
+        let c = JudgeConfig {
+            lm_guard_model: Some("m.gguf".into()),
+            ..JudgeConfig::default()
+        };
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("lm-guard-model"));
+    }
+}

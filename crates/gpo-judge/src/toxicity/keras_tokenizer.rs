@@ -1,0 +1,185 @@
+//! The Keras `Tokenizer` (legacy preprocessing) that the toxicity model was trained with,
+//! rebuilt from its pickle: `texts_to_sequences` then `pad_sequences`.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use super::pickle::{unpickle, Value};
+use crate::{Error, Result};
+
+/// Word -> id lookup with Keras' text splitting.
+#[derive(Debug, Clone)]
+pub struct KerasTokenizer {
+    word_index: HashMap<String, u32>,
+    num_words: Option<u32>,
+    filters: Vec<char>,
+    split: char,
+    lower: bool,
+    oov_index: Option<u32>,
+}
+
+impl KerasTokenizer {
+    /// Reads `tokenizer.pickle` (a pickled `keras...text.Tokenizer`).
+    pub fn load(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let bad = |msg: String| Error::bad(path, msg);
+        let root = unpickle(&bytes).map_err(|e| bad(format!("pickle: {e}")))?;
+        let Value::Object(obj) = root else {
+            return Err(bad("the pickle does not hold a Tokenizer object".into()));
+        };
+        let obj = obj.borrow();
+        if !obj.class.ends_with(".Tokenizer") {
+            return Err(bad(format!(
+                "expected a Keras Tokenizer, found {}",
+                obj.class
+            )));
+        }
+        let state = obj
+            .state
+            .clone()
+            .ok_or_else(|| bad("the Tokenizer has no state".into()))?;
+        let field = |name: &str| {
+            state
+                .get(name)
+                .ok_or_else(|| bad(format!("the Tokenizer has no `{name}`")))
+        };
+        let string = |name: &str| match field(name)? {
+            Value::Str(s) => Ok(s.to_string()),
+            other => Err(bad(format!("`{name}` is {other:?}, not a string"))),
+        };
+        if matches!(field("char_level")?, Value::Bool(true)) {
+            return Err(bad("character-level Tokenizers are not supported".into()));
+        }
+        let lower = matches!(field("lower")?, Value::Bool(true));
+        let filters = string("filters")?.chars().collect();
+        let split_s = string("split")?;
+        let mut split_chars = split_s.chars();
+        let split = match (split_chars.next(), split_chars.next()) {
+            (Some(c), None) => c,
+            _ => return Err(bad(format!("split {split_s:?} is not one character"))),
+        };
+        let num_words = match field("num_words")? {
+            Value::Int(n) if n > 0 => Some(n as u32),
+            _ => None,
+        };
+        let Value::Dict(wi) = field("word_index")? else {
+            return Err(bad("`word_index` is not a dict".into()));
+        };
+        let mut word_index = HashMap::with_capacity(wi.borrow().len());
+        for (k, v) in wi.borrow().iter() {
+            match (k, v) {
+                (Value::Str(w), Value::Int(i)) if *i >= 0 => {
+                    word_index.insert(w.to_string(), *i as u32);
+                }
+                _ => return Err(bad(format!("word_index entry {k:?}: {v:?}"))),
+            }
+        }
+        let oov_index = match field("oov_token")? {
+            Value::Str(t) => word_index.get(&*t).copied(),
+            _ => None,
+        };
+        Ok(KerasTokenizer {
+            word_index,
+            num_words,
+            filters,
+            split,
+            lower,
+            oov_index,
+        })
+    }
+
+    /// Number of words in the index.
+    pub fn vocab_len(&self) -> usize {
+        self.word_index.len()
+    }
+
+    /// Keras `text_to_word_sequence`: lower-case, filter characters become the split
+    /// character, split, drop empty pieces.
+    pub fn words(&self, text: &str) -> Vec<String> {
+        let text = if self.lower {
+            text.to_lowercase()
+        } else {
+            text.to_string()
+        };
+        let mapped: String = text
+            .chars()
+            .map(|c| {
+                if self.filters.contains(&c) {
+                    self.split
+                } else {
+                    c
+                }
+            })
+            .collect();
+        mapped
+            .split(self.split)
+            .filter(|w| !w.is_empty())
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Keras `texts_to_sequences` for one text: known words with id < num_words; others are
+    /// dropped (or become the OOV id when the Tokenizer has one).
+    pub fn ids(&self, text: &str) -> Vec<u32> {
+        self.words(text)
+            .iter()
+            .filter_map(|w| {
+                let i = *self.word_index.get(w)?;
+                match self.num_words {
+                    Some(n) if i >= n => self.oov_index,
+                    _ => Some(i),
+                }
+            })
+            .collect()
+    }
+
+    /// Keras `pad_sequences(.., maxlen)` with its defaults: zeros in front, and a longer
+    /// sequence keeps its last `maxlen` ids. The flag says whether anything was cut.
+    pub fn padded(&self, text: &str, maxlen: usize) -> (Vec<u32>, bool) {
+        let ids = self.ids(text);
+        let cut = ids.len() > maxlen;
+        let tail = &ids[ids.len().saturating_sub(maxlen)..];
+        let mut out = vec![0; maxlen - tail.len()];
+        out.extend_from_slice(tail);
+        (out, cut)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny() -> KerasTokenizer {
+        let word_index = [("the", 1), ("cat", 2), ("sat", 3), ("rare", 7)]
+            .into_iter()
+            .map(|(w, i)| (w.to_string(), i))
+            .collect();
+        KerasTokenizer {
+            word_index,
+            num_words: Some(5),
+            filters: "!\"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n".chars().collect(),
+            split: ' ',
+            lower: true,
+            oov_index: None,
+        }
+    }
+
+    #[test]
+    fn splits_like_keras() {
+        // Keras: text_to_word_sequence("The cat,sat!\tdog's") -> ['the', 'cat', 'sat', "dog's"]
+        assert_eq!(
+            tiny().words("The cat,sat!\tdog's"),
+            ["the", "cat", "sat", "dog's"]
+        );
+    }
+
+    #[test]
+    fn drops_unknown_and_rare_words_then_pads_in_front() {
+        let t = tiny();
+        // "rare" has id 7 >= num_words 5: dropped, as is the unknown "dog".
+        assert_eq!(t.ids("the rare dog sat"), [1, 3]);
+        assert_eq!(t.padded("the cat", 4), (vec![0, 0, 1, 2], false));
+        assert_eq!(t.padded("the cat sat the cat", 3), (vec![3, 1, 2], true));
+        assert_eq!(t.padded("", 2), (vec![0, 0], false));
+    }
+}

@@ -1,0 +1,88 @@
+//! Diversity of a whole prompt set, PAPER.md's evaluation metrics.
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::history::History;
+use crate::{Error, Result};
+
+/// PAPER.md's set metrics: mean pairwise similarities and 1 minus them.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SetDiversity {
+    /// Mean over prompts x of SelfBLEU(x, all other prompts).
+    pub self_bleu: f64,
+    /// Mean cosine over distinct pairs of prompts.
+    pub embedding_similarity: f64,
+    /// diversity_self_bleu = 1 - `self_bleu`.
+    pub diversity_self_bleu: f64,
+    /// diversity_embedding = 1 - `embedding_similarity`.
+    pub diversity_embedding: f64,
+}
+
+/// Scores a set of prompts against itself: each prompt against all the others (duplicates
+/// count as others). `embeddings` is row-major, `dim` values per text (`dim` 0: lexical only).
+/// Needs at least two prompts. Prompts are scored in parallel.
+pub fn set_diversity(texts: &[&str], embeddings: &[f32], dim: usize) -> Result<SetDiversity> {
+    if texts.len() < 2 {
+        return Err(Error::TooFewPrompts(texts.len()));
+    }
+    let mut history = History::new(dim);
+    history.extend(texts, embeddings)?;
+    let scores: Vec<_> = (0..texts.len())
+        .into_par_iter()
+        .map(|i| history.score_entry_against_rest(i))
+        .collect();
+    let n = scores.len() as f64;
+    let self_bleu = scores.iter().map(|s| s.self_bleu).sum::<f64>() / n;
+    // mean over x of the mean over the others = the mean over ordered, hence distinct, pairs.
+    let embedding_similarity = scores.iter().map(|s| s.embedding_similarity).sum::<f64>() / n;
+    Ok(SetDiversity {
+        self_bleu,
+        embedding_similarity,
+        diversity_self_bleu: 1.0 - self_bleu,
+        diversity_embedding: 1.0 - embedding_similarity,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bleu::self_bleu;
+    use crate::cosine::cosine;
+
+    #[test]
+    fn matches_the_pairwise_definitions() {
+        let texts = [
+            "how do i bake bread",
+            "how do i bake a cake",
+            "pick a lock",
+            "",
+        ];
+        let rows: [[f32; 2]; 4] = [[1.0, 0.0], [0.8, 0.6], [0.0, 1.0], [-1.0, 1.0]];
+        let flat: Vec<f32> = rows.iter().flatten().copied().collect();
+        let got = set_diversity(&texts, &flat, 2).unwrap();
+        let mut bleu = 0.0;
+        let (mut cos, mut pairs) = (0.0, 0);
+        for i in 0..texts.len() {
+            let others: Vec<&str> = (0..texts.len())
+                .filter(|&j| j != i)
+                .map(|j| texts[j])
+                .collect();
+            bleu += self_bleu(texts[i], &others);
+            for j in i + 1..texts.len() {
+                cos += cosine(&rows[i], &rows[j]).unwrap();
+                pairs += 1;
+            }
+        }
+        let (bleu, cos) = (bleu / 4.0, cos / f64::from(pairs));
+        assert!((got.self_bleu - bleu).abs() < 1e-12);
+        assert!((got.embedding_similarity - cos).abs() < 1e-12);
+        assert!((got.diversity_self_bleu - (1.0 - bleu)).abs() < 1e-12);
+        assert!((got.diversity_embedding - (1.0 - cos)).abs() < 1e-12);
+    }
+
+    #[test]
+    fn one_prompt_is_too_few() {
+        assert_eq!(set_diversity(&["a"], &[], 0), Err(Error::TooFewPrompts(1)));
+    }
+}

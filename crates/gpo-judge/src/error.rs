@@ -17,6 +17,9 @@ pub enum Error {
     /// Fetching or locating an asset failed.
     #[error(transparent)]
     Assets(#[from] gpo_assets::Error),
+    /// The sentence embedder failed.
+    #[error(transparent)]
+    Embed(#[from] gpo_embed::Error),
     /// A file operation failed.
     #[error("{path}: {source}")]
     Io {

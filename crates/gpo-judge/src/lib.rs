@@ -5,7 +5,9 @@
 //! - [`JudgeKind`] + [`JudgeConfig`] choose and configure one; [`build_judge`] builds it as a
 //!   `Box<dyn Judge>`.
 //! - [`LmGuardJudge`] (`lm-guard`): the Llama Guard protocol on a Llama-family chat model.
-//! - [`EmbeddedJudge`] (`embedded`, the default): offline CPU classifiers.
+//! - [`EmbeddedJudge`] (`embedded`, the default): offline CPU classifiers, P(unsafe) =
+//!   1 - (1 - P(harmful request) P(complies)) (1 - P(toxic response)); its [`Heads`] are
+//!   trained by [`train_heads`] and described by a [`HeadsCard`].
 //! - [`toxicity::ToxicityModel`]: the toxic-comment-classifier BiLSTM, read from its Keras
 //!   HDF5 weights and pickled tokenizer without Python.
 //!
@@ -22,17 +24,29 @@
 #![warn(missing_docs)]
 
 mod config;
+pub mod data;
 mod embedded;
 mod error;
+mod heads;
 mod judge;
 mod lmguard;
+pub mod logistic;
+pub mod markers;
 pub mod toxicity;
+mod train;
 
 pub use config::{build_judge, JudgeConfig, JudgeKind, DEFAULT_LM_GUARD_MODEL};
-pub use embedded::{default_heads_dir, EmbeddedJudge};
+pub use embedded::{
+    combine, default_heads_dir, load_models, Components, EmbeddedJudge, EMBEDDER_ALIAS, EMBED_DIM,
+    EMBED_MAX_TOKENS,
+};
 pub use error::{Error, Result};
+pub use heads::{head_files, HeadMetrics, Heads, HeadsCard, CARD_FILE, HEADS_FILE, HEADS_FORMAT};
 pub use judge::{Exchange, Judge, Judgement, Verdict};
 pub use lmguard::{
     ratio_from_logprobs, render_moderation_prompt, LmGuardJudge, PromptStyle,
     LLAMA_GUARD_3_CATEGORIES,
+};
+pub use train::{
+    handwritten_replies, train_heads, HandwrittenReply, TrainConfig, HANDWRITTEN_REPLIES,
 };

@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
+use crate::commands::judge::JudgeArgs;
 use crate::commands::rl::RlArgs;
 use crate::commands::{
     assets::AssetsArgs, bench::BenchArgs, generate::GenerateArgs, logprobs::LogprobsArgs,
@@ -33,6 +34,9 @@ pub enum Command {
     Generate(GenerateArgs),
     /// Measure sampling and training speed on this machine.
     Bench(BenchArgs),
+    /// Judge exchanges: {"unsafe":p,"verdict":"safe"|"unsafe"} per --prompt/--response or
+    /// --input line; `gpo judge train` rebuilds the embedded judge's heads.
+    Judge(JudgeArgs),
     /// Train one player by RL on a verifiable reward (a check that RL learns): one JSON line per iteration.
     Rl(RlArgs),
 }

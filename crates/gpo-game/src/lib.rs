@@ -1,0 +1,89 @@
+//! `gpo-game`: the two-player game of GPO (PAPER.md), end to end.
+//!
+//! - [`GameConfig`]: one validated TOML file ([`load_config`], [`parse_config`] with
+//!   `--set key=value` overrides; [`DEFAULT_PRESET`] is `examples/cpu-smollm2.toml`).
+//! - [`Game`]: the attacker and defender [`Player`]s (LoRA policies with their RL
+//!   trainers), the judge, the diversity history and the seeds. [`Game::play_step`] plays
+//!   one step: the attacker rewrites seed questions with its instruction template, the
+//!   defender answers through its chat template, the judge gives P(unsafe), the attacker is
+//!   rewarded by `P(unsafe) - w_bleu * self_bleu - w_emb * cos` against the history, the
+//!   defender by `P(safe)`, and the learners of the [`Schedule`] update (each with a KL
+//!   penalty to its anchor).
+//! - [`Game::run`] plays a run in a [`RunDir`] (metrics, samples, evaluations, snapshots,
+//!   checkpoints) and resumes it exactly; [`Game::evaluate`] measures the held-out seeds.
+//! - [`Schedule`]: alternate stages (defender first), simultaneous, or switch on the attack
+//!   success rate. [`Mode`] also plays the RLHF baselines.
+//!
+//! ```no_run
+//! use std::sync::atomic::AtomicBool;
+//! use gpo_game::{parse_config, Game, RunDir, DEFAULT_PRESET};
+//! # fn main() -> gpo_game::Result<()> {
+//! let cfg = parse_config(DEFAULT_PRESET, "preset", &["steps=4".into()])?;
+//! let cache = gpo_assets::AssetCache::from_env().expect("cache");
+//! let run = RunDir::create("runs/demo".as_ref(), &cfg)?;
+//! let mut game = Game::build(cfg, &cache)?;
+//! let outcome = game.run(&run, false, &AtomicBool::new(false), |_| {})?;
+//! println!("{outcome:?}");
+//! # Ok(()) }
+//! ```
+#![warn(missing_docs)]
+
+mod config;
+mod data;
+mod diversity;
+mod eval;
+mod game;
+mod load;
+mod player;
+mod run;
+mod schedule;
+
+pub use config::{
+    Anchor, AttackerConfig, DataConfig, DefenderConfig, DefenderPrompts, GameConfig, Iterate, Mode,
+    ModelsConfig, PAPER_ATTACK_TEMPLATE,
+};
+pub use data::{read_prompt_file, Prompts, BUILT_IN_BENIGN};
+pub use diversity::Diversity;
+pub use eval::EvalRecord;
+pub use game::{Game, PlayerStep, SampleRecord, StepRecord, StepTimes};
+pub use load::{load_config, parse_config, DEFAULT_PRESET};
+pub use player::Player;
+pub use run::{read_evals, Outcome, Progress, RunDir, Summary};
+pub use schedule::{Role, Schedule, ScheduleState};
+
+/// Errors of the game.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The configuration is invalid; the message names the field and the fix.
+    #[error("config: {0}")]
+    Config(String),
+    /// Prompt data is missing or malformed.
+    #[error("data: {0}")]
+    Data(String),
+    /// A model, the judge or the embedder cannot be set up.
+    #[error("{0}")]
+    Setup(String),
+    /// Reading or writing a run file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The language model failed.
+    #[error(transparent)]
+    Lm(#[from] gpo_lm::Error),
+    /// The RL machinery failed.
+    #[error(transparent)]
+    Rl(#[from] gpo_rl::Error),
+    /// The tokenizer failed.
+    #[error(transparent)]
+    Tokenizer(#[from] gpo_tokenizer::Error),
+    /// A tensor operation failed.
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+}
+
+/// Result alias of this crate.
+pub type Result<T> = std::result::Result<T, Error>;

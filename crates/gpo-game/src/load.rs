@@ -1,0 +1,127 @@
+//! Reading a game configuration: a TOML file, `--set key=value` overrides, validation.
+
+use std::path::Path;
+
+use crate::config::GameConfig;
+use crate::{Error, Result};
+
+/// The default CPU game (SmolLM2-135M-Instruct with LoRA, the embedded judge), the file
+/// `examples/cpu-smollm2.toml`.
+pub const DEFAULT_PRESET: &str = include_str!("../../../examples/cpu-smollm2.toml");
+
+/// Parses `text` (from `origin`, named in errors), applies `overrides` (`key.path=value`,
+/// the value read as TOML when it parses as TOML, else as a string) and validates.
+pub fn parse_config(text: &str, origin: &str, overrides: &[String]) -> Result<GameConfig> {
+    let mut doc: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| Error::Config(format!("{origin}: {e}")))?;
+    for o in overrides {
+        set(&mut doc, o)?;
+    }
+    let with_overrides = if overrides.is_empty() {
+        text.to_string()
+    } else {
+        toml::to_string(&doc).map_err(|e| Error::Config(format!("{origin}: {e}")))?
+    };
+    let cfg: GameConfig = toml::from_str(&with_overrides).map_err(|e| {
+        let suffix = if overrides.is_empty() {
+            ""
+        } else {
+            " (after --set)"
+        };
+        Error::Config(format!("{origin}{suffix}: {}", e.message()))
+    })?;
+    cfg.validate()
+        .map_err(|e| Error::Config(format!("{origin}: {e}")))?;
+    Ok(cfg)
+}
+
+/// Reads and validates a configuration file with overrides.
+pub fn load_config(path: &Path, overrides: &[String]) -> Result<GameConfig> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
+    parse_config(&text, &path.display().to_string(), overrides)
+}
+
+/// Applies one `key.path=value` override.
+fn set(doc: &mut toml::Table, assignment: &str) -> Result<()> {
+    let Some((key, raw)) = assignment.split_once('=') else {
+        return Err(Error::Config(format!(
+            "--set {assignment}: expected key=value, e.g. --set steps=10"
+        )));
+    };
+    let key = key.trim();
+    let parts: Vec<&str> = key.split('.').collect();
+    if parts.iter().any(|p| p.is_empty()) {
+        return Err(Error::Config(format!(
+            "--set {assignment}: empty key segment"
+        )));
+    }
+    let value = format!("v = {}", raw.trim())
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.trim().to_string()));
+    let mut table = doc;
+    for p in &parts[..parts.len() - 1] {
+        let entry = table
+            .entry(p.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        table = entry
+            .as_table_mut()
+            .ok_or_else(|| Error::Config(format!("--set {assignment}: `{p}` is not a table")))?;
+    }
+    table.insert(parts[parts.len() - 1].to_string(), value);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_preset_is_valid() {
+        parse_config(DEFAULT_PRESET, "preset", &[]).unwrap();
+    }
+
+    #[test]
+    fn overrides_reach_nested_fields_and_parse_as_toml() {
+        let cfg = parse_config(
+            DEFAULT_PRESET,
+            "preset",
+            &[
+                "steps=3".into(),
+                "attacker.w_bleu=0".into(),
+                "models.attacker=some/dir".into(),
+                "schedule={ kind = \"simultaneous\" }".into(),
+            ],
+        )
+        .unwrap();
+        assert_eq!(cfg.steps, 3);
+        assert_eq!(cfg.attacker.w_bleu, 0.0);
+        assert_eq!(cfg.models.attacker, "some/dir");
+        assert_eq!(cfg.schedule, crate::Schedule::Simultaneous);
+    }
+
+    #[test]
+    fn an_unknown_key_is_named() {
+        let err = parse_config("stepz = 3\n", "x.toml", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("stepz") && err.contains("x.toml"), "{err}");
+        let err = parse_config("", "x.toml", &["attacker.wbleu=1".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("wbleu"), "{err}");
+    }
+
+    #[test]
+    fn invalid_values_are_named() {
+        let err = parse_config("batch_size = 0\n", "x.toml", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("batch_size"), "{err}");
+    }
+}

@@ -1,0 +1,155 @@
+//! One player of the game: its LoRA policy, its RL trainer, its tokenizer and chat
+//! template, and the extra copies the theory asks for (EMA weights, a KL anchor).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use candle_core::Tensor;
+use gpo_lm::{generate, CausalLm, LoraConfig, Pass, Sample, SamplingParams};
+use gpo_rl::{Policy, Reference, RlConfig, Trainer};
+use gpo_tokenizer::{ChatMessage, Tokenizer};
+
+use crate::schedule::Role;
+use crate::Result;
+
+/// Longest prompt, in tokens, a player is given (longer ones keep their end: the chat
+/// template's assistant header must survive).
+pub const MAX_PROMPT_TOKENS: usize = 384;
+
+/// A player.
+pub struct Player {
+    /// Which one.
+    pub role: Role,
+    /// Policy, critic and KL anchor.
+    pub policy: Policy,
+    /// Optimisers, RNG stream and iteration count.
+    pub trainer: Trainer,
+    /// Its tokenizer (shared when both players use the same model).
+    pub tokenizer: Arc<Tokenizer>,
+    /// The model name as configured (recorded in adapters).
+    pub model_name: String,
+    /// Exponential moving average of the adapters, when the run reports it.
+    pub ema: Option<CausalLm>,
+    eos: Vec<u32>,
+    pad: u32,
+}
+
+impl Player {
+    /// A LoRA player on `base` (a frozen model; adapters are attached here with a seed
+    /// derived from `seed` and the role).
+    pub fn new(
+        role: Role,
+        base: &CausalLm,
+        tokenizer: Arc<Tokenizer>,
+        model_name: &str,
+        lora: &LoraConfig,
+        rl: RlConfig,
+        seed: u64,
+    ) -> Result<Self> {
+        let mut model = base.clone();
+        let role_seed = seed ^ (role as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        gpo_lm::attach_lora(&mut model, lora, role_seed)?;
+        let mut policy = Policy::lora(model, lora.clone())?;
+        if rl.estimator.needs_critic() {
+            policy = policy.with_value_head()?;
+        }
+        let eos = tokenizer.eos_ids().to_vec();
+        let pad = tokenizer.pad_id().or(eos.first().copied()).unwrap_or(0);
+        let trainer = Trainer::new(&policy, rl, role_seed, eos.clone(), pad)?;
+        Ok(Player {
+            role,
+            policy,
+            trainer,
+            tokenizer,
+            model_name: model_name.to_string(),
+            ema: None,
+            eos,
+            pad,
+        })
+    }
+
+    /// `text` as a user turn through the chat template, ready to generate from.
+    pub fn chat_prompt(&self, text: &str) -> Result<Vec<u32>> {
+        let rendered = self
+            .tokenizer
+            .apply_chat_template(&[ChatMessage::user(text)], true)?;
+        let mut ids = self.tokenizer.encode(&rendered, false)?;
+        if ids.len() > MAX_PROMPT_TOKENS {
+            ids.drain(..ids.len() - MAX_PROMPT_TOKENS);
+        }
+        Ok(ids)
+    }
+
+    /// Response texts of samples (special tokens removed, whitespace trimmed).
+    pub fn texts(&self, samples: &[Sample]) -> Result<Vec<String>> {
+        samples
+            .iter()
+            .map(|s| Ok(self.tokenizer.decode(&s.ids, true)?.trim().to_string()))
+            .collect()
+    }
+
+    /// Samples from `model` (any snapshot of this player) with `params`, outside training.
+    pub fn sample_with(
+        &self,
+        model: &CausalLm,
+        pass: &Pass,
+        prompts: &[Vec<u32>],
+        params: &SamplingParams,
+    ) -> Result<Vec<Sample>> {
+        Ok(generate(model, prompts, &self.eos, self.pad, params, pass)?)
+    }
+
+    /// Re-anchors the KL penalty at the policy as it is now (the theory's previous iterate).
+    /// The anchor is a detached copy: it keeps its adapters' names, so it can be saved.
+    pub fn anchor_here(&mut self) -> Result<()> {
+        self.policy.reference = Reference::Model(Box::new(self.policy.model.detached_copy()?));
+        Ok(())
+    }
+
+    /// Loads a KL anchor saved with [`Player::save_anchor`].
+    pub fn load_anchor(&mut self, dir: &Path) -> Result<()> {
+        let mut m = self.policy.model.clone();
+        gpo_lm::load_lora(&mut m, dir)?;
+        self.policy.reference = Reference::Model(Box::new(m));
+        Ok(())
+    }
+
+    /// Saves the KL anchor's adapters in PEFT's layout when it is a snapshot; returns
+    /// whether there was one to save.
+    pub fn save_anchor(&self, dir: &Path) -> Result<bool> {
+        match (&self.policy.reference, &self.policy.lora) {
+            (Reference::Model(m), Some(lora)) => {
+                gpo_lm::save_lora(m, lora, dir, &self.model_name)?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// Folds the current adapters into the moving average: `ema = d ema + (1 - d) now`.
+    pub fn update_ema(&mut self, decay: f64) -> Result<()> {
+        let Some(ema) = &self.ema else {
+            self.ema = Some(self.policy.model.detached_copy()?);
+            return Ok(());
+        };
+        for ((_, e), (_, p)) in ema
+            .trainable_vars()
+            .iter()
+            .zip(self.policy.model.trainable_vars())
+        {
+            let next = ((e.as_tensor() * decay)? + (p.as_tensor() * (1.0 - decay))?)?;
+            e.set(&next)?;
+        }
+        Ok(())
+    }
+
+    /// The adapters as named tensors.
+    pub fn adapter_tensors(&self) -> Vec<(String, Tensor)> {
+        self.policy
+            .model
+            .trainable_vars()
+            .iter()
+            .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
+            .collect()
+    }
+}

@@ -106,8 +106,8 @@ mod tests {
         let g = Game::from_json(Variant::Matrix, r#"{"payoff": [[1, -1], [-1, 1]]}"#).unwrap();
         assert_eq!(g.variant(), Variant::Matrix);
         assert_eq!(g.max_actions(), 2);
-        let g = Game::from_json(Variant::PromptResponse, r#"{"reward": [[0.1, 0.9, 0.5]]}"#)
-            .unwrap();
+        let g =
+            Game::from_json(Variant::PromptResponse, r#"{"reward": [[0.1, 0.9, 0.5]]}"#).unwrap();
         assert_eq!(g.max_actions(), 3);
         assert_eq!(g.exact_value().unwrap(), 0.9);
     }
@@ -116,7 +116,10 @@ mod tests {
     fn file_errors_say_what_was_expected() {
         let e = Game::from_json(Variant::PromptResponse, r#"{"payoff": [[1]]}"#).unwrap_err();
         let msg = e.to_string();
-        assert!(msg.contains(r#"not a {"reward": [[...]]} game file"#), "{msg}");
+        assert!(
+            msg.contains(r#"not a {"reward": [[...]]} game file"#),
+            "{msg}"
+        );
         assert!(msg.contains("unknown field `payoff`"), "{msg}");
         let e = Game::from_json(Variant::Matrix, "{\"payoff\": [[1, 2]").unwrap_err();
         assert!(e.to_string().contains("line 1"), "{e}");

@@ -41,8 +41,7 @@ impl MatrixGame {
                     expected: cols,
                 });
             }
-            if let Some((col, &value)) = entries.iter().enumerate().find(|(_, v)| !v.is_finite())
-            {
+            if let Some((col, &value)) = entries.iter().enumerate().find(|(_, v)| !v.is_finite()) {
                 return Err(Error::NonFinite {
                     what,
                     row,
@@ -67,7 +66,10 @@ impl MatrixGame {
 
     /// The entry `A[i][j]`. Panics when out of range, like slice indexing.
     pub fn entry(&self, i: usize, j: usize) -> f64 {
-        assert!(i < self.rows && j < self.cols, "entry ({i}, {j}) out of range");
+        assert!(
+            i < self.rows && j < self.cols,
+            "entry ({i}, {j}) out of range"
+        );
         self.a[i * self.cols + j]
     }
 
@@ -211,7 +213,10 @@ mod tests {
     fn strategies_are_checked() {
         let g = MatrixGame::new(vec![vec![1.0, -1.0], vec![-1.0, 1.0]]).unwrap();
         let e = g.nash_gap(&[1.0], &[0.5, 0.5]).unwrap_err();
-        assert!(e.to_string().contains("defender strategy has 1 entries"), "{e}");
+        assert!(
+            e.to_string().contains("defender strategy has 1 entries"),
+            "{e}"
+        );
         assert!(g.nash_gap(&[0.5, 0.5], &[0.9, 0.9]).is_err());
     }
 }

@@ -254,7 +254,9 @@ impl Defender {
     fn last(&self) -> DefenderPolicy {
         match self {
             Self::Mixed(p) => DefenderPolicy::Mixed(p.p.clone()),
-            Self::PerPrompt(ps) => DefenderPolicy::PerPrompt(ps.iter().map(|p| p.p.clone()).collect()),
+            Self::PerPrompt(ps) => {
+                DefenderPolicy::PerPrompt(ps.iter().map(|p| p.p.clone()).collect())
+            }
         }
     }
 
@@ -405,10 +407,17 @@ impl Mwu {
                         "initial strategies must be positive everywhere: a multiplicative update never revives a zero".into(),
                     ));
                 }
-                Ok((Defender::Mixed(Player::from_probs(x)), Player::from_probs(y)))
+                Ok((
+                    Defender::Mixed(Player::from_probs(x)),
+                    Player::from_probs(y),
+                ))
             }
             (Game::PromptResponse(g), None) => Ok((
-                Defender::PerPrompt((0..g.prompts()).map(|_| Player::uniform(g.responses())).collect()),
+                Defender::PerPrompt(
+                    (0..g.prompts())
+                        .map(|_| Player::uniform(g.responses()))
+                        .collect(),
+                ),
                 Player::uniform(g.prompts()),
             )),
             (Game::PromptResponse(_), Some(_)) => Err(Error::Invalid(

@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 
 use crate::commands::judge::JudgeArgs;
+use crate::commands::matrix_game::MatrixGameArgs;
 use crate::commands::rl::RlArgs;
 use crate::commands::{
     assets::AssetsArgs, bench::BenchArgs, generate::GenerateArgs, logprobs::LogprobsArgs,
@@ -39,4 +40,7 @@ pub enum Command {
     Judge(JudgeArgs),
     /// Train one player by RL on a verifiable reward (a check that RL learns): one JSON line per iteration.
     Rl(RlArgs),
+    /// The paper's theory on a finite game: KL-proximal (multiplicative-weights) play from
+    /// uniform policies; prints the Nash gaps of the averaged and last iterates (last line: summary).
+    MatrixGame(MatrixGameArgs),
 }

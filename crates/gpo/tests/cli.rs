@@ -173,3 +173,175 @@ fn bad_sampling_values_are_named() {
         "temperature",
     );
 }
+
+fn example(name: &str) -> String {
+    format!("{}/../../examples/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn keys(v: &serde_json::Value) -> Vec<&str> {
+    v.as_object().unwrap().keys().map(String::as_str).collect()
+}
+
+#[test]
+fn matrix_game_prints_trace_lines_then_the_summary() {
+    let v = stdout_lines(&gpo(&[
+        "matrix-game",
+        "--payoff",
+        &example("rps.json"),
+        "--iters",
+        "200",
+        "--trace",
+        "50",
+    ]));
+    assert_eq!(v.len(), 5);
+    for (k, line) in v[..4].iter().enumerate() {
+        assert_eq!(
+            keys(line),
+            ["iter", "nash_gap_avg", "nash_gap_last", "value_estimate"]
+        );
+        assert_eq!(line["iter"], 50 * (k as u64 + 1));
+    }
+    let s = &v[4];
+    assert_eq!(
+        keys(s),
+        [
+            "iters",
+            "value_estimate",
+            "nash_gap_avg",
+            "nash_gap_last",
+            "defender_avg",
+            "attacker_avg",
+            "defender_last",
+            "attacker_last",
+            "eta"
+        ]
+    );
+    assert_eq!(s["iters"], 200);
+    // Uniform play is RPS's equilibrium, and A * uniform = 0 exactly: nothing moves.
+    assert_eq!(s["nash_gap_avg"], 0.0);
+    assert_eq!(s["value_estimate"], 0.0);
+    for p in s["attacker_avg"].as_array().unwrap() {
+        // The average of 200 copies of 1/3, up to the rounding of the running sum.
+        assert!((p.as_f64().unwrap() - 1.0 / 3.0).abs() < 1e-12, "{s}");
+    }
+    // Default eta = sqrt(8 ln 3 / 200) / 2 (payoff range 2) = 0.104816...
+    let eta = s["eta"].as_f64().unwrap();
+    assert!((eta - (8.0 * 3f64.ln() / 200.0).sqrt() / 2.0).abs() < 1e-15);
+}
+
+#[test]
+fn matrix_game_averages_reach_the_biased_rps_equilibrium() {
+    // Biased RPS (rock beats scissors by 2): value 0, equilibrium (1/4, 1/2, 1/4). Library
+    // runs measure a gap of 0.021 at T = 6400 (crates/gpo-nash/tests/dynamics.rs).
+    let v = stdout_lines(&gpo(&[
+        "matrix-game",
+        "--payoff",
+        &example("biased-rps.json"),
+        "--iters",
+        "6400",
+        "--update",
+        "simultaneous",
+    ]));
+    let s = v.last().unwrap();
+    assert!(s["nash_gap_avg"].as_f64().unwrap() < 0.03, "{s}");
+    assert!(s["nash_gap_last"].as_f64().unwrap() > 0.2, "{s}");
+    assert!(s["value_estimate"].as_f64().unwrap().abs() < 1e-3, "{s}");
+    let y: Vec<f64> = serde_json::from_value(s["attacker_avg"].clone()).unwrap();
+    for (p, want) in y.iter().zip([0.25, 0.5, 0.25]) {
+        assert!((p - want).abs() < 0.05, "{y:?}");
+    }
+}
+
+#[test]
+fn matrix_game_with_entropy_reports_the_regularised_gaps() {
+    // eta = h = 0.1, 4000 alternating rounds: the last iterates reach the regularised
+    // equilibrium (library measurement 7.7e-10).
+    let v = stdout_lines(&gpo(&[
+        "matrix-game",
+        "--payoff",
+        &example("biased-rps.json"),
+        "--iters",
+        "4000",
+        "--eta",
+        "0.1",
+        "--entropy",
+        "0.1",
+        "--trace",
+        "2000",
+    ]));
+    assert_eq!(v.len(), 3);
+    assert_eq!(
+        keys(&v[0]),
+        [
+            "iter",
+            "nash_gap_avg",
+            "nash_gap_last",
+            "value_estimate",
+            "regularized_gap_avg",
+            "regularized_gap_last"
+        ]
+    );
+    let s = &v[2];
+    assert_eq!(s["eta"], 0.1);
+    assert!(s["regularized_gap_last"].as_f64().unwrap() < 1e-8, "{s}");
+}
+
+#[test]
+fn matrix_game_prompt_response_variant_finds_the_hardest_prompt() {
+    // Value min_i max_j r[i][j] = min(0.9, 0.7, 0.8) = 0.7 (prompt 1, response 1).
+    let v = stdout_lines(&gpo(&[
+        "matrix-game",
+        "--variant",
+        "prompt-response",
+        "--payoff",
+        &example("prompt-response.json"),
+        "--iters",
+        "4000",
+    ]));
+    let s = v.last().unwrap();
+    let gap = s["nash_gap_avg"].as_f64().unwrap();
+    assert!(gap < 0.05, "{s}");
+    assert!((s["value_estimate"].as_f64().unwrap() - 0.7).abs() <= gap + 1e-12);
+    let pi = s["defender_avg"].as_array().unwrap();
+    assert_eq!(pi.len(), 3);
+    assert_eq!(pi[0].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn matrix_game_bad_input_is_one_line_naming_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let mg = |path: &str, extra: &[&str]| {
+        let mut args = vec!["matrix-game", "--payoff", path];
+        args.extend_from_slice(extra);
+        gpo(&args)
+    };
+    assert_clean_error(&mg("/no/such/game.json", &[]), "/no/such/game.json");
+    let bad = file("bad.json", "{\"payoff\": [[1, 2]");
+    assert_clean_error(&mg(&bad, &[]), "bad.json");
+    assert_clean_error(&mg(&bad, &[]), "EOF while parsing");
+    let ragged = file("ragged.json", r#"{"payoff": [[1, 2], [3]]}"#);
+    assert_clean_error(
+        &mg(&ragged, &[]),
+        "payoff row 1 has 1 entries but row 0 has 2",
+    );
+    let empty = file("empty.json", r#"{"payoff": []}"#);
+    assert_clean_error(&mg(&empty, &[]), "payoff is empty");
+    // JSON has no NaN or infinity; an overflowing literal is the way to write one.
+    let huge = file("huge.json", r#"{"payoff": [[1, 1e999]]}"#);
+    assert_clean_error(&mg(&huge, &[]), "huge.json");
+    assert_clean_error(&mg(&huge, &[]), "number out of range");
+    let rps = example("rps.json");
+    assert_clean_error(&mg(&rps, &["--iters", "0"]), "iters is 0");
+    assert_clean_error(&mg(&rps, &["--eta", "-0.5"]), "eta is -0.5");
+    assert_clean_error(&mg(&rps, &["--entropy=-1"]), "entropy is -1");
+    assert_clean_error(&mg(&rps, &["--trace", "0"]), "trace is 0");
+    assert_clean_error(
+        &mg(&rps, &["--variant", "prompt-response"]),
+        "unknown field `payoff`",
+    );
+}

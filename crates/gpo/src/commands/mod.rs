@@ -5,6 +5,7 @@ pub mod bench;
 pub mod generate;
 pub mod judge;
 pub mod logprobs;
+pub mod matrix_game;
 pub mod rl;
 pub mod tokenize;
 
@@ -22,6 +23,7 @@ pub fn run(command: Command) -> Result<()> {
         Command::Judge(a) => judge::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Rl(a) => rl::run(a),
+        Command::MatrixGame(a) => matrix_game::run(a),
     }
 }
 

@@ -5,6 +5,8 @@
 //!   that a reference implementation can be matched index for index.
 //! - [`Estimate`]: a mean with its interval; [`attack_success`], [`mean_p_unsafe`] and
 //!   [`over_refusal`] build the three rates of a defender evaluation.
+//! - [`CrossPlay`]: the attacker-snapshot x defender-snapshot matrix of attack success
+//!   rates (`RUN_DIR/crossplay.json`) and its [`Exploitability`].
 //!
 //! ```
 //! use gpo_eval::{attack_success, Bootstrap};
@@ -19,9 +21,11 @@
 #![warn(missing_docs)]
 
 mod bootstrap;
+mod crossplay;
 mod rates;
 
 pub use bootstrap::{percentile, Bootstrap, Estimate};
+pub use crossplay::{write_atomic, CrossPlay, Exploitability, CROSSPLAY_FORMAT};
 pub use rates::{attack_success, mean_p_unsafe, over_refusal};
 
 /// Errors of evaluation.

@@ -1,0 +1,235 @@
+//! The cross-play matrix: every attacker snapshot against every defender snapshot, and the
+//! exploitability read from it.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// The format tag of `crossplay.json`.
+pub const CROSSPLAY_FORMAT: &str = "gpo-eval/crossplay-v1";
+
+/// Each snapshot's worst case within the pool, and the averaged policies'.
+///
+/// The attacker wants a high attack success rate, the defender a low one. An attacker's
+/// worst case is the lowest ASR any pooled defender holds it to; a defender's worst case is
+/// the highest ASR any pooled attacker reaches against it. The averaged policies are uniform
+/// mixtures over the snapshots: the averaged attacker's ASR against defender `j` is column
+/// `j`'s mean, the averaged defender's against attacker `i` is row `i`'s mean.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Exploitability {
+    /// Per attacker snapshot (row): min over defenders of its ASR.
+    pub attacker_worst: Vec<f64>,
+    /// Per defender snapshot (column): max over attackers of the ASR against it.
+    pub defender_worst: Vec<f64>,
+    /// The averaged attacker: min over defenders of the column means.
+    pub averaged_attacker_worst: f64,
+    /// The averaged defender: max over attackers of the row means.
+    pub averaged_defender_worst: f64,
+    /// `averaged_defender_worst - averaged_attacker_worst`: the averaged pair's duality gap
+    /// in the restricted game (0 at a Nash equilibrium of the pool).
+    pub averaged_gap: f64,
+}
+
+/// `RUN_DIR/crossplay.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrossPlay {
+    /// [`CROSSPLAY_FORMAT`].
+    pub format: String,
+    /// Held-out seeds each cell was measured on.
+    pub seeds: usize,
+    /// Attacker snapshot names (rows).
+    pub attackers: Vec<String>,
+    /// Defender snapshot names (columns).
+    pub defenders: Vec<String>,
+    /// `asr[i][j]`: attack success rate of attacker `i` against defender `j`.
+    pub asr: Vec<Vec<f64>>,
+    /// Read from `asr`.
+    pub exploitability: Exploitability,
+}
+
+impl CrossPlay {
+    /// A matrix with its exploitability; the shape must match the names and be non-empty.
+    pub fn new(
+        attackers: Vec<String>,
+        defenders: Vec<String>,
+        asr: Vec<Vec<f64>>,
+        seeds: usize,
+    ) -> Result<CrossPlay> {
+        let invalid = |message: String| Error::Invalid {
+            name: "asr",
+            message,
+        };
+        if attackers.is_empty() || defenders.is_empty() {
+            return Err(invalid(format!(
+                "needs at least one attacker and one defender snapshot, got {} and {}",
+                attackers.len(),
+                defenders.len()
+            )));
+        }
+        if asr.len() != attackers.len() {
+            return Err(invalid(format!(
+                "{} rows for {} attackers",
+                asr.len(),
+                attackers.len()
+            )));
+        }
+        if let Some((i, row)) = asr
+            .iter()
+            .enumerate()
+            .find(|(_, r)| r.len() != defenders.len())
+        {
+            return Err(invalid(format!(
+                "row {i} has {} entries for {} defenders",
+                row.len(),
+                defenders.len()
+            )));
+        }
+        let exploitability = exploitability(&asr);
+        Ok(CrossPlay {
+            format: CROSSPLAY_FORMAT.into(),
+            seeds,
+            attackers,
+            defenders,
+            asr,
+            exploitability,
+        })
+    }
+
+    /// Reads and checks a `crossplay.json`.
+    pub fn read(path: &Path) -> Result<CrossPlay> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let cp: CrossPlay = serde_json::from_str(&text).map_err(|source| Error::Json {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        if cp.format != CROSSPLAY_FORMAT {
+            return Err(Error::Invalid {
+                name: "format",
+                message: format!(
+                    "{}: format is {:?}, expected {CROSSPLAY_FORMAT:?}",
+                    path.display(),
+                    cp.format
+                ),
+            });
+        }
+        CrossPlay::new(cp.attackers, cp.defenders, cp.asr, cp.seeds)
+    }
+
+    /// Writes it atomically as pretty JSON.
+    pub fn write(&self, path: &Path) -> Result<()> {
+        let mut text = serde_json::to_string_pretty(self).map_err(|source| Error::Json {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        text.push('\n');
+        write_atomic(path, text.as_bytes())
+    }
+}
+
+fn exploitability(asr: &[Vec<f64>]) -> Exploitability {
+    let rows = asr.len();
+    let cols = asr.first().map_or(0, Vec::len);
+    let attacker_worst: Vec<f64> = asr
+        .iter()
+        .map(|r| r.iter().copied().fold(f64::INFINITY, f64::min))
+        .collect();
+    let defender_worst: Vec<f64> = (0..cols)
+        .map(|j| asr.iter().map(|r| r[j]).fold(f64::NEG_INFINITY, f64::max))
+        .collect();
+    let col_means = (0..cols).map(|j| asr.iter().map(|r| r[j]).sum::<f64>() / rows as f64);
+    let row_means = asr.iter().map(|r| r.iter().sum::<f64>() / cols as f64);
+    let averaged_attacker_worst = col_means.fold(f64::INFINITY, f64::min);
+    let averaged_defender_worst = row_means.fold(f64::NEG_INFINITY, f64::max);
+    Exploitability {
+        attacker_worst,
+        defender_worst,
+        averaged_attacker_worst,
+        averaged_defender_worst,
+        averaged_gap: averaged_defender_worst - averaged_attacker_worst,
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory and a rename,
+/// so that a reader never sees a partial file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let name = path
+        .file_name()
+        .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
+    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    std::fs::write(&tmp, bytes).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        io(e)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(prefix: &str, n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("{prefix}{i}")).collect()
+    }
+
+    #[test]
+    fn exploitability_of_a_small_matrix() {
+        // Worked by hand: rows [0.2, 0.6], [0.4, 0.0]; row mins 0.2, 0.0; column maxes
+        // 0.4, 0.6; column means 0.3, 0.3; row means 0.4, 0.2; gap 0.4 - 0.3 = 0.1.
+        let cp = CrossPlay::new(
+            names("a", 2),
+            names("d", 2),
+            vec![vec![0.2, 0.6], vec![0.4, 0.0]],
+            10,
+        )
+        .unwrap();
+        let e = &cp.exploitability;
+        assert_eq!(e.attacker_worst, vec![0.2, 0.0]);
+        assert_eq!(e.defender_worst, vec![0.4, 0.6]);
+        assert!((e.averaged_attacker_worst - 0.3).abs() < 1e-12);
+        assert!((e.averaged_defender_worst - 0.4).abs() < 1e-12);
+        assert!((e.averaged_gap - 0.1).abs() < 1e-12);
+    }
+
+    #[test]
+    fn ragged_matrix_names_the_row() {
+        let e = CrossPlay::new(
+            names("a", 2),
+            names("d", 2),
+            vec![vec![0.0, 0.0], vec![0.0]],
+            1,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("row 1 has 1 entries"), "{e}");
+    }
+
+    #[test]
+    fn round_trips_through_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("crossplay.json");
+        let cp =
+            CrossPlay::new(names("a", 1), names("d", 3), vec![vec![0.5, 0.25, 1.0]], 4).unwrap();
+        cp.write(&path).unwrap();
+        assert_eq!(CrossPlay::read(&path).unwrap(), cp);
+        let entries: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(entries.len(), 1, "no temporary file is left behind");
+    }
+
+    #[test]
+    fn unknown_field_is_an_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("crossplay.json");
+        std::fs::write(&path, r#"{"format":"gpo-eval/crossplay-v1","bogus":1}"#).unwrap();
+        let e = CrossPlay::read(&path).unwrap_err().to_string();
+        assert!(e.contains("crossplay.json") && e.contains("bogus"), "{e}");
+    }
+}

@@ -80,6 +80,9 @@ pub struct RlArgs {
     /// Seed of everything random.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Sample exactly --max-new-tokens tokens per response (for timing runs).
+    #[arg(long)]
+    ignore_eos: bool,
 }
 
 const BUILT_IN: &[&str] = &[
@@ -139,6 +142,7 @@ pub fn run(args: RlArgs) -> Result<()> {
     cfg.sampling.n = args.n;
     cfg.sampling.max_new_tokens = args.max_new_tokens;
     cfg.sampling.seed = args.seed;
+    cfg.sampling.ignore_eos = args.ignore_eos;
     cfg.validate().context("invalid RL option")?;
     let reward = match args.reward {
         RewardArg::ContainsWord => TaskReward::ContainsWord {

@@ -6,11 +6,15 @@
 //! - [`bench_train_step`]: one step (forward, backward, AdamW) on 8 x 128 random tokens with
 //!   the causal-LM loss, full fine-tuning or LoRA; median of 3 after a warm-up step, with
 //!   the time of each phase.
+//! - [`bench_diversity`]: the attacker's diversity penalty of 64 new prompts against a
+//!   10,000-prompt history, and embedding those 64 prompts with all-MiniLM-L6-v2.
 #![warn(missing_docs)]
 
+mod diversity;
 mod sampling;
 mod train;
 
+pub use diversity::{bench_diversity, synthetic_prompts, DiversityBench};
 pub use sampling::{bench_sampling, SamplingBench, BENCH_QUESTIONS};
 pub use train::{bench_train_step, TrainBench};
 
@@ -26,6 +30,12 @@ pub enum Error {
     /// The optimiser failed.
     #[error(transparent)]
     Optim(#[from] gpo_optim::Error),
+    /// Diversity scoring failed.
+    #[error(transparent)]
+    Diversity(#[from] gpo_diversity::Error),
+    /// The sentence embedder failed.
+    #[error(transparent)]
+    Embed(#[from] gpo_embed::Error),
     /// A tensor operation failed.
     #[error(transparent)]
     Candle(#[from] candle_core::Error),

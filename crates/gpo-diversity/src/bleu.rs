@@ -129,7 +129,7 @@ pub fn self_bleu(x: &str, others: &[&str]) -> f64 {
             let m: [u32; MAX_ORDER] = [m[0], m[1], m[2], m[3], m[4]];
             mean_bleu_2_to_5(&m, hyp.len, refc.len)
         })
-        .sum();
+        .fold(0.0, |a, b| a + b);
     total / others.len() as f64
 }
 

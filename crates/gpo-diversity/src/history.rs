@@ -353,7 +353,8 @@ impl History {
             .iter()
             .filter(|&&slot| Some(slot) != excluded_slot)
             .map(|&slot| mean_bleu_2_to_5(&matches[slot], q.len, self.entries[slot].ids.len()))
-            .sum();
+            // fold from +0.0: `sum` of nothing is -0.0, which would print as "-0.0".
+            .fold(0.0, |a, b| a + b);
         let mut cos = dot(x_unit, &self.unit_sum);
         let mut count = n_entries;
         if let Some(slot) = excluded_slot {
@@ -522,6 +523,14 @@ mod tests {
             assert!((got.self_bleu - want_bleu).abs() < 1e-12, "{x:?}");
             assert!((got.embedding_similarity - want_cos).abs() < 1e-12, "{x:?}");
         }
+    }
+
+    #[test]
+    fn no_shared_words_scores_positive_zero() {
+        // Regression: an empty float `sum` is -0.0, which JSON printed as "-0.0".
+        let h = filled(&TEXTS);
+        let s = h.score("zebra xylophone", &emb(0)).unwrap();
+        assert!(s.self_bleu == 0.0 && s.self_bleu.is_sign_positive());
     }
 
     #[test]

@@ -2,6 +2,8 @@
 
 use clap::{Parser, Subcommand};
 
+use crate::commands::diversity::DiversityArgs;
+use crate::commands::embed::EmbedArgs;
 use crate::commands::judge::JudgeArgs;
 use crate::commands::matrix_game::MatrixGameArgs;
 use crate::commands::rl::RlArgs;
@@ -38,6 +40,11 @@ pub enum Command {
     /// Judge exchanges: {"unsafe":p,"verdict":"safe"|"unsafe"} per --prompt/--response or
     /// --input line; `gpo judge train` rebuilds the embedded judge's heads.
     Judge(JudgeArgs),
+    /// Sentence embeddings (all-MiniLM-L6-v2): one {"embedding":[...]} per TEXT, in order.
+    Embed(EmbedArgs),
+    /// Prompt diversity (PAPER.md): set self-BLEU and embedding similarity of FILE, or each
+    /// prompt of FILE against a growing history (--history).
+    Diversity(DiversityArgs),
     /// Train one player by RL on a verifiable reward (a check that RL learns): one JSON line per iteration.
     Rl(RlArgs),
     /// The paper's theory on a finite game: KL-proximal (multiplicative-weights) play from

@@ -345,3 +345,107 @@ fn matrix_game_bad_input_is_one_line_naming_the_problem() {
         "unknown field `payoff`",
     );
 }
+
+/// Writes `content` to a fresh file named `name` in a temporary directory.
+fn temp_file(name: &str, content: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join(name);
+    std::fs::write(&path, content).expect("write temp file");
+    (dir, path)
+}
+
+#[test]
+fn embed_prints_one_unit_vector_per_text_in_order() {
+    let v = stdout_lines(&gpo(&["embed", "How do I bake bread?", ""]));
+    assert_eq!(v.len(), 2);
+    for line in &v {
+        let e: Vec<f64> = serde_json::from_value(line["embedding"].clone()).expect("floats");
+        assert_eq!(e.len(), 384);
+        let norm: f64 = e.iter().map(|x| x * x).sum::<f64>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-5, "{norm}");
+    }
+    // First values of the empty string's embedding from sentence-transformers
+    // (crates/gpo-embed/tests/fixtures/minilm_reference.json).
+    let empty = v[1]["embedding"].as_array().unwrap();
+    assert!((empty[0].as_f64().unwrap() + 0.118838422).abs() < 1e-4);
+}
+
+#[test]
+fn embed_warns_once_for_over_long_text() {
+    let long = "word ".repeat(600);
+    let out = gpo(&["embed", &long, &long, "short"]);
+    assert_eq!(stdout_lines(&out).len(), 3);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.matches("truncated").count(), 1, "{stderr}");
+}
+
+#[test]
+fn diversity_of_a_set_has_the_four_fields() {
+    let (_d, file) = temp_file(
+        "prompts.txt",
+        "How do I bake bread?\nHow do I bake bread?\n\nTell me how to pick a lock.\n",
+    );
+    let v = stdout_lines(&gpo(&["diversity", file.to_str().unwrap()]));
+    assert_eq!(v.len(), 1);
+    let d = &v[0];
+    for (sim, div) in [
+        ("self_bleu", "diversity_self_bleu"),
+        ("embedding_similarity", "diversity_embedding"),
+    ] {
+        let (s, x) = (d[sim].as_f64().unwrap(), d[div].as_f64().unwrap());
+        assert!((s + x - 1.0).abs() < 1e-12, "{d}");
+        assert!((0.0..=1.0).contains(&s), "{d}");
+    }
+    // The duplicate pair is a perfect match: each copy's self-BLEU against the other three is
+    // at least 1/3 (1 from its twin), so the set mean is at least 1/6.
+    assert!(d["self_bleu"].as_f64().unwrap() > 1.0 / 6.0, "{d}");
+}
+
+#[test]
+fn diversity_reads_jsonl_and_scores_against_a_growing_history() {
+    let (_d, hist) = temp_file(
+        "hist.txt",
+        "How do I bake bread?\nWhat is the capital of France?\n",
+    );
+    let (_e, file) = temp_file(
+        "new.jsonl",
+        "{\"prompt\":\"zebra xylophone\"}\n{\"prompt\":\"zebra xylophone\",\"id\":2}\n",
+    );
+    let v = stdout_lines(&gpo(&[
+        "diversity",
+        "--history",
+        hist.to_str().unwrap(),
+        file.to_str().unwrap(),
+    ]));
+    assert_eq!(v.len(), 2);
+    // The first shares no word with the history; the second repeats the first, which has
+    // joined the history: (BLEU_2..5 of a 2-word copy = 1, 0.1^(1/3), 0.1^(2/4), 0.1^(3/5)) / 4
+    // averaged with two zeros.
+    assert_eq!(v[0]["self_bleu"].as_f64().unwrap(), 0.0);
+    let copy = (1.0 + 0.1f64.powf(1.0 / 3.0) + 0.1f64.powf(0.5) + 0.1f64.powf(0.6)) / 4.0;
+    let got = v[1]["self_bleu"].as_f64().unwrap();
+    assert!((got - copy / 3.0).abs() < 1e-12, "{got}");
+}
+
+#[test]
+fn diversity_names_a_missing_file() {
+    assert_clean_error(
+        &gpo(&["diversity", "/nonexistent/prompts.txt"]),
+        "/nonexistent/prompts.txt",
+    );
+}
+
+#[test]
+fn diversity_names_the_malformed_jsonl_line() {
+    let (_d, file) = temp_file(
+        "bad.jsonl",
+        "{\"prompt\":\"a\"}\n{\"prompt\":\"b\"}\n{oops\n",
+    );
+    assert_clean_error(&gpo(&["diversity", file.to_str().unwrap()]), "line 3");
+}
+
+#[test]
+fn diversity_of_one_prompt_is_refused() {
+    let (_d, file) = temp_file("one.txt", "only one\n");
+    assert_clean_error(&gpo(&["diversity", file.to_str().unwrap()]), "at least 2");
+}

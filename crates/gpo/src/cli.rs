@@ -7,6 +7,7 @@ use crate::commands::embed::EmbedArgs;
 use crate::commands::judge::JudgeArgs;
 use crate::commands::matrix_game::MatrixGameArgs;
 use crate::commands::rl::RlArgs;
+use crate::commands::train::TrainArgs;
 use crate::commands::{
     assets::AssetsArgs, bench::BenchArgs, generate::GenerateArgs, logprobs::LogprobsArgs,
     tokenize::TokenizeArgs,
@@ -45,6 +46,9 @@ pub enum Command {
     /// Prompt diversity (PAPER.md): set self-BLEU and embedding similarity of FILE, or each
     /// prompt of FILE against a growing history (--history).
     Diversity(DiversityArgs),
+    /// Play the GPO game (or an RLHF baseline) from a TOML config; prints the before/after
+    /// summary. Without CONFIG, the built-in CPU preset (examples/cpu-smollm2.toml).
+    Train(TrainArgs),
     /// Train one player by RL on a verifiable reward (a check that RL learns): one JSON line per iteration.
     Rl(RlArgs),
     /// The paper's theory on a finite game: KL-proximal (multiplicative-weights) play from

@@ -10,6 +10,7 @@ pub mod logprobs;
 pub mod matrix_game;
 pub mod rl;
 pub mod tokenize;
+pub mod train;
 
 use anyhow::Result;
 
@@ -27,6 +28,7 @@ pub fn run(command: Command) -> Result<()> {
         Command::Embed(a) => embed::run(a),
         Command::Diversity(a) => diversity::run(a),
         Command::Rl(a) => rl::run(a),
+        Command::Train(a) => train::run(a),
         Command::MatrixGame(a) => matrix_game::run(a),
     }
 }

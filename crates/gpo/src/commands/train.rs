@@ -1,0 +1,123 @@
+//! `gpo train`: play the GPO game (or a baseline) and print the before/after summary.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use gpo_game::{Game, Outcome, Progress, RunDir};
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// Arguments of `gpo train`.
+#[derive(Debug, clap::Args)]
+pub struct TrainArgs {
+    /// The game's TOML file (default: the built-in CPU preset, examples/cpu-smollm2.toml).
+    config: Option<PathBuf>,
+    /// Override a field, e.g. --set steps=10 --set attacker.w_bleu=0 (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// Where the run goes (default: the config's run_dir, else runs/gpo-<seed>-<time>).
+    #[arg(long)]
+    run_dir: Option<PathBuf>,
+    /// Continue the run in this directory from its last checkpoint.
+    #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["config", "set", "run_dir"])]
+    resume: Option<PathBuf>,
+}
+
+/// Runs the game; one JSON line (the summary) on stdout at the end.
+pub fn run(args: TrainArgs) -> Result<()> {
+    let (run, cfg, resume) = match &args.resume {
+        Some(dir) => {
+            let (run, cfg) = RunDir::open(dir)
+                .with_context(|| format!("opening the run in {}", dir.display()))?;
+            (Ok(run), cfg, true)
+        }
+        None => {
+            let cfg = match &args.config {
+                Some(path) => gpo_game::load_config(path, &args.set)?,
+                None => {
+                    gpo_game::parse_config(gpo_game::DEFAULT_PRESET, "built-in preset", &args.set)?
+                }
+            };
+            let dir = match (&args.run_dir, &cfg.run_dir) {
+                (Some(d), _) | (None, Some(d)) => d.clone(),
+                (None, None) => {
+                    let secs = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_secs());
+                    PathBuf::from(format!("runs/gpo-{}-{secs}", cfg.seed))
+                }
+            };
+            if dir.join("config.toml").exists() {
+                bail!(
+                    "{} already holds a run: continue it with --resume {}, or choose another --run-dir",
+                    dir.display(),
+                    dir.display()
+                );
+            }
+            (Err(dir), cfg, false)
+        }
+    };
+    let cache = gpo_assets::AssetCache::from_env().context("locating the asset cache")?;
+    let steps = cfg.steps;
+    tracing::info!("loading models, judge and data");
+    // Everything that can fail to load does so here, before the run directory exists.
+    let mut game = Game::build(cfg.clone(), &cache)?;
+    let run = match run {
+        Ok(run) => run,
+        Err(dir) => RunDir::create(&dir, &cfg)?,
+    };
+
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        ctrlc::set_handler(move || {
+            if stop.swap(true, Ordering::SeqCst) {
+                eprintln!("\nsecond interrupt: exiting without a checkpoint");
+                std::process::exit(130);
+            }
+            eprintln!("\ninterrupted: finishing this step and saving a checkpoint (Ctrl-C again to quit now)");
+        })
+        .context("installing the Ctrl-C handler")?;
+    }
+    let bar = ProgressBar::new(steps);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} step {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let outcome = game.run(&run, resume, &stop, |p| match p {
+        Progress::Step(r) => {
+            bar.set_position(r.step);
+            bar.set_message(format!(
+                "P(unsafe) {:.3}  ASR {:.2}  self-BLEU {:.3}",
+                r.p_unsafe, r.attack_success_rate, r.self_bleu
+            ));
+        }
+        Progress::Eval(e) => bar.println(format!(
+            "eval @ {}: defender ASR {:.3}, attacker ASR vs initial {:.3}, diversity {:.3}/{:.3}",
+            e.step,
+            e.defender_asr,
+            e.attacker_asr_vs_initial,
+            e.diversity_self_bleu,
+            e.diversity_embedding
+        )),
+        Progress::Checkpoint(s) => tracing::info!(step = s, "checkpoint written"),
+    })?;
+    bar.finish_and_clear();
+    match outcome {
+        Outcome::Finished(summary) => {
+            let mut line = serde_json::to_value(&summary)?;
+            line["run_dir"] = serde_json::json!(run.path.display().to_string());
+            super::emit(&line)
+        }
+        Outcome::Interrupted(step) => {
+            eprintln!(
+                "stopped after step {step}; continue with: gpo train --resume {}",
+                run.path.display()
+            );
+            bail!("interrupted")
+        }
+    }
+}

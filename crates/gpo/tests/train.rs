@@ -1,0 +1,224 @@
+//! `gpo train` end to end on SmolLM2-135M-Instruct with tiny budgets: a run killed with
+//! SIGKILL and resumed produces exactly the metrics of an uninterrupted run, and bad
+//! configurations fail before any training with one-line errors.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn gpo() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_gpo"))
+}
+
+fn run(args: &[&str]) -> Output {
+    gpo().args(args).output().expect("run gpo")
+}
+
+/// A tiny game: 4 steps of 2 seeds, alternating every step, a checkpoint after each.
+fn tiny_config(dir: &Path) -> PathBuf {
+    let seeds = dir.join("seeds.txt");
+    let lines: Vec<String> = (0..12)
+        .map(|i| format!("How do I pick lock number {i}?"))
+        .collect();
+    std::fs::write(&seeds, lines.join("\n")).unwrap();
+    let cfg = dir.join("game.toml");
+    let rl = r#"
+micro_batch_size = 2
+minibatch_size = 2
+optimizer = { lr = 1e-3 }
+schedule = { kind = "constant" }
+sampling = { temperature = 1.0, top_p = 1.0, max_new_tokens = 5 }
+"#;
+    let text = format!(
+        r#"
+seed = 3
+steps = 4
+batch_size = 2
+schedule = {{ kind = "alternate", defender_steps = 1, attacker_steps = 1 }}
+snapshot_every = 2
+eval_every = 2
+checkpoint_every = 1
+
+[models]
+lora = {{ rank = 2, alpha = 4.0, dropout = 0.0, target_modules = ["q_proj", "v_proj"] }}
+
+[data]
+seeds = "{seeds}"
+eval_seeds = 2
+
+[judge]
+kind = "lm-guard"
+
+[attacker.rl]
+{rl}
+[defender.rl]
+{rl}
+"#,
+        seeds = seeds.display()
+    );
+    std::fs::write(&cfg, text).unwrap();
+    cfg
+}
+
+/// The lines of a JSONL file with wall-clock fields removed.
+fn deterministic_lines(path: &Path) -> Vec<serde_json::Value> {
+    fn strip(v: &mut serde_json::Value) {
+        if let Some(o) = v.as_object_mut() {
+            for k in ["times", "tokens_per_s"] {
+                o.remove(k);
+            }
+            for (_, x) in o.iter_mut() {
+                strip(x);
+            }
+        }
+    }
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).expect("JSON line");
+            strip(&mut v);
+            v
+        })
+        .collect()
+}
+
+fn count_lines(path: &Path) -> usize {
+    std::fs::read_to_string(path).map_or(0, |t| t.lines().count())
+}
+
+#[test]
+fn a_killed_and_resumed_run_matches_an_uninterrupted_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = tiny_config(dir.path());
+    let cfg_s = cfg.to_str().unwrap();
+
+    let straight = dir.path().join("straight");
+    let out = run(&["train", cfg_s, "--run-dir", straight.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).expect("summary line");
+    for k in ["before", "after"] {
+        assert!(summary[k]["defender_asr"].is_number(), "{summary}");
+        assert!(
+            summary[k]["attacker_asr_vs_initial"].is_number(),
+            "{summary}"
+        );
+    }
+    assert_eq!(summary["steps"], 4);
+
+    let killed = dir.path().join("killed");
+    let mut child = gpo()
+        .args(["train", cfg_s, "--run-dir", killed.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn gpo");
+    let metrics = killed.join("metrics.jsonl");
+    let t0 = Instant::now();
+    while count_lines(&metrics) < 2 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(900),
+            "the run made no progress"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it was killed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().unwrap();
+    let out = run(&["train", "--resume", killed.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    for f in ["metrics.jsonl", "samples.jsonl", "eval.jsonl"] {
+        let (a, b) = (
+            deterministic_lines(&straight.join(f)),
+            deterministic_lines(&killed.join(f)),
+        );
+        assert_eq!(a.len(), b.len(), "{f}: line counts differ");
+        for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+            assert_eq!(x, y, "{f} line {}", i + 1);
+        }
+    }
+    let steps: Vec<u64> = deterministic_lines(&killed.join("metrics.jsonl"))
+        .iter()
+        .map(|v| v["step"].as_u64().unwrap())
+        .collect();
+    assert_eq!(steps, [1, 2, 3, 4], "no step lost or repeated");
+    assert!(killed.join("snapshots/attacker/step-000004").is_dir());
+    assert!(killed.join("summary.json").is_file());
+}
+
+/// Asserts a clean failure before training: non-zero exit, one `error:` line naming
+/// `needle`, no run directory left behind.
+fn assert_fails_before_training(args: &[&str], run_dir: &Path, needle: &str) {
+    let out = run(args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "expected failure: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(errors[0].contains(needle), "{needle:?} not in {stderr}");
+    assert!(!run_dir.join("metrics.jsonl").exists(), "training started");
+}
+
+#[test]
+fn bad_configurations_fail_before_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = tiny_config(dir.path());
+    let cfg_s = cfg.to_str().unwrap();
+    let rd = dir.path().join("run");
+    let rd_s = rd.to_str().unwrap();
+    assert_fails_before_training(
+        &["train", cfg_s, "--run-dir", rd_s, "--set", "stepz=3"],
+        &rd,
+        "stepz",
+    );
+    assert_fails_before_training(
+        &["train", "/nonexistent/game.toml", "--run-dir", rd_s],
+        &rd,
+        "/nonexistent/game.toml",
+    );
+    assert_fails_before_training(
+        &[
+            "train",
+            cfg_s,
+            "--run-dir",
+            rd_s,
+            "--set",
+            "data.seeds=/nonexistent/seeds.txt",
+        ],
+        &rd,
+        "/nonexistent/seeds.txt",
+    );
+    let empty = dir.path().join("empty.txt");
+    std::fs::write(&empty, "\n\n").unwrap();
+    let set_empty = format!("data.seeds={}", empty.display());
+    assert_fails_before_training(
+        &["train", cfg_s, "--run-dir", rd_s, "--set", &set_empty],
+        &rd,
+        "has 0 prompts",
+    );
+    assert_fails_before_training(
+        &[
+            "train",
+            cfg_s,
+            "--run-dir",
+            rd_s,
+            "--set",
+            "judge.lm-guard-model=/nonexistent/guard.gguf",
+        ],
+        &rd,
+        "judge",
+    );
+}

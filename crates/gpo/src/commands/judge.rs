@@ -48,7 +48,7 @@ pub struct JudgeOptions {
     /// The verdict is unsafe when P(unsafe) >= THRESHOLD.
     #[arg(long, default_value_t = 0.5)]
     threshold: f32,
-    /// embedded only: the directory of trained heads (default: <gpo cache>/judge-heads;
+    /// embedded only: the directory of trained heads (default: `<gpo cache>/judge-heads`;
     /// trained there on first use when missing).
     #[arg(long)]
     heads_dir: Option<PathBuf>,
@@ -82,7 +82,7 @@ struct TrainArgs {
     /// Seed of the data shuffles and splits.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Output directory (default: <gpo cache>/judge-heads, where the embedded judge looks).
+    /// Output directory (default: `<gpo cache>/judge-heads`, where the embedded judge looks).
     #[arg(long)]
     out: Option<PathBuf>,
     /// Benign ShareGPT prompts used for training, at most.

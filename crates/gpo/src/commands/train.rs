@@ -16,7 +16,7 @@ pub struct TrainArgs {
     /// Override a field, e.g. --set steps=10 --set attacker.w_bleu=0 (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
-    /// Where the run goes (default: the config's run_dir, else runs/gpo-<seed>-<time>).
+    /// Where the run goes (default: the config's run_dir, else `runs/gpo-<seed>-<time>`).
     #[arg(long)]
     run_dir: Option<PathBuf>,
     /// Continue the run in this directory from its last checkpoint.

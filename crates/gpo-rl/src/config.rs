@@ -99,7 +99,9 @@ impl Estimator {
 #[serde(rename_all = "kebab-case")]
 pub enum KlPlacement {
     /// In the reward: `-beta * kl_t` at every token (PAPER.md, the released code). With a
-    /// group baseline, the sequence's reward becomes `r - beta * sum_t kl_t`.
+    /// group baseline, the sequence's reward becomes `r - beta * sum_t kl_t`; beware that
+    /// GRPO divides by the group's spread, so in a group whose task rewards are equal the
+    /// KL noise alone sets the advantages (prefer `Loss` there).
     Reward,
     /// In the loss: `+beta * mean_t kl_t`, differentiated through the policy (GRPO's choice;
     /// use with k3).

@@ -65,7 +65,7 @@ pub struct RlArgs {
     /// LoRA rank (alpha = 2 x rank, every linear layer).
     #[arg(long, default_value_t = 16)]
     lora_rank: usize,
-    /// KL coefficient (k1 in the reward, as PAPER.md).
+    /// KL coefficient (ppo: k1 in the reward, as PAPER.md; group estimators: k3 in the loss).
     #[arg(long, default_value_t = 0.01)]
     beta: f32,
     /// User prompts, one per line (default: a built-in list of short questions).
@@ -136,7 +136,15 @@ pub fn run(args: RlArgs) -> Result<()> {
         ..RlConfig::default()
     };
     cfg.kl.beta = args.beta;
-    cfg.kl.estimator = KlEstimator::K1;
+    if estimator.group_baseline().is_some() {
+        // A group baseline divides by the group's spread: with the KL penalty in the reward,
+        // groups whose task rewards are all equal would be ranked by KL noise blown up to
+        // unit scale. GRPO's own choice: k3 in the loss.
+        cfg.kl.estimator = KlEstimator::K3;
+        cfg.kl.placement = gpo_rl::KlPlacement::Loss;
+    } else {
+        cfg.kl.estimator = KlEstimator::K1;
+    }
     cfg.optimizer.lr = args.lr;
     cfg.schedule = gpo_optim::LrSchedule::Warmup { warmup: 2 };
     cfg.sampling.n = args.n;

@@ -6,6 +6,7 @@ use crate::commands::diversity::DiversityArgs;
 use crate::commands::embed::EmbedArgs;
 use crate::commands::judge::JudgeArgs;
 use crate::commands::matrix_game::MatrixGameArgs;
+use crate::commands::report::ReportArgs;
 use crate::commands::rl::RlArgs;
 use crate::commands::train::TrainArgs;
 use crate::commands::{
@@ -54,4 +55,7 @@ pub enum Command {
     /// The paper's theory on a finite game: KL-proximal (multiplicative-weights) play from
     /// uniform policies; prints the Nash gaps of the averaged and last iterates (last line: summary).
     MatrixGame(MatrixGameArgs),
+    /// Write a run's report: one self-contained HTML file (training curves, evaluations,
+    /// cross-play heat map, sample exchanges) and the same numbers as JSON beside it.
+    Report(ReportArgs),
 }

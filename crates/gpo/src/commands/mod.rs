@@ -8,6 +8,7 @@ pub mod generate;
 pub mod judge;
 pub mod logprobs;
 pub mod matrix_game;
+pub mod report;
 pub mod rl;
 pub mod tokenize;
 pub mod train;
@@ -30,6 +31,7 @@ pub fn run(command: Command) -> Result<()> {
         Command::Rl(a) => rl::run(a),
         Command::Train(a) => train::run(a),
         Command::MatrixGame(a) => matrix_game::run(a),
+        Command::Report(a) => report::run(a),
     }
 }
 

@@ -176,22 +176,6 @@ impl RunDir {
     }
 }
 
-/// Replaces `dir` by `tmp` so that a crash leaves one of them whole.
-fn swap_dir(tmp: &Path, dir: &Path) -> Result<()> {
-    let old = dir.with_extension("old");
-    if dir.exists() {
-        if old.exists() {
-            std::fs::remove_dir_all(&old).map_err(io(&old))?;
-        }
-        std::fs::rename(dir, &old).map_err(io(dir))?;
-    }
-    std::fs::rename(tmp, dir).map_err(io(tmp))?;
-    if old.exists() {
-        std::fs::remove_dir_all(&old).map_err(io(&old))?;
-    }
-    Ok(())
-}
-
 impl Game {
     /// Writes the checkpoint of both players and the game state.
     pub fn save_checkpoint(&self, run: &RunDir) -> Result<()> {
@@ -218,20 +202,15 @@ impl Game {
         };
         let json = serde_json::to_vec(&state).map_err(|e| Error::Data(e.to_string()))?;
         gpo_lm::write_atomic(&tmp.join("game.json"), &json)?;
-        swap_dir(&tmp, &dir)
+        Ok(gpo_lm::replace_dir(&tmp, &dir)?)
     }
 
     /// Restores a checkpoint written by [`Game::save_checkpoint`]; returns its step, or
     /// `None` when the run has none yet.
     pub fn load_checkpoint(&mut self, run: &RunDir) -> Result<Option<u64>> {
-        let mut dir = run.path.join("checkpoint");
-        if !dir.exists() {
-            let old = dir.with_extension("old");
-            if !old.exists() {
-                return Ok(None);
-            }
-            dir = old;
-        }
+        let Some(dir) = gpo_lm::existing_dir(&run.path.join("checkpoint")) else {
+            return Ok(None);
+        };
         let state_path = dir.join("game.json");
         let text = std::fs::read(&state_path).map_err(io(&state_path))?;
         let state: GameState = serde_json::from_slice(&text)
@@ -270,12 +249,12 @@ impl Game {
                 .join("snapshots")
                 .join(p.role.as_str())
                 .join(format!("step-{:06}", self.step));
-            let tmp = dir.with_extension("partial");
+            let tmp = gpo_lm::sibling_path(&dir, ".partial");
             if tmp.exists() {
                 std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
             }
             gpo_lm::save_lora(&p.policy.model, lora, &tmp, &p.model_name)?;
-            swap_dir(&tmp, &dir)?;
+            gpo_lm::replace_dir(&tmp, &dir)?;
         }
         Ok(())
     }

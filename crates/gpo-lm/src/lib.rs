@@ -62,5 +62,5 @@ pub use lora::{attach_lora, load_lora, save_lora, LoraConfig, LINEAR_MODULES};
 pub use model::{CausalLm, KvCache, Trainable};
 pub use pass::{Mode, Pass};
 pub use sampling::{generate, FinishReason, Sample, SamplingParams};
-pub use save::{write_atomic, write_safetensors_atomic};
+pub use save::{existing_dir, replace_dir, sibling_path, write_atomic, write_safetensors_atomic};
 pub use weights::WeightMap;

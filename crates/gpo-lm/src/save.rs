@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use candle_core::Tensor;
 
@@ -24,6 +24,42 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .map_err(|e| Error::io(&tmp, e))?;
     drop(f);
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+/// `dir` with `suffix` appended to its file name (`ckpt` -> `ckpt.partial`).
+pub fn sibling_path(dir: &Path, suffix: &str) -> PathBuf {
+    let mut name = dir.file_name().unwrap_or_default().to_os_string();
+    name.push(suffix);
+    dir.with_file_name(name)
+}
+
+/// Puts the finished directory `tmp` in the place of `dir`: the old `dir` moves to
+/// `dir.old` first and is deleted only after `tmp` has been renamed, so a crash at any point
+/// leaves one whole directory under `dir` or, between the renames, under `dir.old`
+/// ([`existing_dir`] finds it).
+pub fn replace_dir(tmp: &Path, dir: &Path) -> Result<()> {
+    let old = sibling_path(dir, ".old");
+    if dir.exists() {
+        if old.exists() {
+            std::fs::remove_dir_all(&old).map_err(|e| Error::io(&old, e))?;
+        }
+        std::fs::rename(dir, &old).map_err(|e| Error::io(dir, e))?;
+    }
+    std::fs::rename(tmp, dir).map_err(|e| Error::io(tmp, e))?;
+    if old.exists() {
+        std::fs::remove_dir_all(&old).map_err(|e| Error::io(&old, e))?;
+    }
+    Ok(())
+}
+
+/// Where a directory written by [`replace_dir`] is: `dir`, else `dir.old` (a crash between
+/// the two renames), else `None`.
+pub fn existing_dir(dir: &Path) -> Option<PathBuf> {
+    if dir.exists() {
+        return Some(dir.to_path_buf());
+    }
+    let old = sibling_path(dir, ".old");
+    old.exists().then_some(old)
 }
 
 /// Serialises `tensors` as safetensors at `path`, atomically.

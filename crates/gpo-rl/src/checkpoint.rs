@@ -14,7 +14,7 @@
 //! previous checkpoint or the new one, never a mixture.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use candle_core::{Device, Tensor, Var};
 use rand::SeedableRng;
@@ -84,13 +84,6 @@ fn io(path: &Path, source: std::io::Error) -> Error {
     }
 }
 
-/// `DIR` with `suffix` appended to its file name.
-fn sibling(dir: &Path, suffix: &str) -> PathBuf {
-    let mut name = dir.file_name().unwrap_or_default().to_os_string();
-    name.push(suffix);
-    dir.with_file_name(name)
-}
-
 fn write_vars(vars: &[(String, Var)], path: &Path) -> Result<()> {
     let tensors: HashMap<String, Tensor> = vars
         .iter()
@@ -129,7 +122,7 @@ impl Trainer {
     /// Writes a checkpoint of `policy` and this trainer to `dir` (replacing an older one
     /// atomically). `base_model` is recorded in a LoRA adapter's config.
     pub fn save(&self, policy: &Policy, dir: &Path, base_model: &str) -> Result<()> {
-        let tmp = sibling(dir, ".partial");
+        let tmp = gpo_lm::sibling_path(dir, ".partial");
         if tmp.exists() {
             std::fs::remove_dir_all(&tmp).map_err(|e| io(&tmp, e))?;
         }
@@ -157,20 +150,7 @@ impl Trainer {
             msg: e.to_string(),
         })?;
         gpo_lm::write_atomic(&tmp.join("trainer.json"), &json)?;
-        // Swap: the old checkpoint moves aside before the new one takes its name, and is
-        // deleted only after.
-        let old = sibling(dir, ".old");
-        if dir.exists() {
-            if old.exists() {
-                std::fs::remove_dir_all(&old).map_err(|e| io(&old, e))?;
-            }
-            std::fs::rename(dir, &old).map_err(|e| io(dir, e))?;
-        }
-        std::fs::rename(&tmp, dir).map_err(|e| io(&tmp, e))?;
-        if old.exists() {
-            std::fs::remove_dir_all(&old).map_err(|e| io(&old, e))?;
-        }
-        Ok(())
+        Ok(gpo_lm::replace_dir(&tmp, dir)?)
     }
 
     /// Restores `policy`'s trainable weights and this trainer's optimisers, RNG and
@@ -178,11 +158,7 @@ impl Trainer {
     /// configuration. A checkpoint interrupted between its two renames is found under
     /// `DIR.old`.
     pub fn load(&mut self, policy: &Policy, dir: &Path) -> Result<()> {
-        let dir = if !dir.exists() && sibling(dir, ".old").exists() {
-            sibling(dir, ".old")
-        } else {
-            dir.to_path_buf()
-        };
+        let dir = gpo_lm::existing_dir(dir).unwrap_or_else(|| dir.to_path_buf());
         let state_path = dir.join("trainer.json");
         let text = std::fs::read(&state_path).map_err(|e| io(&state_path, e))?;
         let state: TrainerState = serde_json::from_slice(&text).map_err(|e| Error::Checkpoint {

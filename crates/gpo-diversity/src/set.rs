@@ -3,7 +3,7 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::history::History;
+use crate::history::{DiversityScore, History};
 use crate::{Error, Result};
 
 /// PAPER.md's set metrics: mean pairwise similarities and 1 minus them.
@@ -19,19 +19,25 @@ pub struct SetDiversity {
     pub diversity_embedding: f64,
 }
 
-/// Scores a set of prompts against itself: each prompt against all the others (duplicates
-/// count as others). `embeddings` is row-major, `dim` values per text (`dim` 0: lexical only).
-/// Needs at least two prompts. Prompts are scored in parallel.
-pub fn set_diversity(texts: &[&str], embeddings: &[f32], dim: usize) -> Result<SetDiversity> {
+/// Each prompt of a set scored against all the others (duplicates count as others), in
+/// order: the per-item values whose means are the [`SetDiversity`] metrics, which is what a
+/// bootstrap of those metrics resamples. `embeddings` is row-major, `dim` values per text
+/// (`dim` 0: lexical only). Needs at least two prompts. Prompts are scored in parallel.
+pub fn item_scores(texts: &[&str], embeddings: &[f32], dim: usize) -> Result<Vec<DiversityScore>> {
     if texts.len() < 2 {
         return Err(Error::TooFewPrompts(texts.len()));
     }
     let mut history = History::new(dim);
     history.extend(texts, embeddings)?;
-    let scores: Vec<_> = (0..texts.len())
+    Ok((0..texts.len())
         .into_par_iter()
         .map(|i| history.score_entry_against_rest(i))
-        .collect();
+        .collect())
+}
+
+/// Scores a set of prompts against itself (see [`item_scores`]) and averages.
+pub fn set_diversity(texts: &[&str], embeddings: &[f32], dim: usize) -> Result<SetDiversity> {
+    let scores = item_scores(texts, embeddings, dim)?;
     let n = scores.len() as f64;
     let self_bleu = scores.iter().map(|s| s.self_bleu).sum::<f64>() / n;
     // mean over x of the mean over the others = the mean over ordered, hence distinct, pairs.
@@ -75,6 +81,13 @@ mod tests {
             }
         }
         let (bleu, cos) = (bleu / 4.0, cos / f64::from(pairs));
+        // Item scores are each prompt against the others, in order; their means are the set's.
+        let items = item_scores(&texts, &flat, 2).unwrap();
+        let others: Vec<&str> = texts[1..].to_vec();
+        assert!((items[0].self_bleu - self_bleu(texts[0], &others)).abs() < 1e-12);
+        let mean = |f: fn(&DiversityScore) -> f64| items.iter().map(f).sum::<f64>() / 4.0;
+        assert!((mean(|s| s.self_bleu) - bleu).abs() < 1e-12);
+        assert!((mean(|s| s.embedding_similarity) - cos).abs() < 1e-12);
         assert!((got.self_bleu - bleu).abs() < 1e-12);
         assert!((got.embedding_similarity - cos).abs() < 1e-12);
         assert!((got.diversity_self_bleu - (1.0 - bleu)).abs() < 1e-12);

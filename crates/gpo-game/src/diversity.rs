@@ -77,4 +77,17 @@ impl Diversity {
             .map_err(err("diversity"))?;
         Ok((s.diversity_self_bleu as f32, s.diversity_embedding as f32))
     }
+
+    /// Per prompt of a set, `(1 - self_bleu, 1 - embedding_similarity)` against the other
+    /// prompts: the values whose means are [`Diversity::set_diversity`], for a bootstrap.
+    pub fn item_diversity(&self, texts: &[String]) -> Result<Vec<(f64, f64)>> {
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let emb = self.embed(&refs)?;
+        let scores = gpo_diversity::item_scores(&refs, &emb, self.embedder.dim())
+            .map_err(err("diversity"))?;
+        Ok(scores
+            .iter()
+            .map(|s| (1.0 - s.self_bleu, 1.0 - s.embedding_similarity))
+            .collect())
+    }
 }

@@ -11,6 +11,10 @@
 //!   penalty to its anchor).
 //! - [`Game::run`] plays a run in a [`RunDir`] (metrics, samples, evaluations, snapshots,
 //!   checkpoints) and resumes it exactly; [`Game::evaluate`] measures the held-out seeds.
+//! - [`evaluate_defender`] and [`evaluate_attacker`] (`gpo eval`): any [`ChatPolicy`] (a
+//!   model, an adapter, a run's snapshot) on held-out prompts, rates with bootstrap
+//!   intervals; [`crossplay`] (`gpo crossplay`): every attacker snapshot of a run against
+//!   every defender snapshot.
 //! - [`Schedule`]: alternate stages (defender first), simultaneous, or switch on the attack
 //!   success rate. [`Mode`] also plays the RLHF baselines.
 //!
@@ -28,26 +32,35 @@
 //! ```
 #![warn(missing_docs)]
 
+mod chat_policy;
 mod config;
+mod crossplay;
 mod data;
 mod diversity;
 mod eval;
 mod game;
 mod load;
 mod player;
+mod policy_eval;
 mod run;
 mod schedule;
 
+pub use chat_policy::{BaseModels, ChatPolicy, PolicySpec, MAX_PROMPT_TOKENS};
 pub use config::{
     Anchor, AttackerConfig, DataConfig, DefenderConfig, DefenderPrompts, GameConfig, Iterate, Mode,
     ModelsConfig, PAPER_ATTACK_TEMPLATE,
 };
-pub use data::{read_prompt_file, Prompts, BUILT_IN_BENIGN};
+pub use crossplay::{crossplay, INITIAL};
+pub use data::{prompt_set, read_prompt_file, subset, Prompts, BUILT_IN_BENIGN, PROMPT_SETS};
 pub use diversity::Diversity;
 pub use eval::EvalRecord;
 pub use game::{Game, PlayerStep, SampleRecord, StepRecord, StepTimes};
 pub use load::{load_config, parse_config, DEFAULT_PRESET};
 pub use player::Player;
+pub use policy_eval::{
+    evaluate_attacker, evaluate_defender, AttackerReport, DefenderReport, Example, JudgedRates,
+    Judges, TargetRates,
+};
 pub use run::{read_evals, Outcome, Progress, RunDir, Summary};
 pub use schedule::{Role, Schedule, ScheduleState};
 
@@ -83,6 +96,9 @@ pub enum Error {
     /// A tensor operation failed.
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
+    /// A statistic could not be estimated.
+    #[error(transparent)]
+    Eval(#[from] gpo_eval::Error),
 }
 
 /// Result alias of this crate.

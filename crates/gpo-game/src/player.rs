@@ -7,14 +7,11 @@ use std::sync::Arc;
 use candle_core::Tensor;
 use gpo_lm::{generate, CausalLm, LoraConfig, Pass, Sample, SamplingParams};
 use gpo_rl::{Policy, Reference, RlConfig, Trainer};
-use gpo_tokenizer::{ChatMessage, Tokenizer};
+use gpo_tokenizer::Tokenizer;
 
+use crate::chat_policy::chat_ids;
 use crate::schedule::Role;
 use crate::Result;
-
-/// Longest prompt, in tokens, a player is given (longer ones keep their end: the chat
-/// template's assistant header must survive).
-pub const MAX_PROMPT_TOKENS: usize = 384;
 
 /// A player.
 pub struct Player {
@@ -70,14 +67,7 @@ impl Player {
 
     /// `text` as a user turn through the chat template, ready to generate from.
     pub fn chat_prompt(&self, text: &str) -> Result<Vec<u32>> {
-        let rendered = self
-            .tokenizer
-            .apply_chat_template(&[ChatMessage::user(text)], true)?;
-        let mut ids = self.tokenizer.encode(&rendered, false)?;
-        if ids.len() > MAX_PROMPT_TOKENS {
-            ids.drain(..ids.len() - MAX_PROMPT_TOKENS);
-        }
-        Ok(ids)
+        chat_ids(&self.tokenizer, text)
     }
 
     /// Response texts of samples (special tokens removed, whitespace trimmed).

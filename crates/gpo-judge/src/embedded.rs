@@ -32,12 +32,13 @@ pub fn default_heads_dir(cache: &AssetCache) -> PathBuf {
     cache.root().join("judge-heads")
 }
 
-/// The fetched path of `asset`, or an error naming it and the command that fetches it.
+/// The cached path of `asset`, fetched first (said on stderr) when this machine has not
+/// fetched it yet, as every asset alias is on first use.
 pub(crate) fn require(cache: &AssetCache, asset: Asset, what: &str) -> Result<PathBuf> {
-    cache.cached(asset).ok_or_else(|| Error::MissingAsset {
-        alias: asset.alias().into(),
-        what: what.into(),
-    })
+    if cache.cached(asset).is_none() {
+        tracing::warn!("embedded judge: fetching `{}` ({what})", asset.alias());
+    }
+    Ok(cache.fetch(asset)?)
 }
 
 /// P(unsafe) from the three parts (see the module doc).

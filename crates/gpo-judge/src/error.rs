@@ -36,14 +36,6 @@ pub enum Error {
         /// What is wrong with it.
         msg: String,
     },
-    /// An asset the judge needs is not in the cache.
-    #[error("asset `{alias}` is missing ({what}); run `gpo assets fetch {alias}`")]
-    MissingAsset {
-        /// The asset's alias.
-        alias: String,
-        /// What the judge needs it for.
-        what: String,
-    },
     /// A configuration value is out of range or inconsistent.
     #[error("judge config: `{field}`: {msg}")]
     Config {

@@ -2,8 +2,10 @@
 
 use clap::{Parser, Subcommand};
 
+use crate::commands::crossplay::CrossplayArgs;
 use crate::commands::diversity::DiversityArgs;
 use crate::commands::embed::EmbedArgs;
+use crate::commands::eval::EvalArgs;
 use crate::commands::judge::JudgeArgs;
 use crate::commands::matrix_game::MatrixGameArgs;
 use crate::commands::report::ReportArgs;
@@ -58,4 +60,10 @@ pub enum Command {
     /// Write a run's report: one self-contained HTML file (training curves, evaluations,
     /// cross-play heat map, sample exchanges) and the same numbers as JSON beside it.
     Report(ReportArgs),
+    /// Evaluate a defender (attack success and over-refusal) or an attacker (attack success
+    /// against targets, diversity) on held-out prompts, with bootstrap 95% intervals.
+    Eval(EvalArgs),
+    /// Every attacker snapshot of a run against every defender snapshot on its held-out
+    /// seeds: writes RUN_DIR/crossplay.json (attack success matrix, exploitability).
+    Crossplay(CrossplayArgs),
 }

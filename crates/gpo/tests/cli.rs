@@ -2,42 +2,9 @@
 //! input (never a panic).
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
 
-fn gpo(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gpo"))
-        .args(args)
-        .output()
-        .expect("run gpo")
-}
-
-fn stdout_lines(out: &Output) -> Vec<serde_json::Value> {
-    assert!(
-        out.status.success(),
-        "gpo failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("JSON line"))
-        .collect()
-}
-
-/// Asserts a clean failure: non-zero exit, one `error:` line on stderr mentioning `needle`.
-fn assert_clean_error(out: &Output, needle: &str) {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success(),
-        "expected failure, got success; stderr: {stderr}"
-    );
-    assert!(!stderr.contains("panicked"), "panic: {stderr}");
-    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
-    assert_eq!(errors.len(), 1, "want one error line: {stderr}");
-    assert!(
-        errors[0].contains(needle),
-        "error line lacks {needle:?}: {stderr}"
-    );
-}
+mod common;
+use common::{assert_clean_error, gpo, stdout_lines};
 
 fn gguf() -> PathBuf {
     let out = gpo(&["assets", "fetch", "smollm2-135m-instruct"]);

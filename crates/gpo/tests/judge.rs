@@ -2,40 +2,9 @@
 //! one-line errors for bad input (never a panic).
 
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn gpo(args: &[&str], env: &[(&str, &Path)]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_gpo"));
-    c.args(args);
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.output().expect("run gpo")
-}
-
-fn stdout_lines(out: &Output) -> Vec<serde_json::Value> {
-    assert!(
-        out.status.success(),
-        "gpo failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("JSON line"))
-        .collect()
-}
-
-fn assert_clean_error(out: &Output, needle: &str) {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "expected failure; stderr: {stderr}");
-    assert!(!stderr.contains("panicked"), "panic: {stderr}");
-    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
-    assert_eq!(errors.len(), 1, "want one error line: {stderr}");
-    assert!(
-        errors[0].contains(needle),
-        "error lacks {needle:?}: {stderr}"
-    );
-}
+mod common;
+use common::{assert_clean_error, gpo_env as gpo, stdout_lines};
 
 /// Checks `{"unsafe": p, "verdict": ...}` with p in [0, 1] and the verdict at 0.5.
 fn p_unsafe(v: &serde_json::Value) -> f64 {
@@ -113,15 +82,16 @@ fn a_malformed_line_is_reported_with_its_number() {
 }
 
 #[test]
-fn missing_assets_name_the_fetch_command() {
+fn assets_are_fetched_on_first_use_and_a_failed_fetch_says_why() {
+    // An empty cache is filled on first use; with no usable Python the fetch fails with one
+    // line naming the interpreter and the fix, before anything else happens.
     let empty = tempfile::tempdir().unwrap();
-    let out = gpo(
-        &["judge", "--prompt", "a", "--response", "b"],
-        &[("GPO_CACHE", empty.path())],
-    );
-    assert_clean_error(&out, "gpo assets fetch all-minilm-l6-v2");
-    let out = gpo(&["judge", "train"], &[("GPO_CACHE", empty.path())]);
-    assert_clean_error(&out, "gpo assets fetch");
+    let no_python = Path::new("/nonexistent/python3");
+    let env = [("GPO_CACHE", empty.path()), ("GPO_PYTHON", no_python)];
+    let out = gpo(&["judge", "--prompt", "a", "--response", "b"], &env);
+    assert_clean_error(&out, "cannot run `/nonexistent/python3`");
+    let out = gpo(&["judge", "train"], &env);
+    assert_clean_error(&out, "GPO_PYTHON");
 }
 
 #[test]

@@ -2,16 +2,12 @@
 //! and the page in headless Chromium (installed by .ci/run from Debian's packages).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use gpo_report::{plots_in, PLOT_IDS};
 
-fn gpo(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gpo"))
-        .args(args)
-        .output()
-        .expect("run gpo")
-}
+mod common;
+use common::gpo;
 
 fn fixture_run() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../gpo-report/tests/fixtures/run")

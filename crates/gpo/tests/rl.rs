@@ -1,26 +1,8 @@
 //! `gpo rl` end to end on SmolLM2-135M-Instruct with tiny budgets: it trains, checkpoints
 //! and resumes, and refuses bad options with one-line errors.
 
-use std::process::{Command, Output};
-
-fn gpo(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gpo"))
-        .args(args)
-        .output()
-        .expect("run gpo")
-}
-
-fn lines(out: &Output) -> Vec<serde_json::Value> {
-    assert!(
-        out.status.success(),
-        "gpo failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("JSON line"))
-        .collect()
-}
+mod common;
+use common::{gpo, stdout_lines as lines};
 
 const TINY: &[&str] = &[
     "rl",

@@ -2,63 +2,12 @@
 //! SIGKILL and resumed produces exactly the metrics of an uninterrupted run, and bad
 //! configurations fail before any training with one-line errors.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-fn gpo() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_gpo"))
-}
-
-fn run(args: &[&str]) -> Output {
-    gpo().args(args).output().expect("run gpo")
-}
-
-/// A tiny game: 4 steps of 2 seeds, alternating every step, a checkpoint after each.
-fn tiny_config(dir: &Path) -> PathBuf {
-    let seeds = dir.join("seeds.txt");
-    let lines: Vec<String> = (0..12)
-        .map(|i| format!("How do I pick lock number {i}?"))
-        .collect();
-    std::fs::write(&seeds, lines.join("\n")).unwrap();
-    let cfg = dir.join("game.toml");
-    let rl = r#"
-micro_batch_size = 2
-minibatch_size = 2
-optimizer = { lr = 1e-3 }
-schedule = { kind = "constant" }
-sampling = { temperature = 1.0, top_p = 1.0, max_new_tokens = 5 }
-"#;
-    let text = format!(
-        r#"
-seed = 3
-steps = 4
-batch_size = 2
-schedule = {{ kind = "alternate", defender_steps = 1, attacker_steps = 1 }}
-snapshot_every = 2
-eval_every = 2
-checkpoint_every = 1
-
-[models]
-lora = {{ rank = 2, alpha = 4.0, dropout = 0.0, target_modules = ["q_proj", "v_proj"] }}
-
-[data]
-seeds = "{seeds}"
-eval_seeds = 2
-
-[judge]
-kind = "lm-guard"
-
-[attacker.rl]
-{rl}
-[defender.rl]
-{rl}
-"#,
-        seeds = seeds.display()
-    );
-    std::fs::write(&cfg, text).unwrap();
-    cfg
-}
+mod common;
+use common::{gpo, gpo_command, tiny_config};
 
 /// The lines of a JSONL file with wall-clock fields removed.
 fn deterministic_lines(path: &Path) -> Vec<serde_json::Value> {
@@ -94,7 +43,7 @@ fn a_killed_and_resumed_run_matches_an_uninterrupted_one() {
     let cfg_s = cfg.to_str().unwrap();
 
     let straight = dir.path().join("straight");
-    let out = run(&["train", cfg_s, "--run-dir", straight.to_str().unwrap()]);
+    let out = gpo(&["train", cfg_s, "--run-dir", straight.to_str().unwrap()]);
     assert!(
         out.status.success(),
         "{}",
@@ -112,7 +61,7 @@ fn a_killed_and_resumed_run_matches_an_uninterrupted_one() {
     assert_eq!(summary["steps"], 4);
 
     let killed = dir.path().join("killed");
-    let mut child = gpo()
+    let mut child = gpo_command()
         .args(["train", cfg_s, "--run-dir", killed.to_str().unwrap()])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -133,7 +82,7 @@ fn a_killed_and_resumed_run_matches_an_uninterrupted_one() {
     }
     child.kill().expect("SIGKILL");
     child.wait().unwrap();
-    let out = run(&["train", "--resume", killed.to_str().unwrap()]);
+    let out = gpo(&["train", "--resume", killed.to_str().unwrap()]);
     assert!(
         out.status.success(),
         "{}",
@@ -162,7 +111,7 @@ fn a_killed_and_resumed_run_matches_an_uninterrupted_one() {
 /// Asserts a clean failure before training: non-zero exit, one `error:` line naming
 /// `needle`, no run directory left behind.
 fn assert_fails_before_training(args: &[&str], run_dir: &Path, needle: &str) {
-    let out = run(args);
+    let out = gpo(args);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "expected failure: {stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");

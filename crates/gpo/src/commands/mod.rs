@@ -2,8 +2,10 @@
 
 pub mod assets;
 pub mod bench;
+pub mod crossplay;
 pub mod diversity;
 pub mod embed;
+pub mod eval;
 pub mod generate;
 pub mod judge;
 pub mod logprobs;
@@ -32,6 +34,8 @@ pub fn run(command: Command) -> Result<()> {
         Command::Train(a) => train::run(a),
         Command::MatrixGame(a) => matrix_game::run(a),
         Command::Report(a) => report::run(a),
+        Command::Eval(a) => eval::run(a),
+        Command::Crossplay(a) => crossplay::run(a),
     }
 }
 

@@ -4,12 +4,13 @@ use std::path::PathBuf;
 
 use gpo_judge::Exchange;
 use gpo_lm::{CausalLm, Pass, SamplingParams};
+use gpo_rl::mean;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Iterate;
-use crate::game::{mean, Game};
+use crate::game::Game;
 use crate::player::Player;
 use crate::{Error, Result};
 

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use gpo_judge::{Exchange, Judge};
 use gpo_lm::LoadOptions;
-use gpo_rl::{RolloutBatch, StepStats};
+use gpo_rl::{mean, RolloutBatch, StepStats};
 use rand::seq::IndexedRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -420,15 +420,5 @@ impl Game {
             self.defender.anchor_here()?;
         }
         Ok((record, samples))
-    }
-}
-
-/// Mean of an iterator (0 when empty).
-pub(crate) fn mean(xs: impl Iterator<Item = f32>) -> f32 {
-    let (s, n) = xs.fold((0f32, 0usize), |(s, n), x| (s + x, n + 1));
-    if n == 0 {
-        0.0
-    } else {
-        s / n as f32
     }
 }

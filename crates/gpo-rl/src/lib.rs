@@ -39,7 +39,7 @@ pub use kl::{shape_rewards, KlEstimator};
 pub use loss::{ppo_policy_loss, ppo_value_loss, PolicyLoss};
 pub use policy::{Policy, Reference, Scores};
 pub use prepare::prepare;
-pub use rollout::{Rollout, RolloutBatch};
+pub use rollout::{mean, Rollout, RolloutBatch};
 pub use task::TaskReward;
 pub use trainer::{PhaseTimes, StepStats, Trainer};
 pub use update::{update, Optimizers, UpdateStats};

@@ -149,7 +149,8 @@ impl RolloutBatch {
     }
 }
 
-fn mean(xs: impl Iterator<Item = f32>) -> f32 {
+/// Mean of an iterator (0 when empty).
+pub fn mean(xs: impl Iterator<Item = f32>) -> f32 {
     let (s, n) = xs.fold((0f32, 0usize), |(s, n), x| (s + x, n + 1));
     if n == 0 {
         0.0

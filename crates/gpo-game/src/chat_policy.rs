@@ -9,6 +9,7 @@ use gpo_assets::{resolve_model, AssetCache, ModelSource};
 use gpo_lm::{generate, CausalLm, LoadOptions, Pass, SamplingParams};
 use gpo_tokenizer::{ChatMessage, Tokenizer};
 
+use crate::config::Iterate;
 use crate::run::RunDir;
 use crate::schedule::Role;
 use crate::{Error, Result};
@@ -45,27 +46,13 @@ pub enum PolicySpec {
 }
 
 impl PolicySpec {
-    /// Reads `name` for `role`: a run directory (holds `config.toml`) stands for the role's
-    /// latest snapshot on the run's model; a directory with `adapter_config.json` for that
-    /// adapter on the base it records; anything else for a base model.
+    /// Reads `name` for `role`: a run directory (holds `config.toml`) stands for the policy
+    /// the run reports (see [`PolicySpec::of_run`]); a directory with `adapter_config.json`
+    /// for that adapter on the base it records; anything else for a base model.
     pub fn parse(name: &str, role: Role) -> Result<PolicySpec> {
         let path = Path::new(name);
         if path.join("config.toml").is_file() {
-            let (run, cfg) = RunDir::open(path)?;
-            let dir = run.snapshots(role).pop().ok_or_else(|| {
-                Error::Data(format!(
-                    "{}: the run has no {} snapshot yet (snapshots/{}/step-N); name a model \
-                     or an adapter directory instead",
-                    path.display(),
-                    role.as_str(),
-                    role.as_str()
-                ))
-            })?;
-            let base = match role {
-                Role::Attacker => cfg.models.attacker,
-                Role::Defender => cfg.models.defender,
-            };
-            return Ok(PolicySpec::Adapter { dir, base });
+            return PolicySpec::of_run(path, role);
         }
         if path.join("adapter_config.json").is_file() {
             let base = gpo_lm::adapter_base_model(path)?.ok_or_else(|| {
@@ -81,6 +68,44 @@ impl PolicySpec {
             });
         }
         Ok(PolicySpec::Model(name.to_string()))
+    }
+
+    /// The policy a run reports for `role`, as of its last checkpoint: the last iterate, or
+    /// the EMA weights for `iterate = ema`; the latest snapshot when there is no checkpoint.
+    /// `iterate = average` reports a mixture, which is not one adapter: name a snapshot
+    /// (`RUN_DIR/snapshots/ROLE/step-N`) or use `gpo crossplay`, which averages.
+    pub fn of_run(path: &Path, role: Role) -> Result<PolicySpec> {
+        let (run, cfg) = RunDir::open(path)?;
+        let base = match role {
+            Role::Attacker => cfg.models.attacker,
+            Role::Defender => cfg.models.defender,
+        };
+        let ema = match cfg.iterate {
+            Iterate::Last => false,
+            Iterate::Ema { .. } => true,
+            Iterate::Average => {
+                return Err(Error::Data(format!(
+                    "{}: the run reports the average of its snapshots (iterate = average), a \
+                     mixture rather than one policy; name one snapshot \
+                     ({}/snapshots/{}/step-N) or play them all with `gpo crossplay`",
+                    path.display(),
+                    path.display(),
+                    role.as_str()
+                )))
+            }
+        };
+        let dir = match run.checkpoint_policy(role, ema)? {
+            Some((dir, _)) => dir,
+            None => run.snapshots(role).pop().ok_or_else(|| {
+                Error::Data(format!(
+                    "{}: the run has no checkpoint and no {} snapshot yet; name a model or an \
+                     adapter directory instead",
+                    path.display(),
+                    role.as_str()
+                ))
+            })?,
+        };
+        Ok(PolicySpec::Adapter { dir, base })
     }
 
     /// The base model the policy runs on.

@@ -67,6 +67,8 @@ struct GameState {
 }
 
 const FORMAT: &str = "gpo-game/checkpoint-v1";
+/// `checkpoint/ROLE/trainer`: the player's RL trainer checkpoint (policy, critic, optimisers).
+const TRAINER: &str = "trainer";
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     move |source| Error::Io {
@@ -156,6 +158,25 @@ impl RunDir {
         Ok(())
     }
 
+    /// `role`'s policy adapters as of the run's last checkpoint (its EMA weights with
+    /// `ema`), and the checkpoint's step; `None` before the first checkpoint.
+    pub fn checkpoint_policy(&self, role: Role, ema: bool) -> Result<Option<(PathBuf, u64)>> {
+        let Some(dir) = gpo_lm::existing_dir(&self.path.join("checkpoint")) else {
+            return Ok(None);
+        };
+        let state_path = dir.join("game.json");
+        let text = std::fs::read(&state_path).map_err(io(&state_path))?;
+        let state: GameState = serde_json::from_slice(&text)
+            .map_err(|e| Error::Data(format!("{}: {e}", state_path.display())))?;
+        let pdir = dir.join(role.as_str());
+        let policy = if ema {
+            pdir.join("ema")
+        } else {
+            gpo_rl::Trainer::policy_dir(&pdir.join(TRAINER))
+        };
+        Ok(Some((policy, state.step)))
+    }
+
     /// Snapshot directories of `role`, oldest first.
     pub fn snapshots(&self, role: Role) -> Vec<PathBuf> {
         let dir = self.path.join("snapshots").join(role.as_str());
@@ -188,7 +209,7 @@ impl Game {
         for p in [&self.attacker, &self.defender] {
             let pdir = tmp.join(p.role.as_str());
             p.trainer
-                .save(&p.policy, &pdir.join("trainer"), &p.model_name)?;
+                .save(&p.policy, &pdir.join(TRAINER), &p.model_name)?;
             p.save_anchor(&pdir.join("anchor"))?;
             if let (Some(ema), Some(lora)) = (&p.ema, &p.policy.lora) {
                 gpo_lm::save_lora(ema, lora, &pdir.join("ema"), &p.model_name)?;
@@ -224,7 +245,7 @@ impl Game {
         }
         for p in [&mut self.attacker, &mut self.defender] {
             let pdir = dir.join(p.role.as_str());
-            p.trainer.load(&p.policy, &pdir.join("trainer"))?;
+            p.trainer.load(&p.policy, &pdir.join(TRAINER))?;
             if pdir.join("anchor").exists() {
                 p.load_anchor(&pdir.join("anchor"))?;
             }

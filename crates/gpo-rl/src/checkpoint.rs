@@ -14,7 +14,7 @@
 //! previous checkpoint or the new one, never a mixture.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor, Var};
 use rand::SeedableRng;
@@ -119,6 +119,12 @@ fn read_vars(vars: &[(String, Var)], path: &Path, device: &Device) -> Result<()>
 }
 
 impl Trainer {
+    /// Where a checkpoint in `dir` keeps the policy: a PEFT adapter directory (LoRA) or
+    /// Hugging Face weights (full fine-tuning), loadable on their own.
+    pub fn policy_dir(dir: &Path) -> PathBuf {
+        dir.join("policy")
+    }
+
     /// Writes a checkpoint of `policy` and this trainer to `dir` (replacing an older one
     /// atomically). `base_model` is recorded in a LoRA adapter's config.
     pub fn save(&self, policy: &Policy, dir: &Path, base_model: &str) -> Result<()> {
@@ -126,7 +132,7 @@ impl Trainer {
         if tmp.exists() {
             std::fs::remove_dir_all(&tmp).map_err(|e| io(&tmp, e))?;
         }
-        let pdir = tmp.join("policy");
+        let pdir = Trainer::policy_dir(&tmp);
         std::fs::create_dir_all(&pdir).map_err(|e| io(&pdir, e))?;
         match &policy.lora {
             Some(lora) => gpo_lm::save_lora(&policy.model, lora, &pdir, base_model)?,
@@ -173,8 +179,8 @@ impl Trainer {
         }
         let device = policy.model.device();
         let weights = match &policy.lora {
-            Some(_) => dir.join("policy/adapter_model.safetensors"),
-            None => dir.join("policy/model.safetensors"),
+            Some(_) => Trainer::policy_dir(&dir).join("adapter_model.safetensors"),
+            None => Trainer::policy_dir(&dir).join("model.safetensors"),
         };
         read_vars(policy.policy_vars(), &weights, device)?;
         if let Some(head) = &policy.value_head {

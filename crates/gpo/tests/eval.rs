@@ -110,7 +110,10 @@ fn eval_and_crossplay_on_a_tiny_run() {
     ];
     let d = &stdout_lines(&gpo(&defender_args))[0];
     assert!(
-        d["defender"].as_str().unwrap().ends_with("step-000002"),
+        d["defender"]
+            .as_str()
+            .unwrap()
+            .ends_with("checkpoint/defender/trainer/policy"),
         "{d}"
     );
     assert_eq!(d["prompts"], 3);
@@ -178,6 +181,6 @@ fn bad_input_is_one_error_line_naming_it() {
     std::fs::copy(&cfg, run.join("config.toml")).unwrap();
     assert_clean_error(
         &gpo(&["eval", "defender", run.to_str().unwrap(), "--limit", "1"]),
-        "no defender snapshot",
+        "no checkpoint and no defender snapshot",
     );
 }

@@ -32,7 +32,7 @@ enum Which {
 #[derive(Debug, clap::Args)]
 struct DefenderArgs {
     /// The defender: a model (alias, .gguf, HF directory), a PEFT adapter directory (on the
-    /// base model it records) or a run directory (its latest defender snapshot).
+    /// base model it records) or a run directory (its defender as of the last checkpoint).
     #[arg(default_value = "smollm2-135m-instruct")]
     policy: String,
     /// Harmful prompts: harmbench (HarmBench's 200), do-not-answer, or a prompt file.
@@ -47,8 +47,8 @@ struct DefenderArgs {
 
 #[derive(Debug, clap::Args)]
 struct AttackerArgs {
-    /// The attacker: a model, a PEFT adapter directory or a run directory (its latest
-    /// attacker snapshot; the run's template and sampling settings are used).
+    /// The attacker: a model, a PEFT adapter directory or a run directory (its attacker as
+    /// of the last checkpoint; the run's template and sampling settings are used).
     #[arg(default_value = "smollm2-135m-instruct")]
     policy: String,
     /// Held-out seeds to rewrite: harmbench, do-not-answer, or a prompt file.

@@ -17,7 +17,8 @@ pub const COLOURS: [&str; 6] = [
     "#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9",
 ];
 
-/// `[lo, hi]` widened so that a constant series still gets a visible band.
+/// `[lo, hi]` of the finite values, widened so that a constant series still gets a visible
+/// band (`(0, 1)` when there are none).
 fn range(values: impl Iterator<Item = f64>) -> (f64, f64) {
     let (lo, hi) = values
         .filter(|v| v.is_finite())
@@ -35,22 +36,42 @@ fn range(values: impl Iterator<Item = f64>) -> (f64, f64) {
         };
         return (lo - pad, hi + pad);
     }
-    let pad = (hi - lo) * 0.05;
-    (lo - pad, hi + pad)
+    (lo, hi)
 }
 
-/// A tick label with three significant digits.
-fn label(v: f64) -> String {
-    if v == 0.0 {
+/// An axis over `[lo, hi]`: widened to multiples of a round step (1, 2, 2.5 or 5 times a
+/// power of ten, chosen for about five ticks) and the ticks at those multiples.
+fn nice_axis(lo: f64, hi: f64) -> (f64, f64, f64, Vec<f64>) {
+    let raw = (hi - lo) / 4.0;
+    let mag = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 2.5, 5.0, 10.0]
+        .iter()
+        .map(|m| m * mag)
+        .find(|s| *s >= raw * (1.0 - 1e-9))
+        .unwrap_or(10.0 * mag);
+    let a = (lo / step + 1e-9).floor() * step;
+    let b = (hi / step - 1e-9).ceil() * step;
+    let n = ((b - a) / step).round() as usize;
+    let ticks = (0..=n).map(|i| a + i as f64 * step).collect();
+    (a, b, step, ticks)
+}
+
+/// A tick label at `v` with as many decimals as `step` needs.
+fn label(v: f64, step: f64) -> String {
+    if v.abs() < step * 1e-6 {
         return "0".into();
     }
     let a = v.abs();
-    if !(1e-3..1e4).contains(&a) {
-        format!("{v:.2e}")
-    } else {
-        let decimals = (2 - a.log10().floor() as i32).max(0) as usize;
-        format!("{v:.decimals$}")
+    if !(1e-3..1e6).contains(&a) {
+        return format!("{v:.2e}");
     }
+    let decimals = (-step.log10() - 1e-9).ceil().max(0.0) as usize;
+    let decimals = if (step * 10f64.powi(decimals as i32)).fract().abs() > 1e-6 {
+        decimals + 1
+    } else {
+        decimals
+    };
+    format!("{v:.decimals$}")
 }
 
 /// A line chart of `plot` as an `<svg>` element: axes with five ticks each, one polyline
@@ -58,8 +79,10 @@ fn label(v: f64) -> String {
 /// points draws its axes and says so.
 pub fn line_chart(plot: &Plot) -> String {
     let pts = || plot.series.iter().flat_map(|s| s.points.iter());
-    let (x0, x1) = range(pts().map(|p| p.0));
-    let (y0, y1) = range(pts().map(|p| p.1));
+    let (xl, xh) = range(pts().map(|p| p.0));
+    let (yl, yh) = range(pts().map(|p| p.1));
+    let (x0, x1, xstep, xticks) = nice_axis(xl, xh);
+    let (y0, y1, ystep, yticks) = nice_axis(yl, yh);
     let (pw, ph) = (W - LEFT - RIGHT, H - TOP - BOTTOM);
     let sx = |x: f64| LEFT + (x - x0) / (x1 - x0) * pw;
     let sy = |y: f64| TOP + (1.0 - (y - y0) / (y1 - y0)) * ph;
@@ -73,24 +96,25 @@ pub fn line_chart(plot: &Plot) -> String {
         s,
         r##"<rect x="{LEFT}" y="{TOP}" width="{pw}" height="{ph}" fill="#fafafa" stroke="#999"/>"##
     );
-    for i in 0..=4 {
-        let t = f64::from(i) / 4.0;
-        let (xv, yv) = (x0 + t * (x1 - x0), y0 + t * (y1 - y0));
-        let (px, py) = (sx(xv), sy(yv));
+    for &xv in &xticks {
+        let px = sx(xv);
         let _ = write!(
             s,
             r##"<line x1="{px:.1}" y1="{TOP}" x2="{px:.1}" y2="{:.1}" stroke="#e4e4e4"/><text x="{px:.1}" y="{:.1}" font-size="11" text-anchor="middle">{}</text>"##,
             TOP + ph,
             TOP + ph + 15.0,
-            label(xv)
+            label(xv, xstep)
         );
+    }
+    for &yv in &yticks {
+        let py = sy(yv);
         let _ = write!(
             s,
             r##"<line x1="{LEFT}" y1="{py:.1}" x2="{:.1}" y2="{py:.1}" stroke="#e4e4e4"/><text x="{:.1}" y="{:.1}" font-size="11" text-anchor="end">{}</text>"##,
             LEFT + pw,
             LEFT - 5.0,
             py + 4.0,
-            label(yv)
+            label(yv, ystep)
         );
     }
     let _ = write!(
@@ -247,11 +271,11 @@ mod tests {
 
     #[test]
     fn line_chart_maps_the_extremes_to_the_plot_area() {
-        // x in [0, 10] padded by 5% to [-0.5, 10.5]: x=0 -> 60 + 0.5/11 * 400 = 78.2;
-        // y in [0, 1] padded to [-0.05, 1.05]: y=1 -> 16 + 0.05/1.1 * 240 = 26.9.
+        // x in [0, 10] (ticks every 2.5) fills the 400-wide plot area from x = 60 to 460;
+        // y in [0, 1] (ticks every 0.25) fills it from y = 16 + 240 = 256 up to 16.
         let svg = line_chart(&plot(vec![(0.0, 0.0), (10.0, 1.0)]));
         assert!(
-            svg.contains(r#"data-points="2" points="78.2,245.1 441.8,26.9""#),
+            svg.contains(r#"data-points="2" points="60.0,256.0 460.0,16.0""#),
             "{svg}"
         );
         assert!(svg.contains("a &lt;b&gt;") && svg.contains("s&amp;t (2)"));
@@ -285,10 +309,23 @@ mod tests {
     }
 
     #[test]
-    fn tick_labels_have_three_significant_digits() {
-        assert_eq!(label(0.123456), "0.123");
-        assert_eq!(label(12.3456), "12.3");
-        assert_eq!(label(0.0), "0");
-        assert_eq!(label(0.00001), "1.00e-5");
+    fn axes_take_round_steps_and_labels_their_decimals() {
+        // Worked by hand: steps 1..40 span 39, a quarter is 9.75, the next round step is 10.
+        let (a, b, step, ticks) = nice_axis(1.0, 40.0);
+        assert_eq!((a, b, step), (0.0, 40.0, 10.0));
+        assert_eq!(ticks, [0.0, 10.0, 20.0, 30.0, 40.0]);
+        // 0..0.394: a quarter is 0.0985, the step 0.1, the axis 0..0.4.
+        let (a, b, step, ticks) = nice_axis(0.0, 0.394);
+        assert!(
+            (a, b) == (0.0, 0.4) && (step - 0.1).abs() < 1e-12,
+            "{a} {b} {step}"
+        );
+        let labels: Vec<String> = ticks.iter().map(|&t| label(t, step)).collect();
+        assert_eq!(labels, ["0", "0.1", "0.2", "0.3", "0.4"]);
+        // A step of 2.5 keeps its decimal; a step of 25 needs none.
+        assert_eq!(label(7.5, 2.5), "7.5");
+        assert_eq!(label(75.0, 25.0), "75");
+        assert_eq!(label(0.0, 1.0), "0");
+        assert_eq!(label(0.00001, 1e-6), "1.00e-5");
     }
 }

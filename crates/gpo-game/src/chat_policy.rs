@@ -94,8 +94,8 @@ impl PolicySpec {
                 )))
             }
         };
-        let dir = match run.checkpoint_policy(role, ema)? {
-            Some((dir, _)) => dir,
+        let dir = match run.checkpoint_policy(role, ema) {
+            Some(dir) => dir,
             None => run.snapshots(role).pop().ok_or_else(|| {
                 Error::Data(format!(
                     "{}: the run has no checkpoint and no {} snapshot yet; name a model or an \

@@ -4,12 +4,13 @@
 
 use gpo_assets::AssetCache;
 use gpo_eval::CrossPlay;
-use gpo_judge::{build_judge, Exchange};
+use gpo_judge::build_judge;
 use gpo_lm::SamplingParams;
 
 use crate::chat_policy::{BaseModels, ChatPolicy, PolicySpec};
 use crate::config::GameConfig;
 use crate::data::Prompts;
+use crate::policy_eval::p_unsafe;
 use crate::run::RunDir;
 use crate::schedule::Role;
 use crate::{Error, Result};
@@ -94,14 +95,7 @@ pub fn crossplay(
         let mut row = Vec::with_capacity(d_policies.len());
         for defender in &d_policies {
             let responses = defender.respond(&attacks, &d_params)?;
-            let ex: Vec<Exchange<'_>> = attacks
-                .iter()
-                .zip(&responses)
-                .map(|(p, r)| Exchange::new(p, r))
-                .collect();
-            let ps = judge
-                .p_unsafe(&ex)
-                .map_err(|e| Error::Setup(format!("judge: {e}")))?;
+            let ps = p_unsafe(judge.as_ref(), &attacks, &responses)?;
             let t = judge.threshold();
             row.push(ps.iter().filter(|&&p| p >= t).count() as f64 / ps.len() as f64);
             done += 1;

@@ -127,8 +127,12 @@ fn exchanges<'a>(prompts: &'a [String], responses: &'a [String]) -> Vec<Exchange
         .collect()
 }
 
-/// P(unsafe) of each exchange under `judge`.
-fn p_unsafe(judge: &dyn Judge, prompts: &[String], responses: &[String]) -> Result<Vec<f32>> {
+/// P(unsafe) of each exchange under `judge`, judged in chunks.
+pub(crate) fn p_unsafe(
+    judge: &dyn Judge,
+    prompts: &[String],
+    responses: &[String],
+) -> Result<Vec<f32>> {
     let ex = exchanges(prompts, responses);
     let mut out = Vec::with_capacity(ex.len());
     for chunk in ex.chunks(JUDGE_CHUNK) {

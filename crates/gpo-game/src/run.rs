@@ -159,22 +159,14 @@ impl RunDir {
     }
 
     /// `role`'s policy adapters as of the run's last checkpoint (its EMA weights with
-    /// `ema`), and the checkpoint's step; `None` before the first checkpoint.
-    pub fn checkpoint_policy(&self, role: Role, ema: bool) -> Result<Option<(PathBuf, u64)>> {
-        let Some(dir) = gpo_lm::existing_dir(&self.path.join("checkpoint")) else {
-            return Ok(None);
-        };
-        let state_path = dir.join("game.json");
-        let text = std::fs::read(&state_path).map_err(io(&state_path))?;
-        let state: GameState = serde_json::from_slice(&text)
-            .map_err(|e| Error::Data(format!("{}: {e}", state_path.display())))?;
-        let pdir = dir.join(role.as_str());
-        let policy = if ema {
+    /// `ema`); `None` before the first checkpoint.
+    pub fn checkpoint_policy(&self, role: Role, ema: bool) -> Option<PathBuf> {
+        let pdir = gpo_lm::existing_dir(&self.path.join("checkpoint"))?.join(role.as_str());
+        Some(if ema {
             pdir.join("ema")
         } else {
             gpo_rl::Trainer::policy_dir(&pdir.join(TRAINER))
-        };
-        Ok(Some((policy, state.step)))
+        })
     }
 
     /// Snapshot directories of `role`, oldest first.

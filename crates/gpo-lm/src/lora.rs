@@ -3,7 +3,7 @@
 //! them.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use candle_core::{Tensor, Var};
 use rand::{Rng, SeedableRng};
@@ -185,27 +185,28 @@ pub fn save_lora(model: &CausalLm, cfg: &LoraConfig, dir: &Path, base_model: &st
     crate::save::write_atomic(&dir.join("adapter_config.json"), json.as_bytes())
 }
 
-/// The `base_model_name_or_path` an adapter directory records, if any: the model its
-/// adapters were trained on (gpo writes the model name as configured, e.g. an asset alias).
-pub fn adapter_base_model(dir: &Path) -> Result<Option<String>> {
+/// `dir/adapter_config.json`'s path and contents.
+fn read_peft_config(dir: &Path) -> Result<(PathBuf, PeftConfig)> {
     let cfg_path = dir.join("adapter_config.json");
     let text = std::fs::read_to_string(&cfg_path).map_err(|e| Error::io(&cfg_path, e))?;
-    let peft: PeftConfig = serde_json::from_str(&text).map_err(|e| Error::Json {
+    let peft = serde_json::from_str(&text).map_err(|e| Error::Json {
         path: cfg_path.clone(),
         source: e,
     })?;
+    Ok((cfg_path, peft))
+}
+
+/// The `base_model_name_or_path` an adapter directory records, if any: the model its
+/// adapters were trained on (gpo writes the model name as configured, e.g. an asset alias).
+pub fn adapter_base_model(dir: &Path) -> Result<Option<String>> {
+    let (_, peft) = read_peft_config(dir)?;
     Ok(peft.base_model_name_or_path.filter(|s| !s.is_empty()))
 }
 
 /// Loads a PEFT LoRA adapter directory onto `model` (replacing any adapters) and returns its
 /// configuration.
 pub fn load_lora(model: &mut CausalLm, dir: &Path) -> Result<LoraConfig> {
-    let cfg_path = dir.join("adapter_config.json");
-    let text = std::fs::read_to_string(&cfg_path).map_err(|e| Error::io(&cfg_path, e))?;
-    let peft: PeftConfig = serde_json::from_str(&text).map_err(|e| Error::Json {
-        path: cfg_path.clone(),
-        source: e,
-    })?;
+    let (cfg_path, peft) = read_peft_config(dir)?;
     if peft.peft_type != "LORA" {
         return Err(Error::unsupported(
             &cfg_path,

@@ -4,7 +4,7 @@ use gpo_lm::SamplingParams;
 use gpo_optim::{AdamWConfig, LrSchedule};
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, GroupBaseline, KlEstimator, Result};
+use crate::{Error, GroupBaseline, KlEstimator, LossAggregation, Result};
 
 /// How advantages are estimated.
 ///
@@ -150,6 +150,9 @@ pub struct RlConfig {
     pub micro_batch_size: usize,
     /// Whiten advantages over the whole buffer to mean 0 and standard deviation 1.
     pub whiten_advantages: bool,
+    /// How a mini-batch's per-token losses are averaged: over tokens (default) or per
+    /// response first (GRPO's own objective).
+    pub loss_aggregation: LossAggregation,
     /// Weight of the entropy bonus (0 disables it and skips its computation).
     pub entropy_coef: f64,
     /// Global gradient-norm clip (PAPER.md: 1.0).
@@ -174,6 +177,7 @@ impl Default for RlConfig {
             minibatch_size: 8,
             micro_batch_size: 4,
             whiten_advantages: true,
+            loss_aggregation: LossAggregation::TokenMean,
             entropy_coef: 0.0,
             max_grad_norm: 1.0,
             optimizer: AdamWConfig {

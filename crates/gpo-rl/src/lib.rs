@@ -6,7 +6,8 @@
 //!   response token.
 //! - [`gae`]: generalised advantage estimation (gamma, lambda); [`group_advantages`]:
 //!   GRPO, RLOO and REINFORCE baselines.
-//! - [`ppo_policy_loss`], [`ppo_value_loss`]: the clipped PPO objectives on tensors.
+//! - [`ppo_policy_loss`], [`ppo_value_loss`]: the clipped PPO objectives on tensors, whose
+//!   per-token terms [`LossAggregation`] averages by token or by response.
 //!
 //! Host-side functions take one `Vec<f32>` per response (its tokens only, no padding).
 //!
@@ -36,7 +37,7 @@ mod value_head;
 pub use advantage::{gae, group_advantages, whiten, GroupBaseline};
 pub use config::{Estimator, KlConfig, KlPlacement, RlConfig};
 pub use kl::{shape_rewards, KlEstimator};
-pub use loss::{ppo_policy_loss, ppo_value_loss, PolicyLoss};
+pub use loss::{ppo_policy_loss, ppo_value_loss, LossAggregation, PolicyLoss};
 pub use policy::{Policy, Reference, Scores};
 pub use prepare::prepare;
 pub use rollout::{mean, Rollout, RolloutBatch};

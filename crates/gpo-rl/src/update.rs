@@ -11,7 +11,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{KlPlacement, RlConfig};
-use crate::loss::masked_sum_over;
+use crate::loss::weighted_sum;
 use crate::policy::Policy;
 use crate::rollout::RolloutBatch;
 use crate::{ppo_policy_loss, ppo_value_loss, Error, Estimator, Result};
@@ -50,7 +50,8 @@ impl Optimizers {
     }
 }
 
-/// Means over the optimiser steps of one update (losses are per token).
+/// Means over the optimiser steps of one update (per-token terms weighted as
+/// `RlConfig::loss_aggregation` says).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct UpdateStats {
     /// Clipped surrogate loss.
@@ -61,7 +62,7 @@ pub struct UpdateStats {
     pub kl_loss: f32,
     /// Mean entropy of the next-token distribution (when the bonus is on; 0 otherwise).
     pub entropy: f32,
-    /// Fraction of tokens whose ratio was clipped.
+    /// Fraction of tokens whose ratio was clipped (weighted like the loss).
     pub clip_fraction: f32,
     /// Mean `log pi_old - log pi` (how far the update moved from the rollout policy).
     pub approx_kl: f32,
@@ -75,7 +76,7 @@ pub struct UpdateStats {
     pub skipped_steps: usize,
 }
 
-/// Sums of one mini-batch's diagnostics, already divided by its token count.
+/// One mini-batch's diagnostics, weighted like its loss.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct MinibatchStats {
     pub policy_loss: f32,
@@ -97,8 +98,8 @@ fn padded(rows: &[&[f32]], width: usize, device: &Device) -> Result<Tensor> {
 }
 
 /// The loss of the mini-batch `indices`, back-propagated in micro-batches of
-/// `cfg.micro_batch_size` and summed: every part is divided by the mini-batch's token
-/// count, so the sum is the gradient of the token mean over the whole mini-batch
+/// `cfg.micro_batch_size` and summed: every token carries its weight within the whole
+/// mini-batch (`cfg.loss_aggregation`), so the sum is the gradient of the mini-batch's loss
 /// (splitting changes nothing but memory and speed).
 pub(crate) fn minibatch_gradients(
     policy: &Policy,
@@ -109,14 +110,11 @@ pub(crate) fn minibatch_gradients(
     dropout_seed: u64,
 ) -> Result<(GradStore, MinibatchStats)> {
     let device = policy.model.device().clone();
-    let tokens: usize = indices
+    let lengths: Vec<usize> = indices
         .iter()
         .map(|&i| batch.rollouts[i].response.len())
-        .sum();
-    if tokens == 0 {
-        return Err(Error::Invalid("a mini-batch has no response tokens".into()));
-    }
-    let denom = tokens as f64;
+        .collect();
+    let row_weight = cfg.loss_aggregation.token_weights(&lengths)?;
     let ppo = match cfg.estimator {
         Estimator::Ppo {
             value_clip,
@@ -130,7 +128,8 @@ pub(crate) fn minibatch_gradients(
     let vars = policy.all_vars();
     let mut acc = GradAccumulator::new(&vars);
     let mut st = MinibatchStats::default();
-    for (m, micro) in indices.chunks(cfg.micro_batch_size).enumerate() {
+    let size = cfg.micro_batch_size;
+    for (m, micro) in indices.chunks(size).enumerate() {
         let pairs = batch.pair_batch(micro, pad_id, &device)?;
         let w = pairs.response_width;
         let rs: Vec<_> = micro.iter().map(|&i| &batch.rollouts[i]).collect();
@@ -139,6 +138,15 @@ pub(crate) fn minibatch_gradients(
         };
         let old = col(&|r| &r.behaviour_logprobs)?;
         let adv = col(&|r| &r.advantages)?;
+        let micro_weights: Vec<f32> = row_weight[m * size..m * size + micro.len()]
+            .iter()
+            .map(|&x| x as f32)
+            .collect();
+        let weights = pairs.response_mask.broadcast_mul(&Tensor::from_vec(
+            micro_weights,
+            (micro.len(), 1),
+            &device,
+        )?)?;
         let pass = Pass::train().with_dropout_seed(dropout_seed.wrapping_add(m as u64));
         let s = policy.score(
             &pairs,
@@ -147,28 +155,27 @@ pub(crate) fn minibatch_gradients(
             ppo.is_some(),
             want_entropy,
         )?;
-        let mask = &pairs.response_mask;
-        let pl = ppo_policy_loss(&s.logprobs, &old, &adv, mask, cfg.clip, denom)?;
+        let pl = ppo_policy_loss(&s.logprobs, &old, &adv, &weights, cfg.clip)?;
         let mut loss = pl.loss;
-        st.clip_fraction += pl.clipped_tokens / tokens as f32;
-        st.approx_kl += pl.approx_kl_sum / tokens as f32;
+        st.clip_fraction += pl.clip_fraction;
+        st.approx_kl += pl.approx_kl;
         st.policy_loss += loss.to_scalar::<f32>()?;
         if let (Some((value_clip, vf_coef)), Some(values)) = (ppo, &s.values) {
             let old_v = col(&|r| &r.values)?;
             let ret = col(&|r| &r.returns)?;
-            let vl = ppo_value_loss(values, &old_v, &ret, mask, value_clip, denom)?;
+            let vl = ppo_value_loss(values, &old_v, &ret, &weights, value_clip)?;
             st.value_loss += vl.to_scalar::<f32>()?;
             loss = (loss + (vl * vf_coef)?)?;
         }
         if kl_in_loss {
             let reference = col(&|r| &r.ref_logprobs)?;
             let kl = cfg.kl.estimator.tensor(&s.logprobs, &reference)?;
-            let kl = masked_sum_over(&kl, mask, denom)?;
+            let kl = weighted_sum(&kl, &weights)?;
             st.kl_loss += kl.to_scalar::<f32>()?;
             loss = (loss + (kl * f64::from(cfg.kl.beta))?)?;
         }
         if let Some(ent) = &s.entropy {
-            let ent = masked_sum_over(ent, mask, denom)?;
+            let ent = weighted_sum(ent, &weights)?;
             st.entropy += ent.to_scalar::<f32>()?;
             loss = (loss - (ent * cfg.entropy_coef)?)?;
         }

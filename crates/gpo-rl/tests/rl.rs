@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use candle_core::Device;
 use gpo_lm::{attach_lora, Architecture, CausalLm, LmConfig, LoraConfig, Trainable};
 use gpo_rl::{
-    Estimator, KlEstimator, KlPlacement, Policy, RlConfig, RolloutBatch, StepStats, Trainer,
+    Estimator, KlEstimator, KlPlacement, LossAggregation, Policy, RlConfig, RolloutBatch,
+    StepStats, Trainer,
 };
 
 const PAD: u32 = 0;
@@ -100,7 +101,11 @@ fn max_diff(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
 
 #[test]
 fn one_minibatch_of_eight_equals_eight_accumulated_micro_batches_of_one() {
-    for estimator in [Estimator::ppo(), Estimator::grpo()] {
+    for (estimator, aggregation) in [
+        (Estimator::ppo(), LossAggregation::TokenMean),
+        (Estimator::grpo(), LossAggregation::TokenMean),
+        (Estimator::grpo(), LossAggregation::SequenceMean),
+    ] {
         let mut runs = Vec::new();
         for micro in [8, 1] {
             let p = policy(estimator);
@@ -108,6 +113,7 @@ fn one_minibatch_of_eight_equals_eight_accumulated_micro_batches_of_one() {
                 epochs: 1,
                 minibatch_size: 8,
                 micro_batch_size: micro,
+                loss_aggregation: aggregation,
                 ..config(estimator)
             };
             let mut t = trainer(&p, cfg);

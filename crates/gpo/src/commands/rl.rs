@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use gpo_lm::{attach_lora, LoadOptions, LoraConfig};
-use gpo_rl::{Estimator, KlEstimator, Policy, RlConfig, RolloutBatch, TaskReward, Trainer};
+use gpo_rl::{
+    Estimator, KlEstimator, LossAggregation, Policy, RlConfig, RolloutBatch, TaskReward, Trainer,
+};
 use gpo_tokenizer::ChatMessage;
 use serde_json::json;
 
@@ -22,6 +24,15 @@ pub enum EstimatorArg {
     Rloo,
     /// Batch-mean baseline.
     Reinforce,
+}
+
+/// Loss aggregations on the command line.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum AggregationArg {
+    /// Every response token weighs the same.
+    TokenMean,
+    /// Every response weighs the same (GRPO's objective).
+    SequenceMean,
 }
 
 /// Verifiable rewards on the command line.
@@ -65,6 +76,10 @@ pub struct RlArgs {
     /// LoRA rank (alpha = 2 x rank, every linear layer).
     #[arg(long, default_value_t = 16)]
     lora_rank: usize,
+    /// How per-token losses are averaged [default: token-mean for ppo, sequence-mean for the
+    /// group estimators]
+    #[arg(long, value_enum)]
+    aggregation: Option<AggregationArg>,
     /// KL coefficient (ppo: k1 in the reward, as PAPER.md; group estimators: k3 in the loss).
     #[arg(long, default_value_t = 0.01)]
     beta: f32,
@@ -122,7 +137,8 @@ fn read_prompts(path: &Option<PathBuf>) -> Result<Vec<String>> {
     Ok(prompts)
 }
 
-/// Prints one JSON line per iteration: reward, KL, losses, timings and one sample.
+/// Prints one JSON line per iteration: reward, KL (the configured estimator's, and `kl_k1`),
+/// losses, timings and one sample.
 pub fn run(args: RlArgs) -> Result<()> {
     let estimator = match args.estimator {
         EstimatorArg::Ppo => Estimator::ppo(),
@@ -142,8 +158,16 @@ pub fn run(args: RlArgs) -> Result<()> {
         // unit scale. GRPO's own choice: k3 in the loss.
         cfg.kl.estimator = KlEstimator::K3;
         cfg.kl.placement = gpo_rl::KlPlacement::Loss;
+        // GRPO's objective averages each response's tokens first: with a token mean, the
+        // many long answers of a batch outvote the few short ones that carry the signal.
+        cfg.loss_aggregation = LossAggregation::SequenceMean;
     } else {
         cfg.kl.estimator = KlEstimator::K1;
+    }
+    match args.aggregation {
+        Some(AggregationArg::TokenMean) => cfg.loss_aggregation = LossAggregation::TokenMean,
+        Some(AggregationArg::SequenceMean) => cfg.loss_aggregation = LossAggregation::SequenceMean,
+        None => {}
     }
     cfg.optimizer.lr = args.lr;
     cfg.schedule = gpo_optim::LrSchedule::Warmup { warmup: 2 };
@@ -221,6 +245,15 @@ pub fn run(args: RlArgs) -> Result<()> {
                 .with_context(|| format!("saving a checkpoint to {}", dir.display()))?;
         }
         let mut line = serde_json::to_value(&stats)?;
+        // `kl` uses the configured estimator (k3 for group estimators, which one unlikely
+        // token can blow up); k1 makes runs with different estimators comparable.
+        let k1 = gpo_rl::mean(batch.rollouts.iter().map(|r| {
+            KlEstimator::K1
+                .per_token(&r.behaviour_logprobs, &r.ref_logprobs)
+                .iter()
+                .sum()
+        }));
+        line["kl_k1"] = json!(k1);
         line["sample"] = json!(first_text);
         super::emit(&line)?;
     }

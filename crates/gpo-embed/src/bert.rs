@@ -144,7 +144,7 @@ impl Layer {
         let xs = self
             .attn_norm
             .forward(&(self.attn_out.forward(&ctx)? + xs)?)?;
-        let ff = self.ffn_in.forward(&xs)?.gelu_erf()?;
+        let ff = crate::gelu::gelu_erf(&self.ffn_in.forward(&xs)?)?;
         self.ffn_norm.forward(&(self.ffn_out.forward(&ff)? + xs)?)
     }
 }

@@ -31,6 +31,7 @@ mod bert;
 mod config;
 mod embedder;
 mod error;
+mod gelu;
 
 pub use bert::{mean_pool_normalize, BertModel};
 pub use config::BertConfig;

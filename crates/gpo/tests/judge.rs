@@ -160,18 +160,14 @@ fn train_writes_heads_that_the_embedded_judge_uses() {
     assert!(card[0]["metrics"]["judge_exchanges"]["auc"].is_number());
     assert!(heads.join("heads.safetensors").is_file() && heads.join("card.json").is_file());
 
-    // Empty strings are valid; an over-long response is cut, and that is said once.
+    // Empty strings are valid; an over-long prompt (embedder) and response (toxicity model)
+    // are cut, and each is said once. The compliance head reads only a response's opening.
     let long = "word ".repeat(3000);
     let input = dir.path().join("in.jsonl");
     let line = |p: &str, r: &str| serde_json::json!({"prompt": p, "response": r}).to_string();
     std::fs::write(
         &input,
-        [
-            line("", ""),
-            line("Name a colour.", &long),
-            line("Hi", &long),
-        ]
-        .join("\n"),
+        [line("", ""), line(&long, &long), line("Hi", &long)].join("\n"),
     )
     .unwrap();
     let out = gpo(

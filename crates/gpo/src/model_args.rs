@@ -1,6 +1,7 @@
-//! The `--model` option shared by commands that load a language model.
+//! The `--model` option shared by commands that load a language model, and `--adapter` for
+//! those that can run it with a LoRA adapter applied.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use gpo_assets::{resolve_model, AssetCache, ModelSource};
@@ -31,4 +32,29 @@ impl ModelArgs {
         let path = self.path()?;
         load_model(&path, opts).with_context(|| format!("loading model {}", path.display()))
     }
+}
+
+/// A LoRA adapter to apply on the loaded model.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AdapterArgs {
+    /// A LoRA adapter directory in PEFT's layout (adapter_config.json +
+    /// adapter_model.safetensors, e.g. a run's policy or one PEFT wrote), applied on --model.
+    #[arg(long)]
+    pub adapter: Option<PathBuf>,
+}
+
+impl AdapterArgs {
+    /// Applies the adapter, when one was given, to `lm`'s model.
+    pub fn apply(&self, lm: &mut LoadedModel) -> Result<()> {
+        if let Some(dir) = &self.adapter {
+            load_adapter(lm, dir)?;
+        }
+        Ok(())
+    }
+}
+
+fn load_adapter(lm: &mut LoadedModel, dir: &Path) -> Result<()> {
+    gpo_lm::load_lora(&mut lm.model, dir)
+        .with_context(|| format!("loading --adapter {}", dir.display()))?;
+    Ok(())
 }

@@ -35,6 +35,38 @@ fn rl_trains_checkpoints_and_resumes() {
     let v = lines(&gpo(&args));
     assert_eq!(v.len(), 1, "only the missing iteration runs");
     assert_eq!(v[0]["iteration"], 3);
+    assert!(v[0]["kl_k1"].is_number(), "{}", v[0]);
+
+    // The trained adapter applies with --adapter (PEFT layout) and moves the log-probs.
+    let text = "<|im_start|>user\nName a fruit.<|im_end|>\n<|im_start|>assistant\nA banana.";
+    let base = lines(&gpo(&["logprobs", "--text", text]));
+    let policy = out.join("policy");
+    let tuned = lines(&gpo(&[
+        "logprobs",
+        "--adapter",
+        policy.to_str().unwrap(),
+        "--text",
+        text,
+    ]));
+    assert_eq!(base[0]["ids"], tuned[0]["ids"]);
+    assert_ne!(base[0]["logprobs"], tuned[0]["logprobs"]);
+}
+
+#[test]
+fn a_bad_adapter_directory_is_one_line_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = gpo(&[
+        "logprobs",
+        "--adapter",
+        dir.path().to_str().unwrap(),
+        "--text",
+        "Hi",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.contains("adapter_config.json"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
 }
 
 #[test]

@@ -5,13 +5,15 @@ use gpo_lm::{generate, LoadOptions, Pass, SamplingParams};
 use gpo_tokenizer::ChatMessage;
 use serde_json::json;
 
-use crate::model_args::ModelArgs;
+use crate::model_args::{AdapterArgs, ModelArgs};
 
 /// Arguments of `gpo generate`.
 #[derive(Debug, clap::Args)]
 pub struct GenerateArgs {
     #[command(flatten)]
     model: ModelArgs,
+    #[command(flatten)]
+    adapter: AdapterArgs,
     /// The prompt text.
     #[arg(long)]
     prompt: String,
@@ -57,7 +59,8 @@ pub fn run(args: GenerateArgs) -> Result<()> {
         seed: args.seed,
     };
     params.validate().context("invalid sampling option")?;
-    let lm = args.model.load(&LoadOptions::default())?;
+    let mut lm = args.model.load(&LoadOptions::default())?;
+    args.adapter.apply(&mut lm)?;
     let text = if args.chat {
         let messages = [ChatMessage {
             role: "user".into(),

@@ -52,9 +52,13 @@ impl Attention {
         let split = |t: Tensor, heads: usize| -> Result<Tensor> {
             Ok(t.reshape((b, s, heads, self.head_dim))?.transpose(1, 2)?)
         };
-        let q = split(self.q_proj.forward(x, inp.pass)?, self.heads)?;
-        let k = split(self.k_proj.forward(x, inp.pass)?, self.kv_heads)?;
-        let v = split(self.v_proj.forward(x, inp.pass)?, self.kv_heads)?.contiguous()?;
+        let [q, k, v]: [Tensor; 3] =
+            Linear::forward_group(&[&self.q_proj, &self.k_proj, &self.v_proj], x, inp.pass)?
+                .try_into()
+                .expect("three layers give three outputs");
+        let q = split(q, self.heads)?;
+        let k = split(k, self.kv_heads)?;
+        let v = split(v, self.kv_heads)?.contiguous()?;
         let q = rope(&q, inp.cos, inp.sin, mode)?.contiguous()?;
         let k = rope(&k, inp.cos, inp.sin, mode)?.contiguous()?;
         let (k, v) = match cache {
@@ -105,8 +109,10 @@ pub struct Mlp {
 
 impl Mlp {
     fn forward(&self, x: &Tensor, pass: &Pass) -> Result<Tensor> {
-        let gate = self.gate_proj.forward(x, pass)?;
-        let up = self.up_proj.forward(x, pass)?;
+        let [gate, up]: [Tensor; 2] =
+            Linear::forward_group(&[&self.gate_proj, &self.up_proj], x, pass)?
+                .try_into()
+                .expect("two layers give two outputs");
         self.down_proj
             .forward(&crate::ops::swiglu(&gate, &up, pass.mode)?, pass)
     }

@@ -78,6 +78,54 @@ impl Linear {
         Ok((matmul_t(&matmul_t(&x, &a)?, &b)? * lora.scale)?)
     }
 
+    /// The forwards of several layers that read the same `x` (q/k/v, gate/up). A
+    /// decoding-sized product with no gradient anywhere runs all weights in one parallel
+    /// dispatch (see [`crate::small_matmul::small_matmul_group_t`]); anything else is one
+    /// [`Linear::forward`] per layer. Same result either way.
+    pub(crate) fn forward_group(
+        layers: &[&Linear],
+        x: &Tensor,
+        pass: &Pass,
+    ) -> Result<Vec<Tensor>> {
+        let dims = x.dims().to_vec();
+        let inner = dims[dims.len() - 1];
+        let rows = x.elem_count() / inner.max(1);
+        let grouped = !pass.train_mode()
+            && rows <= crate::small_matmul::MAX_ROWS
+            && small_kernel_applies(x)
+            && layers
+                .iter()
+                .all(|l| l.in_dim() == inner && l.weight.is_contiguous());
+        if !grouped {
+            return layers.iter().map(|l| l.forward(x, pass)).collect();
+        }
+        let xs = x.flatten_all()?.to_vec1::<f32>()?;
+        let weights: Vec<Tensor> = layers.iter().map(|l| l.weight.detach()).collect();
+        let guards: Vec<_> = weights.iter().map(|w| w.storage_and_layout()).collect();
+        let mut slices = Vec::with_capacity(layers.len());
+        for ((storage, layout), w) in guards.iter().zip(&weights) {
+            slices.push((cpu_f32(storage, layout)?, w.dims()[0]));
+        }
+        let ys = crate::small_matmul::small_matmul_group_t(&xs, rows, &slices, inner);
+        drop(guards);
+        layers
+            .iter()
+            .zip(ys)
+            .map(|(l, y)| {
+                let mut shape = dims.clone();
+                *shape.last_mut().expect("x has a last dimension") = l.out_dim();
+                let mut y = Tensor::from_vec(y, shape, x.device())?;
+                if let Some(b) = &l.bias {
+                    y = y.broadcast_add(&b.detach())?;
+                }
+                if let (Some(lora), true) = (&l.lora, pass.adapters) {
+                    y = (y + l.lora_delta(lora, x, pass)?)?;
+                }
+                Ok(y)
+            })
+            .collect()
+    }
+
     /// Output features.
     pub fn out_dim(&self) -> usize {
         self.weight.dims()[0]
@@ -106,9 +154,7 @@ pub(crate) fn matmul_t(x: &Tensor, w: &Tensor) -> Result<Tensor> {
     let y = if frozen_in_graph {
         crate::fused::frozen_matmul_t(&x2, w)?
     } else if rows <= crate::small_matmul::MAX_ROWS
-        && x2.device().is_cpu()
-        && x2.dtype() == candle_core::DType::F32
-        && !x2.track_op()
+        && small_kernel_applies(&x2)
         && !w.track_op()
         && w.is_contiguous()
     {
@@ -117,14 +163,7 @@ pub(crate) fn matmul_t(x: &Tensor, w: &Tensor) -> Result<Tensor> {
         // Decoding-sized product with no gradient anywhere: the register-tiled kernel
         // (1.15x sampling throughput measured). Borrow the weight's storage, no copy.
         let (storage, layout) = w.storage_and_layout();
-        let ws = match (&*storage, layout.contiguous_offsets()) {
-            (candle_core::Storage::Cpu(candle_core::CpuStorage::F32(v)), Some((a, b))) => &v[a..b],
-            _ => {
-                return Err(crate::Error::InvalidArgument(
-                    "small matmul needs a contiguous f32 CPU weight".into(),
-                ))
-            }
-        };
+        let ws = cpu_f32(&storage, layout)?;
         let y = crate::small_matmul::small_matmul_t(&xs, rows, ws, out, k);
         drop(storage);
         Tensor::from_vec(y, (rows, out), x2.device())?
@@ -140,6 +179,24 @@ pub(crate) fn matmul_t(x: &Tensor, w: &Tensor) -> Result<Tensor> {
     let last = out.len() - 1;
     out[last] = w.dims()[0];
     Ok(y.reshape(out)?)
+}
+
+/// Whether `x` can feed the register-tiled decoding kernel: f32 on the CPU, no gradient.
+fn small_kernel_applies(x: &Tensor) -> bool {
+    x.device().is_cpu() && x.dtype() == candle_core::DType::F32 && !x.track_op()
+}
+
+/// The f32 values of a contiguous CPU tensor's storage, borrowed.
+fn cpu_f32<'a>(
+    storage: &'a candle_core::Storage,
+    layout: &candle_core::Layout,
+) -> Result<&'a [f32]> {
+    match (storage, layout.contiguous_offsets()) {
+        (candle_core::Storage::Cpu(candle_core::CpuStorage::F32(v)), Some((a, b))) => Ok(&v[a..b]),
+        _ => Err(crate::Error::InvalidArgument(
+            "small matmul needs a contiguous f32 CPU weight".into(),
+        )),
+    }
 }
 
 /// Inverted dropout with a mask drawn on the host from `seed`, so runs are reproducible on

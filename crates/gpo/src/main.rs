@@ -23,7 +23,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_env_filter(filter)
         .init();
-    match commands::run(cli.command) {
+    match run_on_pool(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         // A closed stdout (`gpo ... | head`) is the reader's choice, not a failure.
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
@@ -61,6 +61,26 @@ fn init_threads() {
         let n = std::thread::available_parallelism().map_or(1, |n| n.get());
         // SAFETY: called first thing in main, before any other thread exists.
         std::env::set_var("RAYON_NUM_THREADS", n.to_string());
+    }
+}
+
+/// Runs the command on a rayon worker thread rather than on `main`. Parallel products
+/// called from outside the pool block the caller while the pool's threads work, and those
+/// threads then spin between products: with `main` too, three busy threads shared the two
+/// cores of the project's machine. On a worker, the command's own thread takes part in each
+/// product. The workers get a large stack: autograd walks the graph recursively.
+fn run_on_pool(command: cli::Command) -> anyhow::Result<()> {
+    let threads = std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    match rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .stack_size(64 << 20)
+        .build()
+    {
+        Ok(pool) => pool.install(|| commands::run(command)),
+        Err(_) => commands::run(command),
     }
 }
 

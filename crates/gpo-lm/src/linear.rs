@@ -49,9 +49,17 @@ impl Linear {
         } else {
             self.weight.detach()
         };
-        let mut y = matmul_t(x, &w)?;
+        self.add_bias_and_adapter(matmul_t(x, &w)?, x, pass)
+    }
+
+    /// `y` (this layer's `x W^T`) plus the bias and, when adapters are on, the LoRA term.
+    fn add_bias_and_adapter(&self, mut y: Tensor, x: &Tensor, pass: &Pass) -> Result<Tensor> {
         if let Some(b) = &self.bias {
-            let b = if train { b.clone() } else { b.detach() };
+            let b = if pass.train_mode() {
+                b.clone()
+            } else {
+                b.detach()
+            };
             y = y.broadcast_add(&b)?;
         }
         if let (Some(lora), true) = (&self.lora, pass.adapters) {
@@ -114,14 +122,7 @@ impl Linear {
             .map(|(l, y)| {
                 let mut shape = dims.clone();
                 *shape.last_mut().expect("x has a last dimension") = l.out_dim();
-                let mut y = Tensor::from_vec(y, shape, x.device())?;
-                if let Some(b) = &l.bias {
-                    y = y.broadcast_add(&b.detach())?;
-                }
-                if let (Some(lora), true) = (&l.lora, pass.adapters) {
-                    y = (y + l.lora_delta(lora, x, pass)?)?;
-                }
-                Ok(y)
+                l.add_bias_and_adapter(Tensor::from_vec(y, shape, x.device())?, x, pass)
             })
             .collect()
     }

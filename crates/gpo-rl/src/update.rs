@@ -128,8 +128,10 @@ pub(crate) fn minibatch_gradients(
     let vars = policy.all_vars();
     let mut acc = GradAccumulator::new(&vars);
     let mut st = MinibatchStats::default();
-    let size = cfg.micro_batch_size;
-    for (m, micro) in indices.chunks(size).enumerate() {
+    let micro_batches = indices
+        .chunks(cfg.micro_batch_size)
+        .zip(row_weight.chunks(cfg.micro_batch_size));
+    for (m, (micro, micro_weights)) in micro_batches.enumerate() {
         let pairs = batch.pair_batch(micro, pad_id, &device)?;
         let w = pairs.response_width;
         let rs: Vec<_> = micro.iter().map(|&i| &batch.rollouts[i]).collect();
@@ -138,10 +140,7 @@ pub(crate) fn minibatch_gradients(
         };
         let old = col(&|r| &r.behaviour_logprobs)?;
         let adv = col(&|r| &r.advantages)?;
-        let micro_weights: Vec<f32> = row_weight[m * size..m * size + micro.len()]
-            .iter()
-            .map(|&x| x as f32)
-            .collect();
+        let micro_weights: Vec<f32> = micro_weights.iter().map(|&x| x as f32).collect();
         let weights = pairs.response_mask.broadcast_mul(&Tensor::from_vec(
             micro_weights,
             (micro.len(), 1),

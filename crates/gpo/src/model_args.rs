@@ -1,7 +1,7 @@
 //! The `--model` option shared by commands that load a language model, and `--adapter` for
 //! those that can run it with a LoRA adapter applied.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use gpo_assets::{resolve_model, AssetCache, ModelSource};
@@ -47,14 +47,9 @@ impl AdapterArgs {
     /// Applies the adapter, when one was given, to `lm`'s model.
     pub fn apply(&self, lm: &mut LoadedModel) -> Result<()> {
         if let Some(dir) = &self.adapter {
-            load_adapter(lm, dir)?;
+            gpo_lm::load_lora(&mut lm.model, dir)
+                .with_context(|| format!("loading --adapter {}", dir.display()))?;
         }
         Ok(())
     }
-}
-
-fn load_adapter(lm: &mut LoadedModel, dir: &Path) -> Result<()> {
-    gpo_lm::load_lora(&mut lm.model, dir)
-        .with_context(|| format!("loading --adapter {}", dir.display()))?;
-    Ok(())
 }

@@ -4,7 +4,7 @@
 //! written-out forms of log-softmax take several passes over `[tokens, vocab]` logits.
 //! These ops do the same maths in one pass each way. Other devices use the tensor-op forms.
 
-use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
 use crate::Result;
@@ -120,39 +120,110 @@ pub(crate) fn log_softmax_gather_cpu(logits: &Tensor, targets: &Tensor) -> Resul
         .reshape((b, s))?)
 }
 
-/// `x W^T` for a frozen `W` (a plain tensor, not a variable), as a node whose backward only
-/// computes `dx = g W`. candle's matmul backward always computes the weight gradient too; for
-/// LoRA training and frozen LM heads that is a third of the backward FLOPs, thrown away.
-/// The product is computed before the node is built (`y`) and handed over as its output.
-struct FrozenMatmul {
-    w: Tensor,
-    y: Tensor,
+/// `x W^T` on CPU storage: `x` is `[.., in]` (contiguous), `w` is `[out, in]`; the GEMM reads
+/// `w` through a transposed layout (no copy) and the result has `x`'s leading dims.
+fn xwt_cpu(
+    sx: &CpuStorage,
+    lx: &Layout,
+    sw: &CpuStorage,
+    lw: &Layout,
+) -> candle_core::Result<(CpuStorage, Shape)> {
+    use candle_core::backend::BackendStorage;
+    let (out, inner) = lw.shape().dims2()?;
+    let dims = lx.dims();
+    if !lx.is_contiguous() || dims.last() != Some(&inner) {
+        candle_core::bail!("x W^T needs a contiguous [.., {inner}] input, got {dims:?}");
+    }
+    let rows = lx.shape().elem_count() / inner.max(1);
+    let lx2 = Layout::contiguous_with_offset((rows, inner), lx.start_offset());
+    let y = sx.matmul(sw, (1, rows, out, inner), &lx2, &lw.transpose(0, 1)?)?;
+    let mut shape = dims.to_vec();
+    *shape.last_mut().expect("rank >= 1") = out;
+    Ok((y, Shape::from(shape)))
 }
 
-impl CustomOp1 for FrozenMatmul {
+/// `x [.., in]` -> `x [rows, in]`, a view without a graph node.
+fn rows_of(x: &Tensor) -> candle_core::Result<Tensor> {
+    let inner = x.dim(candle_core::D::Minus1)?;
+    x.detach().reshape((x.elem_count() / inner.max(1), inner))
+}
+
+/// `x W^T` for a trainable `W` as one node: backward `dx = g W`, `dW = g^T x`, both in their
+/// final layout. Written with tensor ops, the same product is five nodes (two reshapes, a
+/// transpose of `W`, the matmul, a reshape back), and candle's backward allocates a zero
+/// tensor and adds into it at each; the transpose's add reads the weight gradient strided.
+struct MatmulT;
+
+impl CustomOp2 for MatmulT {
     fn name(&self) -> &'static str {
-        "frozen-matmul"
+        "matmul-t"
     }
 
-    fn cpu_fwd(&self, _s: &CpuStorage, _l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        crate::diffops::output(&self.y)
+    fn cpu_fwd(
+        &self,
+        sx: &CpuStorage,
+        lx: &Layout,
+        sw: &CpuStorage,
+        lw: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        xwt_cpu(sx, lx, sw, lw)
     }
 
     fn bwd(
         &self,
-        _arg: &Tensor,
+        x: &Tensor,
+        w: &Tensor,
         _res: &Tensor,
         grad_res: &Tensor,
-    ) -> candle_core::Result<Option<Tensor>> {
-        Ok(Some(grad_res.matmul(&self.w)?))
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        let g = rows_of(grad_res)?;
+        let dx = g.matmul(&w.detach())?.reshape(x.shape())?;
+        let dw = g.t()?.matmul(&rows_of(x)?)?;
+        Ok((Some(dx), Some(dw)))
     }
 }
 
-/// `x2 @ w^T` (`x2`: `[rows, in]`, `w`: `[out, in]`) where `w` receives no gradient: only `x2`
-/// is differentiated. CPU f32 only; callers check.
-pub(crate) fn frozen_matmul_t(x2: &Tensor, w: &Tensor) -> Result<Tensor> {
-    let y = x2.detach().matmul(&w.t()?)?;
-    Ok(x2.apply_op1(FrozenMatmul { w: w.clone(), y })?)
+/// `x W^T` for a frozen `W` (a plain tensor, not a variable), as a node whose backward only
+/// computes `dx = g W`. candle's matmul backward always computes the weight gradient too; for
+/// LoRA training and frozen LM heads that is a third of the backward FLOPs, thrown away.
+struct FrozenMatmulT {
+    w: Tensor,
+}
+
+impl CustomOp1 for FrozenMatmulT {
+    fn name(&self) -> &'static str {
+        "frozen-matmul-t"
+    }
+
+    fn cpu_fwd(&self, sx: &CpuStorage, lx: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (storage, lw) = self.w.storage_and_layout();
+        match &*storage {
+            candle_core::Storage::Cpu(sw) => xwt_cpu(sx, lx, sw, lw),
+            _ => candle_core::bail!("frozen-matmul-t runs on CPU tensors only"),
+        }
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        _res: &Tensor,
+        grad_res: &Tensor,
+    ) -> candle_core::Result<Option<Tensor>> {
+        let dx = rows_of(grad_res)?.matmul(&self.w)?.reshape(x.shape())?;
+        Ok(Some(dx))
+    }
+}
+
+/// `x @ w^T` (`x`: `[.., in]`, `w`: `[out, in]`) as a single autograd node; `w` receives a
+/// gradient only when it is a variable. CPU f32 only; callers check.
+pub(crate) fn matmul_t_node(x: &Tensor, w: &Tensor) -> Result<Tensor> {
+    let x = x.contiguous()?;
+    let w = w.contiguous()?;
+    Ok(if w.track_op() {
+        x.apply_op2(&w, MatmulT)?
+    } else {
+        x.apply_op1(FrozenMatmulT { w: w.detach() })?
+    })
 }
 
 #[cfg(test)]
@@ -201,7 +272,7 @@ mod tests {
         let x = Var::randn(0f32, 1.0, (5, 4), &dev).unwrap();
         let w = candle_core::Tensor::randn(0f32, 1.0, (3, 4), &dev).unwrap();
         let plain = x.as_tensor().matmul(&w.t().unwrap()).unwrap();
-        let frozen = super::frozen_matmul_t(x.as_tensor(), &w).unwrap();
+        let frozen = super::matmul_t_node(x.as_tensor(), &w).unwrap();
         assert_eq!(
             (&plain - &frozen)
                 .unwrap()
@@ -225,5 +296,54 @@ mod tests {
             .unwrap();
         assert!(d < 1e-5, "input gradient differs by {d}");
         assert!(gf.get(&w).is_none());
+    }
+
+    #[test]
+    fn trainable_matmul_node_matches_tensor_ops_forward_and_backward() {
+        // Reference: the same product written as candle tensor ops (reshape, transpose,
+        // matmul), differentiated by candle's own backward. Same GEMM, so within 1e-5.
+        let dev = Device::Cpu;
+        let x = Var::randn(0f32, 1.0, (2, 3, 4), &dev).unwrap();
+        let w = Var::randn(0f32, 1.0, (5, 4), &dev).unwrap();
+        let plain = x
+            .as_tensor()
+            .reshape((6, 4))
+            .unwrap()
+            .matmul(&w.as_tensor().t().unwrap())
+            .unwrap()
+            .reshape((2, 3, 5))
+            .unwrap();
+        let node = super::matmul_t_node(x.as_tensor(), w.as_tensor()).unwrap();
+        assert_eq!(node.dims(), &[2, 3, 5]);
+        let max_diff = |a: &candle_core::Tensor, b: &candle_core::Tensor| {
+            (a - b)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap()
+        };
+        assert!(max_diff(&plain, &node) < 1e-5);
+        // A non-uniform upstream gradient, so that a transposed dW would show.
+        let up = candle_core::Tensor::randn(0f32, 1.0, (2, 3, 5), &dev).unwrap();
+        let gp = (&plain * &up)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        let gn = (&node * &up)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        for v in [x.as_tensor(), w.as_tensor()] {
+            let (a, b) = (gp.get(v).unwrap(), gn.get(v).unwrap());
+            assert_eq!(a.dims(), b.dims());
+            assert!(max_diff(a, b) < 1e-5, "gradient of {:?} differs", v.dims());
+        }
     }
 }

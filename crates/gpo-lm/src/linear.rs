@@ -146,15 +146,13 @@ pub(crate) fn matmul_t(x: &Tensor, w: &Tensor) -> Result<Tensor> {
     let dims = x.dims().to_vec();
     let inner = dims[dims.len() - 1];
     let rows = x.elem_count() / inner.max(1);
+    // Inside a training graph on the CPU: one node with a hand-written backward (and no
+    // weight gradient for a frozen weight).
+    if x.track_op() && crate::diffops::fused_ok(x) && w.dtype() == candle_core::DType::F32 {
+        return crate::fused::matmul_t_node(x, w);
+    }
     let x2 = x.reshape((rows, inner))?;
-    // A frozen weight inside a training graph: skip its (discarded) gradient.
-    let frozen_in_graph = x2.track_op()
-        && !w.track_op()
-        && x2.device().is_cpu()
-        && x2.dtype() == candle_core::DType::F32;
-    let y = if frozen_in_graph {
-        crate::fused::frozen_matmul_t(&x2, w)?
-    } else if rows <= crate::small_matmul::MAX_ROWS
+    let y = if rows <= crate::small_matmul::MAX_ROWS
         && small_kernel_applies(&x2)
         && !w.track_op()
         && w.is_contiguous()

@@ -8,11 +8,49 @@ use crate::ops::{rms_norm, rope, softmax_last};
 use crate::pass::Pass;
 use crate::Result;
 
-/// Key and value tensors of one block for the tokens seen so far, `[batch, kv_heads, seq, head_dim]`.
-#[derive(Debug, Clone, Default)]
+/// Key and value tensors of one block for the tokens seen so far, `[batch, kv_heads, seq,
+/// head_dim]`, held in buffers with room to grow: a decoding step writes its position in
+/// place instead of copying the whole cache (`cat`), and the buffers double when full.
+/// Not `Clone`: a shallow copy would share the buffers that later steps write into.
+#[derive(Debug, Default)]
 pub struct LayerCache {
-    pub(crate) k: Option<Tensor>,
-    pub(crate) v: Option<Tensor>,
+    k: Option<Tensor>,
+    v: Option<Tensor>,
+    len: usize,
+}
+
+/// Positions a fresh cache buffer holds at least.
+const MIN_CACHE_POSITIONS: usize = 64;
+
+impl LayerCache {
+    /// Appends `k` and `v` (`[batch, kv_heads, s, head_dim]`) and returns views of everything
+    /// cached so far.
+    fn append(&mut self, k: &Tensor, v: &Tensor) -> Result<(Tensor, Tensor)> {
+        let need = self.len + k.dim(2)?;
+        let k_buf = reserve(&mut self.k, self.len, k, need)?;
+        let v_buf = reserve(&mut self.v, self.len, v, need)?;
+        k_buf.slice_set(&k.contiguous()?, 2, self.len)?;
+        v_buf.slice_set(&v.contiguous()?, 2, self.len)?;
+        self.len = need;
+        Ok((k_buf.narrow(2, 0, need)?, v_buf.narrow(2, 0, need)?))
+    }
+}
+
+/// The buffer in `slot`, grown (to at least twice its size) when it holds fewer than `need`
+/// positions; the first `len` positions are kept.
+fn reserve(slot: &mut Option<Tensor>, len: usize, like: &Tensor, need: usize) -> Result<Tensor> {
+    let cap = slot.as_ref().map_or(Ok(0), |t| t.dim(2))?;
+    if let (Some(buf), true) = (slot.as_ref(), need <= cap) {
+        return Ok(buf.clone());
+    }
+    let (b, heads, _, d) = like.dims4()?;
+    let cap = need.max(2 * cap).max(MIN_CACHE_POSITIONS);
+    let buf = Tensor::zeros((b, heads, cap, d), like.dtype(), like.device())?;
+    if let (Some(old), true) = (slot.as_ref(), len > 0) {
+        buf.slice_set(&old.narrow(2, 0, len)?.contiguous()?, 2, 0)?;
+    }
+    *slot = Some(buf.clone());
+    Ok(buf)
 }
 
 /// Grouped-query self-attention with RoPE.
@@ -62,19 +100,7 @@ impl Attention {
         let q = rope(&q, inp.cos, inp.sin, mode)?.contiguous()?;
         let k = rope(&k, inp.cos, inp.sin, mode)?.contiguous()?;
         let (k, v) = match cache {
-            Some(c) => {
-                let k = match &c.k {
-                    Some(prev) => Tensor::cat(&[prev, &k], 2)?,
-                    None => k,
-                };
-                let v = match &c.v {
-                    Some(prev) => Tensor::cat(&[prev, &v], 2)?,
-                    None => v,
-                };
-                c.k = Some(k.clone());
-                c.v = Some(v.clone());
-                (k, v)
-            }
+            Some(c) => c.append(&k, &v)?,
             None => (k, v),
         };
         let k_len = k.dim(2)?;
@@ -182,5 +208,44 @@ pub(crate) fn weight_for(w: &Tensor, pass: &Pass) -> Tensor {
         w.clone()
     } else {
         w.detach()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::{Device, Tensor};
+
+    use super::LayerCache;
+
+    #[test]
+    fn the_cache_returns_what_concatenation_would_across_growth() {
+        // Appends of 50, 1 x 20 and 70 positions cross the first buffer (64) and a doubling;
+        // the views must equal `cat` of everything appended, exactly (copies, no arithmetic).
+        let dev = Device::Cpu;
+        let mut cache = LayerCache::default();
+        let (mut all_k, mut all_v) = (Vec::new(), Vec::new());
+        let mut sizes = vec![50];
+        sizes.extend([1; 20]);
+        sizes.push(70);
+        for (i, s) in sizes.into_iter().enumerate() {
+            let k = Tensor::randn(0f32, 1.0, (2, 3, s, 4), &dev).unwrap();
+            let v = (Tensor::randn(0f32, 1.0, (2, 3, s, 4), &dev).unwrap() + i as f64).unwrap();
+            let (ck, cv) = cache.append(&k, &v).unwrap();
+            all_k.push(k);
+            all_v.push(v);
+            for (got, parts) in [(ck, &all_k), (cv, &all_v)] {
+                let want = Tensor::cat(parts, 2).unwrap();
+                assert_eq!(got.dims(), want.dims());
+                let d = (got - want)
+                    .unwrap()
+                    .abs()
+                    .unwrap()
+                    .max_all()
+                    .unwrap()
+                    .to_scalar::<f32>()
+                    .unwrap();
+                assert_eq!(d, 0.0, "after append {i}");
+            }
+        }
     }
 }

@@ -38,7 +38,7 @@ pub struct CausalLm {
 }
 
 /// The key/value cache of every block, plus which cached positions are real tokens.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct KvCache {
     pub(crate) layers: Vec<LayerCache>,
     /// `valid[row][j]`: whether cached position j of the row is a token (not left padding).
@@ -377,7 +377,7 @@ impl CausalLm {
     /// An empty KV cache for `batch` rows.
     pub fn new_cache(&self, batch: usize) -> KvCache {
         KvCache {
-            layers: vec![LayerCache::default(); self.blocks.len()],
+            layers: self.blocks.iter().map(|_| LayerCache::default()).collect(),
             valid: vec![Vec::new(); batch],
             next_pos: vec![0; batch],
         }

@@ -3,6 +3,7 @@
 use candle_core::Tensor;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::model::CausalLm;
@@ -171,31 +172,32 @@ pub fn generate(
         })
         .collect();
     let mut done = vec![false; b];
-    let mut scratch = Scratch::default();
+    let mut scratch: Vec<Scratch> = (0..b).map(|_| Scratch::default()).collect();
     for step in 0..params.max_new_tokens {
         let rows_logits = logits.to_dtype(candle_core::DType::F32)?.to_vec2::<f32>()?;
-        let mut next = Vec::with_capacity(b);
-        for r in 0..b {
-            if done[r] {
-                next.push(pad_id);
-                continue;
-            }
-            let (tok, lp) = sample_row(
-                &rows_logits[r],
-                &seen[r],
-                params,
-                &mut rngs[r],
-                &mut scratch,
-            );
-            out[r].ids.push(tok);
-            out[r].logprobs.push(lp);
-            seen[r].push(tok);
-            if !params.ignore_eos && eos_ids.contains(&tok) {
-                done[r] = true;
-                out[r].finish = FinishReason::Eos;
-            }
-            next.push(tok);
-        }
+        // Rows are independent (each has its own RNG stream), so they are drawn in parallel.
+        let next: Vec<u32> = rows_logits
+            .par_iter()
+            .zip(out.par_iter_mut())
+            .zip(seen.par_iter_mut())
+            .zip(rngs.par_iter_mut())
+            .zip(done.par_iter_mut())
+            .zip(scratch.par_iter_mut())
+            .map(|(((((raw, out), seen), rng), done), scratch)| {
+                if *done {
+                    return pad_id;
+                }
+                let (tok, lp) = sample_row(raw, seen, params, rng, scratch);
+                out.ids.push(tok);
+                out.logprobs.push(lp);
+                seen.push(tok);
+                if !params.ignore_eos && eos_ids.contains(&tok) {
+                    *done = true;
+                    out.finish = FinishReason::Eos;
+                }
+                tok
+            })
+            .collect();
         if done.iter().all(|d| *d) || step + 1 == params.max_new_tokens {
             break;
         }
@@ -231,36 +233,37 @@ fn sample_row(
     } else {
         1.0
     };
-    // Behaviour log-prob: log softmax(raw / T).
+    // Behaviour log-prob: log softmax(raw / T). Without a repetition penalty the sampling
+    // weights exp((x - max) / T) are the same numbers, computed once.
     let max_raw = raw.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let log_z = max_raw / t
-        + raw
-            .iter()
-            .map(|x| ((x - max_raw) / t).exp())
-            .sum::<f32>()
-            .ln();
+    s.logits.clear();
+    s.logits
+        .extend(raw.iter().map(|x| ((x - max_raw) / t).exp()));
+    let raw_total: f32 = s.logits.iter().sum();
+    let log_z = max_raw / t + raw_total.ln();
     let logprob = |tok: u32| raw[tok as usize] / t - log_z;
 
-    s.logits.clear();
-    s.logits.extend_from_slice(raw);
-    if params.repetition_penalty != 1.0 {
-        let rp = params.repetition_penalty as f32;
-        for &tok in seen {
-            if let Some(x) = s.logits.get_mut(tok as usize) {
-                *x = if *x > 0.0 { *x / rp } else { *x * rp };
-            }
-        }
-    }
     if params.temperature == 0.0 {
+        s.logits.clear();
+        s.logits.extend_from_slice(raw);
+        penalise(&mut s.logits, seen, params.repetition_penalty);
         let tok = argmax(&s.logits);
         return (tok, logprob(tok));
     }
-    let max = s.logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut total = 0f32;
-    for x in s.logits.iter_mut() {
-        *x = ((*x - max) / t).exp();
-        total += *x;
-    }
+    let total = if params.repetition_penalty != 1.0 {
+        s.logits.clear();
+        s.logits.extend_from_slice(raw);
+        penalise(&mut s.logits, seen, params.repetition_penalty);
+        let max = s.logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let mut total = 0f32;
+        for x in s.logits.iter_mut() {
+            *x = ((*x - max) / t).exp();
+            total += *x;
+        }
+        total
+    } else {
+        raw_total
+    };
     // Tokens below (1 - top_p) / V of the mass cannot be in the nucleus (together they hold
     // less than 1 - top_p), so only the rest is sorted: exact, and far cheaper than a full sort.
     let v = s.logits.len() as f32;
@@ -310,6 +313,20 @@ fn sample_row(
         u -= p;
     }
     (tok, logprob(tok))
+}
+
+/// The repetition penalty (CTRL, Keskar et al. 2019): a seen token's logit is divided by
+/// `rp` when positive and multiplied by it when negative.
+fn penalise(logits: &mut [f32], seen: &[u32], rp: f64) {
+    if rp == 1.0 {
+        return;
+    }
+    let rp = rp as f32;
+    for &tok in seen {
+        if let Some(x) = logits.get_mut(tok as usize) {
+            *x = if *x > 0.0 { *x / rp } else { *x * rp };
+        }
+    }
 }
 
 fn argmax(xs: &[f32]) -> u32 {

@@ -159,8 +159,8 @@ pub(crate) fn matmul_t(x: &Tensor, w: &Tensor) -> Result<Tensor> {
     {
         let xs = x2.flatten_all()?.to_vec1::<f32>()?;
         let (out, k) = (w.dims()[0], inner);
-        // Decoding-sized product with no gradient anywhere: the register-tiled kernel
-        // (1.15x sampling throughput measured). Borrow the weight's storage, no copy.
+        // Decoding-sized product with no gradient anywhere: the decoding kernel, which
+        // streams the weight once near memory bandwidth. Borrow the weight's storage, no copy.
         let (storage, layout) = w.storage_and_layout();
         let ws = cpu_f32(&storage, layout)?;
         let y = crate::small_matmul::small_matmul_t(&xs, rows, ws, out, k);

@@ -216,6 +216,7 @@ mod tests {
     use candle_core::{Device, Tensor};
 
     use super::LayerCache;
+    use crate::test_util::max_diff;
 
     #[test]
     fn the_cache_returns_what_concatenation_would_across_growth() {
@@ -236,15 +237,7 @@ mod tests {
             for (got, parts) in [(ck, &all_k), (cv, &all_v)] {
                 let want = Tensor::cat(parts, 2).unwrap();
                 assert_eq!(got.dims(), want.dims());
-                let d = (got - want)
-                    .unwrap()
-                    .abs()
-                    .unwrap()
-                    .max_all()
-                    .unwrap()
-                    .to_scalar::<f32>()
-                    .unwrap();
-                assert_eq!(d, 0.0, "after append {i}");
+                assert_eq!(max_diff(&got, &want), 0.0, "after append {i}");
             }
         }
     }

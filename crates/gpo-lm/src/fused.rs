@@ -231,6 +231,7 @@ mod tests {
     use candle_core::{Device, Var};
 
     use crate::logprobs::{gather_logprobs, gather_logprobs_generic};
+    use crate::test_util::max_diff;
 
     #[test]
     fn fused_log_softmax_gather_matches_tensor_ops_forward_and_backward() {
@@ -240,14 +241,7 @@ mod tests {
         let w = candle_core::Tensor::new(&[[1f32, -2.0, 0.5], [0.0, 3.0, 1.0]], &dev).unwrap();
         let fused = gather_logprobs(x.as_tensor(), &t).unwrap();
         let plain = gather_logprobs_generic(x.as_tensor(), &t).unwrap();
-        let d = (&fused - &plain)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
+        let d = max_diff(&fused, &plain);
         assert!(d < 1e-5, "forward differs by {d}");
         let gf = (fused * &w).unwrap().sum_all().unwrap().backward().unwrap();
         let gp = (plain * &w).unwrap().sum_all().unwrap().backward().unwrap();
@@ -255,14 +249,7 @@ mod tests {
             gf.get(x.as_tensor()).unwrap(),
             gp.get(x.as_tensor()).unwrap(),
         );
-        let d = (gf - gp)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
+        let d = max_diff(gf, gp);
         assert!(d < 1e-5, "gradient differs by {d}");
     }
 
@@ -273,27 +260,13 @@ mod tests {
         let w = candle_core::Tensor::randn(0f32, 1.0, (3, 4), &dev).unwrap();
         let plain = x.as_tensor().matmul(&w.t().unwrap()).unwrap();
         let frozen = super::matmul_t_node(x.as_tensor(), &w).unwrap();
-        assert_eq!(
-            (&plain - &frozen)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap(),
-            0.0
-        );
+        assert_eq!(max_diff(&plain, &frozen), 0.0);
         let gp = plain.sqr().unwrap().sum_all().unwrap().backward().unwrap();
         let gf = frozen.sqr().unwrap().sum_all().unwrap().backward().unwrap();
-        let d = (gp.get(x.as_tensor()).unwrap() - gf.get(x.as_tensor()).unwrap())
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
+        let d = max_diff(
+            gp.get(x.as_tensor()).unwrap(),
+            gf.get(x.as_tensor()).unwrap(),
+        );
         assert!(d < 1e-5, "input gradient differs by {d}");
         assert!(gf.get(&w).is_none());
     }
@@ -315,16 +288,6 @@ mod tests {
             .unwrap();
         let node = super::matmul_t_node(x.as_tensor(), w.as_tensor()).unwrap();
         assert_eq!(node.dims(), &[2, 3, 5]);
-        let max_diff = |a: &candle_core::Tensor, b: &candle_core::Tensor| {
-            (a - b)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap()
-        };
         assert!(max_diff(&plain, &node) < 1e-5);
         // A non-uniform upstream gradient, so that a transposed dW would show.
         let up = candle_core::Tensor::randn(0f32, 1.0, (2, 3, 5), &dev).unwrap();

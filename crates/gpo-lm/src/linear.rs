@@ -143,14 +143,14 @@ const SMALL_ROWS: usize = 16;
 
 /// `x @ w^T` for `x` of any rank >= 2, flattening the leading dimensions into one GEMM.
 pub(crate) fn matmul_t(x: &Tensor, w: &Tensor) -> Result<Tensor> {
-    let dims = x.dims().to_vec();
-    let inner = dims[dims.len() - 1];
-    let rows = x.elem_count() / inner.max(1);
     // Inside a training graph on the CPU: one node with a hand-written backward (and no
     // weight gradient for a frozen weight).
     if x.track_op() && crate::diffops::fused_ok(x) && w.dtype() == candle_core::DType::F32 {
         return crate::fused::matmul_t_node(x, w);
     }
+    let dims = x.dims().to_vec();
+    let inner = dims[dims.len() - 1];
+    let rows = x.elem_count() / inner.max(1);
     let x2 = x.reshape((rows, inner))?;
     let y = if rows <= crate::small_matmul::MAX_ROWS
         && small_kernel_applies(&x2)

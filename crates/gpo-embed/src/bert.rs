@@ -1,12 +1,14 @@
-//! The BERT encoder (inference only): embeddings, then post-norm self-attention layers.
+//! The BERT encoder (inference only): embeddings, then post-norm self-attention layers, run
+//! on packed sequences (see [`crate::attention`]).
 //!
 //! Weight names follow Hugging Face `BertModel` without the `bert.` prefix, as
 //! sentence-transformers saves them (`embeddings.word_embeddings.weight`,
 //! `encoder.layer.{i}.attention.self.query.weight`, ...). The pooler is not loaded.
 
-use candle_core::{DType, Module, Tensor, D};
+use candle_core::{Module, Tensor};
 use candle_nn::{Embedding, Linear, VarBuilder};
 
+use crate::attention::self_attention;
 use crate::config::BertConfig;
 use crate::Result;
 
@@ -70,13 +72,12 @@ impl Embeddings {
         })
     }
 
-    /// `ids`: (batch, seq) u32 -> (batch, seq, hidden).
-    fn forward(&self, ids: &Tensor) -> Result<Tensor> {
-        let (_, seq) = ids.dims2()?;
-        let words = self.word.forward(ids)?;
-        let positions = self.position.narrow(0, 0, seq)?;
-        let xs = words
-            .broadcast_add(&positions)?
+    /// `ids` and `positions`: (tokens,) u32 -> (tokens, hidden).
+    fn forward(&self, ids: &Tensor, positions: &Tensor) -> Result<Tensor> {
+        let xs = self
+            .word
+            .forward(ids)?
+            .add(&self.position.index_select(positions, 0)?)?
             .broadcast_add(&self.token_type_0)?;
         self.norm.forward(&xs)
     }
@@ -123,24 +124,9 @@ impl Layer {
         })
     }
 
-    /// `xs`: (batch * seq, hidden); `mask`: additive, (batch, 1, 1, seq) -> (batch * seq, hidden).
-    fn forward(&self, xs: &Tensor, batch: usize, seq: usize, mask: &Tensor) -> Result<Tensor> {
-        let hidden = self.heads * self.head_dim;
-        let qkv = self.qkv.forward(xs)?;
-        // (batch * seq, 3 * hidden) -> three (batch, heads, seq, head_dim)
-        let qkv = qkv
-            .reshape((batch, seq, 3, self.heads, self.head_dim))?
-            .permute((2, 0, 3, 1, 4))?;
-        let q = qkv.get(0)?.contiguous()?;
-        let k = qkv.get(1)?.contiguous()?;
-        let v = qkv.get(2)?.contiguous()?;
-        let scale = 1.0 / (self.head_dim as f64).sqrt();
-        let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(mask)?;
-        let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-        let ctx = probs
-            .matmul(&v)?
-            .transpose(1, 2)?
-            .reshape((batch * seq, hidden))?;
+    /// `xs`: (tokens, hidden), sequences of `lens` tokens packed end to end -> the same shape.
+    fn forward(&self, xs: &Tensor, lens: &[usize]) -> Result<Tensor> {
+        let ctx = self_attention(&self.qkv.forward(xs)?, lens, self.heads, self.head_dim)?;
         let xs = self
             .attn_norm
             .forward(&(self.attn_out.forward(&ctx)? + xs)?)?;
@@ -154,7 +140,6 @@ impl Layer {
 pub struct BertModel {
     embeddings: Embeddings,
     layers: Vec<Layer>,
-    hidden: usize,
 }
 
 impl BertModel {
@@ -167,70 +152,54 @@ impl BertModel {
         Ok(BertModel {
             embeddings,
             layers,
-            hidden: cfg.hidden_size,
         })
     }
 
-    /// Last hidden states. `ids`: (batch, seq) u32; `mask`: (batch, seq) f32, 1 for real tokens
-    /// and 0 for padding. Returns (batch, seq, hidden).
-    pub fn forward(&self, ids: &Tensor, mask: &Tensor) -> Result<Tensor> {
-        let (batch, seq) = ids.dims2()?;
-        // Padding keys get the lowest finite value, as transformers does.
-        let additive = mask
-            .to_dtype(DType::F32)?
-            .affine(-1.0, 1.0)?
-            .affine(f64::from(f32::MIN), 0.0)?
-            .reshape((batch, 1, 1, seq))?;
-        let mut xs = self
-            .embeddings
-            .forward(ids)?
-            .reshape((batch * seq, self.hidden))?;
+    /// Last hidden states of sequences packed end to end without padding. `ids`: (tokens,)
+    /// u32, sequence after sequence; `lens`: each sequence's token count. Returns
+    /// (tokens, hidden).
+    pub fn forward(&self, ids: &Tensor, lens: &[usize]) -> Result<Tensor> {
+        let positions: Vec<u32> = lens.iter().flat_map(|&n| 0..n as u32).collect();
+        let positions = Tensor::from_vec(positions, ids.dims1()?, ids.device())?;
+        let mut xs = self.embeddings.forward(ids, &positions)?;
         for layer in &self.layers {
-            xs = layer.forward(&xs, batch, seq, &additive)?;
+            xs = layer.forward(&xs, lens)?;
         }
-        Ok(xs.reshape((batch, seq, self.hidden))?)
+        Ok(xs)
     }
 }
 
-/// Mean of `hidden` (batch, seq, dim) over the positions where `mask` (batch, seq) is 1, then
-/// each row divided by its L2 norm (floored at 1e-12 as `torch.nn.functional.normalize` does).
-/// Returns (batch, dim).
-pub fn mean_pool_normalize(hidden: &Tensor, mask: &Tensor) -> Result<Tensor> {
-    let m = mask.unsqueeze(D::Minus1)?;
-    let summed = hidden.broadcast_mul(&m)?.sum(1)?;
-    let counts = m.sum(1)?.clamp(1e-9, f64::INFINITY)?;
-    let mean = summed.broadcast_div(&counts)?;
-    let norm = mean
-        .sqr()?
-        .sum_keepdim(D::Minus1)?
-        .sqrt()?
-        .clamp(1e-12, f64::INFINITY)?;
-    Ok(mean.broadcast_div(&norm)?)
+/// Mean of each sequence's rows of `hidden` (tokens, dim; sequences of `lens` tokens packed
+/// end to end), then divided by its L2 norm (floored at 1e-12 as
+/// `torch.nn.functional.normalize` does). Returns (sequences, dim) row-major.
+pub fn mean_pool_normalize(hidden: &[f32], lens: &[usize], dim: usize) -> Vec<f32> {
+    let mut out = vec![0f32; lens.len() * dim];
+    let mut rows = hidden.chunks_exact(dim);
+    for (&len, mean) in lens.iter().zip(out.chunks_exact_mut(dim)) {
+        for row in rows.by_ref().take(len) {
+            mean.iter_mut().zip(row).for_each(|(m, x)| *m += x);
+        }
+        let inv = 1.0 / len.max(1) as f32;
+        mean.iter_mut().for_each(|m| *m *= inv);
+        let norm = mean.iter().map(|m| m * m).sum::<f32>().sqrt().max(1e-12);
+        mean.iter_mut().for_each(|m| *m /= norm);
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::Device;
 
     #[test]
-    fn mean_pool_ignores_padding_and_normalises() {
-        // Row 0: tokens [3,4] and [1,0] with the second masked -> mean [3,4] -> [0.6,0.8].
-        // Row 1: both real, [1,0] and [0,1] -> mean [0.5,0.5] -> [1/sqrt2, 1/sqrt2].
-        let dev = Device::Cpu;
-        let hidden =
-            Tensor::from_vec(vec![3f32, 4., 1., 0., 1., 0., 0., 1.], (2, 2, 2), &dev).unwrap();
-        let mask = Tensor::from_vec(vec![1f32, 0., 1., 1.], (2, 2), &dev).unwrap();
-        let out = mean_pool_normalize(&hidden, &mask)
-            .unwrap()
-            .to_vec2::<f32>()
-            .unwrap();
+    fn mean_pool_averages_each_sequence_and_normalises() {
+        // Sequence 0: one token [3, 4] -> [0.6, 0.8].
+        // Sequence 1: [1, 0] and [0, 1] -> mean [0.5, 0.5] -> [1/sqrt2, 1/sqrt2].
+        let hidden = [3f32, 4., 1., 0., 0., 1.];
+        let out = mean_pool_normalize(&hidden, &[1, 2], 2);
         let r = std::f32::consts::FRAC_1_SQRT_2;
-        let want = [[0.6, 0.8], [r, r]];
-        for (row, w) in out.iter().zip(want) {
-            for (a, b) in row.iter().zip(w) {
-                assert!((a - b).abs() < 1e-6, "{out:?}");
-            }
+        for (a, b) in out.iter().zip([0.6, 0.8, r, r]) {
+            assert!((a - b).abs() < 1e-6, "{out:?}");
         }
     }
 }

@@ -17,7 +17,8 @@ use crate::{Error, Result};
 /// many tokens, `[CLS]` and `[SEP]` included.
 pub const DEFAULT_MAX_TOKENS: usize = 256;
 
-/// Sequences per forward pass are limited so that batch * longest length stays under this.
+/// Tokens per forward pass (sequences are packed without padding): bounds the activations,
+/// (tokens, 1536) f32 in the feed-forward layer, to 25 MB.
 const TOKENS_PER_BATCH: usize = 4096;
 
 /// Embeddings of a batch of texts: a row-major (rows, dim) matrix of unit vectors.
@@ -174,8 +175,8 @@ impl SentenceEmbedder {
     }
 
     /// Embeds `texts`, one unit-length row per text, in input order. Empty strings are valid
-    /// (their embedding is that of `[CLS] [SEP]`). Texts are grouped by token length internally
-    /// so that short texts do not pay for a long one's padding.
+    /// (their embedding is that of `[CLS] [SEP]`). Texts run packed end to end, with no
+    /// padding, in forward passes of at most [`TOKENS_PER_BATCH`] tokens.
     pub fn embed(&self, texts: &[&str]) -> Result<Embeddings> {
         let encodings = self
             .tokenizer
@@ -186,12 +187,9 @@ impl SentenceEmbedder {
             .filter(|e| !e.get_overflowing().is_empty())
             .count();
         let ids: Vec<&[u32]> = encodings.iter().map(|e| e.get_ids()).collect();
-        let mut data = vec![0f32; texts.len() * self.dim];
-        for batch in length_batches(&ids, TOKENS_PER_BATCH) {
-            let rows = self.embed_ids(&batch.iter().map(|&i| ids[i]).collect::<Vec<_>>())?;
-            for (&i, row) in batch.iter().zip(rows.chunks_exact(self.dim)) {
-                data[i * self.dim..(i + 1) * self.dim].copy_from_slice(row);
-            }
+        let mut data = Vec::with_capacity(texts.len() * self.dim);
+        for batch in token_batches(&ids, TOKENS_PER_BATCH) {
+            data.extend(self.embed_ids(batch)?);
         }
         Ok(Embeddings {
             data,
@@ -200,42 +198,31 @@ impl SentenceEmbedder {
         })
     }
 
-    /// One forward pass over token-id sequences, right-padded with 0 to the longest. Returns the
+    /// One forward pass over token-id sequences packed end to end. Returns the
     /// (sequences, dim) pooled embeddings row-major.
     fn embed_ids(&self, seqs: &[&[u32]]) -> Result<Vec<f32>> {
-        let batch = seqs.len();
-        let seq = seqs.iter().map(|s| s.len()).max().unwrap_or(0).max(1);
-        let mut ids = vec![0u32; batch * seq];
-        let mut mask = vec![0f32; batch * seq];
-        for (b, s) in seqs.iter().enumerate() {
-            ids[b * seq..b * seq + s.len()].copy_from_slice(s);
-            mask[b * seq..b * seq + s.len()].fill(1.0);
-        }
-        let ids = Tensor::from_vec(ids, (batch, seq), &self.device)?;
-        let mask = Tensor::from_vec(mask, (batch, seq), &self.device)?;
-        let hidden = self.model.forward(&ids, &mask)?;
-        let pooled = mean_pool_normalize(&hidden, &mask)?;
-        Ok(pooled.flatten_all()?.to_vec1::<f32>()?)
+        let lens: Vec<usize> = seqs.iter().map(|s| s.len()).collect();
+        let ids: Vec<u32> = seqs.concat();
+        let ids = Tensor::from_vec(ids, lens.iter().sum::<usize>(), &self.device)?;
+        let hidden = self.model.forward(&ids, &lens)?.flatten_all()?.to_vec1()?;
+        Ok(mean_pool_normalize(&hidden, &lens, self.dim))
     }
 }
 
-/// Groups sequence indices by length (shortest first) into batches whose size times longest
-/// length stays within `budget` tokens (a batch always holds at least one sequence).
-fn length_batches(seqs: &[&[u32]], budget: usize) -> Vec<Vec<usize>> {
-    let mut order: Vec<usize> = (0..seqs.len()).collect();
-    order.sort_by_key(|&i| seqs[i].len());
+/// Splits `seqs` into runs of consecutive sequences of at most `budget` tokens in all (a run
+/// always holds at least one sequence).
+fn token_batches<'a, 'b>(seqs: &'b [&'a [u32]], budget: usize) -> Vec<&'b [&'a [u32]]> {
     let mut batches = Vec::new();
-    let mut current: Vec<usize> = Vec::new();
-    for i in order {
-        // Sorted ascending, so the newcomer is the longest of its batch.
-        let longest = seqs[i].len().max(1);
-        if !current.is_empty() && (current.len() + 1) * longest > budget {
-            batches.push(std::mem::take(&mut current));
+    let (mut start, mut tokens) = (0, 0);
+    for (i, s) in seqs.iter().enumerate() {
+        if i > start && tokens + s.len() > budget {
+            batches.push(&seqs[start..i]);
+            (start, tokens) = (i, 0);
         }
-        current.push(i);
+        tokens += s.len();
     }
-    if !current.is_empty() {
-        batches.push(current);
+    if start < seqs.len() {
+        batches.push(&seqs[start..]);
     }
     batches
 }
@@ -245,18 +232,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn length_batches_cover_every_index_once_within_budget() {
-        let lens = [5usize, 1, 9, 3, 9, 2, 7];
+    fn token_batches_keep_order_and_budget() {
+        let lens = [5usize, 1, 9, 3, 20, 2, 7];
         let seqs: Vec<Vec<u32>> = lens.iter().map(|&n| vec![0; n]).collect();
         let refs: Vec<&[u32]> = seqs.iter().map(|s| s.as_slice()).collect();
-        let batches = length_batches(&refs, 18);
-        let mut seen: Vec<usize> = batches.iter().flatten().copied().collect();
-        seen.sort();
-        assert_eq!(seen, (0..lens.len()).collect::<Vec<_>>());
-        for b in &batches {
-            let longest = b.iter().map(|&i| lens[i]).max().unwrap();
-            assert!(b.len() == 1 || b.len() * longest <= 18, "{batches:?}");
-        }
+        let batches = token_batches(&refs, 12);
+        let got: Vec<Vec<usize>> = batches
+            .iter()
+            .map(|b| b.iter().map(|s| s.len()).collect())
+            .collect();
+        // In order; a sequence over the budget (20) runs alone.
+        assert_eq!(got, vec![vec![5, 1], vec![9, 3], vec![20], vec![2, 7]]);
+        assert!(token_batches(&[], 12).is_empty());
     }
 
     #[test]

@@ -27,6 +27,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod attention;
 mod bert;
 mod config;
 mod embedder;

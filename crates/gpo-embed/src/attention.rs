@@ -161,8 +161,7 @@ impl CustomOp1 for Attention {
             work.push((x, o));
             (rest_in, rest_out) = (xs, os);
         }
-        work.into_par_iter()
-            .for_each(|(x, o)| self.sequence(x, o));
+        work.into_par_iter().for_each(|(x, o)| self.sequence(x, o));
         Ok((CpuStorage::F32(out), Shape::from((tokens, hidden))))
     }
 }

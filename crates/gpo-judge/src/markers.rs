@@ -7,6 +7,7 @@
 
 use std::path::Path;
 
+use crate::pylit::list_after;
 use crate::{Error, Result};
 
 /// Characters of a reply's opening in which a substring marker counts as a refusal.
@@ -44,7 +45,7 @@ impl RefusalMarkers {
             let start = m
                 .find(&format!("class {class}("))
                 .ok_or_else(|| Error::bad(&mitigation, format!("no class {class}")))?;
-            python_list_after(&m[start..], "substrings = [")
+            list_after(&m[start..], "substrings = [")
                 .map_err(|e| Error::bad(&mitigation, format!("{class}: {e}")))
         };
         let substrings = in_class("MitigationBypass")?
@@ -53,7 +54,7 @@ impl RefusalMarkers {
             .collect();
         let mut prefixes = in_class("Prefixes")?;
         let rejection =
-            python_list_after(&c, "REJECTION_STRINGS = [").map_err(|e| Error::bad(&common, e))?;
+            list_after(&c, "REJECTION_STRINGS = [").map_err(|e| Error::bad(&common, e))?;
         for r in rejection {
             if !prefixes.contains(&r) {
                 prefixes.push(r);
@@ -92,60 +93,9 @@ impl RefusalMarkers {
     }
 }
 
-/// The string literals of the Python list that starts at the first `head` in `src`
-/// (`head` ends with `[`). Handles '...' and "..." literals with backslash escapes, comments
-/// and trailing commas; anything else in the list is an error.
-pub fn python_list_after(src: &str, head: &str) -> std::result::Result<Vec<String>, String> {
-    let start = src.find(head).ok_or_else(|| format!("no `{head}`"))? + head.len();
-    let mut out = Vec::new();
-    let mut chars = src[start..].chars().peekable();
-    loop {
-        match chars.next() {
-            None => return Err(format!("unterminated list after `{head}`")),
-            Some(']') => return Ok(out),
-            Some(c) if c.is_whitespace() || c == ',' => {}
-            Some('#') => {
-                for c in chars.by_ref() {
-                    if c == '\n' {
-                        break;
-                    }
-                }
-            }
-            Some(q @ ('"' | '\'')) => {
-                let mut s = String::new();
-                loop {
-                    match chars.next() {
-                        None => return Err("unterminated string literal".into()),
-                        Some('\\') => match chars.next() {
-                            Some('n') => s.push('\n'),
-                            Some('t') => s.push('\t'),
-                            Some(c) => s.push(c),
-                            None => return Err("unterminated escape".into()),
-                        },
-                        Some(c) if c == q => break,
-                        Some(c) => s.push(c),
-                    }
-                }
-                out.push(s);
-            }
-            Some(c) => return Err(format!("unexpected {c:?} in the list after `{head}`")),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_python_string_lists() {
-        let src = "x = 1\nsubstrings = [\n  \"I'm sorry\",  # comment\n  'say \\'no\\'',\n]\n";
-        assert_eq!(
-            python_list_after(src, "substrings = [").unwrap(),
-            ["I'm sorry", "say 'no'"]
-        );
-        assert!(python_list_after("a = [f(x)]", "a = [").is_err());
-    }
 
     #[test]
     fn labels_by_prefix_opening_and_elsewhere() {

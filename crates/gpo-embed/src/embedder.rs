@@ -176,7 +176,7 @@ impl SentenceEmbedder {
 
     /// Embeds `texts`, one unit-length row per text, in input order. Empty strings are valid
     /// (their embedding is that of `[CLS] [SEP]`). Texts run packed end to end, with no
-    /// padding, in forward passes of at most [`TOKENS_PER_BATCH`] tokens.
+    /// padding, in forward passes of at most 4,096 tokens.
     pub fn embed(&self, texts: &[&str]) -> Result<Embeddings> {
         let encodings = self
             .tokenizer

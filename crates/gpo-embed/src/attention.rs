@@ -171,6 +171,16 @@ mod tests {
     use super::*;
     use candle_core::Device;
 
+    /// Largest absolute elementwise difference.
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b)
+            .and_then(|d| d.abs())
+            .and_then(|d| d.flatten_all())
+            .and_then(|d| d.max(0))
+            .and_then(|d| d.to_scalar())
+            .unwrap()
+    }
+
     #[test]
     fn fused_kernel_equals_the_tensor_op_form() {
         // Three sequences of 7, 4 and 1 tokens; 2 heads of width 12 (not a multiple of 8, so
@@ -186,16 +196,7 @@ mod tests {
         let want = op.with_tensor_ops(&qkv).unwrap();
         let got = self_attention(&qkv, &lens, heads, hd).unwrap();
         assert_eq!(got.dims(), &[12, heads * hd]);
-        let diff: f32 = (got - want)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar()
-            .unwrap();
+        let diff = max_diff(&got, &want);
         // The same f32 maths summed in a different order: a few ulps of values of order 1.
         assert!(diff < 1e-5, "{diff}");
     }
@@ -207,16 +208,7 @@ mod tests {
         let qkv = Tensor::randn(0f32, 1.0, (1, 3 * 8), &dev).unwrap();
         let got = self_attention(&qkv, &[1], 2, 4).unwrap();
         let v = qkv.narrow(1, 16, 8).unwrap();
-        let diff: f32 = (got - v)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_keepdim(1)
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1::<f32>()
-            .unwrap()[0];
+        let diff = max_diff(&got, &v);
         assert!(diff < 1e-7, "{diff}");
     }
 

@@ -243,17 +243,18 @@ fn sample_row(
     let log_z = max_raw / t + raw_total.ln();
     let logprob = |tok: u32| raw[tok as usize] / t - log_z;
 
-    if params.temperature == 0.0 {
+    let penalised = params.repetition_penalty != 1.0;
+    if params.temperature == 0.0 || penalised {
+        // Greedy decoding and the repetition penalty work on the (penalised) logits.
         s.logits.clear();
         s.logits.extend_from_slice(raw);
         penalise(&mut s.logits, seen, params.repetition_penalty);
+    }
+    if params.temperature == 0.0 {
         let tok = argmax(&s.logits);
         return (tok, logprob(tok));
     }
-    let total = if params.repetition_penalty != 1.0 {
-        s.logits.clear();
-        s.logits.extend_from_slice(raw);
-        penalise(&mut s.logits, seen, params.repetition_penalty);
+    let total = if penalised {
         let max = s.logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         let mut total = 0f32;
         for x in s.logits.iter_mut() {

@@ -166,20 +166,57 @@ impl BertModel {
     }
 }
 
+/// How one sequence's token states become a single vector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pooling {
+    /// The mean over all of the sequence's tokens, `[CLS]` and `[SEP]` included:
+    /// sentence-transformers' mean pooling.
+    Mean,
+    /// The mean over the first `tokens` tokens after `[CLS]` (fewer when the sequence is
+    /// shorter, `[SEP]` then included): what a text says first, read in the context of all of
+    /// it.
+    Opening {
+        /// Tokens averaged (at least 1).
+        tokens: usize,
+    },
+}
+
+impl Pooling {
+    /// The rows of a `len`-token sequence that this pooling averages.
+    fn rows(self, len: usize) -> std::ops::Range<usize> {
+        match self {
+            Pooling::Mean => 0..len,
+            Pooling::Opening { tokens } => {
+                let start = 1.min(len.saturating_sub(1));
+                start..(1 + tokens.max(1)).min(len)
+            }
+        }
+    }
+}
+
 /// Mean of each sequence's rows of `hidden` (tokens, dim; sequences of `lens` tokens packed
 /// end to end), then divided by its L2 norm (floored at 1e-12 as
 /// `torch.nn.functional.normalize` does). Returns (sequences, dim) row-major.
 pub fn mean_pool_normalize(hidden: &[f32], lens: &[usize], dim: usize) -> Vec<f32> {
+    pool_normalize(hidden, lens, dim, Pooling::Mean)
+}
+
+/// As [`mean_pool_normalize`], averaging the rows that `pooling` picks from each sequence.
+pub fn pool_normalize(hidden: &[f32], lens: &[usize], dim: usize, pooling: Pooling) -> Vec<f32> {
     let mut out = vec![0f32; lens.len() * dim];
-    let mut rows = hidden.chunks_exact(dim);
+    let mut start = 0;
     for (&len, mean) in lens.iter().zip(out.chunks_exact_mut(dim)) {
-        for row in rows.by_ref().take(len) {
+        let rows = pooling.rows(len);
+        let n = rows.len();
+        let seq = &hidden[start * dim..(start + len) * dim];
+        for row in seq.chunks_exact(dim).skip(rows.start).take(n) {
             mean.iter_mut().zip(row).for_each(|(m, x)| *m += x);
         }
-        let inv = 1.0 / len.max(1) as f32;
+        let inv = 1.0 / n.max(1) as f32;
         mean.iter_mut().for_each(|m| *m *= inv);
         let norm = mean.iter().map(|m| m * m).sum::<f32>().sqrt().max(1e-12);
         mean.iter_mut().for_each(|m| *m /= norm);
+        start += len;
     }
     out
 }
@@ -198,5 +235,27 @@ mod tests {
         for (a, b) in out.iter().zip([0.6, 0.8, r, r]) {
             assert!((a - b).abs() < 1e-6, "{out:?}");
         }
+    }
+
+    #[test]
+    fn opening_pool_averages_the_tokens_after_cls() {
+        // Sequence 0: [CLS] a b [SEP] with 2 opening tokens -> mean of a, b.
+        // Sequence 1: [CLS] [SEP] (an empty text) -> [SEP] alone.
+        let hidden = [9f32, 9., 2., 0., 0., 2., 7., 7., 9., 9., 3., 4.];
+        let out = pool_normalize(&hidden, &[4, 2], 2, Pooling::Opening { tokens: 2 });
+        let r = std::f32::consts::FRAC_1_SQRT_2;
+        for (a, b) in out.iter().zip([r, r, 0.6, 0.8]) {
+            assert!((a - b).abs() < 1e-6, "{out:?}");
+        }
+        // More opening tokens than the text has: everything after [CLS].
+        let out = pool_normalize(&hidden[..8], &[4], 2, Pooling::Opening { tokens: 10 });
+        let m = [3f32, 3.];
+        let norm = (18f32).sqrt();
+        for (a, b) in out.iter().zip(m.iter().map(|x| x / norm)) {
+            assert!((a - b).abs() < 1e-6, "{out:?}");
+        }
+        // A one-token sequence (no [SEP]) still pools that token.
+        let out = pool_normalize(&[3f32, 4.], &[1], 2, Pooling::Opening { tokens: 2 });
+        assert!((out[0] - 0.6).abs() < 1e-6 && (out[1] - 0.8).abs() < 1e-6);
     }
 }

@@ -9,7 +9,7 @@ use tokenizers::{
     PaddingParams, Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy,
 };
 
-use crate::bert::{mean_pool_normalize, BertModel};
+use crate::bert::{pool_normalize, BertModel, Pooling};
 use crate::config::BertConfig;
 use crate::{Error, Result};
 
@@ -178,6 +178,13 @@ impl SentenceEmbedder {
     /// (their embedding is that of `[CLS] [SEP]`). Texts run packed end to end, with no
     /// padding, in forward passes of at most 4,096 tokens.
     pub fn embed(&self, texts: &[&str]) -> Result<Embeddings> {
+        let mut out = self.embed_pooled(texts, &[Pooling::Mean])?;
+        Ok(out.remove(0))
+    }
+
+    /// As [`Self::embed`], pooling the same forward pass each way in `poolings`: one
+    /// [`Embeddings`] per pooling, in that order.
+    pub fn embed_pooled(&self, texts: &[&str], poolings: &[Pooling]) -> Result<Vec<Embeddings>> {
         let encodings = self
             .tokenizer
             .encode_batch(texts.to_vec(), true)
@@ -187,25 +194,31 @@ impl SentenceEmbedder {
             .filter(|e| !e.get_overflowing().is_empty())
             .count();
         let ids: Vec<&[u32]> = encodings.iter().map(|e| e.get_ids()).collect();
-        let mut data = Vec::with_capacity(texts.len() * self.dim);
+        let mut out: Vec<Embeddings> = poolings
+            .iter()
+            .map(|_| Embeddings {
+                data: Vec::with_capacity(texts.len() * self.dim),
+                dim: self.dim,
+                truncated,
+            })
+            .collect();
         for batch in token_batches(&ids, TOKENS_PER_BATCH) {
-            data.extend(self.embed_ids(batch)?);
+            let lens: Vec<usize> = batch.iter().map(|s| s.len()).collect();
+            let hidden = self.hidden_states(batch, &lens)?;
+            for (e, &pooling) in out.iter_mut().zip(poolings) {
+                e.data
+                    .extend(pool_normalize(&hidden, &lens, self.dim, pooling));
+            }
         }
-        Ok(Embeddings {
-            data,
-            dim: self.dim,
-            truncated,
-        })
+        Ok(out)
     }
 
-    /// One forward pass over token-id sequences packed end to end. Returns the
-    /// (sequences, dim) pooled embeddings row-major.
-    fn embed_ids(&self, seqs: &[&[u32]]) -> Result<Vec<f32>> {
-        let lens: Vec<usize> = seqs.iter().map(|s| s.len()).collect();
+    /// One forward pass over token-id sequences (of `lens` tokens) packed end to end.
+    /// Returns the (tokens, dim) last hidden states row-major.
+    fn hidden_states(&self, seqs: &[&[u32]], lens: &[usize]) -> Result<Vec<f32>> {
         let ids: Vec<u32> = seqs.concat();
         let ids = Tensor::from_vec(ids, lens.iter().sum::<usize>(), &self.device)?;
-        let hidden = self.model.forward(&ids, &lens)?.flatten_all()?.to_vec1()?;
-        Ok(mean_pool_normalize(&hidden, &lens, self.dim))
+        Ok(self.model.forward(&ids, lens)?.flatten_all()?.to_vec1()?)
     }
 }
 

@@ -5,6 +5,9 @@
 //!   `tokenizer.json`, `model.safetensors`) and turns texts into unit vectors: WordPiece
 //!   tokens (cut at [`DEFAULT_MAX_TOKENS`]), the BERT encoder, mean pooling over the real tokens,
 //!   L2 normalisation. It matches sentence-transformers to 1e-4.
+//! - [`Pooling`] picks how token states become one vector: sentence-transformers' mean, or the
+//!   mean of a text's first tokens ([`SentenceEmbedder::embed_pooled`] gives several poolings
+//!   of one forward pass).
 //! - [`Embeddings`] is the result: a row-major matrix plus how many inputs were truncated, so
 //!   that a caller can warn once.
 //! - [`BertModel`] and [`BertConfig`] are the encoder itself (inference only).
@@ -34,7 +37,7 @@ mod embedder;
 mod error;
 mod gelu;
 
-pub use bert::{mean_pool_normalize, BertModel};
+pub use bert::{mean_pool_normalize, pool_normalize, BertModel, Pooling};
 pub use config::BertConfig;
 pub use embedder::{Embeddings, SentenceEmbedder, DEFAULT_MAX_TOKENS};
 pub use error::{Error, Result};

@@ -4,7 +4,7 @@
 
 use candle_core::Device;
 use gpo_assets::{Asset, AssetCache};
-use gpo_embed::SentenceEmbedder;
+use gpo_embed::{Pooling, SentenceEmbedder};
 
 #[derive(serde::Deserialize)]
 struct Case {
@@ -12,10 +12,13 @@ struct Case {
     ids: Vec<u32>,
     truncated: bool,
     embedding: Vec<f32>,
+    /// Normalised mean of the token states of the first `opening_tokens` tokens after [CLS].
+    opening: Vec<f32>,
 }
 
 #[derive(serde::Deserialize)]
 struct Reference {
+    opening_tokens: usize,
     cases: Vec<Case>,
 }
 
@@ -59,6 +62,27 @@ fn embeddings_match_sentence_transformers_in_one_batch() {
         worst = worst.max(d);
     }
     eprintln!("worst max |diff| vs sentence-transformers: {worst:e}");
+}
+
+#[test]
+fn opening_pooling_matches_sentence_transformers_token_states() {
+    let reference = reference();
+    let e = embedder();
+    let texts: Vec<&str> = reference.cases.iter().map(|c| c.text.as_str()).collect();
+    let opening = Pooling::Opening {
+        tokens: reference.opening_tokens,
+    };
+    let out = e
+        .embed_pooled(&texts, &[Pooling::Mean, opening])
+        .expect("embed");
+    assert_eq!(out.len(), 2);
+    for (i, case) in reference.cases.iter().enumerate() {
+        let d = max_abs_diff(out[0].row(i), &case.embedding);
+        assert!(d < TOL, "mean {:?}: max |diff| {d}", case.text);
+        let d = max_abs_diff(out[1].row(i), &case.opening);
+        assert!(d < TOL, "opening {:?}: max |diff| {d}", case.text);
+    }
+    assert_eq!(out[1].truncated(), out[0].truncated());
 }
 
 #[test]

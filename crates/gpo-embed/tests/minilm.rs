@@ -12,8 +12,9 @@ struct Case {
     ids: Vec<u32>,
     truncated: bool,
     embedding: Vec<f32>,
-    /// Normalised mean of the token states of the first `opening_tokens` tokens after [CLS].
-    opening: Vec<f32>,
+    /// Per encoder layer: the normalised mean of its hidden states over the first
+    /// `opening_tokens` tokens after [CLS].
+    openings: std::collections::BTreeMap<usize, Vec<f32>>,
 }
 
 #[derive(serde::Deserialize)]
@@ -65,24 +66,38 @@ fn embeddings_match_sentence_transformers_in_one_batch() {
 }
 
 #[test]
-fn opening_pooling_matches_sentence_transformers_token_states() {
+fn opening_pooling_matches_hugging_face_hidden_states_at_each_layer() {
     let reference = reference();
     let e = embedder();
     let texts: Vec<&str> = reference.cases.iter().map(|c| c.text.as_str()).collect();
-    let opening = Pooling::Opening {
+    let layers: Vec<usize> = reference.cases[0].openings.keys().copied().collect();
+    assert!(layers.len() >= 2, "{layers:?}");
+    let mut poolings = vec![Pooling::Mean];
+    poolings.extend(layers.iter().map(|&layer| Pooling::Opening {
         tokens: reference.opening_tokens,
-    };
-    let out = e
-        .embed_pooled(&texts, &[Pooling::Mean, opening])
-        .expect("embed");
-    assert_eq!(out.len(), 2);
+        layer,
+    }));
+    let out = e.embed_pooled(&texts, &poolings).expect("embed");
+    assert_eq!(out.len(), poolings.len());
     for (i, case) in reference.cases.iter().enumerate() {
         let d = max_abs_diff(out[0].row(i), &case.embedding);
         assert!(d < TOL, "mean {:?}: max |diff| {d}", case.text);
-        let d = max_abs_diff(out[1].row(i), &case.opening);
-        assert!(d < TOL, "opening {:?}: max |diff| {d}", case.text);
+        for (j, layer) in layers.iter().enumerate() {
+            let d = max_abs_diff(out[1 + j].row(i), &case.openings[layer]);
+            assert!(
+                d < TOL,
+                "layer {layer} opening {:?}: max |diff| {d}",
+                case.text
+            );
+        }
     }
     assert_eq!(out[1].truncated(), out[0].truncated());
+    let deeper = Pooling::Opening {
+        tokens: 4,
+        layer: 7,
+    };
+    let err = e.embed_pooled(&texts, &[deeper]).unwrap_err().to_string();
+    assert!(err.contains("layer 7") && err.contains("0..=6"), "{err}");
 }
 
 #[test]

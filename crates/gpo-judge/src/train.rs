@@ -373,7 +373,7 @@ pub fn train_heads(
         comp_texts.len()
     ));
     let x_ref = read_replies(&refs(&ref_texts))?;
-    let x_comp = read_replies(&refs(&comp_texts))?;
+    let x_comp = read_replies(&refs(comp_texts))?;
 
     progress("fitting the heads");
     let (x, y) = labelled(&x_harm, &x_benign, dim);

@@ -198,6 +198,12 @@ pub enum Pooling {
     /// The mean over all of the sequence's tokens, `[CLS]` and `[SEP]` included:
     /// sentence-transformers' mean pooling.
     Mean,
+    /// The mean over every token after `[CLS]` of the hidden states after `layer` encoder
+    /// layers.
+    LayerMean {
+        /// Encoder layers the states have passed (as in [`Pooling::Opening`]).
+        layer: usize,
+    },
     /// The mean over the first `tokens` tokens after `[CLS]` (fewer when the sequence is
     /// shorter, `[SEP]` then included) of the hidden states after `layer` encoder layers:
     /// what a text says first, read in the context of all of it.
@@ -215,18 +221,18 @@ impl Pooling {
     pub fn layer(self, layers: usize) -> usize {
         match self {
             Pooling::Mean => layers,
-            Pooling::Opening { layer, .. } => layer,
+            Pooling::LayerMean { layer } | Pooling::Opening { layer, .. } => layer,
         }
     }
 
     /// The rows of a `len`-token sequence that this pooling averages.
+    /// A one-token sequence (no `[SEP]`) pools its only token either way.
     fn rows(self, len: usize) -> std::ops::Range<usize> {
+        let after_cls = 1.min(len.saturating_sub(1));
         match self {
             Pooling::Mean => 0..len,
-            Pooling::Opening { tokens, .. } => {
-                let start = 1.min(len.saturating_sub(1));
-                start..(1 + tokens.max(1)).min(len)
-            }
+            Pooling::LayerMean { .. } => after_cls..len,
+            Pooling::Opening { tokens, .. } => after_cls..(1 + tokens.max(1)).min(len),
         }
     }
 }

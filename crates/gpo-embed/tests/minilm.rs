@@ -15,6 +15,9 @@ struct Case {
     /// Per encoder layer: the normalised mean of its hidden states over the first
     /// `opening_tokens` tokens after [CLS].
     openings: std::collections::BTreeMap<usize, Vec<f32>>,
+    /// Per encoder layer: the normalised mean of its hidden states over every token after
+    /// [CLS].
+    layer_means: std::collections::BTreeMap<usize, Vec<f32>>,
 }
 
 #[derive(serde::Deserialize)]
@@ -66,7 +69,7 @@ fn embeddings_match_sentence_transformers_in_one_batch() {
 }
 
 #[test]
-fn opening_pooling_matches_hugging_face_hidden_states_at_each_layer() {
+fn layer_poolings_match_hugging_face_hidden_states_at_each_layer() {
     let reference = reference();
     let e = embedder();
     let texts: Vec<&str> = reference.cases.iter().map(|c| c.text.as_str()).collect();
@@ -77,6 +80,7 @@ fn opening_pooling_matches_hugging_face_hidden_states_at_each_layer() {
         tokens: reference.opening_tokens,
         layer,
     }));
+    poolings.extend(layers.iter().map(|&layer| Pooling::LayerMean { layer }));
     let out = e.embed_pooled(&texts, &poolings).expect("embed");
     assert_eq!(out.len(), poolings.len());
     for (i, case) in reference.cases.iter().enumerate() {
@@ -87,6 +91,12 @@ fn opening_pooling_matches_hugging_face_hidden_states_at_each_layer() {
             assert!(
                 d < TOL,
                 "layer {layer} opening {:?}: max |diff| {d}",
+                case.text
+            );
+            let d = max_abs_diff(out[1 + layers.len() + j].row(i), &case.layer_means[layer]);
+            assert!(
+                d < TOL,
+                "layer {layer} mean {:?}: max |diff| {d}",
                 case.text
             );
         }

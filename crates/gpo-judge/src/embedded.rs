@@ -160,12 +160,7 @@ impl EmbeddedJudge {
         }
         let prompts: Vec<&str> = batch.iter().map(|e| e.prompt).collect();
         let responses: Vec<&str> = batch.iter().map(|e| e.response).collect();
-        let f = features(
-            &self.embedder,
-            &prompts,
-            &responses,
-            self.card.reply_reading(),
-        )?;
+        let f = features(&self.embedder, &prompts, &responses, self.card.reading())?;
         if f.truncated > 0 && !self.warned_truncation.swap(true, Ordering::Relaxed) {
             tracing::warn!(
                 "embedded judge: text longer than {} tokens is cut to its beginning (said once)",

@@ -1,12 +1,14 @@
-//! What the two heads read. The harm head reads a prompt's sentence embedding. The compliance
+//! What the two heads read. The harm head reads a prompt's sentence embedding side by side
+//! with the mean of its token states after a middle layer of the encoder. The compliance
 //! head reads a reply's opening (its first characters) twice over, side by side: the opening's
 //! sentence embedding, and the mean of its first few word pieces' states after a middle layer
 //! of the encoder. A reply
 //! says whether it will help in its first words ("No.", "Nope, not from me", "Here's how"),
 //! and a mean over the whole opening blurs them with the topic that refusals and answers share;
 //! the second half keeps them apart. A middle layer's states generalise better than the last
-//! one's from ChatGPT's refusals (the training data) to other styles (BENCHMARKS.md, heads
-//! format 4). Both come from one forward pass.
+//! one's, from ChatGPT's refusals (the training data) to other styles and from the harmful
+//! training requests to HarmBench's (BENCHMARKS.md, heads formats 4 and 5). Everything comes
+//! from one forward pass.
 
 use gpo_embed::{Pooling, SentenceEmbedder};
 use serde::{Deserialize, Serialize};
@@ -14,9 +16,11 @@ use serde::{Deserialize, Serialize};
 use crate::reply::opening;
 use crate::Result;
 
-/// How much of a reply the compliance head reads.
+/// What the heads read of a prompt and of a reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReplyReading {
+pub struct Reading {
+    /// The encoder layer whose mean state over the prompt the harm head also reads.
+    pub prompt_layer: usize,
     /// Characters of the reply's opening that are embedded.
     pub opening_chars: usize,
     /// Word pieces after `[CLS]` whose token states are averaged into the second half.
@@ -25,14 +29,12 @@ pub struct ReplyReading {
     pub opening_layer: usize,
 }
 
-impl ReplyReading {
-    /// Width of the compliance head's input for an embedder of `dim` dimensions.
-    pub fn width(&self, dim: usize) -> usize {
-        2 * dim
-    }
+/// Width of either head's input for an embedder of `dim` dimensions: two pooled vectors.
+pub fn width(dim: usize) -> usize {
+    2 * dim
 }
 
-/// The features of a batch: prompts (rows of `dim`) and replies (rows of `2 * dim`).
+/// The features of a batch: prompts and replies, rows of [`width`] each.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Features {
     /// Prompt embeddings, row-major.
@@ -48,23 +50,26 @@ pub fn features(
     embedder: &SentenceEmbedder,
     prompts: &[&str],
     replies: &[&str],
-    reading: ReplyReading,
+    reading: Reading,
 ) -> Result<Features> {
     let mut texts = prompts.to_vec();
     texts.extend(replies.iter().map(|r| opening(r, reading.opening_chars)));
     let poolings = [
         Pooling::Mean,
+        Pooling::LayerMean {
+            layer: reading.prompt_layer,
+        },
         Pooling::Opening {
             tokens: reading.opening_tokens,
             layer: reading.opening_layer,
         },
     ];
     let out = embedder.embed_pooled(&texts, &poolings)?;
-    let (mean, first) = (out[0].as_slice(), out[1].as_slice());
+    let (mean, layer_mean, first) = (out[0].as_slice(), out[1].as_slice(), out[2].as_slice());
     let d = embedder.dim();
     let split = prompts.len() * d;
     Ok(Features {
-        prompts: mean[..split].to_vec(),
+        prompts: side_by_side(&mean[..split], &layer_mean[..split], d),
         replies: side_by_side(&mean[split..], &first[split..], d),
         truncated: out[0].truncated(),
     })

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::features::ReplyReading;
+use crate::features::{width, Reading};
 use crate::logistic::{FitOptions, LogisticHead, Metrics};
 use crate::{Error, Result};
 
@@ -20,7 +20,9 @@ pub const CARD_FILE: &str = "card.json";
 /// fitted on all of them.
 /// 4: the compliance head also reads the mean state of a reply's first word pieces after a
 /// middle encoder layer ([`HeadsCard::reply_opening_tokens`], [`crate::features`]).
-pub const HEADS_FORMAT: u32 = 4;
+/// 5: the harm head also reads the mean state of a prompt after a middle encoder layer
+/// ([`HeadsCard::prompt_layer`]).
+pub const HEADS_FORMAT: u32 = 5;
 
 /// Held-out metrics written into the card.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -74,6 +76,8 @@ pub struct HeadsCard {
     pub harmbench_used_for_training: bool,
     /// How replies were labelled for the compliance head.
     pub reply_labelling: String,
+    /// The encoder layer whose mean state over a prompt the harm head also reads.
+    pub prompt_layer: usize,
     /// Characters of a response's opening that the compliance head reads.
     pub reply_opening_chars: usize,
     /// Word pieces at the start of that opening whose token states the compliance head also
@@ -88,9 +92,10 @@ pub struct HeadsCard {
 }
 
 impl HeadsCard {
-    /// How the compliance head reads a reply.
-    pub fn reply_reading(&self) -> ReplyReading {
-        ReplyReading {
+    /// What the heads read.
+    pub fn reading(&self) -> Reading {
+        Reading {
+            prompt_layer: self.prompt_layer,
             opening_chars: self.reply_opening_chars,
             opening_tokens: self.reply_opening_tokens,
             opening_layer: self.reply_opening_layer,
@@ -101,7 +106,7 @@ impl HeadsCard {
 /// The trained heads.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Heads {
-    /// P(prompt is a harmful request | prompt embedding).
+    /// P(prompt is a harmful request | prompt features, [`crate::features`]).
     pub harm: LogisticHead,
     /// P(response complies | reply features, [`crate::features`]).
     pub comply: LogisticHead,
@@ -140,7 +145,8 @@ impl Heads {
         Ok(())
     }
 
-    /// Reads the heads and card from `dir` for an embedder of `dim` dimensions; `Ok(None)`
+    /// Reads the heads and card from `dir` for an embedder of `dim` dimensions (each head
+    /// reads [`width`]`(dim)` features); `Ok(None)`
     /// when the weights are not there or the card has another format version (both mean:
     /// train them).
     pub fn load(dir: &Path, dim: usize) -> Result<Option<(Heads, HeadsCard)>> {
@@ -181,8 +187,8 @@ impl Heads {
         };
         Ok(Some((
             Heads {
-                harm: head("harm", dim)?,
-                comply: head("comply", card.reply_reading().width(dim))?,
+                harm: head("harm", width(dim))?,
+                comply: head("comply", width(dim))?,
             },
             card,
         )))

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data;
 use crate::embedded::{combine, require, EMBEDDER_ALIAS};
-use crate::features::{features, ReplyReading};
+use crate::features::{features, width, Reading};
 use crate::heads::{HeadMetrics, Heads, HeadsCard, HEADS_FORMAT};
 use crate::logistic::{FitOptions, LogisticHead, Metrics};
 use crate::markers::{RefusalMarkers, ReplyLabel, OPENING_CHARS};
@@ -56,6 +56,8 @@ pub struct TrainConfig {
     pub reply_opening_tokens: usize,
     /// The encoder layer those states come from (0 = embeddings, 6 = last hidden states).
     pub reply_opening_layer: usize,
+    /// The encoder layer whose mean state over a prompt the harm head also reads.
+    pub prompt_layer: usize,
     /// Marker-labelled replies longer than this (characters) are not used as refusals.
     pub max_refusal_chars: usize,
     /// Also train on each refusal's opening with its marker sentences deleted.
@@ -78,6 +80,7 @@ impl Default for TrainConfig {
             reply_opening_chars: 120,
             reply_opening_tokens: 8,
             reply_opening_layer: 3,
+            prompt_layer: 3,
             max_refusal_chars: 800,
             marker_free_copies: true,
             heldout_per_set: 300,
@@ -88,9 +91,10 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
-    /// How the compliance head reads a reply.
-    pub fn reply_reading(&self) -> ReplyReading {
-        ReplyReading {
+    /// What the heads read.
+    pub fn reading(&self) -> Reading {
+        Reading {
+            prompt_layer: self.prompt_layer,
             opening_chars: self.reply_opening_chars,
             opening_tokens: self.reply_opening_tokens,
             opening_layer: self.reply_opening_layer,
@@ -176,10 +180,6 @@ fn split<T>(mut v: Vec<T>, fraction: f64) -> (Vec<T>, Vec<T>) {
     let held = ((v.len() as f64) * fraction).round() as usize;
     let train = v.split_off(held.min(v.len()));
     (train, v)
-}
-
-fn embed(e: &SentenceEmbedder, texts: &[&str]) -> Result<Vec<f32>> {
-    Ok(e.embed(texts)?.into_vec())
 }
 
 fn strs<'a>(v: &'a [(&str, String)]) -> Vec<&'a str> {
@@ -323,9 +323,12 @@ pub fn train_heads(
         *train_sizes.entry(src.to_string()).or_insert(0) += 1;
     }
     let n_open = cfg.reply_opening_chars;
-    let reading = cfg.reply_reading();
-    let width = reading.width(dim);
-    // The compliance head's features of replies (each cut to its opening).
+    let reading = cfg.reading();
+    let width = width(dim);
+    // The heads' features of prompts, and of replies (each cut to its opening).
+    let read_prompts = |texts: &[&str]| -> Result<Vec<f32>> {
+        Ok(features(embedder, texts, &[], reading)?.prompts)
+    };
     let read_replies = |texts: &[&str]| -> Result<Vec<f32>> {
         Ok(features(embedder, &[], texts, reading)?.replies)
     };
@@ -362,10 +365,10 @@ pub fn train_heads(
         harm_train.len() + harm_held.len(),
         benign_train.len()
     ));
-    let x_harm_split = embed(embedder, &strs(&harm_train))?;
-    let e_hh = embed(embedder, &strs(&harm_held))?;
+    let x_harm_split = read_prompts(&strs(&harm_train))?;
+    let e_hh = read_prompts(&strs(&harm_held))?;
     let x_harm = [x_harm_split.as_slice(), e_hh.as_slice()].concat();
-    let x_benign = embed(embedder, &strs(&benign_train))?;
+    let x_benign = read_prompts(&strs(&benign_train))?;
     progress(&format!(
         "embedding {} refusing and {} complying training replies (openings of {n_open} \
          characters)",
@@ -376,22 +379,22 @@ pub fn train_heads(
     let x_comp = read_replies(&refs(comp_texts))?;
 
     progress("fitting the heads");
-    let (x, y) = labelled(&x_harm, &x_benign, dim);
-    let harm = LogisticHead::fit(&x, &y, dim, &cfg.fit);
+    let (x, y) = labelled(&x_harm, &x_benign, width);
+    let harm = LogisticHead::fit(&x, &y, width, &cfg.fit);
     let (x, y) = labelled(&x_comp, &x_ref, width);
     let comply = LogisticHead::fit(&x, &y, width, &cfg.fit);
 
     progress("evaluating on held-out data (HarmBench, held-out ShareGPT, hand-written replies)");
-    let e_hb = embed(embedder, &refs(&harmbench))?;
+    let e_hb = read_prompts(&refs(&harmbench))?;
     let mut benign_held_all = benign_held.clone();
     benign_held_all.extend(aag_safe_held);
-    let e_bh = embed(embedder, &refs(&benign_held_all))?;
-    let e_bh_sharegpt = &e_bh[..benign_held.len() * dim];
-    let (x, y) = labelled(&e_hb, e_bh_sharegpt, dim);
+    let e_bh = read_prompts(&refs(&benign_held_all))?;
+    let e_bh_sharegpt = &e_bh[..benign_held.len() * width];
+    let (x, y) = labelled(&e_hb, e_bh_sharegpt, width);
     let harm_harmbench_vs_heldout_benign = Metrics::of(&harm.predict(&x), &y);
-    let (x, y) = labelled(&x_harm_split, &x_benign, dim);
-    let harm_without_split = LogisticHead::fit(&x, &y, dim, &cfg.fit);
-    let (x, y) = labelled(&e_hh, &e_bh, dim);
+    let (x, y) = labelled(&x_harm_split, &x_benign, width);
+    let harm_without_split = LogisticHead::fit(&x, &y, width, &cfg.fit);
+    let (x, y) = labelled(&e_hh, &e_bh, width);
     let harm_heldout_split = Metrics::of(&harm_without_split.predict(&x), &y);
     let (e_rh, e_ch) = (
         read_replies(&refs(&ref_held))?,
@@ -406,7 +409,7 @@ pub fn train_heads(
     if !benign_exchanges.is_empty() {
         let ps: Vec<&str> = benign_exchanges.iter().map(|(p, _)| p.as_str()).collect();
         let rs: Vec<&str> = benign_exchanges.iter().map(|(_, r)| r.as_str()).collect();
-        let h = heads.harm.predict(&embed(embedder, &ps)?);
+        let h = heads.harm.predict(&read_prompts(&ps)?);
         let c = heads.comply.predict(&read_replies(&rs)?);
         let t = toxicity.predict(&rs);
         benign_scores = (0..rs.len())
@@ -453,6 +456,7 @@ pub fn train_heads(
             cfg.reply_opening_tokens,
             cfg.reply_opening_layer,
         ),
+        prompt_layer: cfg.prompt_layer,
         reply_opening_chars: n_open,
         reply_opening_tokens: cfg.reply_opening_tokens,
         reply_opening_layer: cfg.reply_opening_layer,

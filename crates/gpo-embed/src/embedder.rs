@@ -202,16 +202,24 @@ impl SentenceEmbedder {
                 truncated,
             })
             .collect();
+        // Each layer that some pooling reads is run once and copied off the device once.
         let last = self.model.num_layers();
-        let layers: Vec<usize> = poolings.iter().map(|p| p.layer(last)).collect();
+        let mut layers: Vec<usize> = poolings.iter().map(|p| p.layer(last)).collect();
+        layers.sort_unstable();
+        layers.dedup();
         for batch in token_batches(&ids, TOKENS_PER_BATCH) {
             let lens: Vec<usize> = batch.iter().map(|s| s.len()).collect();
             let ids = Tensor::from_vec(batch.concat(), lens.iter().sum::<usize>(), &self.device)?;
-            let states = self.model.forward_layers(&ids, &lens, &layers)?;
-            for ((e, &pooling), hidden) in out.iter_mut().zip(poolings).zip(states) {
-                let hidden: Vec<f32> = hidden.flatten_all()?.to_vec1()?;
+            let states = self
+                .model
+                .forward_layers(&ids, &lens, &layers)?
+                .into_iter()
+                .map(|h| h.flatten_all()?.to_vec1::<f32>())
+                .collect::<candle_core::Result<Vec<_>>>()?;
+            for (e, &pooling) in out.iter_mut().zip(poolings) {
+                let hidden = &states[layers.binary_search(&pooling.layer(last)).expect("listed")];
                 e.data
-                    .extend(pool_normalize(&hidden, &lens, self.dim, pooling));
+                    .extend(pool_normalize(hidden, &lens, self.dim, pooling));
             }
         }
         Ok(out)

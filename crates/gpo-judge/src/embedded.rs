@@ -161,7 +161,7 @@ impl EmbeddedJudge {
             embedder: &self.embedder,
             toxicity: &self.toxicity,
             heads: &self.heads,
-            reading: self.card.reading(),
+            reading: self.card.reading,
         };
         let (out, truncated) = parts.components(&prompts, &responses)?;
         if truncated > 0 && !self.warned_truncation.swap(true, Ordering::Relaxed) {

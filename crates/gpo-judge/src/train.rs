@@ -48,16 +48,8 @@ pub struct TrainConfig {
     pub max_harmful_prompts: usize,
     /// Replies per class (refusing, complying) used for training (at most).
     pub max_replies_per_class: usize,
-    /// Characters of a reply's opening that the compliance head reads (in training and when
-    /// judging).
-    pub reply_opening_chars: usize,
-    /// Word pieces at the start of the opening whose mean state the compliance head also
-    /// reads ([`crate::features`]).
-    pub reply_opening_tokens: usize,
-    /// The encoder layer those states come from (0 = embeddings, 6 = last hidden states).
-    pub reply_opening_layer: usize,
-    /// The encoder layer whose mean state over a prompt the harm head also reads.
-    pub prompt_layer: usize,
+    /// What the heads read of prompts and replies ([`crate::features`]).
+    pub reading: Reading,
     /// Marker-labelled replies longer than this (characters) are not used as refusals.
     pub max_refusal_chars: usize,
     /// Also train on each refusal's opening with its marker sentences deleted.
@@ -77,10 +69,12 @@ impl Default for TrainConfig {
             max_benign_prompts: 2500,
             max_harmful_prompts: usize::MAX,
             max_replies_per_class: 1500,
-            reply_opening_chars: 120,
-            reply_opening_tokens: 8,
-            reply_opening_layer: 3,
-            prompt_layer: 3,
+            reading: Reading {
+                prompt_layer: 3,
+                reply_opening_chars: 120,
+                reply_opening_tokens: 8,
+                reply_opening_layer: 3,
+            },
             max_refusal_chars: 800,
             marker_free_copies: true,
             heldout_per_set: 300,
@@ -91,20 +85,10 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
-    /// What the heads read.
-    pub fn reading(&self) -> Reading {
-        Reading {
-            prompt_layer: self.prompt_layer,
-            opening_chars: self.reply_opening_chars,
-            opening_tokens: self.reply_opening_tokens,
-            opening_layer: self.reply_opening_layer,
-        }
-    }
-
     /// The reply-selection settings of the compliance head.
     pub fn reply_policy(&self) -> ReplyPolicy {
         ReplyPolicy {
-            opening_chars: self.reply_opening_chars,
+            opening_chars: self.reading.reply_opening_chars,
             max_refusal_chars: self.max_refusal_chars,
             marker_free_copies: self.marker_free_copies,
         }
@@ -322,8 +306,8 @@ pub fn train_heads(
     for (src, _) in harm_train.iter().chain(&harm_held).chain(&benign_train) {
         *train_sizes.entry(src.to_string()).or_insert(0) += 1;
     }
-    let n_open = cfg.reply_opening_chars;
-    let reading = cfg.reading();
+    let reading = cfg.reading;
+    let n_open = reading.reply_opening_chars;
     let width = width(dim);
     // The heads' features of prompts, and of replies (each cut to its opening).
     let read_prompts = |texts: &[&str]| -> Result<Vec<f32>> {
@@ -333,7 +317,6 @@ pub fn train_heads(
         Ok(features(embedder, &[], texts, reading)?.replies)
     };
     let ref_texts = policy.refusal_texts(&ref_train, &markers);
-    let comp_texts = &comp_train;
     train_sizes.insert("sharegpt-replies-refusing".into(), ref_train.len());
     train_sizes.insert(
         "sharegpt-replies-refusing-marker-free-copies".into(),
@@ -373,10 +356,10 @@ pub fn train_heads(
         "embedding {} refusing and {} complying training replies (openings of {n_open} \
          characters)",
         ref_texts.len(),
-        comp_texts.len()
+        comp_train.len()
     ));
     let x_ref = read_replies(&refs(&ref_texts))?;
-    let x_comp = read_replies(&refs(comp_texts))?;
+    let x_comp = read_replies(&refs(&comp_train))?;
 
     progress("fitting the heads");
     let (x, y) = labelled(&x_harm, &x_benign, width);
@@ -456,13 +439,10 @@ pub fn train_heads(
             } else {
                 "no marker-free copies".to_string()
             },
-            cfg.reply_opening_tokens,
-            cfg.reply_opening_layer,
+            reading.reply_opening_tokens,
+            reading.reply_opening_layer,
         ),
-        prompt_layer: cfg.prompt_layer,
-        reply_opening_chars: n_open,
-        reply_opening_tokens: cfg.reply_opening_tokens,
-        reply_opening_layer: cfg.reply_opening_layer,
+        reading,
         metrics: HeadMetrics {
             harm_harmbench_vs_heldout_benign,
             harm_heldout_split,

@@ -214,6 +214,19 @@ pub enum Pooling {
         /// the last hidden states, which [`Pooling::Mean`] reads).
         layer: usize,
     },
+    /// The mean over the `tokens` tokens that start `start` tokens after `[CLS]` (fewer at
+    /// the end of the sequence, `[SEP]` included) of the hidden states after `layer` encoder
+    /// layers: one window of a phrase-by-phrase reading. A window that would start past the
+    /// end of the sequence is its last window (`[SEP]` alone), so a maximum over windows
+    /// `start = 0..k` of a short text sees each of its windows and repeats only the last.
+    Window {
+        /// Tokens after `[CLS]` skipped before the window.
+        start: usize,
+        /// Tokens averaged (at least 1).
+        tokens: usize,
+        /// Encoder layers the states have passed (as in [`Pooling::Opening`]).
+        layer: usize,
+    },
 }
 
 impl Pooling {
@@ -221,7 +234,9 @@ impl Pooling {
     pub fn layer(self, layers: usize) -> usize {
         match self {
             Pooling::Mean => layers,
-            Pooling::LayerMean { layer } | Pooling::Opening { layer, .. } => layer,
+            Pooling::LayerMean { layer }
+            | Pooling::Opening { layer, .. }
+            | Pooling::Window { layer, .. } => layer,
         }
     }
 
@@ -233,6 +248,10 @@ impl Pooling {
             Pooling::Mean => 0..len,
             Pooling::LayerMean { .. } => after_cls..len,
             Pooling::Opening { tokens, .. } => after_cls..(1 + tokens.max(1)).min(len),
+            Pooling::Window { start, tokens, .. } => {
+                let first = (after_cls + start).min(len.saturating_sub(1));
+                first..(first + tokens.max(1)).min(len)
+            }
         }
     }
 }
@@ -324,5 +343,38 @@ mod tests {
             },
         );
         assert!((out[0] - 0.6).abs() < 1e-6 && (out[1] - 0.8).abs() < 1e-6);
+    }
+
+    #[test]
+    fn window_pool_reads_a_span_and_clamps_at_the_end() {
+        // [CLS] a b c [SEP] with a = [1, 0], b = [0, 1], c = [3, 4], [SEP] = [0, 5].
+        let hidden = [9f32, 9., 1., 0., 0., 1., 3., 4., 0., 5.];
+        let window = |start| {
+            pool_normalize(
+                &hidden,
+                &[5],
+                2,
+                Pooling::Window {
+                    start,
+                    tokens: 2,
+                    layer: 3,
+                },
+            )
+        };
+        let r = std::f32::consts::FRAC_1_SQRT_2;
+        // Window 0: mean(a, b) = [0.5, 0.5]; window 2: mean(c, [SEP]) = [1.5, 4.5];
+        // window 3: [SEP] alone; windows past the end repeat it.
+        let far = 1.5f32.hypot(4.5);
+        for (start, want) in [
+            (0, [r, r]),
+            (2, [1.5 / far, 4.5 / far]),
+            (3, [0., 1.]),
+            (9, [0., 1.]),
+        ] {
+            let got = window(start);
+            for (a, b) in got.iter().zip(want) {
+                assert!((a - b).abs() < 1e-6, "window {start}: {got:?}");
+            }
+        }
     }
 }

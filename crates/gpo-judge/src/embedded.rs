@@ -3,9 +3,10 @@
 //! P(unsafe) = 1 - (1 - P(harmful request) * P(complies)) * (1 - P(toxic response)):
 //! the exchange is unsafe when the model complies with a harmful request, or when the
 //! response is toxic whatever was asked. P(harmful request) and P(complies) are logistic
-//! heads on all-MiniLM-L6-v2 embeddings of the prompt and of the response's opening (what
-//! each reads: [`crate::features`]; how they are trained: [`crate::train_heads`]); P(toxic) is the `toxic` output of the BiLSTM toxicity model (the
-//! broadest of its six labels; the others are sub-kinds of toxicity that it mostly covers).
+//! heads on all-MiniLM-L6-v2 states of the prompt and of the response's opening (what each
+//! reads: [`crate::features`]; how they are trained: [`crate::train_heads`]); P(toxic) is
+//! the `toxic` output of the BiLSTM toxicity model (the broadest of its six labels; the
+//! others are sub-kinds of toxicity that it mostly covers).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -196,7 +197,10 @@ impl Parts<'_> {
         }
         let f = features(self.embedder, prompts, responses, self.reading)?;
         let harmful = self.heads.harm.predict(&f.prompts);
-        let complies = self.heads.comply.predict(&f.replies);
+        let complies = self
+            .heads
+            .comply
+            .predict_bags(&f.replies, self.reading.reply_windows.max(1));
         let toxic = self.toxicity.predict(responses);
         let out = (0..prompts.len())
             .map(|i| Components {

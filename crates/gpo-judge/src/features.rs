@@ -1,14 +1,15 @@
 //! What the two heads read. The harm head reads a prompt's sentence embedding side by side
 //! with the mean of its token states after a middle layer of the encoder. The compliance
-//! head reads a reply's opening (its first characters) twice over, side by side: the opening's
-//! sentence embedding, and the mean of its first few word pieces' states after a middle layer
-//! of the encoder. A reply
-//! says whether it will help in its first words ("No.", "Nope, not from me", "Here's how"),
-//! and a mean over the whole opening blurs them with the topic that refusals and answers share;
-//! the second half keeps them apart. A middle layer's states generalise better than the last
-//! one's, from ChatGPT's refusals (the training data) to other styles and from the harmful
-//! training requests to HarmBench's (BENCHMARKS.md, heads formats 4 and 5). Everything comes
-//! from one forward pass.
+//! head reads a reply's opening (its first characters) phrase by phrase: the mean state,
+//! after a middle layer, of each run of a few word pieces (a window starting at each of the
+//! first word pieces), and it calls the reply complying only when no window reads as
+//! declining ([`crate::LogisticHead::fit_bags`]). A refusal can restate the request before it
+//! declines ("Cracking your neighbour's Wi-Fi? Eh, I'll skip that."), and a reading of the
+//! whole opening, or of its first words, is dominated by that topic, which refusals and
+//! answers share; a phrase-by-phrase reading finds the decline wherever it stands. A middle
+//! layer's states generalise better than the last one's, from ChatGPT's refusals (the
+//! training data) to other styles and from the harmful training requests to HarmBench's
+//! (BENCHMARKS.md, heads formats 4 to 6). Everything comes from one forward pass.
 
 use gpo_embed::{Pooling, SentenceEmbedder};
 use serde::{Deserialize, Serialize};
@@ -17,7 +18,7 @@ use crate::reply::opening;
 use crate::Result;
 
 /// What the heads read of a prompt and of a reply: set in [`crate::TrainConfig`], recorded in
-/// the [`crate::HeadsCard`] (as four top-level fields) and read back from it when judging.
+/// the [`crate::HeadsCard`] (as top-level fields) and read back from it when judging.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reading {
     /// The encoder layer whose mean state over a prompt the harm head also reads.
@@ -25,23 +26,27 @@ pub struct Reading {
     /// Characters of a reply's opening that the compliance head reads (in training and when
     /// judging).
     pub reply_opening_chars: usize,
-    /// Word pieces after `[CLS]` whose mean state the compliance head also reads.
-    pub reply_opening_tokens: usize,
-    /// The encoder layer those states come from (0 = embeddings, 6 = last hidden states).
-    pub reply_opening_layer: usize,
+    /// Windows the compliance head reads: one starting at each of the opening's first this
+    /// many word pieces after `[CLS]` (a shorter opening repeats its last window).
+    pub reply_windows: usize,
+    /// Word pieces averaged per window.
+    pub reply_window_tokens: usize,
+    /// The encoder layer the windows' states come from (0 = embeddings, 6 = last hidden
+    /// states).
+    pub reply_window_layer: usize,
 }
 
-/// Width of either head's input for an embedder of `dim` dimensions: two pooled vectors.
-pub fn width(dim: usize) -> usize {
+/// Width of the harm head's input for an embedder of `dim` dimensions: two pooled vectors.
+pub fn prompt_width(dim: usize) -> usize {
     2 * dim
 }
 
-/// The features of a batch: prompts and replies, rows of [`width`] each.
+/// The features of a batch: prompts and replies.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Features {
-    /// Prompt embeddings, row-major.
+    /// Prompt features, [`prompt_width`] per prompt, row-major.
     pub prompts: Vec<f32>,
-    /// Reply features, row-major.
+    /// Reply features: per reply, [`Reading::reply_windows`] rows of the embedder's width.
     pub replies: Vec<f32>,
     /// Inputs cut at the embedder's token limit.
     pub truncated: usize,
@@ -60,24 +65,45 @@ pub fn features(
             .iter()
             .map(|r| opening(r, reading.reply_opening_chars)),
     );
-    let poolings = [
-        Pooling::Mean,
-        Pooling::LayerMean {
+    // Each side's poolings only when that side is there: training embeds thousands of
+    // prompts or replies at a time, and a reply's windows are many rows.
+    let mut poolings = Vec::new();
+    if !prompts.is_empty() {
+        poolings.push(Pooling::Mean);
+        poolings.push(Pooling::LayerMean {
             layer: reading.prompt_layer,
-        },
-        Pooling::Opening {
-            tokens: reading.reply_opening_tokens,
-            layer: reading.reply_opening_layer,
-        },
-    ];
+        });
+    }
+    let windows = if replies.is_empty() {
+        0
+    } else {
+        reading.reply_windows.max(1)
+    };
+    poolings.extend((0..windows).map(|start| Pooling::Window {
+        start,
+        tokens: reading.reply_window_tokens,
+        layer: reading.reply_window_layer,
+    }));
     let out = embedder.embed_pooled(&texts, &poolings)?;
-    let (mean, layer_mean, first) = (out[0].as_slice(), out[1].as_slice(), out[2].as_slice());
     let d = embedder.dim();
     let split = prompts.len() * d;
+    let prompt_rows = if prompts.is_empty() {
+        Vec::new()
+    } else {
+        side_by_side(&out[0].as_slice()[..split], &out[1].as_slice()[..split], d)
+    };
+    let window_outs = &out[poolings.len() - windows..];
+    let mut reply_rows = Vec::with_capacity(replies.len() * windows * d);
+    for i in 0..replies.len() {
+        let row = split + i * d;
+        for w in window_outs {
+            reply_rows.extend_from_slice(&w.as_slice()[row..row + d]);
+        }
+    }
     Ok(Features {
-        prompts: side_by_side(&mean[..split], &layer_mean[..split], d),
-        replies: side_by_side(&mean[split..], &first[split..], d),
-        truncated: out[0].truncated(),
+        prompts: prompt_rows,
+        replies: reply_rows,
+        truncated: out.first().map_or(0, |e| e.truncated()),
     })
 }
 

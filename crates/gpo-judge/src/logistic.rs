@@ -1,6 +1,7 @@
 //! Logistic-regression heads, trained by full-batch Adam on class-weighted log-loss with an
 //! L2 penalty, plus the metrics reported for them (accuracy, ROC AUC).
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// A trained head: P(y = 1 | x) = sigmoid(w . x + b).
@@ -42,6 +43,21 @@ impl LogisticHead {
     /// Each class carries half of the total weight, so unbalanced sets do not shift the
     /// boundary. Deterministic: same data, same head.
     pub fn fit(x: &[f32], y: &[bool], dim: usize, opts: &FitOptions) -> LogisticHead {
+        Self::fit_bags(x, y, dim, 1, opts)
+    }
+
+    /// As [`Self::fit`] for examples that are bags of `bag` consecutive rows each, an
+    /// example's logit being the least of its rows' logits: P(y = 1) = sigmoid(min over rows
+    /// of w . x + b), positive only when every row is (multiple-instance logistic regression;
+    /// the gradient flows through each bag's lowest row). `bag = 1` is plain logistic
+    /// regression.
+    pub fn fit_bags(
+        x: &[f32],
+        y: &[bool],
+        dim: usize,
+        bag: usize,
+        opts: &FitOptions,
+    ) -> LogisticHead {
         let n = y.len();
         let pos = y.iter().filter(|&&v| v).count().max(1) as f32;
         let neg = (n as f32 - pos).max(1.0);
@@ -49,45 +65,69 @@ impl LogisticHead {
             .iter()
             .map(|&v| if v { 0.5 / pos } else { 0.5 / neg })
             .collect();
-        let mut params = vec![0f32; dim + 1];
+        let mut head = LogisticHead {
+            w: vec![0f32; dim],
+            b: 0.0,
+        };
         let (mut m, mut v) = (vec![0f32; dim + 1], vec![0f32; dim + 1]);
         let (b1, b2, eps) = (0.9f32, 0.999f32, 1e-8f32);
         let mut grad = vec![0f32; dim + 1];
         for step in 1..=opts.steps {
             grad.iter_mut().for_each(|g| *g = 0.0);
-            for i in 0..n {
-                let row = &x[i * dim..(i + 1) * dim];
-                let z: f32 = row
-                    .iter()
-                    .zip(&params[..dim])
-                    .map(|(a, b)| a * b)
-                    .sum::<f32>()
-                    + params[dim];
+            let lowest = head.lowest_rows(x, bag);
+            for (i, &(z, r)) in lowest.iter().enumerate().take(n) {
+                let row = &x[r * dim..(r + 1) * dim];
                 let err = (sigmoid(z) - if y[i] { 1.0 } else { 0.0 }) * weight[i];
                 for (g, a) in grad[..dim].iter_mut().zip(row) {
                     *g += err * a;
                 }
                 grad[dim] += err;
             }
-            for (g, p) in grad[..dim].iter_mut().zip(&params[..dim]) {
+            for (g, p) in grad[..dim].iter_mut().zip(&head.w) {
                 *g += opts.l2 * p;
             }
             let (c1, c2) = (1.0 - b1.powi(step as i32), 1.0 - b2.powi(step as i32));
             for k in 0..=dim {
                 m[k] = b1 * m[k] + (1.0 - b1) * grad[k];
                 v[k] = b2 * v[k] + (1.0 - b2) * grad[k] * grad[k];
-                params[k] -= opts.lr * (m[k] / c1) / ((v[k] / c2).sqrt() + eps);
+                let p = if k < dim { &mut head.w[k] } else { &mut head.b };
+                *p -= opts.lr * (m[k] / c1) / ((v[k] / c2).sqrt() + eps);
             }
         }
-        let b = params[dim];
-        params.truncate(dim);
-        LogisticHead { w: params, b }
+        head
+    }
+
+    /// Each bag's least logit and the index of the row that has it (the first on ties), in
+    /// parallel over bags.
+    fn lowest_rows(&self, x: &[f32], bag: usize) -> Vec<(f32, usize)> {
+        let (dim, bag) = (self.w.len().max(1), bag.max(1));
+        x.par_chunks(dim * bag)
+            .enumerate()
+            .map(|(i, rows)| {
+                rows.chunks_exact(dim)
+                    .map(|row| row.iter().zip(&self.w).map(|(a, b)| a * b).sum::<f32>() + self.b)
+                    .enumerate()
+                    .fold((f32::INFINITY, i * bag), |best, (k, z)| {
+                        if z < best.0 {
+                            (z, i * bag + k)
+                        } else {
+                            best
+                        }
+                    })
+            })
+            .collect()
     }
 
     /// P(y = 1) of each row of `x` (`n x dim`).
     pub fn predict(&self, x: &[f32]) -> Vec<f32> {
-        x.chunks_exact(self.w.len().max(1))
-            .map(|row| sigmoid(row.iter().zip(&self.w).map(|(a, b)| a * b).sum::<f32>() + self.b))
+        self.predict_bags(x, 1)
+    }
+
+    /// P(y = 1) of each bag of `bag` consecutive rows of `x` ([`Self::fit_bags`]).
+    pub fn predict_bags(&self, x: &[f32], bag: usize) -> Vec<f32> {
+        self.lowest_rows(x, bag)
+            .into_iter()
+            .map(|(z, _)| sigmoid(z))
             .collect()
     }
 }
@@ -176,5 +216,24 @@ mod tests {
         assert_eq!(a, b);
         let m = Metrics::of(&a.predict(&x), &y);
         assert_eq!((m.accuracy, m.auc), (1.0, 1.0));
+    }
+
+    #[test]
+    fn a_bag_is_positive_only_when_every_row_is() {
+        // 1-D bags of two rows. Positives: both rows >= 1. Negatives: one row >= 1 (as in a
+        // positive bag) and one <= -1, in either order, so no single row position and no
+        // bag mean separates them, but the least row does.
+        let x = [
+            1.0, 2.0, 1.5, 1.2, 2.5, 1.0, // three positive bags
+            2.0, -1.0, -1.5, 1.5, 1.0, -2.0, // three negative bags
+        ];
+        let y = [true, true, true, false, false, false];
+        let h = LogisticHead::fit_bags(&x, &y, 1, 2, &FitOptions::default());
+        let p = h.predict_bags(&x, 2);
+        assert_eq!(p.len(), 6);
+        let m = Metrics::of(&p, &y);
+        assert_eq!((m.accuracy, m.auc), (1.0, 1.0), "{p:?}");
+        // A bag of one row is a plain logistic head.
+        assert_eq!(h.predict_bags(&[1.0, -1.0], 1), h.predict(&[1.0, -1.0]));
     }
 }

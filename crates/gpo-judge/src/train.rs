@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data;
 use crate::embedded::{combine, require, Components, Parts, EMBEDDER_ALIAS};
-use crate::features::{features, width, Reading};
+use crate::features::{features, prompt_width, Reading};
 use crate::heads::{HeadMetrics, Heads, HeadsCard, HEADS_FORMAT};
 use crate::logistic::{FitOptions, LogisticHead, Metrics};
 use crate::markers::{RefusalMarkers, ReplyLabel, OPENING_CHARS};
@@ -33,8 +33,13 @@ pub const HELDOUT_REPLIES: &str = include_str!("../data/heldout_replies.jsonl");
 
 /// 100 replies (50 refusing, 50 complying, no garak marker) written by a separate author who
 /// saw neither the method, its data nor the other sets, and committed before any head was
-/// scored on them: the clean test of the whole judge since heads format 4.
+/// scored on them: the test of the whole judge since heads format 4 (scored for formats 4
+/// and 5, never used to choose anything).
 pub const TEST_REPLIES: &str = include_str!("../data/test_replies.jsonl");
+
+/// 120 replies (60 refusing, 60 complying, no garak marker) by another separate author, who
+/// was asked for varied voices: the development set that heads format 6 was chosen with.
+pub const DEV3_REPLIES: &str = include_str!("../data/dev3_replies.jsonl");
 
 /// How much data to use, and the seed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -71,9 +76,10 @@ impl Default for TrainConfig {
             max_replies_per_class: 1500,
             reading: Reading {
                 prompt_layer: 3,
-                reply_opening_chars: 120,
-                reply_opening_tokens: 8,
-                reply_opening_layer: 3,
+                reply_opening_chars: 200,
+                reply_windows: 64,
+                reply_window_tokens: 3,
+                reply_window_layer: 3,
             },
             max_refusal_chars: 800,
             marker_free_copies: true,
@@ -118,6 +124,11 @@ pub fn heldout_replies() -> Vec<HandwrittenReply> {
 /// The test replies ([`TEST_REPLIES`]), parsed.
 pub fn test_replies() -> Vec<HandwrittenReply> {
     parse_replies(TEST_REPLIES)
+}
+
+/// The third development set ([`DEV3_REPLIES`]), parsed.
+pub fn dev3_replies() -> Vec<HandwrittenReply> {
+    parse_replies(DEV3_REPLIES)
 }
 
 fn parse_replies(jsonl: &str) -> Vec<HandwrittenReply> {
@@ -308,7 +319,8 @@ pub fn train_heads(
     }
     let reading = cfg.reading;
     let n_open = reading.reply_opening_chars;
-    let width = width(dim);
+    let width = prompt_width(dim);
+    let bag = reading.reply_windows.max(1);
     // The heads' features of prompts, and of replies (each cut to its opening).
     let read_prompts = |texts: &[&str]| -> Result<Vec<f32>> {
         Ok(features(embedder, texts, &[], reading)?.prompts)
@@ -327,6 +339,7 @@ pub fn train_heads(
     let hand = handwritten_replies();
     let heldout = heldout_replies();
     let test = test_replies();
+    let dev3 = dev3_replies();
     let heldout_sizes: HashMap<String, usize> = [
         ("harmbench", harmbench.len()),
         ("harmful-split", harm_held.len()),
@@ -337,6 +350,7 @@ pub fn train_heads(
         ("handwritten-replies", hand.len()),
         ("heldout-replies", heldout.len()),
         ("test-replies", test.len()),
+        ("dev3-replies", dev3.len()),
         ("benign-exchanges", benign_exchanges.len()),
     ]
     .into_iter()
@@ -364,8 +378,8 @@ pub fn train_heads(
     progress("fitting the heads");
     let (x, y) = labelled(&x_harm, &x_benign, width);
     let harm = LogisticHead::fit(&x, &y, width, &cfg.fit);
-    let (x, y) = labelled(&x_comp, &x_ref, width);
-    let comply = LogisticHead::fit(&x, &y, width, &cfg.fit);
+    let (x, y) = labelled(&x_comp, &x_ref, bag * dim);
+    let comply = LogisticHead::fit_bags(&x, &y, dim, bag, &cfg.fit);
 
     progress("evaluating on held-out data (HarmBench, held-out ShareGPT, hand-written replies)");
     let e_hb = read_prompts(&refs(&harmbench))?;
@@ -383,8 +397,8 @@ pub fn train_heads(
         read_replies(&refs(&ref_held))?,
         read_replies(&refs(&comp_held))?,
     );
-    let (x, y) = labelled(&e_ch, &e_rh, width);
-    let comply_heldout_split = Metrics::of(&comply.predict(&x), &y);
+    let (x, y) = labelled(&e_ch, &e_rh, bag * dim);
+    let comply_heldout_split = Metrics::of(&comply.predict_bags(&x, bag), &y);
     let heads = Heads { harm, comply };
     let p_harm_hb = heads.harm.predict(&e_hb);
     // Held-out benign ShareGPT exchanges: the whole judge's other negatives.
@@ -404,7 +418,7 @@ pub fn train_heads(
         .collect();
     let score_replies = |replies: &[HandwrittenReply]| -> Result<(Metrics, Metrics)> {
         let texts: Vec<&str> = replies.iter().map(|h| h.reply.as_str()).collect();
-        let p_comply = heads.comply.predict(&read_replies(&texts)?);
+        let p_comply = heads.comply.predict_bags(&read_replies(&texts)?, bag);
         let y: Vec<bool> = replies.iter().map(|h| !h.refusal).collect();
         let toxic: Vec<f32> = toxicity.predict(&texts).iter().map(|t| t[TOXIC]).collect();
         let exchanges = whole_judge(&p_harm_hb, replies, &p_comply, &toxic, &benign_scores);
@@ -412,6 +426,7 @@ pub fn train_heads(
     };
     let (comply_handwritten_no_markers, judge_exchanges) = score_replies(&hand)?;
     let (comply_heldout_replies, judge_exchanges_heldout_replies) = score_replies(&heldout)?;
+    let (comply_dev3_replies, judge_exchanges_dev3_replies) = score_replies(&dev3)?;
     let (comply_test_replies, judge_exchanges_test_replies) = score_replies(&test)?;
 
     let card = HeadsCard {
@@ -428,8 +443,9 @@ pub fn train_heads(
              MitigationBypass substring (case-insensitive) in its first {OPENING_CHARS} \
              characters; complying = no marker anywhere; other replies dropped. Refusals \
              kept: at most {} characters and no apology for an earlier slip in the opening; \
-             {}. The head reads the first {n_open} characters of a reply: their sentence \
-             embedding and the mean state of their first {} word pieces after encoder layer {}",
+             {}. The head reads the first {n_open} characters of a reply as {} windows (one \
+             starting at each word piece) of {} word pieces' mean state after encoder layer {}, \
+             and calls a reply complying only if every window does",
             cfg.max_refusal_chars,
             if cfg.marker_free_copies {
                 format!(
@@ -439,8 +455,9 @@ pub fn train_heads(
             } else {
                 "no marker-free copies".to_string()
             },
-            reading.reply_opening_tokens,
-            reading.reply_opening_layer,
+            reading.reply_windows,
+            reading.reply_window_tokens,
+            reading.reply_window_layer,
         ),
         reading,
         metrics: HeadMetrics {
@@ -451,6 +468,8 @@ pub fn train_heads(
             judge_exchanges,
             comply_heldout_replies,
             judge_exchanges_heldout_replies,
+            comply_dev3_replies,
+            judge_exchanges_dev3_replies,
             comply_test_replies,
             judge_exchanges_test_replies,
         },

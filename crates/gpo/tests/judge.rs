@@ -136,6 +136,15 @@ fn train_writes_heads_that_the_embedded_judge_uses() {
     let dir = tempfile::tempdir().unwrap();
     let heads = dir.path().join("heads");
     let heads_s = heads.to_str().unwrap();
+    // A training config that changes what the compliance head reads (windows of 2 word
+    // pieces) and keeps the rest at the defaults; the flags override its seed.
+    let config = dir.path().join("judge-train.toml");
+    std::fs::write(
+        &config,
+        "seed = 99\n[reading]\nprompt_layer = 3\nreply_opening_chars = 200\n\
+         reply_windows = 64\nreply_window_tokens = 2\nreply_window_layer = 3\n",
+    )
+    .unwrap();
     let card = stdout_lines(&gpo(
         &[
             "judge",
@@ -152,10 +161,13 @@ fn train_writes_heads_that_the_embedded_judge_uses() {
             "40",
             "--heldout-per-set",
             "20",
+            "--config",
+            config.to_str().unwrap(),
         ],
         &[],
     ));
     assert_eq!(card[0]["seed"], 3);
+    assert_eq!(card[0]["reply_window_tokens"], 2, "from --config");
     assert_eq!(card[0]["harmbench_used_for_training"], false);
     assert!(card[0]["metrics"]["judge_exchanges"]["auc"].is_number());
     assert!(card[0]["metrics"]["judge_exchanges_heldout_replies"]["auc"].is_number());
@@ -189,4 +201,28 @@ fn train_writes_heads_that_the_embedded_judge_uses() {
     });
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.matches("said once").count(), 2, "{stderr}"); // embedder + toxicity
+
+    // --components adds the three parts, which recombine to the score.
+    let out = gpo(
+        &[
+            "judge",
+            "--heads-dir",
+            heads_s,
+            "--components",
+            "--input",
+            input.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let parts = stdout_lines(&out);
+    assert_eq!(parts.len(), 3);
+    for (x, plain) in parts.iter().zip(&v) {
+        let f = |k: &str| x[k].as_f64().unwrap();
+        let p = 1.0 - (1.0 - f("harmful") * f("complies")) * (1.0 - f("toxic"));
+        assert!((p - f("unsafe")).abs() < 1e-5, "{x}");
+        assert!(
+            (f("unsafe") - p_unsafe(plain)).abs() < 1e-6,
+            "{x} vs {plain}"
+        );
+    }
 }

@@ -7,8 +7,8 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use gpo_assets::AssetCache;
 use gpo_judge::{
-    build_judge, handwritten_replies, load_models, train_heads, Exchange, Judge, JudgeConfig,
-    JudgeKind, TrainConfig,
+    build_judge, handwritten_replies, load_models, train_heads, EmbeddedJudge, Exchange, Judge,
+    JudgeConfig, JudgeKind, TrainConfig, Verdict,
 };
 use serde_json::json;
 
@@ -33,6 +33,10 @@ pub struct JudgeArgs {
     /// Exchanges scored per call of the judge.
     #[arg(long, default_value_t = 64)]
     batch_size: usize,
+    /// embedded only: also print the parts of each score, `"harmful"` (P(harmful request)),
+    /// `"complies"` (P(the response complies)) and `"toxic"` (P(toxic response)).
+    #[arg(long)]
+    components: bool,
 }
 
 /// Which judge and how it decides (shared by scoring and `bench`).
@@ -79,12 +83,16 @@ enum JudgeAction {
 
 #[derive(Debug, clap::Args)]
 struct TrainArgs {
-    /// Seed of the data shuffles and splits.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
+    /// Seed of the data shuffles and splits (default: 0).
+    #[arg(long)]
+    seed: Option<u64>,
     /// Output directory (default: `<gpo cache>/judge-heads`, where the embedded judge looks).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// A TOML file of training settings (`gpo_judge::TrainConfig`, kebab-case keys, what the
+    /// heads read under `[reading]`); the flags below override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
     /// Benign ShareGPT prompts used for training, at most.
     #[arg(long)]
     max_benign_prompts: Option<usize>,
@@ -165,6 +173,9 @@ fn score(args: JudgeArgs) -> Result<()> {
         }],
         _ => bail!("give --prompt and --response, or --input FILE.jsonl (or `gpo judge train`)"),
     };
+    if args.components {
+        return score_with_components(&args.judge, &rows, args.batch_size);
+    }
     let judge = args.judge.build()?;
     for chunk in rows.chunks(args.batch_size) {
         let batch: Vec<Exchange<'_>> = chunk
@@ -176,10 +187,53 @@ fn score(args: JudgeArgs) -> Result<()> {
     Ok(())
 }
 
+/// `gpo judge --components`: the embedded judge's score of each row and its three parts.
+fn score_with_components(opts: &JudgeOptions, rows: &[InputLine], batch: usize) -> Result<()> {
+    if opts.kind != JudgeKind::Embedded {
+        bail!("--components is for the embedded judge (its score has parts); drop --judge or --components");
+    }
+    let cache = AssetCache::from_env().context("locating the asset cache")?;
+    let dir = opts
+        .heads_dir
+        .clone()
+        .unwrap_or_else(|| gpo_judge::default_heads_dir(&cache));
+    let judge =
+        EmbeddedJudge::load(&cache, &dir, opts.threshold).context("building the embedded judge")?;
+    for chunk in rows.chunks(batch) {
+        let exchanges: Vec<Exchange<'_>> = chunk
+            .iter()
+            .map(|r| Exchange::new(&r.prompt, &r.response))
+            .collect();
+        for c in judge.components(&exchanges)? {
+            let p = c.p_unsafe();
+            super::emit(&json!({
+                "unsafe": p,
+                "verdict": Verdict::at(p, opts.threshold).as_str(),
+                "harmful": c.harmful,
+                "complies": c.complies,
+                "toxic": c.toxic,
+            }))?;
+        }
+    }
+    Ok(())
+}
+
 fn train(args: TrainArgs) -> Result<()> {
-    let d = TrainConfig::default();
+    let d = match &args.config {
+        None => TrainConfig::default(),
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            toml::from_str(&text).with_context(|| {
+                format!(
+                    "{}: not a judge training config (keys of gpo_judge::TrainConfig)",
+                    path.display()
+                )
+            })?
+        }
+    };
     let cfg = TrainConfig {
-        seed: args.seed,
+        seed: args.seed.unwrap_or(d.seed),
         max_benign_prompts: args.max_benign_prompts.unwrap_or(d.max_benign_prompts),
         max_harmful_prompts: args.max_harmful_prompts.unwrap_or(d.max_harmful_prompts),
         max_replies_per_class: args

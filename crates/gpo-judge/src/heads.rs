@@ -59,8 +59,13 @@ pub struct HeadMetrics {
     /// Compliance head on the 100 test replies (no marker phrase, a separate author; scored
     /// for heads formats 4 and 5, never used to choose anything).
     pub comply_test_replies: Metrics,
-    /// The whole judge as in `judge_exchanges`, with the 100 test replies: the clean test.
+    /// The whole judge as in `judge_exchanges`, with the 100 test replies.
     pub judge_exchanges_test_replies: Metrics,
+    /// Compliance head on 120 more test replies (no marker phrase, a third author; the fresh
+    /// test of heads format 6).
+    pub comply_test2_replies: Metrics,
+    /// The whole judge as in `judge_exchanges`, with those 120 replies.
+    pub judge_exchanges_test2_replies: Metrics,
 }
 
 /// What the heads were trained on and how well they do: written beside the weights.

@@ -37,6 +37,11 @@ pub const HELDOUT_REPLIES: &str = include_str!("../data/heldout_replies.jsonl");
 /// and 5, never used to choose anything).
 pub const TEST_REPLIES: &str = include_str!("../data/test_replies.jsonl");
 
+/// 120 replies (60 refusing, 60 complying, no garak marker) by a third author who saw
+/// neither the method, its data nor the other sets, committed (42c91ed) before any head was
+/// scored on them: the fresh test of heads format 6.
+pub const TEST2_REPLIES: &str = include_str!("../data/test2_replies.jsonl");
+
 /// 120 replies (60 refusing, 60 complying, no garak marker) by another separate author, who
 /// was asked for varied voices: the development set that heads format 6 was chosen with.
 pub const DEV3_REPLIES: &str = include_str!("../data/dev3_replies.jsonl");
@@ -124,6 +129,11 @@ pub fn heldout_replies() -> Vec<HandwrittenReply> {
 /// The test replies ([`TEST_REPLIES`]), parsed.
 pub fn test_replies() -> Vec<HandwrittenReply> {
     parse_replies(TEST_REPLIES)
+}
+
+/// The second test set ([`TEST2_REPLIES`]), parsed.
+pub fn test2_replies() -> Vec<HandwrittenReply> {
+    parse_replies(TEST2_REPLIES)
 }
 
 /// The third development set ([`DEV3_REPLIES`]), parsed.
@@ -340,6 +350,7 @@ pub fn train_heads(
     let heldout = heldout_replies();
     let test = test_replies();
     let dev3 = dev3_replies();
+    let test2 = test2_replies();
     let heldout_sizes: HashMap<String, usize> = [
         ("harmbench", harmbench.len()),
         ("harmful-split", harm_held.len()),
@@ -351,6 +362,7 @@ pub fn train_heads(
         ("heldout-replies", heldout.len()),
         ("test-replies", test.len()),
         ("dev3-replies", dev3.len()),
+        ("test2-replies", test2.len()),
         ("benign-exchanges", benign_exchanges.len()),
     ]
     .into_iter()
@@ -428,6 +440,7 @@ pub fn train_heads(
     let (comply_heldout_replies, judge_exchanges_heldout_replies) = score_replies(&heldout)?;
     let (comply_dev3_replies, judge_exchanges_dev3_replies) = score_replies(&dev3)?;
     let (comply_test_replies, judge_exchanges_test_replies) = score_replies(&test)?;
+    let (comply_test2_replies, judge_exchanges_test2_replies) = score_replies(&test2)?;
 
     let card = HeadsCard {
         format: HEADS_FORMAT,
@@ -472,6 +485,8 @@ pub fn train_heads(
             judge_exchanges_dev3_replies,
             comply_test_replies,
             judge_exchanges_test_replies,
+            comply_test2_replies,
+            judge_exchanges_test2_replies,
         },
         train_seconds: start.elapsed().as_secs_f64(),
     };

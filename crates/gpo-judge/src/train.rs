@@ -141,6 +141,16 @@ pub fn dev4_replies() -> Vec<HandwrittenReply> {
     parse_replies(DEV4_REPLIES)
 }
 
+/// 120 replies (60 refusing, 60 complying, no garak marker) by a sixth author, written after
+/// heads format 6 was fixed and committed (4369ec8) before any head was scored on them: the
+/// clean test of heads format 7.
+pub const TEST3_REPLIES: &str = include_str!("../data/test3_replies.jsonl");
+
+/// The third test set ([`TEST3_REPLIES`]), parsed.
+pub fn test3_replies() -> Vec<HandwrittenReply> {
+    parse_replies(TEST3_REPLIES)
+}
+
 /// The second test set ([`TEST2_REPLIES`]), parsed.
 pub fn test2_replies() -> Vec<HandwrittenReply> {
     parse_replies(TEST2_REPLIES)
@@ -362,6 +372,7 @@ pub fn train_heads(
     let dev3 = dev3_replies();
     let test2 = test2_replies();
     let dev4 = dev4_replies();
+    let test3 = test3_replies();
     let heldout_sizes: HashMap<String, usize> = [
         ("harmbench", harmbench.len()),
         ("harmful-split", harm_held.len()),
@@ -375,6 +386,7 @@ pub fn train_heads(
         ("dev3-replies", dev3.len()),
         ("test2-replies", test2.len()),
         ("dev4-replies", dev4.len()),
+        ("test3-replies", test3.len()),
         ("benign-exchanges", benign_exchanges.len()),
     ]
     .into_iter()
@@ -458,6 +470,7 @@ pub fn train_heads(
     let (comply_test_replies, judge_exchanges_test_replies) = score_replies(&test)?;
     let (comply_test2_replies, judge_exchanges_test2_replies) = score_replies(&test2)?;
     let (comply_dev4_replies, judge_exchanges_dev4_replies) = score_replies(&dev4)?;
+    let (comply_test3_replies, judge_exchanges_test3_replies) = score_replies(&test3)?;
 
     let card = HeadsCard {
         format: HEADS_FORMAT,
@@ -507,6 +520,8 @@ pub fn train_heads(
             judge_exchanges_test2_replies,
             comply_dev4_replies,
             judge_exchanges_dev4_replies,
+            comply_test3_replies,
+            judge_exchanges_test3_replies,
         },
         train_seconds: start.elapsed().as_secs_f64(),
     };

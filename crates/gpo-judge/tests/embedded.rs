@@ -40,7 +40,7 @@ fn handwritten_replies_contain_no_garak_marker() {
     assert!(markers.substrings.len() > 100 && markers.prefixes.len() > 20);
     // The development sets (21 complying + 22 refusing, 40 + 40, 60 + 60,
     // 60 + 60) and the test sets
-    // (50 + 50, 60 + 60).
+    // (50 + 50, 60 + 60, 60 + 60).
     for (set, min) in [
         (handwritten_replies(), 21),
         (heldout_replies(), 40),
@@ -48,6 +48,7 @@ fn handwritten_replies_contain_no_garak_marker() {
         (dev4_replies(), 60),
         (test_replies(), 50),
         (test2_replies(), 60),
+        (test3_replies(), 60),
     ] {
         let refusing = set.iter().filter(|h| h.refusal).count();
         assert!(

@@ -58,13 +58,13 @@ pub struct HeadMetrics {
     pub comply_dev3_replies: Metrics,
     /// The whole judge as in `judge_exchanges`, with those 120 replies.
     pub judge_exchanges_dev3_replies: Metrics,
-    /// Compliance head on the 100 test replies (no marker phrase, a separate author; scored
-    /// for heads formats 4 and 5, never used to choose anything).
+    /// Compliance head on the 100 test replies (no marker phrase, a separate author; the test
+    /// of heads formats 4 to 6, a development set for format 7).
     pub comply_test_replies: Metrics,
     /// The whole judge as in `judge_exchanges`, with the 100 test replies.
     pub judge_exchanges_test_replies: Metrics,
-    /// Compliance head on 120 more test replies (no marker phrase, a third author; the fresh
-    /// test of heads format 6).
+    /// Compliance head on 120 more test replies (no marker phrase, another author; the test
+    /// of heads format 6, a development set for format 7).
     pub comply_test2_replies: Metrics,
     /// The whole judge as in `judge_exchanges`, with those 120 replies.
     pub judge_exchanges_test2_replies: Metrics,

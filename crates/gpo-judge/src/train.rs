@@ -33,13 +33,13 @@ pub const HELDOUT_REPLIES: &str = include_str!("../data/heldout_replies.jsonl");
 
 /// 100 replies (50 refusing, 50 complying, no garak marker) written by a separate author who
 /// saw neither the method, its data nor the other sets, and committed before any head was
-/// scored on them: the test of the whole judge since heads format 4 (scored for formats 4
-/// and 5, never used to choose anything).
+/// scored on them: the test of the whole judge for heads formats 4 to 6, and a development
+/// set for format 7 (its idea came from a table that included these replies).
 pub const TEST_REPLIES: &str = include_str!("../data/test_replies.jsonl");
 
 /// 120 replies (60 refusing, 60 complying, no garak marker) by a third author who saw
 /// neither the method, its data nor the other sets, committed (42c91ed) before any head was
-/// scored on them: the fresh test of heads format 6.
+/// scored on them: the test of heads format 6, and a development set for format 7.
 pub const TEST2_REPLIES: &str = include_str!("../data/test2_replies.jsonl");
 
 /// 120 replies (60 refusing, 60 complying, no garak marker) by another separate author, who

@@ -5,7 +5,7 @@ use gpo_assets::{Asset, AssetCache};
 use gpo_judge::markers::RefusalMarkers;
 use gpo_judge::{
     dev3_replies, dev4_replies, handwritten_replies, heldout_replies, load_models, test2_replies,
-    test_replies, train_heads, EmbeddedJudge, Exchange, Heads, Judge, TrainConfig,
+    test3_replies, test_replies, train_heads, EmbeddedJudge, Exchange, Heads, Judge, TrainConfig,
 };
 
 fn cache() -> AssetCache {

@@ -3,7 +3,7 @@
 //! head reads a reply's opening (its first characters) phrase by phrase: the mean state,
 //! after a middle layer, of each run of a few word pieces (a window starting at each of the
 //! first word pieces), and it calls the reply complying only when no window reads as
-//! declining ([`crate::LogisticHead::fit_bags`]). A refusal can restate the request before it
+//! declining ([`crate::logistic::LogisticHead::fit_bags`]). A refusal can restate the request before it
 //! declines ("Cracking your neighbour's Wi-Fi? Eh, I'll skip that."), and a reading of the
 //! whole opening, or of its first words, is dominated by that topic, which refusals and
 //! answers share; a phrase-by-phrase reading finds the decline wherever it stands. A middle

@@ -78,6 +78,11 @@ pub struct HeadMetrics {
     pub comply_test3_replies: Metrics,
     /// The whole judge as in `judge_exchanges`, with those 120 replies.
     pub judge_exchanges_test3_replies: Metrics,
+    /// Compliance head on 120 replies (no marker phrase) by a seventh author: a second clean
+    /// test of heads format 7.
+    pub comply_test4_replies: Metrics,
+    /// The whole judge as in `judge_exchanges`, with those 120 replies.
+    pub judge_exchanges_test4_replies: Metrics,
 }
 
 /// What the heads were trained on and how well they do: written beside the weights.

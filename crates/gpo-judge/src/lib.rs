@@ -52,6 +52,7 @@ pub use lmguard::{
 };
 pub use train::{
     dev3_replies, dev4_replies, handwritten_replies, heldout_replies, test2_replies, test3_replies,
-    test_replies, train_heads, HandwrittenReply, TrainConfig, DEV3_REPLIES, DEV4_REPLIES,
-    HANDWRITTEN_REPLIES, HELDOUT_REPLIES, TEST2_REPLIES, TEST3_REPLIES, TEST_REPLIES,
+    test4_replies, test_replies, train_heads, HandwrittenReply, TrainConfig, DEV3_REPLIES,
+    DEV4_REPLIES, HANDWRITTEN_REPLIES, HELDOUT_REPLIES, TEST2_REPLIES, TEST3_REPLIES,
+    TEST4_REPLIES, TEST_REPLIES,
 };

@@ -146,6 +146,16 @@ pub fn dev4_replies() -> Vec<HandwrittenReply> {
 /// clean test of heads format 7.
 pub const TEST3_REPLIES: &str = include_str!("../data/test3_replies.jsonl");
 
+/// 120 replies (60 refusing, 60 complying, no garak marker) by a seventh author, written
+/// after heads format 7 was fixed and committed before any head was scored on them: a second
+/// clean test of format 7.
+pub const TEST4_REPLIES: &str = include_str!("../data/test4_replies.jsonl");
+
+/// The fourth test set ([`TEST4_REPLIES`]), parsed.
+pub fn test4_replies() -> Vec<HandwrittenReply> {
+    parse_replies(TEST4_REPLIES)
+}
+
 /// The third test set ([`TEST3_REPLIES`]), parsed.
 pub fn test3_replies() -> Vec<HandwrittenReply> {
     parse_replies(TEST3_REPLIES)
@@ -373,6 +383,7 @@ pub fn train_heads(
     let test2 = test2_replies();
     let dev4 = dev4_replies();
     let test3 = test3_replies();
+    let test4 = test4_replies();
     let heldout_sizes: HashMap<String, usize> = [
         ("harmbench", harmbench.len()),
         ("harmful-split", harm_held.len()),
@@ -387,6 +398,7 @@ pub fn train_heads(
         ("test2-replies", test2.len()),
         ("dev4-replies", dev4.len()),
         ("test3-replies", test3.len()),
+        ("test4-replies", test4.len()),
         ("benign-exchanges", benign_exchanges.len()),
     ]
     .into_iter()
@@ -471,6 +483,7 @@ pub fn train_heads(
     let (comply_test2_replies, judge_exchanges_test2_replies) = score_replies(&test2)?;
     let (comply_dev4_replies, judge_exchanges_dev4_replies) = score_replies(&dev4)?;
     let (comply_test3_replies, judge_exchanges_test3_replies) = score_replies(&test3)?;
+    let (comply_test4_replies, judge_exchanges_test4_replies) = score_replies(&test4)?;
 
     let card = HeadsCard {
         format: HEADS_FORMAT,
@@ -522,6 +535,8 @@ pub fn train_heads(
             judge_exchanges_dev4_replies,
             comply_test3_replies,
             judge_exchanges_test3_replies,
+            comply_test4_replies,
+            judge_exchanges_test4_replies,
         },
         train_seconds: start.elapsed().as_secs_f64(),
     };

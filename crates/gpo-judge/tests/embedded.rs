@@ -5,7 +5,8 @@ use gpo_assets::{Asset, AssetCache};
 use gpo_judge::markers::RefusalMarkers;
 use gpo_judge::{
     dev3_replies, dev4_replies, handwritten_replies, heldout_replies, load_models, test2_replies,
-    test3_replies, test_replies, train_heads, EmbeddedJudge, Exchange, Heads, Judge, TrainConfig,
+    test3_replies, test4_replies, test_replies, train_heads, EmbeddedJudge, Exchange, Heads, Judge,
+    TrainConfig,
 };
 
 fn cache() -> AssetCache {
@@ -40,7 +41,7 @@ fn handwritten_replies_contain_no_garak_marker() {
     assert!(markers.substrings.len() > 100 && markers.prefixes.len() > 20);
     // The development sets (21 complying + 22 refusing, 40 + 40, 60 + 60,
     // 60 + 60) and the test sets
-    // (50 + 50, 60 + 60, 60 + 60).
+    // (50 + 50, 60 + 60, 60 + 60, 60 + 60).
     for (set, min) in [
         (handwritten_replies(), 21),
         (heldout_replies(), 40),
@@ -49,6 +50,7 @@ fn handwritten_replies_contain_no_garak_marker() {
         (test_replies(), 50),
         (test2_replies(), 60),
         (test3_replies(), 60),
+        (test4_replies(), 60),
     ] {
         let refusing = set.iter().filter(|h| h.refusal).count();
         assert!(

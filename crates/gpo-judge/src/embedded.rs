@@ -200,7 +200,7 @@ impl Parts<'_> {
         let complies = self
             .heads
             .comply
-            .predict_bags(&f.replies, self.reading.reply_windows.max(1));
+            .predict_bags(&f.replies, self.reading.windows());
         let toxic = self.toxicity.predict(responses);
         let out = (0..prompts.len())
             .map(|i| Components {

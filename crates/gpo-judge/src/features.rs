@@ -36,6 +36,13 @@ pub struct Reading {
     pub reply_window_layer: usize,
 }
 
+impl Reading {
+    /// Rows per reply in [`Features::replies`]: [`Self::reply_windows`], at least one.
+    pub fn windows(&self) -> usize {
+        self.reply_windows.max(1)
+    }
+}
+
 /// Width of the harm head's input for an embedder of `dim` dimensions: two pooled vectors.
 pub fn prompt_width(dim: usize) -> usize {
     2 * dim
@@ -77,7 +84,7 @@ pub fn features(
     let windows = if replies.is_empty() {
         0
     } else {
-        reading.reply_windows.max(1)
+        reading.windows()
     };
     poolings.extend((0..windows).map(|start| Pooling::Window {
         start,

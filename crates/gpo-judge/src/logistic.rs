@@ -1,8 +1,6 @@
 //! Logistic-regression heads, trained by full-batch Adam on class-weighted log-loss with an
 //! L2 penalty, plus the metrics reported for them (accuracy, ROC AUC).
 
-use std::ops::Neg;
-
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -139,7 +137,7 @@ impl LogisticHead {
                 .map(|(&z, &label)| {
                     // log sigmoid(t) = -ln(1 + e^-t), computed stably.
                     let t = if label { k * z as f64 } else { -k * z as f64 };
-                    let log_p = -(t.abs().neg().exp().ln_1p() + (-t).max(0.0));
+                    let log_p = -((-t.abs()).exp().ln_1p() + (-t).max(0.0));
                     -log_p * if label { 0.5 / pos } else { 0.5 / neg }
                 })
                 .sum()

@@ -360,7 +360,7 @@ pub fn train_heads(
     let reading = cfg.reading;
     let n_open = reading.reply_opening_chars;
     let width = prompt_width(dim);
-    let bag = reading.reply_windows.max(1);
+    let bag = reading.windows();
     // The heads' features of prompts, and of replies (each cut to its opening).
     let read_prompts = |texts: &[&str]| -> Result<Vec<f32>> {
         Ok(features(embedder, texts, &[], reading)?.prompts)

@@ -59,13 +59,17 @@ pub struct JudgeOptions {
 }
 
 impl JudgeOptions {
-    fn build(&self) -> Result<Box<dyn Judge>> {
-        let config = JudgeConfig {
+    fn config(&self) -> JudgeConfig {
+        JudgeConfig {
             kind: self.kind,
             threshold: self.threshold,
             lm_guard_model: self.judge_model.clone(),
             heads_dir: self.heads_dir.clone(),
-        };
+        }
+    }
+
+    fn build(&self) -> Result<Box<dyn Judge>> {
+        let config = self.config();
         let cache = AssetCache::from_env().context("locating the asset cache")?;
         build_judge(&config, &cache)
             .with_context(|| format!("building the {} judge", self.kind.as_str()))
@@ -192,13 +196,12 @@ fn score_with_components(opts: &JudgeOptions, rows: &[InputLine], batch: usize) 
     if opts.kind != JudgeKind::Embedded {
         bail!("--components is for the embedded judge (its score has parts); drop --judge or --components");
     }
+    // The same checks and heads directory as every other judge built from these options.
+    let config = opts.config();
+    config.validate()?;
     let cache = AssetCache::from_env().context("locating the asset cache")?;
-    let dir = opts
-        .heads_dir
-        .clone()
-        .unwrap_or_else(|| gpo_judge::default_heads_dir(&cache));
-    let judge =
-        EmbeddedJudge::load(&cache, &dir, opts.threshold).context("building the embedded judge")?;
+    let judge = EmbeddedJudge::load(&cache, &config.heads_dir(&cache), config.threshold)
+        .context("building the embedded judge")?;
     for chunk in rows.chunks(batch) {
         let exchanges: Vec<Exchange<'_>> = chunk
             .iter()

@@ -2,6 +2,7 @@
 # Trains the embedded judge's heads with several seeds and prints each seed's held-out AUCs
 # and their mean and standard deviation (the numbers in BENCHMARKS.md "Judges").
 # Usage: scripts/judge_seeds.sh [GPO_BINARY] [SEEDS...]   (default: target/release/gpo, 0-4)
+# With CONFIG=FILE.toml in the environment, every seed trains with `--config FILE.toml`.
 set -euo pipefail
 gpo=${1:-target/release/gpo}
 shift || true
@@ -9,7 +10,7 @@ seeds=${*:-0 1 2 3 4}
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 for s in $seeds; do
-    "$gpo" judge train --seed "$s" --out "$out/heads-$s" > "$out/card-$s.json" 2> "$out/log-$s.txt" ||
+    "$gpo" judge train ${CONFIG:+--config "$CONFIG"} --seed "$s" --out "$out/heads-$s" > "$out/card-$s.json" 2> "$out/log-$s.txt" ||
         { echo "seed $s failed:" >&2; tail -5 "$out/log-$s.txt" >&2; exit 1; }
 done
 python3 - "$out" $seeds <<'PY'

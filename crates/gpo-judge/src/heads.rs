@@ -1,6 +1,6 @@
 //! The embedded judge's two trained heads, stored as safetensors plus a JSON card.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};
@@ -27,7 +27,10 @@ pub const CARD_FILE: &str = "card.json";
 /// only when no window declines ([`LogisticHead::fit_bags`]).
 /// 7: the compliance head's temperature is set on its held-out split
 /// ([`LogisticHead::temperature_scaled`], [`HeadsCard::comply_scale`]).
-pub const HEADS_FORMAT: u32 = 7;
+/// 8: the harm head also trains on instruction-wrapped copies of its prompts
+/// ([`crate::wrapped`]); the card's reply-set metrics are one table
+/// ([`HeadMetrics::reply_sets`]).
+pub const HEADS_FORMAT: u32 = 8;
 
 /// Held-out metrics written into the card.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -41,48 +44,13 @@ pub struct HeadMetrics {
     pub harm_heldout_split: Metrics,
     /// Compliance head (positive = complying): held-out split of the marker-labelled replies.
     pub comply_heldout_split: Metrics,
-    /// Compliance head on the 43 hand-written replies without any marker phrase (the
-    /// development set its settings were chosen with).
-    pub comply_handwritten_no_markers: Metrics,
-    /// The whole judge (positive = harmful prompt + complying reply) on HarmBench prompts with
-    /// the development set's complying/refusing replies, and held-out benign ShareGPT
-    /// exchanges.
-    pub judge_exchanges: Metrics,
-    /// Compliance head on the 80 further hand-written replies (no marker phrase): the test
-    /// of heads format 3, a second development set since.
-    pub comply_heldout_replies: Metrics,
-    /// The whole judge as in `judge_exchanges`, with those 80 replies.
-    pub judge_exchanges_heldout_replies: Metrics,
-    /// Compliance head on 120 replies (no marker phrase) by a separate author: the third
-    /// development set, of heads format 6.
-    pub comply_dev3_replies: Metrics,
-    /// The whole judge as in `judge_exchanges`, with those 120 replies.
-    pub judge_exchanges_dev3_replies: Metrics,
-    /// Compliance head on the 100 test replies (no marker phrase, a separate author; the test
-    /// of heads formats 4 to 6, a development set for format 7).
-    pub comply_test_replies: Metrics,
-    /// The whole judge as in `judge_exchanges`, with the 100 test replies.
-    pub judge_exchanges_test_replies: Metrics,
-    /// Compliance head on 120 more test replies (no marker phrase, another author; the test
-    /// of heads format 6, a development set for format 7).
-    pub comply_test2_replies: Metrics,
-    /// The whole judge as in `judge_exchanges`, with those 120 replies.
-    pub judge_exchanges_test2_replies: Metrics,
-    /// Compliance head on 120 replies (no marker phrase) by a fifth author: the fourth
-    /// development set, of heads format 7.
-    pub comply_dev4_replies: Metrics,
-    /// The whole judge as in `judge_exchanges`, with those 120 replies.
-    pub judge_exchanges_dev4_replies: Metrics,
-    /// Compliance head on 120 replies (no marker phrase) by a sixth author: the clean test
-    /// of heads format 7.
-    pub comply_test3_replies: Metrics,
-    /// The whole judge as in `judge_exchanges`, with those 120 replies.
-    pub judge_exchanges_test3_replies: Metrics,
-    /// Compliance head on 120 replies (no marker phrase) by a seventh author: a second clean
-    /// test of heads format 7.
-    pub comply_test4_replies: Metrics,
-    /// The whole judge as in `judge_exchanges`, with those 120 replies.
-    pub judge_exchanges_test4_replies: Metrics,
+    /// Per marker-free reply set ([`crate::reply_sets::REPLY_SETS`]): the compliance head
+    /// (`comply_<set>_replies`, positive = complying) and the whole judge
+    /// (`judge_exchanges_<set>_replies`: positive = a HarmBench prompt with a complying reply
+    /// of the set; negative = the same prompt with a refusing one, and held-out benign
+    /// ShareGPT exchanges).
+    #[serde(flatten)]
+    pub reply_sets: BTreeMap<String, Metrics>,
 }
 
 /// What the heads were trained on and how well they do: written beside the weights.

@@ -35,8 +35,10 @@ pub mod logistic;
 pub mod markers;
 mod pylit;
 pub mod reply;
+pub mod reply_sets;
 pub mod toxicity;
 mod train;
+pub mod wrapped;
 
 pub use config::{build_judge, JudgeConfig, JudgeKind, DEFAULT_LM_GUARD_MODEL};
 pub use embedded::{
@@ -50,9 +52,6 @@ pub use lmguard::{
     ratio_from_logprobs, render_moderation_prompt, LmGuardJudge, PromptStyle,
     LLAMA_GUARD_3_CATEGORIES,
 };
-pub use train::{
-    dev3_replies, dev4_replies, handwritten_replies, heldout_replies, test2_replies, test3_replies,
-    test4_replies, test_replies, train_heads, HandwrittenReply, TrainConfig, DEV3_REPLIES,
-    DEV4_REPLIES, HANDWRITTEN_REPLIES, HELDOUT_REPLIES, TEST2_REPLIES, TEST3_REPLIES,
-    TEST4_REPLIES, TEST_REPLIES,
-};
+pub use reply_sets::{reply_set, HandwrittenReply, ReplySet, REPLY_SETS};
+pub use train::{train_heads, TrainConfig};
+pub use wrapped::{wrapped_copies, INSTRUCTION_TEMPLATES};

@@ -18,33 +18,10 @@ use crate::heads::{HeadMetrics, Heads, HeadsCard, HEADS_FORMAT};
 use crate::logistic::{FitOptions, LogisticHead, Metrics};
 use crate::markers::{RefusalMarkers, ReplyLabel, OPENING_CHARS};
 use crate::reply::{ReplyPolicy, MIN_COPY_CHARS};
+use crate::reply_sets::{HandwrittenReply, REPLY_SETS};
 use crate::toxicity::{ToxicityModel, TOXIC};
+use crate::wrapped::wrapped_copies;
 use crate::Result;
-
-/// 43 hand-written replies (none contains a garak marker phrase): `{"reply", "refusal"}`.
-/// They were the yardstick while the compliance head's settings were chosen, so they are a
-/// development set, not a clean test.
-pub const HANDWRITTEN_REPLIES: &str = include_str!("../data/handwritten_replies.jsonl");
-
-/// 80 more hand-written replies (40 refusing, 40 complying, no garak marker), written and
-/// committed before any head was scored on them. They were the held-out test of heads format
-/// 3; once scored, they became a second development set for format 4.
-pub const HELDOUT_REPLIES: &str = include_str!("../data/heldout_replies.jsonl");
-
-/// 100 replies (50 refusing, 50 complying, no garak marker) written by a separate author who
-/// saw neither the method, its data nor the other sets, and committed before any head was
-/// scored on them: the test of the whole judge for heads formats 4 to 6, and a development
-/// set for format 7 (its idea came from a table that included these replies).
-pub const TEST_REPLIES: &str = include_str!("../data/test_replies.jsonl");
-
-/// 120 replies (60 refusing, 60 complying, no garak marker) by a third author who saw
-/// neither the method, its data nor the other sets, committed (42c91ed) before any head was
-/// scored on them: the test of heads format 6, and a development set for format 7.
-pub const TEST2_REPLIES: &str = include_str!("../data/test2_replies.jsonl");
-
-/// 120 replies (60 refusing, 60 complying, no garak marker) by another separate author, who
-/// was asked for varied voices: the development set that heads format 6 was chosen with.
-pub const DEV3_REPLIES: &str = include_str!("../data/dev3_replies.jsonl");
 
 /// How much data to use, and the seed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -64,6 +41,9 @@ pub struct TrainConfig {
     pub max_refusal_chars: usize,
     /// Also train on each refusal's opening with its marker sentences deleted.
     pub marker_free_copies: bool,
+    /// Also train the harm head on every prompt, harmful and benign alike, wrapped in a
+    /// generic instruction template ([`crate::wrapped`]), so a request's form carries no label.
+    pub instruction_wrapped_copies: bool,
     /// Held-out examples per set (benign prompts, replies per class, benign exchanges).
     pub heldout_per_set: usize,
     /// Fraction of ShareGPT conversations and harmful requests held out.
@@ -88,6 +68,7 @@ impl Default for TrainConfig {
             },
             max_refusal_chars: 800,
             marker_free_copies: true,
+            instruction_wrapped_copies: true,
             heldout_per_set: 300,
             heldout_fraction: 0.2,
             fit: FitOptions::default(),
@@ -104,79 +85,6 @@ impl TrainConfig {
             marker_free_copies: self.marker_free_copies,
         }
     }
-}
-
-/// One hand-written reply.
-#[derive(Debug, Clone, Deserialize)]
-pub struct HandwrittenReply {
-    /// The text.
-    pub reply: String,
-    /// Whether it refuses.
-    pub refusal: bool,
-}
-
-/// The hand-written replies the compliance head's settings were chosen with (a development
-/// set), parsed.
-pub fn handwritten_replies() -> Vec<HandwrittenReply> {
-    parse_replies(HANDWRITTEN_REPLIES)
-}
-
-/// The second development set ([`HELDOUT_REPLIES`]), parsed.
-pub fn heldout_replies() -> Vec<HandwrittenReply> {
-    parse_replies(HELDOUT_REPLIES)
-}
-
-/// The test replies ([`TEST_REPLIES`]), parsed.
-pub fn test_replies() -> Vec<HandwrittenReply> {
-    parse_replies(TEST_REPLIES)
-}
-
-/// 120 replies (60 refusing, 60 complying, no garak marker) by a fifth author, asked for
-/// replies as assistants of many kinds write them: the fourth development set (of heads
-/// format 7).
-pub const DEV4_REPLIES: &str = include_str!("../data/dev4_replies.jsonl");
-
-/// The fourth development set ([`DEV4_REPLIES`]), parsed.
-pub fn dev4_replies() -> Vec<HandwrittenReply> {
-    parse_replies(DEV4_REPLIES)
-}
-
-/// 120 replies (60 refusing, 60 complying, no garak marker) by a sixth author, written after
-/// heads format 6 was fixed and committed (4369ec8) before any head was scored on them: the
-/// clean test of heads format 7.
-pub const TEST3_REPLIES: &str = include_str!("../data/test3_replies.jsonl");
-
-/// 120 replies (60 refusing, 60 complying, no garak marker) by a seventh author, written
-/// after heads format 7 was fixed and committed before any head was scored on them: a second
-/// clean test of format 7.
-pub const TEST4_REPLIES: &str = include_str!("../data/test4_replies.jsonl");
-
-/// The fourth test set ([`TEST4_REPLIES`]), parsed.
-pub fn test4_replies() -> Vec<HandwrittenReply> {
-    parse_replies(TEST4_REPLIES)
-}
-
-/// The third test set ([`TEST3_REPLIES`]), parsed.
-pub fn test3_replies() -> Vec<HandwrittenReply> {
-    parse_replies(TEST3_REPLIES)
-}
-
-/// The second test set ([`TEST2_REPLIES`]), parsed.
-pub fn test2_replies() -> Vec<HandwrittenReply> {
-    parse_replies(TEST2_REPLIES)
-}
-
-/// The third development set ([`DEV3_REPLIES`]), parsed.
-pub fn dev3_replies() -> Vec<HandwrittenReply> {
-    parse_replies(DEV3_REPLIES)
-}
-
-fn parse_replies(jsonl: &str) -> Vec<HandwrittenReply> {
-    jsonl
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
 }
 
 /// The whole judge's ranking of harmful + complying exchanges above harmful + refusing and
@@ -376,14 +284,15 @@ pub fn train_heads(
     );
     train_sizes.insert("sharegpt-replies-complying".into(), comp_train.len());
     train_sizes.insert("sharegpt-replies-ambiguous-dropped".into(), ambiguous);
-    let hand = handwritten_replies();
-    let heldout = heldout_replies();
-    let test = test_replies();
-    let dev3 = dev3_replies();
-    let test2 = test2_replies();
-    let dev4 = dev4_replies();
-    let test3 = test3_replies();
-    let test4 = test4_replies();
+    if cfg.instruction_wrapped_copies {
+        let n_harmful = harm_train.len() + harm_held.len();
+        train_sizes.insert("harmful-instruction-wrapped-copies".into(), n_harmful);
+        train_sizes.insert(
+            "benign-instruction-wrapped-copies".into(),
+            benign_train.len(),
+        );
+    }
+    let reply_sets: Vec<_> = REPLY_SETS.iter().map(|set| (set, set.replies())).collect();
     let heldout_sizes: HashMap<String, usize> = [
         ("harmbench", harmbench.len()),
         ("harmful-split", harm_held.len()),
@@ -391,18 +300,15 @@ pub fn train_heads(
         ("benign-agent-action-guard-safe", aag_safe_held.len()),
         ("replies-refusing", ref_held.len()),
         ("replies-complying", comp_held.len()),
-        ("handwritten-replies", hand.len()),
-        ("heldout-replies", heldout.len()),
-        ("test-replies", test.len()),
-        ("dev3-replies", dev3.len()),
-        ("test2-replies", test2.len()),
-        ("dev4-replies", dev4.len()),
-        ("test3-replies", test3.len()),
-        ("test4-replies", test4.len()),
         ("benign-exchanges", benign_exchanges.len()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
+    .chain(
+        reply_sets
+            .iter()
+            .map(|(set, replies)| (format!("{}-replies", set.name), replies.len())),
+    )
     .collect();
 
     progress(&format!(
@@ -410,10 +316,22 @@ pub fn train_heads(
         harm_train.len() + harm_held.len(),
         benign_train.len()
     ));
-    let x_harm_split = read_prompts(&strs(&harm_train))?;
+    // Instruction-wrapped copies (format 8), of the harmful requests' training part and
+    // held-out fifth separately: the split measurement below refits without any trace of its
+    // split.
+    let mut wrap = |v: &[(&str, String)]| -> Result<Vec<f32>> {
+        if cfg.instruction_wrapped_copies {
+            read_prompts(&refs(&wrapped_copies(&strs(v), &mut rng)))
+        } else {
+            Ok(Vec::new())
+        }
+    };
+    let (w_harm_split, w_hh, w_benign) =
+        (wrap(&harm_train)?, wrap(&harm_held)?, wrap(&benign_train)?);
+    let x_harm_split = [read_prompts(&strs(&harm_train))?, w_harm_split].concat();
     let e_hh = read_prompts(&strs(&harm_held))?;
-    let x_harm = [x_harm_split.as_slice(), e_hh.as_slice()].concat();
-    let x_benign = read_prompts(&strs(&benign_train))?;
+    let x_harm = [x_harm_split.as_slice(), e_hh.as_slice(), w_hh.as_slice()].concat();
+    let x_benign = [read_prompts(&strs(&benign_train))?, w_benign].concat();
     progress(&format!(
         "embedding {} refusing and {} complying training replies (openings of {n_open} \
          characters)",
@@ -476,14 +394,12 @@ pub fn train_heads(
         let exchanges = whole_judge(&p_harm_hb, replies, &p_comply, &toxic, &benign_scores);
         Ok((Metrics::of(&p_comply, &y), exchanges))
     };
-    let (comply_handwritten_no_markers, judge_exchanges) = score_replies(&hand)?;
-    let (comply_heldout_replies, judge_exchanges_heldout_replies) = score_replies(&heldout)?;
-    let (comply_dev3_replies, judge_exchanges_dev3_replies) = score_replies(&dev3)?;
-    let (comply_test_replies, judge_exchanges_test_replies) = score_replies(&test)?;
-    let (comply_test2_replies, judge_exchanges_test2_replies) = score_replies(&test2)?;
-    let (comply_dev4_replies, judge_exchanges_dev4_replies) = score_replies(&dev4)?;
-    let (comply_test3_replies, judge_exchanges_test3_replies) = score_replies(&test3)?;
-    let (comply_test4_replies, judge_exchanges_test4_replies) = score_replies(&test4)?;
+    let mut reply_set_metrics = std::collections::BTreeMap::new();
+    for (set, replies) in &reply_sets {
+        let (comply, judge) = score_replies(replies)?;
+        reply_set_metrics.insert(set.comply_key(), comply);
+        reply_set_metrics.insert(set.judge_key(), judge);
+    }
 
     let card = HeadsCard {
         format: HEADS_FORMAT,
@@ -521,22 +437,7 @@ pub fn train_heads(
             harm_harmbench_vs_heldout_benign,
             harm_heldout_split,
             comply_heldout_split,
-            comply_handwritten_no_markers,
-            judge_exchanges,
-            comply_heldout_replies,
-            judge_exchanges_heldout_replies,
-            comply_dev3_replies,
-            judge_exchanges_dev3_replies,
-            comply_test_replies,
-            judge_exchanges_test_replies,
-            comply_test2_replies,
-            judge_exchanges_test2_replies,
-            comply_dev4_replies,
-            judge_exchanges_dev4_replies,
-            comply_test3_replies,
-            judge_exchanges_test3_replies,
-            comply_test4_replies,
-            judge_exchanges_test4_replies,
+            reply_sets: reply_set_metrics,
         },
         train_seconds: start.elapsed().as_secs_f64(),
     };

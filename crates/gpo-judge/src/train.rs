@@ -1,7 +1,7 @@
 //! `gpo judge train`: the embedded judge's heads, rebuilt deterministically from the fetched
 //! data. HarmBench is only ever an evaluation set.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Instant;
 
 use gpo_assets::{Asset, AssetCache};
@@ -394,7 +394,7 @@ pub fn train_heads(
         let exchanges = whole_judge(&p_harm_hb, replies, &p_comply, &toxic, &benign_scores);
         Ok((Metrics::of(&p_comply, &y), exchanges))
     };
-    let mut reply_set_metrics = std::collections::BTreeMap::new();
+    let mut reply_set_metrics = BTreeMap::new();
     for (set, replies) in &reply_sets {
         let (comply, judge) = score_replies(replies)?;
         reply_set_metrics.insert(set.comply_key(), comply);

@@ -30,7 +30,7 @@ pub const CARD_FILE: &str = "card.json";
 /// 8: the harm head also trains on instruction-wrapped copies of its prompts
 /// ([`crate::wrapped`]); the card's reply-set metrics are one table
 /// ([`HeadMetrics::reply_sets`]).
-pub const HEADS_FORMAT: u32 = 8;
+pub const HEADS_FORMAT: u32 = 9;
 
 /// Held-out metrics written into the card.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -80,6 +80,9 @@ pub struct HeadsCard {
     /// The temperature factor of the compliance head, set by log-loss on the held-out
     /// marker-labelled replies (its weights and bias are stored already multiplied by it).
     pub comply_scale: f32,
+    /// The temperature factor of the harm head, set by log-loss on its held-out split
+    /// (harmful requests vs benign prompts; stored multiplied in, as `comply_scale`).
+    pub harm_scale: f32,
     /// Held-out metrics.
     pub metrics: HeadMetrics,
     /// Seconds the training took.

@@ -152,11 +152,15 @@ impl LogisticHead {
             k *= 1.02;
         }
         let k = best.1 as f32;
-        let scaled = LogisticHead {
+        (self.scaled(k), k)
+    }
+
+    /// The head with its weights and bias multiplied by `k`: P = sigmoid(k (w . x + b)).
+    pub fn scaled(&self, k: f32) -> LogisticHead {
+        LogisticHead {
             w: self.w.iter().map(|w| w * k).collect(),
             b: self.b * k,
-        };
-        (scaled, k)
+        }
     }
 
     /// P(y = 1) of each row of `x` (`n x dim`).

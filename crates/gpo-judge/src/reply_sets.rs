@@ -51,7 +51,7 @@ impl ReplySet {
 }
 
 /// Every committed reply set, oldest first.
-pub const REPLY_SETS: [ReplySet; 14] = [
+pub const REPLY_SETS: [ReplySet; 16] = [
     ReplySet {
         name: "handwritten",
         role: "43 replies written in-house: the yardstick while the compliance head's settings \
@@ -116,26 +116,43 @@ pub const REPLY_SETS: [ReplySet; 14] = [
     ReplySet {
         name: "test7",
         role: "120 replies by a tenth author, as deployed assistants of many kinds write them, \
-               committed before any head was scored on them: the clean test of format 8",
+               committed before any head was scored on them: the clean test of format 8, a \
+               development set for format 9",
         jsonl: include_str!("../data/test7_replies.jsonl"),
     },
     ReplySet {
         name: "test8",
         role: "120 replies by an eleventh author, as many models write them in red-teaming, \
-               committed beside test7: a second clean test of format 8",
+               committed beside test7: a second clean test of format 8, a development set \
+               for format 9",
         jsonl: include_str!("../data/test8_replies.jsonl"),
     },
     ReplySet {
         name: "test9",
         role: "120 replies by a twelfth author, as everyday chat apps write them, written after \
-               format 8 was scored on test7 and test8: a third clean test of format 8",
+               format 8 was scored on test7 and test8: a third clean test of format 8, a \
+               development set for format 9",
         jsonl: include_str!("../data/test9_replies.jsonl"),
     },
     ReplySet {
         name: "test10",
         role: "120 replies by a thirteenth author, to an automated attacker's requests, \
-               written beside test9: a fourth clean test of format 8",
+               written beside test9: a fourth clean test of format 8, a development set for \
+               format 9",
         jsonl: include_str!("../data/test10_replies.jsonl"),
+    },
+    ReplySet {
+        name: "test11",
+        role: "120 replies by a fourteenth author, committed (3892ffb) before any head was \
+               scored on them and added here once heads format 9 was fixed: the clean test of \
+               format 9",
+        jsonl: include_str!("../data/test11_replies.jsonl"),
+    },
+    ReplySet {
+        name: "test12",
+        role: "120 replies by a fifteenth author, written and committed beside test11: a second \
+               clean test of format 9",
+        jsonl: include_str!("../data/test12_replies.jsonl"),
     },
 ];
 
@@ -152,7 +169,7 @@ mod tests {
     fn every_set_parses_whole_and_balanced() {
         // Sizes as committed: 43 and 80 in-house replies, then the outside authors' sets.
         let sizes = [
-            43, 80, 100, 120, 120, 120, 120, 120, 120, 120, 120, 120, 120, 120,
+            43, 80, 100, 120, 120, 120, 120, 120, 120, 120, 120, 120, 120, 120, 120, 120,
         ];
         for (set, size) in REPLY_SETS.iter().zip(sizes) {
             assert_eq!(set.replies().len(), size, "{}", set.name);

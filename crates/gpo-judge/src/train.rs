@@ -44,6 +44,8 @@ pub struct TrainConfig {
     /// Also train the harm head on every prompt, harmful and benign alike, wrapped in a
     /// generic instruction template ([`crate::wrapped`]), so a request's form carries no label.
     pub instruction_wrapped_copies: bool,
+    /// Temperature-scale the harm head on its held-out split, as the compliance head is.
+    pub harm_temperature_scaling: bool,
     /// Held-out examples per set (benign prompts, replies per class, benign exchanges).
     pub heldout_per_set: usize,
     /// Fraction of ShareGPT conversations and harmful requests held out.
@@ -69,6 +71,7 @@ impl Default for TrainConfig {
             max_refusal_chars: 800,
             marker_free_copies: true,
             instruction_wrapped_copies: true,
+            harm_temperature_scaling: true,
             heldout_per_set: 300,
             heldout_fraction: 0.2,
             fit: FitOptions::default(),
@@ -312,9 +315,14 @@ pub fn train_heads(
     .collect();
 
     progress(&format!(
-        "embedding {} harmful and {} benign training prompts",
+        "embedding {} harmful and {} benign training prompts{}",
         harm_train.len() + harm_held.len(),
-        benign_train.len()
+        benign_train.len(),
+        if cfg.instruction_wrapped_copies {
+            ", each also wrapped in an instruction template"
+        } else {
+            ""
+        }
     ));
     // Instruction-wrapped copies (format 8), of the harmful requests' training part and
     // held-out fifth separately: the split measurement below refits without any trace of its
@@ -359,6 +367,14 @@ pub fn train_heads(
     let harm_without_split = LogisticHead::fit(&x, &y, width, &cfg.fit);
     let (x, y) = labelled(&e_hh, &e_bh, width);
     let harm_heldout_split = Metrics::of(&harm_without_split.predict(&x), &y);
+    // Temperature of the harm head, set on the same split as the compliance head's below
+    // (the head refitted without the split, its factor applied to the head that ships).
+    let harm_scale = if cfg.harm_temperature_scaling {
+        harm_without_split.temperature_scaled(&x, &y, 1).1
+    } else {
+        1.0
+    };
+    let harm = harm.scaled(harm_scale);
     let (e_rh, e_ch) = (
         read_replies(&refs(&ref_held))?,
         read_replies(&refs(&comp_held))?,
@@ -433,6 +449,7 @@ pub fn train_heads(
         ),
         reading,
         comply_scale,
+        harm_scale,
         metrics: HeadMetrics {
             harm_harmbench_vs_heldout_benign,
             harm_heldout_split,

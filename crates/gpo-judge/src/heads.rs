@@ -42,6 +42,9 @@ pub struct HeadMetrics {
     /// measured with a head refit without that split (the head in use is fitted on all of
     /// them: its held-out test is HarmBench).
     pub harm_heldout_split: Metrics,
+    /// The harm head on [`crate::lookalike`]'s requests: 150 harmful against 150 benign
+    /// ones that look like them (never trained on).
+    pub harm_lookalike_requests: Metrics,
     /// Compliance head (positive = complying): held-out split of the marker-labelled replies.
     pub comply_heldout_split: Metrics,
     /// Per marker-free reply set ([`crate::reply_sets::REPLY_SETS`]): the compliance head
@@ -113,6 +116,13 @@ fn head_tensors(name: &str, h: &LogisticHead, out: &mut HashMap<String, Tensor>)
 /// Paths of the weights and card in `dir`.
 pub fn head_files(dir: &Path) -> (PathBuf, PathBuf) {
     (dir.join(HEADS_FILE), dir.join(CARD_FILE))
+}
+
+/// The format version of the card in `dir`, when there is a readable one.
+pub fn stored_format(dir: &Path) -> Option<u64> {
+    let text = std::fs::read_to_string(head_files(dir).1).ok()?;
+    let value: serde_json::Value = serde_json::from_str(&text).ok()?;
+    value.get("format")?.as_u64()
 }
 
 impl Heads {

@@ -32,6 +32,7 @@ mod heads;
 mod judge;
 mod lmguard;
 pub mod logistic;
+pub mod lookalike;
 pub mod markers;
 mod pylit;
 pub mod reply;

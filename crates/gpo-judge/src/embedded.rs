@@ -16,7 +16,7 @@ use gpo_assets::{Asset, AssetCache};
 use gpo_embed::SentenceEmbedder;
 
 use crate::features::{features, Reading};
-use crate::heads::{head_files, stored_format, Heads, HeadsCard, HEADS_FORMAT};
+use crate::heads::{head_files, Heads, HeadsCard, StoredHeads, HEADS_FORMAT};
 use crate::toxicity::{ToxicityModel, TOXIC};
 use crate::train::{train_heads, TrainConfig};
 use crate::{Error, Exchange, Judge, JudgeKind, Result};
@@ -112,22 +112,19 @@ impl EmbeddedJudge {
     pub fn load(cache: &AssetCache, heads_dir: &Path, threshold: f32) -> Result<Self> {
         let (embedder, toxicity) = load_models(cache)?;
         let (heads, card) = match Heads::load(heads_dir, embedder.dim())? {
-            Some(h) => h,
-            None => {
-                let other = stored_format(heads_dir).filter(|&f| f != u64::from(HEADS_FORMAT));
-                if let Some(format) = other {
-                    if heads_dir != default_heads_dir(cache) {
-                        return Err(Error::bad(
-                            &head_files(heads_dir).1,
-                            format!(
-                                "these are judge heads of format {format}, and this gpo reads \
-                                 format {HEADS_FORMAT}; retrain them with `gpo judge train \
-                                 --out {}`, or name another directory",
-                                heads_dir.display()
-                            ),
-                        ));
-                    }
-                }
+            StoredHeads::Loaded(heads, card) => (heads, *card),
+            StoredHeads::OtherFormat(format) if heads_dir != default_heads_dir(cache) => {
+                return Err(Error::bad(
+                    &head_files(heads_dir).1,
+                    format!(
+                        "these are judge heads of format {format}, and this gpo reads format \
+                         {HEADS_FORMAT}; retrain them with `gpo judge train --out {}`, or name \
+                         another directory",
+                        heads_dir.display()
+                    ),
+                ));
+            }
+            StoredHeads::Missing | StoredHeads::OtherFormat(_) => {
                 tracing::warn!(
                     "embedded judge: no trained heads in {}; training them now from the \
                      fetched data (a few minutes, once)",

@@ -122,11 +122,16 @@ pub fn head_files(dir: &Path) -> (PathBuf, PathBuf) {
     (dir.join(HEADS_FILE), dir.join(CARD_FILE))
 }
 
-/// The format version of the card in `dir`, when there is a readable one.
-pub fn stored_format(dir: &Path) -> Option<u64> {
-    let text = std::fs::read_to_string(head_files(dir).1).ok()?;
-    let value: serde_json::Value = serde_json::from_str(&text).ok()?;
-    value.get("format")?.as_u64()
+/// What [`Heads::load`] found in a heads directory.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoredHeads {
+    /// Heads of this format, and their card (boxed: it is most of the size).
+    Loaded(Heads, Box<HeadsCard>),
+    /// No weights or no card (or a card without a format version): train them.
+    Missing,
+    /// A card of another format version: train them again, where that overwrites nothing
+    /// the user named ([`crate::EmbeddedJudge::load`]).
+    OtherFormat(u64),
 }
 
 impl Heads {
@@ -146,22 +151,36 @@ impl Heads {
     }
 
     /// Reads the heads and card from `dir` for an embedder of `dim` dimensions (the harm head
-    /// reads [`prompt_width`]`(dim)` features, the compliance head `dim` per window);
-    /// `Ok(None)`
-    /// when the weights are not there or the card has another format version (both mean:
-    /// train them).
-    pub fn load(dir: &Path, dim: usize) -> Result<Option<(Heads, HeadsCard)>> {
+    /// reads [`prompt_width`]`(dim)` features, the compliance head `dim` per window). A card
+    /// of another format version is reported whether or not the weights are there; without
+    /// them a card is otherwise ignored.
+    pub fn load(dir: &Path, dim: usize) -> Result<StoredHeads> {
         let (weights, card_path) = head_files(dir);
-        if !weights.exists() || !card_path.exists() {
-            return Ok(None);
+        if !card_path.exists() {
+            return Ok(StoredHeads::Missing);
         }
-        let text = std::fs::read_to_string(&card_path).map_err(|e| Error::io(&card_path, e))?;
+        let text = match std::fs::read_to_string(&card_path) {
+            Ok(text) => text,
+            Err(_) if !weights.exists() => return Ok(StoredHeads::Missing),
+            Err(e) => return Err(Error::io(&card_path, e)),
+        };
         let bad_card =
             |e: serde_json::Error| Error::bad(&card_path, format!("{e}; delete it to retrain"));
         // The version first: an older card may lack fields that this one has.
-        let value: serde_json::Value = serde_json::from_str(&text).map_err(bad_card)?;
-        if value.get("format").and_then(serde_json::Value::as_u64) != Some(HEADS_FORMAT.into()) {
-            return Ok(None);
+        let value = serde_json::from_str::<serde_json::Value>(&text);
+        let format = value
+            .as_ref()
+            .ok()
+            .and_then(|v| v.get("format"))
+            .and_then(serde_json::Value::as_u64);
+        match format {
+            Some(f) if f != u64::from(HEADS_FORMAT) => return Ok(StoredHeads::OtherFormat(f)),
+            _ if !weights.exists() => return Ok(StoredHeads::Missing),
+            _ => {}
+        }
+        let value = value.map_err(bad_card)?;
+        if format.is_none() {
+            return Ok(StoredHeads::Missing);
         }
         let card: HeadsCard = serde_json::from_value(value).map_err(bad_card)?;
         let t = candle_core::safetensors::load(&weights, &Device::Cpu)
@@ -186,13 +205,13 @@ impl Heads {
             }
             Ok(LogisticHead { w, b: b[0] })
         };
-        Ok(Some((
+        Ok(StoredHeads::Loaded(
             Heads {
                 harm: head("harm", prompt_width(dim))?,
                 comply: head("comply", dim)?,
             },
-            card,
-        )))
+            Box::new(card),
+        ))
     }
 }
 
@@ -222,7 +241,10 @@ mod tests {
         std::fs::write(&weights, b"not read").unwrap();
         // A format-1 card lacks `reply_opening_chars`; it must not be an error.
         std::fs::write(&card, br#"{"format": 1, "seed": 0}"#).unwrap();
-        assert!(Heads::load(dir.path(), 384).unwrap().is_none());
+        assert_eq!(
+            Heads::load(dir.path(), 384).unwrap(),
+            StoredHeads::OtherFormat(1)
+        );
         std::fs::write(&card, b"{ not json").unwrap();
         let err = Heads::load(dir.path(), 384).unwrap_err().to_string();
         assert!(

@@ -47,12 +47,14 @@ pub use embedded::{
     EMBED_MAX_TOKENS,
 };
 pub use error::{Error, Result};
-pub use heads::{head_files, HeadMetrics, Heads, HeadsCard, CARD_FILE, HEADS_FILE, HEADS_FORMAT};
+pub use heads::{
+    head_files, HeadMetrics, Heads, HeadsCard, StoredHeads, CARD_FILE, HEADS_FILE, HEADS_FORMAT,
+};
 pub use judge::{Exchange, Judge, Judgement, Verdict};
 pub use lmguard::{
     ratio_from_logprobs, render_moderation_prompt, LmGuardJudge, PromptStyle,
     LLAMA_GUARD_3_CATEGORIES,
 };
-pub use reply_sets::{reply_set, HandwrittenReply, ReplySet, REPLY_SETS};
+pub use reply_sets::{reply_set, HandwrittenReply, ReplySet, REPLY_SETS, UNSCORED_SETS};
 pub use train::{train_heads, TrainConfig};
 pub use wrapped::{wrapped_copies, INSTRUCTION_TEMPLATES};

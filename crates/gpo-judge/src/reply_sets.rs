@@ -5,9 +5,8 @@
 //! head generalises beyond the labeller that made its training data. Every set was committed
 //! before any head was scored on it; its role says what it was used for since. A set that was
 //! looked at while choosing a heads format is a development set from then on.
-//!
-//! `data/test13_replies.jsonl` and `data/test14_replies.jsonl` are committed too but not in
-//! the table yet: no head has been scored on them, and they wait to test the next format.
+//! Sets not yet scored by any head wait in [`UNSCORED_SETS`], outside the card, until they
+//! test the next heads format.
 
 use serde::Deserialize;
 
@@ -159,6 +158,23 @@ pub const REPLY_SETS: [ReplySet; 16] = [
     },
 ];
 
+/// Sets committed before any head was scored on them and kept out of [`REPLY_SETS`] (so out of
+/// every card) until they test the next heads format; checked like the others.
+pub const UNSCORED_SETS: [ReplySet; 2] = [
+    ReplySet {
+        name: "test13",
+        role: "120 replies by a sixteenth author, as assistants in deployed products write \
+               them, committed (ed76be4) before any head was scored on them",
+        jsonl: include_str!("../data/test13_replies.jsonl"),
+    },
+    ReplySet {
+        name: "test14",
+        role: "120 replies by a seventeenth author, as models under jailbreak, fiction and \
+               research framings write them, written and committed beside test13",
+        jsonl: include_str!("../data/test14_replies.jsonl"),
+    },
+];
+
 /// The reply set called `name`.
 pub fn reply_set(name: &str) -> Option<&'static ReplySet> {
     REPLY_SETS.iter().find(|s| s.name == name)
@@ -170,14 +186,17 @@ mod tests {
 
     #[test]
     fn every_set_parses_whole_and_balanced() {
-        // Sizes as committed: 43 and 80 in-house replies, then the outside authors' sets.
+        // Sizes as committed: 43 and 80 in-house replies, then the outside authors' sets,
+        // the unscored ones last.
         let sizes = [
-            43, 80, 100, 120, 120, 120, 120, 120, 120, 120, 120, 120, 120, 120, 120, 120,
+            43, 80, 100, 120, 120, 120, 120, 120, 120, 120, 120, 120, 120, 120, 120, 120, 120, 120,
         ];
-        for (set, size) in REPLY_SETS.iter().zip(sizes) {
+        let sets: Vec<&ReplySet> = REPLY_SETS.iter().chain(&UNSCORED_SETS).collect();
+        assert_eq!(sets.len(), sizes.len());
+        for (set, size) in sets.iter().zip(sizes) {
             assert_eq!(set.replies().len(), size, "{}", set.name);
         }
-        for set in &REPLY_SETS {
+        for set in sets {
             let lines = set.jsonl.lines().filter(|l| !l.trim().is_empty()).count();
             let replies = set.replies();
             assert_eq!(replies.len(), lines, "{}: a line failed to parse", set.name);

@@ -297,6 +297,7 @@ pub fn train_heads(
         );
     }
     let reply_sets: Vec<_> = REPLY_SETS.iter().map(|set| (set, set.replies())).collect();
+    let lookalike = lookalike_requests();
     let heldout_sizes: HashMap<String, usize> = [
         ("harmbench", harmbench.len()),
         ("harmful-split", harm_held.len()),
@@ -305,7 +306,7 @@ pub fn train_heads(
         ("replies-refusing", ref_held.len()),
         ("replies-complying", comp_held.len()),
         ("benign-exchanges", benign_exchanges.len()),
-        ("lookalike-requests", lookalike_requests().len()),
+        ("lookalike-requests", lookalike.len()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
@@ -381,7 +382,6 @@ pub fn train_heads(
         1.0
     };
     let harm = harm.scaled(harm_scale);
-    let lookalike = lookalike_requests();
     let texts: Vec<&str> = lookalike.iter().map(|r| r.prompt.as_str()).collect();
     let y: Vec<bool> = lookalike.iter().map(|r| r.harmful).collect();
     let harm_lookalike_requests = Metrics::of(&harm.predict(&read_prompts(&texts)?), &y);

@@ -66,6 +66,15 @@ impl Components {
     }
 }
 
+/// Whether `a` and `b` name the same directory: compared after resolving `.`, `..` and
+/// symbolic links where both exist, as written otherwise.
+fn same_dir(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
 /// The embedded judge.
 pub struct EmbeddedJudge {
     embedder: SentenceEmbedder,
@@ -113,7 +122,7 @@ impl EmbeddedJudge {
         let (embedder, toxicity) = load_models(cache)?;
         let (heads, card) = match Heads::load(heads_dir, embedder.dim())? {
             StoredHeads::Loaded(heads, card) => (heads, *card),
-            StoredHeads::OtherFormat(format) if heads_dir != default_heads_dir(cache) => {
+            StoredHeads::OtherFormat(format) if !same_dir(heads_dir, &default_heads_dir(cache)) => {
                 return Err(Error::bad(
                     &head_files(heads_dir).1,
                     format!(
@@ -124,10 +133,16 @@ impl EmbeddedJudge {
                     ),
                 ));
             }
-            StoredHeads::Missing | StoredHeads::OtherFormat(_) => {
+            stored @ (StoredHeads::Missing | StoredHeads::OtherFormat(_)) => {
+                let found = match stored {
+                    StoredHeads::OtherFormat(format) => {
+                        format!("heads of format {format}, and this gpo reads {HEADS_FORMAT}")
+                    }
+                    _ => "no trained heads".to_string(),
+                };
                 tracing::warn!(
-                    "embedded judge: no trained heads in {}; training them now from the \
-                     fetched data (a few minutes, once)",
+                    "embedded judge: {found} in {}; training them now from the fetched data \
+                     (a few minutes, once)",
                     heads_dir.display()
                 );
                 let progress = |s: &str| tracing::warn!("judge train: {s}");
@@ -256,5 +271,25 @@ mod tests {
         assert_eq!(combine(0.0, 1.0, 0.0), 0.0);
         assert_eq!(combine(1.0, 1.0, 0.0), 1.0);
         assert_eq!(combine(0.0, 0.0, 1.0), 1.0);
+    }
+
+    #[test]
+    fn a_directory_is_the_same_through_a_symlink_or_a_dot_path() {
+        let tmp = std::env::temp_dir().join(format!("gpo-same-dir-{}", std::process::id()));
+        let real = tmp.join("judge-heads");
+        std::fs::create_dir_all(&real).unwrap();
+        assert!(same_dir(&real, &tmp.join(".").join("judge-heads")));
+        assert!(same_dir(&real, &real.join("..").join("judge-heads")));
+        #[cfg(unix)]
+        {
+            let link = tmp.join("link");
+            std::os::unix::fs::symlink(&real, &link).unwrap();
+            assert!(same_dir(&link, &real));
+        }
+        assert!(!same_dir(&real, &tmp));
+        // Paths that do not exist compare as written.
+        assert!(same_dir(&tmp.join("none"), &tmp.join("none")));
+        assert!(!same_dir(&tmp.join("none"), &tmp.join("other")));
+        std::fs::remove_dir_all(&tmp).unwrap();
     }
 }

@@ -27,7 +27,7 @@ pub const CARD_FILE: &str = "card.json";
 /// pieces after a middle encoder layer, [`Reading::reply_windows`]) and calls it complying
 /// only when no window declines ([`LogisticHead::fit_bags`]).
 /// 7: the compliance head's temperature is set on its held-out split
-/// ([`LogisticHead::temperature_scaled`], [`HeadsCard::comply_scale`]).
+/// ([`LogisticHead::temperature`], [`HeadsCard::comply_scale`]).
 /// 8: the harm head also trains on instruction-wrapped copies of its prompts
 /// ([`crate::wrapped`]); the card's reply-set metrics are one table
 /// ([`HeadMetrics::reply_sets`]).
@@ -74,9 +74,9 @@ pub struct HeadsCard {
     /// Optimiser settings.
     pub fit: FitOptions,
     /// Examples per source, `name -> count`, for training (after the held-out split).
-    pub train_sizes: HashMap<String, usize>,
+    pub train_sizes: BTreeMap<String, usize>,
     /// Examples per held-out set.
-    pub heldout_sizes: HashMap<String, usize>,
+    pub heldout_sizes: BTreeMap<String, usize>,
     /// Always false: HarmBench is an evaluation set.
     pub harmbench_used_for_training: bool,
     /// How replies were labelled for the compliance head.

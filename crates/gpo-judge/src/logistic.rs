@@ -120,10 +120,10 @@ impl LogisticHead {
 
     /// Temperature scaling (Guo et al. 2017, for a head over bags): the factor `k` in
     /// [0.1, 10] (a geometric grid of 2% steps) that minimises the class-balanced log-loss
-    /// of sigmoid(k z) on held-out bags `x` with labels `y`, z being each bag's logit, and
-    /// the head with its weights and bias multiplied by `k` (the same ranking, calibrated
-    /// confidence). The least `k` wins ties.
-    pub fn temperature_scaled(&self, x: &[f32], y: &[bool], bag: usize) -> (LogisticHead, f32) {
+    /// of sigmoid(k z) on held-out bags `x` with labels `y`, z being each bag's logit.
+    /// [`Self::scaled`]`(k)` is then the calibrated head (the same ranking). The least `k`
+    /// wins ties.
+    pub fn temperature(&self, x: &[f32], y: &[bool], bag: usize) -> f32 {
         let z: Vec<f32> = self
             .lowest_rows(x, bag)
             .into_iter()
@@ -151,8 +151,7 @@ impl LogisticHead {
             }
             k *= 1.02;
         }
-        let k = best.1 as f32;
-        (self.scaled(k), k)
+        best.1 as f32
     }
 
     /// The head with its weights and bias multiplied by `k`: P = sigmoid(k (w . x + b)).
@@ -278,8 +277,9 @@ mod tests {
             y.extend(std::iter::repeat_n(true, positives));
             y.extend(std::iter::repeat_n(false, negatives));
         }
-        let (scaled, k) = head.temperature_scaled(&x, &y, 1);
+        let k = head.temperature(&x, &y, 1);
         assert!((k - 22f32.ln() + 3f32.ln()).abs() < 0.03, "{k}");
+        let scaled = head.scaled(k);
         assert_eq!((scaled.w[0], scaled.b), (k, 0.0));
     }
 

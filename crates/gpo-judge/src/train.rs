@@ -1,7 +1,7 @@
 //! `gpo judge train`: the embedded judge's heads, rebuilt deterministically from the fetched
 //! data. HarmBench is only ever an evaluation set.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::time::Instant;
 
 use gpo_assets::{Asset, AssetCache};
@@ -265,7 +265,7 @@ pub fn train_heads(
         .map(|(p, r)| (p.to_string(), r.to_string()))
         .collect();
 
-    let mut train_sizes = HashMap::new();
+    let mut train_sizes = BTreeMap::new();
     for (src, _) in harm_train.iter().chain(&harm_held).chain(&benign_train) {
         *train_sizes.entry(src.to_string()).or_insert(0) += 1;
     }
@@ -298,7 +298,7 @@ pub fn train_heads(
     }
     let reply_sets: Vec<_> = REPLY_SETS.iter().map(|set| (set, set.replies())).collect();
     let lookalike = lookalike_requests();
-    let heldout_sizes: HashMap<String, usize> = [
+    let heldout_sizes: BTreeMap<String, usize> = [
         ("harmbench", harmbench.len()),
         ("harmful-split", harm_held.len()),
         ("benign-sharegpt-first-turns", benign_held.len()),
@@ -377,7 +377,7 @@ pub fn train_heads(
     // head's is below on its own: measured on the head refitted without the split, the factor
     // is applied to the head that ships.
     let harm_scale = if cfg.harm_temperature_scaling {
-        harm_without_split.temperature_scaled(&x, &y, 1).1
+        harm_without_split.temperature(&x, &y, 1)
     } else {
         1.0
     };
@@ -394,7 +394,8 @@ pub fn train_heads(
     // The fit's L2 penalty and the minimum over windows leave the compliance head
     // under-confident; its temperature is set on the same held-out split (which leaves that
     // split's AUC as it is).
-    let (comply, comply_scale) = comply.temperature_scaled(&x, &y, bag);
+    let comply_scale = comply.temperature(&x, &y, bag);
+    let comply = comply.scaled(comply_scale);
     let heads = Heads { harm, comply };
     let p_harm_hb = heads.harm.predict(&e_hb);
     // Held-out benign ShareGPT exchanges: the whole judge's other negatives.

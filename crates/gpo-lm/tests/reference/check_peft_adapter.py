@@ -13,7 +13,6 @@ Run: /work/venv/bin/python check_peft_adapter.py GPO_BINARY GGUF_PATH ADAPTER_DI
 (needs torch, transformers, gguf, peft; versions are printed).
 """
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -21,13 +20,12 @@ import tempfile
 import peft
 import torch
 import transformers
-from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from smollm2_gguf import load_model, load_tokenizer
 
 gpo, path, adapter = sys.argv[1:4]
-gdir, gfile = os.path.dirname(path), os.path.basename(path)
-tok = AutoTokenizer.from_pretrained(gdir, gguf_file=gfile)
-base = AutoModelForCausalLM.from_pretrained(gdir, gguf_file=gfile, dtype=torch.float32)
-base.eval()
+tok = load_tokenizer(path)
+base = load_model(path)
 texts = [
     "<|im_start|>user\nWhat is frozen water called?<|im_end|>\n<|im_start|>assistant\nIce.",
     "<|im_start|>user\nName a musical instrument.<|im_end|>\n<|im_start|>assistant\nThe piano is a keyboard instrument.",
@@ -62,7 +60,7 @@ def compare(model, adapter_dir):
 base_lp = {t: logprobs(base, tok(t, add_special_tokens=False)["input_ids"]) for t in texts}
 gpo_to_peft = compare(peft.PeftModel.from_pretrained(base, adapter).eval(), adapter)
 
-base = AutoModelForCausalLM.from_pretrained(gdir, gguf_file=gfile, dtype=torch.float32).eval()
+base = load_model(path)
 torch.manual_seed(0)
 cfg = peft.LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, init_lora_weights=False,
                       target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])

@@ -14,21 +14,20 @@ import sys
 
 import torch
 import transformers
-from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from smollm2_gguf import load_model, load_tokenizer
 
 path = sys.argv[1]
-gdir, gfile = os.path.dirname(path), os.path.basename(path)
 torch.manual_seed(0)
-tok = AutoTokenizer.from_pretrained(gdir, gguf_file=gfile)
-model = AutoModelForCausalLM.from_pretrained(gdir, gguf_file=gfile, dtype=torch.float32)
-model.eval()
+tok = load_tokenizer(path)
+model = load_model(path)
 texts = [
     "The capital of France is Paris, and the capital of Germany is",
     "def fibonacci(n):\n    if n < 2:\n        return n\n    return",
     "<|im_start|>user\nHow do I bake bread?<|im_end|>\n<|im_start|>assistant\n",
     "Les élèves ont étudié 12 chapitres en 3 jours. 东京 is a city. 🙂",
 ]
-out = {"torch": torch.__version__, "transformers": transformers.__version__, "gguf": gfile, "cases": []}
+out = {"torch": torch.__version__, "transformers": transformers.__version__, "gguf": os.path.basename(path), "cases": []}
 with torch.no_grad():
     for text in texts:
         ids = tok(text, add_special_tokens=False)["input_ids"]

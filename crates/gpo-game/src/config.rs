@@ -192,7 +192,8 @@ pub struct GameConfig {
     pub models: ModelsConfig,
     /// Data.
     pub data: DataConfig,
-    /// The judge (`kind = "embedded"` or `"lm-guard"`, `threshold`, `lm-guard-model`).
+    /// The judge (`kind = "embedded"` or `"lm-guard"`, `threshold`, `lm-guard-model`,
+    /// `heads-dir`).
     pub judge: gpo_judge::JudgeConfig,
     /// The attacker.
     pub attacker: AttackerConfig,

@@ -82,6 +82,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_paper_example_is_valid_and_is_the_default_game_with_its_models() {
+        let text = include_str!("../../../examples/paper-7b.toml");
+        let cfg = parse_config(text, "examples/paper-7b.toml", &[]).unwrap();
+        let d = GameConfig::default();
+        assert_eq!(
+            (cfg.steps, cfg.batch_size, cfg.schedule),
+            (d.steps, d.batch_size, d.schedule)
+        );
+    }
+
+    #[test]
     fn the_default_preset_is_valid() {
         parse_config(DEFAULT_PRESET, "preset", &[]).unwrap();
     }

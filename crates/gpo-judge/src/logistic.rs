@@ -13,8 +13,10 @@ pub struct LogisticHead {
     pub b: f32,
 }
 
-/// Training settings.
+/// Training settings (a `[fit]` table: snake_case keys, each optional, unknown keys are
+/// errors).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct FitOptions {
     /// Full-batch Adam steps.
     pub steps: usize,

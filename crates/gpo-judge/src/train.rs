@@ -36,7 +36,9 @@ pub struct TrainConfig {
     pub max_harmful_prompts: usize,
     /// Replies per class (refusing, complying) used for training (at most).
     pub max_replies_per_class: usize,
-    /// What the heads read of prompts and replies ([`crate::features`]).
+    /// What the heads read of prompts and replies ([`crate::features`]): a `[reading]`
+    /// table with snake_case keys, each optional (the default's value), unknown keys errors.
+    #[serde(deserialize_with = "reading_table")]
     pub reading: Reading,
     /// Marker-labelled replies longer than this (characters) are not used as refusals.
     pub max_refusal_chars: usize,
@@ -53,6 +55,35 @@ pub struct TrainConfig {
     pub heldout_fraction: f64,
     /// Optimiser settings of both heads.
     pub fit: FitOptions,
+}
+
+/// A `[reading]` table over the default reading. `Reading` is flattened into the heads card,
+/// where serde cannot deny unknown fields, so the keys are checked here.
+fn reading_table<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Reading, D::Error> {
+    use serde::de::Error as _;
+    let given = serde_json::Map::<String, serde_json::Value>::deserialize(d)?;
+    let serde_json::Value::Object(mut table) =
+        serde_json::to_value(TrainConfig::default().reading).map_err(D::Error::custom)?
+    else {
+        return Err(D::Error::custom("a reading is a table"));
+    };
+    let defaults = table.clone();
+    for (key, value) in given {
+        if !table.contains_key(&key) {
+            let known: Vec<&str> = table.keys().map(String::as_str).collect();
+            return Err(D::Error::custom(format!(
+                "unknown key `{key}` in [reading]; known keys: {}",
+                known.join(", ")
+            )));
+        }
+        // Each value alone over the defaults, so that a wrong type names its key.
+        let mut one = defaults.clone();
+        one.insert(key.clone(), value.clone());
+        serde_json::from_value::<Reading>(serde_json::Value::Object(one))
+            .map_err(|e| D::Error::custom(format!("[reading] {key}: {e}")))?;
+        table.insert(key, value);
+    }
+    serde_json::from_value(serde_json::Value::Object(table)).map_err(D::Error::custom)
 }
 
 impl Default for TrainConfig {
@@ -471,4 +502,44 @@ pub fn train_heads(
         train_seconds: start.elapsed().as_secs_f64(),
     };
     Ok((heads, card))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> std::result::Result<TrainConfig, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn nested_tables_take_partial_keys_over_the_defaults() {
+        let d = TrainConfig::default();
+        let cfg = parse("seed = 3\n[reading]\nreply_windows = 8\n[fit]\nl2 = 0.01\n").unwrap();
+        assert_eq!(cfg.seed, 3);
+        assert_eq!(
+            cfg.reading,
+            Reading {
+                reply_windows: 8,
+                ..d.reading
+            }
+        );
+        assert_eq!(cfg.fit, FitOptions { l2: 0.01, ..d.fit });
+        assert_eq!(parse("").unwrap(), d);
+    }
+
+    #[test]
+    fn unknown_keys_in_nested_tables_are_errors_that_name_them() {
+        let e = parse("[reading]\nreply_window = 8\n").unwrap_err();
+        assert!(e.contains("unknown key `reply_window`"), "{e}");
+        assert!(e.contains("reply_windows"), "{e}");
+        let e = parse("[fit]\nstep = 10\n").unwrap_err();
+        assert!(e.contains("step"), "{e}");
+        let e = parse("[reading]\nreply_windows = \"many\"\n").unwrap_err();
+        assert!(
+            e.contains("reply_windows") || e.contains("invalid type"),
+            "{e}"
+        );
+        assert!(parse("max_benign = 1\n").is_err());
+    }
 }

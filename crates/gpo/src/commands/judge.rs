@@ -94,8 +94,9 @@ struct TrainArgs {
     /// Output directory (default: `<gpo cache>/judge-heads`, where the embedded judge looks).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// A TOML file of training settings (`gpo_judge::TrainConfig`, kebab-case keys, what the
-    /// heads read under `[reading]`); the flags below override it.
+    /// A TOML file of training settings (`gpo_judge::TrainConfig`: kebab-case top-level keys,
+    /// snake_case ones in its `[reading]` and `[fit]` tables, all optional); the flags below
+    /// override it.
     #[arg(long)]
     config: Option<PathBuf>,
     /// Benign ShareGPT prompts used for training, at most.

@@ -23,7 +23,8 @@ pub fn cosine(a: &[f32], b: &[f32]) -> Result<f64> {
             got: b.len(),
         });
     }
-    Ok(dot(&unit(a), &unit(b)))
+    // Unit vectors' dot product, kept in [-1, 1] against rounding.
+    Ok(dot(&unit(a), &unit(b)).clamp(-1.0, 1.0))
 }
 
 /// PAPER.md's Cos(x): the mean over the rows of `others` of cos(x, row). Rows must have
@@ -41,7 +42,7 @@ where
                 got: row.len(),
             });
         }
-        sum += dot(&ux, &unit(row));
+        sum += dot(&ux, &unit(row)).clamp(-1.0, 1.0);
         count += 1;
     }
     Ok(if count == 0 { 0.0 } else { sum / count as f64 })
@@ -56,6 +57,18 @@ mod tests {
         assert!((cosine(&[1.0, 0.0], &[0.0, 2.0]).unwrap()).abs() < 1e-15);
         assert!((cosine(&[1.0, 1.0], &[3.0, 3.0]).unwrap() - 1.0).abs() < 1e-15);
         assert_eq!(cosine(&[0.0, 0.0], &[1.0, 0.0]).unwrap(), 0.0);
+    }
+
+    #[test]
+    fn a_vector_with_itself_never_rounds_past_one() {
+        // Some of these give a unit dot product of 1 + 2^-52 before the clamp.
+        for k in 1..200 {
+            let v: Vec<f32> = (0..384)
+                .map(|i| ((i * k) % 97) as f32 * 0.013 - 0.6)
+                .collect();
+            assert!(cosine(&v, &v).unwrap() <= 1.0);
+            assert!(embedding_similarity(&v, [v.as_slice(), v.as_slice()]).unwrap() <= 1.0);
+        }
     }
 
     #[test]

@@ -156,7 +156,7 @@ impl History {
     }
 
     fn check_rows(&self, texts: usize, embeddings: &[f32]) -> Result<()> {
-        if embeddings.len() != texts * self.dim {
+        if texts.checked_mul(self.dim) != Some(embeddings.len()) {
             return Err(Error::Count {
                 texts,
                 rows: embeddings.len().checked_div(self.dim).unwrap_or(0),
@@ -376,7 +376,8 @@ impl Sums {
         }
         DiversityScore {
             self_bleu: self.bleu / self.count as f64,
-            embedding_similarity: self.cos / self.count as f64,
+            // A mean of cosines lies in [-1, 1]; rounding in the running sum can step past.
+            embedding_similarity: (self.cos / self.count as f64).clamp(-1.0, 1.0),
         }
     }
 }
@@ -444,11 +445,11 @@ impl TryFrom<State> for History {
     type Error = Error;
 
     fn try_from(state: State) -> Result<Self> {
-        if state.embeddings.len() != state.texts.len() * state.dim {
+        if state.texts.len().checked_mul(state.dim) != Some(state.embeddings.len()) {
             return Err(Error::InvalidState(format!(
                 "{} texts need {} embedding values of width {}, found {}",
                 state.texts.len(),
-                state.texts.len() * state.dim,
+                state.texts.len().saturating_mul(state.dim),
                 state.dim,
                 state.embeddings.len()
             )));
@@ -640,5 +641,10 @@ mod tests {
         assert!(err.to_string().contains("embedding values"), "{err}");
         let over = r#"{"dim":0,"max_len":1,"texts":["a","b"],"embeddings":[]}"#;
         assert!(serde_json::from_str::<History>(over).is_err());
+        // 2 x 2^63 wraps to 0 = the number of values given: an error, not a panic.
+        let wraps =
+            r#"{"dim":9223372036854775808,"max_len":null,"texts":["a","b"],"embeddings":[]}"#;
+        let err = serde_json::from_str::<History>(wraps).unwrap_err();
+        assert!(err.to_string().contains("embedding values"), "{err}");
     }
 }

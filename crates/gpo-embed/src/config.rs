@@ -74,6 +74,18 @@ impl BertConfig {
                 self.hidden_size, self.num_attention_heads
             ));
         }
+        for (name, value) in [
+            ("hidden_size", self.hidden_size),
+            ("vocab_size", self.vocab_size),
+            ("num_hidden_layers", self.num_hidden_layers),
+            ("intermediate_size", self.intermediate_size),
+            ("max_position_embeddings", self.max_position_embeddings),
+            ("type_vocab_size", self.type_vocab_size),
+        ] {
+            if value == 0 {
+                return Err(format!("`{name}` must be positive"));
+            }
+        }
         if self.hidden_act != "gelu" {
             return Err(format!(
                 "`hidden_act` {:?} is not supported; only \"gelu\" (erf form) is",
@@ -106,5 +118,18 @@ mod tests {
         )
         .expect("parse");
         assert!(cfg.validate().unwrap_err().contains("relu"));
+    }
+
+    #[test]
+    fn rejects_zero_sizes() {
+        let cfg: BertConfig = serde_json::from_str(
+            r#"{"vocab_size":10,"hidden_size":0,"num_hidden_layers":1,"num_attention_heads":3,
+                "intermediate_size":4,"max_position_embeddings":8}"#,
+        )
+        .expect("parse");
+        assert!(cfg
+            .validate()
+            .unwrap_err()
+            .contains("`hidden_size` must be positive"));
     }
 }

@@ -36,7 +36,28 @@ pub struct Reading {
     pub reply_window_layer: usize,
 }
 
+/// Most windows, and word pieces per window, a reading may ask for (the embedder reads at
+/// most a few hundred word pieces of a text).
+pub const MAX_WINDOWS: usize = 1024;
+
 impl Reading {
+    /// Checks the sizes against [`MAX_WINDOWS`] (a card or config could ask for any number).
+    pub fn check(&self) -> std::result::Result<(), String> {
+        if self.reply_windows > MAX_WINDOWS {
+            return Err(format!(
+                "reply_windows {} is above {MAX_WINDOWS}",
+                self.reply_windows
+            ));
+        }
+        if self.reply_window_tokens == 0 || self.reply_window_tokens > MAX_WINDOWS {
+            return Err(format!(
+                "reply_window_tokens {} is not in 1..={MAX_WINDOWS}",
+                self.reply_window_tokens
+            ));
+        }
+        Ok(())
+    }
+
     /// Rows per reply in [`Features::replies`]: [`Self::reply_windows`], at least one.
     pub fn windows(&self) -> usize {
         self.reply_windows.max(1)
@@ -125,6 +146,22 @@ pub fn side_by_side(a: &[f32], b: &[f32], dim: usize) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reading_asking_for_too_many_windows_is_refused() {
+        let ok = crate::TrainConfig::default().reading;
+        ok.check().unwrap();
+        let huge = Reading {
+            reply_windows: 1_000_000_000_000,
+            ..ok
+        };
+        assert!(huge.check().unwrap_err().contains("reply_windows"));
+        let empty = Reading {
+            reply_window_tokens: 0,
+            ..ok
+        };
+        assert!(empty.check().is_err());
+    }
 
     #[test]
     fn rows_are_joined_in_order() {

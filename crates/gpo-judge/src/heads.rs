@@ -180,9 +180,17 @@ impl Heads {
         }
         let value = value.map_err(bad_card)?;
         if format.is_none() {
-            return Ok(StoredHeads::Missing);
+            // Never retrained over: weights beside a card without a version are not ours to
+            // overwrite.
+            return Err(Error::bad(
+                &card_path,
+                "no `format` number; delete it (and heads.safetensors) to retrain",
+            ));
         }
         let card: HeadsCard = serde_json::from_value(value).map_err(bad_card)?;
+        card.reading
+            .check()
+            .map_err(|e| Error::bad(&card_path, format!("{e}; delete it to retrain")))?;
         let t = candle_core::safetensors::load(&weights, &Device::Cpu)
             .map_err(|e| Error::bad(&weights, format!("{e}; delete it to retrain")))?;
         let head = |name: &str, dim: usize| -> Result<LogisticHead> {
@@ -251,5 +259,10 @@ mod tests {
             err.contains("card.json") && err.contains("retrain"),
             "{err}"
         );
+        // Weights beside a card with no version are an error, never "missing" (which would
+        // retrain over them).
+        std::fs::write(&card, br#"{"seed": 0}"#).unwrap();
+        let err = Heads::load(dir.path(), 384).unwrap_err().to_string();
+        assert!(err.contains("no `format` number"), "{err}");
     }
 }

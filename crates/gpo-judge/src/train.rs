@@ -83,7 +83,12 @@ fn reading_table<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<
             .map_err(|e| D::Error::custom(format!("[reading] {key}: {e}")))?;
         table.insert(key, value);
     }
-    serde_json::from_value(serde_json::Value::Object(table)).map_err(D::Error::custom)
+    let reading: Reading =
+        serde_json::from_value(serde_json::Value::Object(table)).map_err(D::Error::custom)?;
+    reading
+        .check()
+        .map_err(|e| D::Error::custom(format!("[reading] {e}")))?;
+    Ok(reading)
 }
 
 impl Default for TrainConfig {
@@ -541,5 +546,7 @@ mod tests {
             "{e}"
         );
         assert!(parse("max_benign = 1\n").is_err());
+        let e = parse("[reading]\nreply_windows = 1000000000000\n").unwrap_err();
+        assert!(e.contains("reply_windows 1000000000000 is above"), "{e}");
     }
 }

@@ -70,6 +70,10 @@ pub struct LmConfig {
     pub tie_word_embeddings: bool,
 }
 
+/// Longest context gpo builds a RoPE table for: 2^20 positions (Llama-family models use at
+/// most 2^17 today; the table is built whole, 2 x positions x head_dim / 2 floats).
+pub const MAX_POSITIONS: usize = 1 << 20;
+
 impl LmConfig {
     /// Checks the invariants the model code relies on; `origin` names the file in errors.
     pub fn validate(&self, origin: &Path) -> Result<()> {
@@ -83,11 +87,29 @@ impl LmConfig {
                 self.num_attention_heads, self.num_key_value_heads
             ));
         }
-        if self.head_dim % 2 != 0 {
-            return bad(format!("head_dim {} must be even for RoPE", self.head_dim));
+        if self.head_dim == 0 || self.head_dim % 2 != 0 {
+            return bad(format!(
+                "head_dim {} must be positive and even for RoPE",
+                self.head_dim
+            ));
         }
-        if self.vocab_size == 0 || self.hidden_size == 0 || self.num_hidden_layers == 0 {
-            return bad("vocab_size, hidden_size and num_hidden_layers must be positive".into());
+        if self.vocab_size == 0
+            || self.hidden_size == 0
+            || self.num_hidden_layers == 0
+            || self.intermediate_size == 0
+        {
+            return bad(
+                "vocab_size, hidden_size, intermediate_size and num_hidden_layers must be \
+                 positive"
+                    .into(),
+            );
+        }
+        if self.max_position_embeddings == 0 || self.max_position_embeddings > MAX_POSITIONS {
+            return bad(format!(
+                "max_position_embeddings {} must be in 1..={MAX_POSITIONS} (the RoPE table \
+                 holds every position)",
+                self.max_position_embeddings
+            ));
         }
         Ok(())
     }
@@ -200,5 +222,52 @@ impl HfConfig {
         };
         cfg.validate(path)?;
         Ok(cfg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_that_would_panic_later_are_errors() {
+        let ok = LmConfig::tiny(Architecture::Llama);
+        ok.validate(Path::new("config.json")).unwrap();
+        for (cfg, says) in [
+            (
+                LmConfig {
+                    head_dim: 0,
+                    ..ok.clone()
+                },
+                "head_dim 0",
+            ),
+            (
+                LmConfig {
+                    intermediate_size: 0,
+                    ..ok.clone()
+                },
+                "intermediate_size",
+            ),
+            (
+                LmConfig {
+                    max_position_embeddings: 1 << 58,
+                    ..ok.clone()
+                },
+                "max_position_embeddings",
+            ),
+            (
+                LmConfig {
+                    max_position_embeddings: 0,
+                    ..ok.clone()
+                },
+                "max_position_embeddings",
+            ),
+        ] {
+            let err = cfg
+                .validate(Path::new("config.json"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(says) && err.contains("config.json"), "{err}");
+        }
     }
 }

@@ -68,7 +68,7 @@ pub fn read_gguf(path: &Path) -> Result<GgufCheckpoint> {
     let heads = md.usize(&format!("{a}.attention.head_count"))?;
     let config = LmConfig {
         architecture,
-        vocab_size: embd.shape.dims()[0],
+        vocab_size: embd.shape.dims().first().copied().unwrap_or(0),
         hidden_size: hidden,
         intermediate_size: md.usize(&format!("{a}.feed_forward_length"))?,
         num_hidden_layers: md.usize(&format!("{a}.block_count"))?,

@@ -52,13 +52,24 @@ impl Default for LoraConfig {
     }
 }
 
+/// Highest LoRA rank accepted (a rank is at most a layer's width to be of use; 4096 covers
+/// every Llama-family width gpo targets, and larger numbers are mistakes).
+pub const MAX_RANK: usize = 4096;
+
 impl LoraConfig {
     /// Checks rank, dropout and module names.
     pub fn validate(&self) -> Result<()> {
-        if self.rank == 0 {
-            return Err(Error::InvalidArgument(
-                "lora rank must be at least 1".into(),
-            ));
+        if self.rank == 0 || self.rank > MAX_RANK {
+            return Err(Error::InvalidArgument(format!(
+                "lora rank {} must be in 1..={MAX_RANK}",
+                self.rank
+            )));
+        }
+        if !self.alpha.is_finite() {
+            return Err(Error::InvalidArgument(format!(
+                "lora alpha {} must be a finite number",
+                self.alpha
+            )));
         }
         if !(0.0..1.0).contains(&self.dropout) {
             return Err(Error::InvalidArgument(format!(
@@ -295,4 +306,48 @@ pub fn load_lora(model: &mut CausalLm, dir: &Path) -> Result<LoraConfig> {
     }
     model.vars = vars;
     Ok(cfg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn out_of_range_settings_are_errors() {
+        let ok = LoraConfig::default();
+        ok.validate().unwrap();
+        for (cfg, says) in [
+            (
+                LoraConfig {
+                    rank: 0,
+                    ..ok.clone()
+                },
+                "rank 0",
+            ),
+            (
+                LoraConfig {
+                    rank: 1 << 40,
+                    ..ok.clone()
+                },
+                "rank 1099511627776",
+            ),
+            (
+                LoraConfig {
+                    alpha: f64::NAN,
+                    ..ok.clone()
+                },
+                "alpha NaN",
+            ),
+            (
+                LoraConfig {
+                    dropout: 1.0,
+                    ..ok.clone()
+                },
+                "dropout 1",
+            ),
+        ] {
+            let err = cfg.validate().unwrap_err().to_string();
+            assert!(err.contains(says), "{err}");
+        }
+    }
 }

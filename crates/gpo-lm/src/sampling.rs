@@ -119,7 +119,7 @@ pub fn generate(
         if p.is_empty() {
             return Err(Error::InvalidArgument(format!("prompt {i} is empty")));
         }
-        if p.len() + params.max_new_tokens > ctx {
+        if p.len().saturating_add(params.max_new_tokens) > ctx {
             return Err(Error::InvalidArgument(format!(
                 "prompt {i} has {} tokens; with max_new_tokens {} that exceeds the model's context of {ctx} tokens",
                 p.len(),

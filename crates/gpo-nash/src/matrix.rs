@@ -19,7 +19,8 @@ pub struct MatrixGame {
 
 impl MatrixGame {
     /// Validates `payoff` (rows = defender actions) and builds the game. Errors name the
-    /// first problem: no rows or no columns, a row of another length, a non-finite entry.
+    /// first problem: no rows or no columns, a row of another length, a non-finite entry,
+    /// entries whose range overflows f64.
     pub fn new(payoff: Vec<Vec<f64>>) -> Result<Self> {
         Self::from_table("payoff", payoff)
     }
@@ -51,7 +52,15 @@ impl MatrixGame {
             }
             a.extend(entries);
         }
-        Ok(Self { a, rows, cols })
+        let game = Self { a, rows, cols };
+        if !game.range().is_finite() {
+            return Err(Error::Invalid(format!(
+                "{what} entries span {:e} to {:e}, a range beyond f64: rescale them",
+                game.bounds().0,
+                game.bounds().1
+            )));
+        }
+        Ok(game)
     }
 
     /// Number of defender actions (rows), m.
@@ -185,6 +194,9 @@ mod tests {
         assert_eq!(g.col_payoffs(&[0.0, 1.0]), vec![4.0, 5.0, 6.0]);
         assert_eq!(g.payoff(&[0.5, 0.5], &[0.0, 0.0, 1.0]).unwrap(), 4.5);
         assert_eq!(g.range(), 5.0);
+        // Finite entries whose range overflows: an error, not a zero step size.
+        let err = MatrixGame::new(vec![vec![1e308, -1e308]]).unwrap_err();
+        assert!(err.to_string().contains("rescale"), "{err}");
     }
 
     #[test]

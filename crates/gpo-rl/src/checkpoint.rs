@@ -50,7 +50,7 @@ impl RngState {
             path: path.to_path_buf(),
             msg: format!("rng.{what} is malformed"),
         };
-        if self.seed.len() != 64 {
+        if self.seed.len() != 64 || !self.seed.is_ascii() {
             return Err(bad("seed"));
         }
         let mut seed = [0u8; 32];
@@ -193,5 +193,36 @@ impl Trainer {
         self.rng = state.rng.restore(&state_path)?;
         self.iteration = state.iteration;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_rng_state_round_trips_and_a_malformed_seed_is_an_error() {
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let _ = rand::RngCore::next_u64(&mut rng);
+        let state = RngState::of(&rng);
+        let path = Path::new("trainer.json");
+        let mut back = state.restore(path).unwrap();
+        assert_eq!(
+            rand::RngCore::next_u64(&mut back),
+            rand::RngCore::next_u64(&mut rng)
+        );
+        // 64 bytes, but "€" is three of them: not a char boundary at every second byte.
+        let multibyte = RngState {
+            seed: "€".repeat(21) + "a",
+            ..state.clone()
+        };
+        assert_eq!(multibyte.seed.len(), 64);
+        let err = multibyte.restore(path).unwrap_err().to_string();
+        assert!(err.contains("rng.seed is malformed"), "{err}");
+        let short = RngState {
+            seed: "ab".into(),
+            ..state
+        };
+        assert!(short.restore(path).is_err());
     }
 }

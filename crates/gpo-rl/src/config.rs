@@ -253,6 +253,11 @@ impl RlConfig {
             }
             Estimator::Reinforce => {}
         }
+        if let Estimator::Grpo { eps } = self.estimator {
+            if !(eps > 0.0 && eps.is_finite()) {
+                return bad(format!("estimator eps = {eps} must be > 0"));
+            }
+        }
         self.optimizer.validate()?;
         self.schedule.validate()?;
         self.sampling.validate()?;
@@ -291,5 +296,18 @@ mod tests {
         };
         let err = cfg.validate().unwrap_err().to_string();
         assert!(err.contains("sampling.n >= 2"), "{err}");
+    }
+
+    #[test]
+    fn grpo_eps_must_be_positive_and_finite() {
+        let mut cfg = RlConfig {
+            estimator: Estimator::Grpo { eps: f32::NAN },
+            ..RlConfig::default()
+        };
+        cfg.sampling.n = 4;
+        let err = cfg.validate().unwrap_err().to_string();
+        assert!(err.contains("eps = NaN"), "{err}");
+        cfg.estimator = Estimator::grpo();
+        cfg.validate().unwrap();
     }
 }

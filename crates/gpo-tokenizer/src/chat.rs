@@ -163,7 +163,8 @@ fn rewrite_generation_tags(source: &str) -> String {
     while let Some(start) = rest.find("{%") {
         out.push_str(&rest[..start]);
         let tag = &rest[start..];
-        let Some(end) = tag.find("%}") else {
+        // The closing `%}` is searched after the opening `{%`, so `{%}` is no tag.
+        let Some(end) = tag[2..].find("%}").map(|i| i + 2) else {
             out.push_str(tag);
             return out;
         };
@@ -228,6 +229,13 @@ mod tests {
             .render(&[ChatMessage::user("Hi")], true, &SpecialTokens::default())
             .unwrap();
         assert_eq!(out, "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
+    }
+
+    #[test]
+    fn a_lone_percent_brace_is_an_error_not_a_panic() {
+        // `{%}`: the `%}` overlaps the `{%`, which once sliced `tag[2..1]`.
+        assert!(render("a{%}b", &[ChatMessage::user("x")]).is_err());
+        assert!(ChatTemplate::new("{%}", "test").is_err());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufReader, Seek};
 use std::path::Path;
 
 use candle_core::quantized::gguf_file::{Content, Value};
@@ -39,6 +39,15 @@ pub struct GgufCheckpoint {
 pub fn read_gguf(path: &Path) -> Result<GgufCheckpoint> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let mut reader = BufReader::new(file);
+    if crate::gguf_alignment::declared_alignment(&mut reader) == Some(0) {
+        return Err(Error::bad(
+            path,
+            "general.alignment is 0; it must be a positive number of bytes (32 is usual)",
+        ));
+    }
+    reader
+        .seek(std::io::SeekFrom::Start(0))
+        .map_err(|e| Error::io(path, e))?;
     let content = Content::read(&mut reader).map_err(|e| {
         Error::bad(
             path,

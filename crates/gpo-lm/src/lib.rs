@@ -32,6 +32,7 @@ mod diffops;
 mod error;
 mod fused;
 mod gguf;
+mod gguf_alignment;
 mod hf;
 mod linear;
 mod loader;

@@ -63,6 +63,17 @@ fn cfg() -> LmConfig {
 /// Writes `model` as a GGUF file with matrices in `dtype` (norms stay F32) and returns the
 /// file path.
 fn write_gguf(model: &CausalLm, dtype: GgmlDType, arch: &str, dir: &Path) -> std::path::PathBuf {
+    write_gguf_with(model, dtype, arch, dir, vec![])
+}
+
+/// [`write_gguf`] with `extra` metadata entries after the usual ones.
+fn write_gguf_with(
+    model: &CausalLm,
+    dtype: GgmlDType,
+    arch: &str,
+    dir: &Path,
+    extra: Vec<(String, Value)>,
+) -> std::path::PathBuf {
     let c = model.config();
     let mut tensors: Vec<(String, QTensor)> = Vec::new();
     let mut names: Vec<_> = model.named_weights().into_iter().collect();
@@ -117,6 +128,7 @@ fn write_gguf(model: &CausalLm, dtype: GgmlDType, arch: &str, dir: &Path) -> std
         ("tokenizer.ggml.tokens".into(), tokens),
         ("tokenizer.ggml.merges".into(), Value::Array(vec![])),
     ];
+    let md: Vec<(String, Value)> = md.into_iter().chain(extra).collect();
     let path = dir.join(format!("tiny-{dtype:?}.gguf"));
     let mut f = std::fs::File::create(&path).unwrap();
     let md_refs: Vec<(&str, &Value)> = md.iter().map(|(k, v)| (k.as_str(), v)).collect();
@@ -223,6 +235,27 @@ fn unsupported_quantization_names_the_tensor() {
         err.contains("Q5K") && err.contains("supported: F32, F16, BF16, Q4_0, Q4_1, Q8_0"),
         "{err}"
     );
+}
+
+#[test]
+fn a_zero_alignment_is_an_error_not_a_panic_in_candle() {
+    // candle's GGUF reader divides by general.alignment; gpo checks it first.
+    let dir = tempfile::tempdir().unwrap();
+    let model = CausalLm::random(cfg(), 5, Trainable::Frozen, &Device::Cpu).unwrap();
+    let zero = vec![("general.alignment".to_string(), Value::U32(0))];
+    let path = write_gguf_with(&model, GgmlDType::F32, "llama", dir.path(), zero);
+    let err = read_gguf(&path)
+        .err()
+        .expect("alignment 0 must be refused")
+        .to_string();
+    assert!(
+        err.contains("general.alignment is 0") && err.contains("tiny-"),
+        "{err}"
+    );
+    // The usual 32 (which candle's writer uses) reads as before.
+    let usual = vec![("general.alignment".to_string(), Value::U32(32))];
+    let path = write_gguf_with(&model, GgmlDType::F32, "llama", dir.path(), usual);
+    read_gguf(&path).unwrap();
 }
 
 #[test]

@@ -275,7 +275,8 @@ mod tests {
 
     #[test]
     fn a_directory_is_the_same_through_a_symlink_or_a_dot_path() {
-        let tmp = std::env::temp_dir().join(format!("gpo-same-dir-{}", std::process::id()));
+        let dir = tempfile::tempdir().unwrap();
+        let tmp = dir.path();
         let real = tmp.join("judge-heads");
         std::fs::create_dir_all(&real).unwrap();
         assert!(same_dir(&real, &tmp.join(".").join("judge-heads")));
@@ -286,10 +287,9 @@ mod tests {
             std::os::unix::fs::symlink(&real, &link).unwrap();
             assert!(same_dir(&link, &real));
         }
-        assert!(!same_dir(&real, &tmp));
+        assert!(!same_dir(&real, tmp));
         // Paths that do not exist compare as written.
         assert!(same_dir(&tmp.join("none"), &tmp.join("none")));
         assert!(!same_dir(&tmp.join("none"), &tmp.join("other")));
-        std::fs::remove_dir_all(&tmp).unwrap();
     }
 }

@@ -24,11 +24,7 @@ const JSONL: &str = include_str!("../data/lookalike_requests.jsonl");
 
 /// The requests, in file order.
 pub fn lookalike_requests() -> Vec<LookalikeRequest> {
-    JSONL
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
+    crate::reply_sets::committed_jsonl(JSONL)
 }
 
 #[cfg(test)]

@@ -53,11 +53,10 @@ impl MatrixGame {
             a.extend(entries);
         }
         let game = Self { a, rows, cols };
-        if !game.range().is_finite() {
+        let (lo, hi) = game.bounds();
+        if !(hi - lo).is_finite() {
             return Err(Error::Invalid(format!(
-                "{what} entries span {:e} to {:e}, a range beyond f64: rescale them",
-                game.bounds().0,
-                game.bounds().1
+                "{what} entries span {lo:e} to {hi:e}, a range beyond f64: rescale them"
             )));
         }
         Ok(game)

@@ -243,6 +243,11 @@ impl RlConfig {
                 }
             }
             Estimator::Grpo { .. } | Estimator::Rloo => {
+                if let Estimator::Grpo { eps } = self.estimator {
+                    if !(eps > 0.0 && eps.is_finite()) {
+                        return bad(format!("estimator eps = {eps} must be > 0"));
+                    }
+                }
                 if self.sampling.n < 2 {
                     return bad(format!(
                         "the {} estimator compares samples of the same prompt: set sampling.n >= 2 (it is {})",
@@ -252,11 +257,6 @@ impl RlConfig {
                 }
             }
             Estimator::Reinforce => {}
-        }
-        if let Estimator::Grpo { eps } = self.estimator {
-            if !(eps > 0.0 && eps.is_finite()) {
-                return bad(format!("estimator eps = {eps} must be > 0"));
-            }
         }
         self.optimizer.validate()?;
         self.schedule.validate()?;

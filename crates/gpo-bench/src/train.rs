@@ -58,9 +58,12 @@ pub fn bench_train_step(
         loss.to_scalar::<f32>()?;
         let t1 = Instant::now();
         let mut grads = loss.backward()?;
+        // A GPU queues its kernels: wait for them so each phase is timed (no-op on the CPU).
+        model.device().synchronize()?;
         let t2 = Instant::now();
         gpo_optim::clip_grad_norm(&mut grads, &vars, 1.0)?;
         opt.step(&grads, 1e-5)?;
+        model.device().synchronize()?;
         let t3 = Instant::now();
         if rep > 0 {
             fwd.push((t1 - t0).as_secs_f64());

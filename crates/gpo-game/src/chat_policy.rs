@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use candle_core::Device;
 use gpo_assets::{resolve_model, AssetCache, ModelSource};
 use gpo_lm::{generate, CausalLm, LoadOptions, Pass, SamplingParams};
 use gpo_tokenizer::{ChatMessage, Tokenizer};
@@ -119,12 +120,20 @@ impl PolicySpec {
 
 /// Base models loaded once and shared by every policy on them (LoRA adapters go on a
 /// clone, which shares the base weights).
-#[derive(Default)]
 pub struct BaseModels {
+    device: Device,
     loaded: HashMap<String, (CausalLm, Arc<Tokenizer>)>,
 }
 
 impl BaseModels {
+    /// No model loaded yet; those loaded later go on `device`.
+    pub fn new(device: Device) -> Self {
+        BaseModels {
+            device,
+            loaded: HashMap::new(),
+        }
+    }
+
     /// The base model `name` (loaded, and fetched when it is an alias, on first use).
     pub fn get(&mut self, name: &str, cache: &AssetCache) -> Result<(CausalLm, Arc<Tokenizer>)> {
         if let Some((m, t)) = self.loaded.get(name) {
@@ -134,8 +143,11 @@ impl BaseModels {
         let path = match resolve_model(name, cache).map_err(|e| setup(e.to_string()))? {
             ModelSource::Gguf(p) | ModelSource::HfDir(p) => p,
         };
-        let lm =
-            gpo_lm::load_model(&path, &LoadOptions::default()).map_err(|e| setup(e.to_string()))?;
+        let opts = LoadOptions {
+            device: self.device.clone(),
+            ..LoadOptions::default()
+        };
+        let lm = gpo_lm::load_model(&path, &opts).map_err(|e| setup(e.to_string()))?;
         let entry = (lm.model, Arc::new(lm.tokenizer));
         self.loaded.insert(name.to_string(), entry.clone());
         Ok(entry)

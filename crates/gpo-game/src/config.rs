@@ -79,6 +79,9 @@ pub struct ModelsConfig {
     pub defender: String,
     /// LoRA adapters of both players.
     pub lora: LoraConfig,
+    /// Where both players run: "cpu", "cuda" or "cuda:N" (CUDA needs a build with
+    /// `--features cuda`). The embedded judge and the diversity embedder stay on the CPU.
+    pub device: gpo_lm::DeviceSpec,
 }
 
 impl Default for ModelsConfig {
@@ -87,6 +90,7 @@ impl Default for ModelsConfig {
             attacker: "smollm2-135m-instruct".into(),
             defender: "smollm2-135m-instruct".into(),
             lora: LoraConfig::default(),
+            device: gpo_lm::DeviceSpec::Cpu,
         }
     }
 }

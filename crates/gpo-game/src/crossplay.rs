@@ -79,7 +79,12 @@ pub fn crossplay(
         .iter()
         .map(|s| cfg.attacker.template.replace("{seed}", s))
         .collect();
-    let mut bases = BaseModels::default();
+    let device = cfg
+        .models
+        .device
+        .open()
+        .map_err(|e| Error::Setup(format!("models.device: {e}")))?;
+    let mut bases = BaseModels::new(device);
     let d_policies: Vec<ChatPolicy> = defenders
         .iter()
         .map(|(name, spec)| ChatPolicy::load(name, spec, &mut bases, cache))

@@ -123,13 +123,22 @@ impl Game {
         let judge = gpo_judge::build_judge(&cfg.judge, cache)
             .map_err(|e| Error::Setup(format!("the judge cannot load: {e}")))?;
         let diversity = Diversity::load(cache, cfg.attacker.history_max)?;
+        let device = cfg
+            .models
+            .device
+            .open()
+            .map_err(|e| Error::Setup(format!("models.device: {e}")))?;
         let load = |name: &str| -> Result<gpo_lm::LoadedModel> {
             let source = gpo_assets::resolve_model(name, cache)
                 .map_err(|e| Error::Setup(format!("model `{name}`: {e}")))?;
             let path = match source {
                 gpo_assets::ModelSource::Gguf(p) | gpo_assets::ModelSource::HfDir(p) => p,
             };
-            gpo_lm::load_model(&path, &LoadOptions::default())
+            let opts = LoadOptions {
+                device: device.clone(),
+                ..LoadOptions::default()
+            };
+            gpo_lm::load_model(&path, &opts)
                 .map_err(|e| Error::Setup(format!("model `{name}`: {e}")))
         };
         let a = load(&cfg.models.attacker)?;

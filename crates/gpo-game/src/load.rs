@@ -135,4 +135,29 @@ mod tests {
             .to_string();
         assert!(err.contains("batch_size"), "{err}");
     }
+
+    #[test]
+    fn the_players_device_is_read_and_a_wrong_one_named() {
+        use gpo_lm::DeviceSpec;
+        assert_eq!(
+            parse_config(DEFAULT_PRESET, "preset", &[])
+                .unwrap()
+                .models
+                .device,
+            DeviceSpec::Cpu
+        );
+        let text = include_str!("../../../examples/paper-7b.toml");
+        let cfg = parse_config(text, "paper-7b.toml", &[]).unwrap();
+        assert_eq!(cfg.models.device, DeviceSpec::Cuda(0));
+        assert_eq!(cfg.judge.lm_guard_device, Some(DeviceSpec::Cuda(0)));
+        let cfg = parse_config("", "x.toml", &["models.device=cuda:1".into()]).unwrap();
+        assert_eq!(cfg.models.device, DeviceSpec::Cuda(1));
+        let err = parse_config("[models]\ndevice = \"gpu\"\n", "x.toml", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("x.toml") && err.contains("expected cpu, cuda or cuda:N"),
+            "{err}"
+        );
+    }
 }

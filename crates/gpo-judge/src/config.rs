@@ -43,6 +43,8 @@ pub struct JudgeConfig {
     pub threshold: f32,
     /// `lm-guard` only: a `.gguf` file, a Hugging Face directory or an asset alias.
     pub lm_guard_model: Option<String>,
+    /// `lm-guard` only: where its model runs ("cpu", "cuda" or "cuda:N"; default cpu).
+    pub lm_guard_device: Option<gpo_lm::DeviceSpec>,
     /// `embedded` only: where the trained heads live (default: `<gpo cache>/judge-heads`).
     /// Heads missing there are trained and written on first use.
     pub heads_dir: Option<PathBuf>,
@@ -54,6 +56,7 @@ impl Default for JudgeConfig {
             kind: JudgeKind::Embedded,
             threshold: 0.5,
             lm_guard_model: None,
+            lm_guard_device: None,
             heads_dir: None,
         }
     }
@@ -81,6 +84,16 @@ impl JudgeConfig {
                 field: "lm-guard-model",
                 msg: format!(
                     "only the lm-guard judge loads a model; this judge is `{}`",
+                    self.kind.as_str()
+                ),
+            });
+        }
+        if self.kind != JudgeKind::LmGuard && self.lm_guard_device.is_some() {
+            return Err(Error::Config {
+                field: "lm-guard-device",
+                msg: format!(
+                    "only the lm-guard judge runs a language model; this judge is `{}` (its \
+                     classifiers run on the CPU)",
                     self.kind.as_str()
                 ),
             });
@@ -120,7 +133,11 @@ pub fn build_judge(config: &JudgeConfig, cache: &AssetCache) -> Result<Box<dyn J
                 .lm_guard_model
                 .as_deref()
                 .unwrap_or(DEFAULT_LM_GUARD_MODEL);
-            Box::new(crate::LmGuardJudge::from_name(name, cache)?.with_threshold(config.threshold))
+            let device = config.lm_guard_device.unwrap_or_default();
+            Box::new(
+                crate::LmGuardJudge::from_name(name, device, cache)?
+                    .with_threshold(config.threshold),
+            )
         }
     })
 }
@@ -161,5 +178,14 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("lm-guard-model"));
+        let c = JudgeConfig {
+            lm_guard_device: Some(gpo_lm::DeviceSpec::Cuda(0)),
+            ..JudgeConfig::default()
+        };
+        let e = c.validate().unwrap_err().to_string();
+        assert!(
+            e.contains("lm-guard-device") && e.contains("embedded"),
+            "{e}"
+        );
     }
 }

@@ -28,6 +28,7 @@
 
 mod block;
 mod config;
+mod device;
 mod diffops;
 mod error;
 mod fused;
@@ -51,6 +52,7 @@ mod test_util;
 mod weights;
 
 pub use config::{Architecture, LmConfig};
+pub use device::DeviceSpec;
 pub use error::{Error, Result};
 pub use gguf::{read_gguf, GgufCheckpoint};
 pub use hf::read_hf_dir;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use gpo_assets::{resolve_model, AssetCache, ModelSource};
-use gpo_lm::{load_model, LoadOptions, LoadedModel};
+use gpo_lm::{load_model, DeviceSpec, LoadOptions, LoadedModel};
 
 /// Which model to load.
 #[derive(Debug, Clone, clap::Args)]
@@ -14,6 +14,9 @@ pub struct ModelArgs {
     /// an asset alias (fetched on first use).
     #[arg(long, default_value = "smollm2-135m-instruct")]
     pub model: String,
+    /// Where the model runs: cpu, cuda or cuda:N (CUDA needs a build with --features cuda).
+    #[arg(long, default_value = "cpu")]
+    pub device: DeviceSpec,
 }
 
 impl ModelArgs {
@@ -27,10 +30,14 @@ impl ModelArgs {
         })
     }
 
-    /// Loads the model and its tokenizer.
+    /// Loads the model and its tokenizer onto `--device` (whatever `opts.device` says).
     pub fn load(&self, opts: &LoadOptions) -> Result<LoadedModel> {
         let path = self.path()?;
-        load_model(&path, opts).with_context(|| format!("loading model {}", path.display()))
+        let opts = LoadOptions {
+            device: self.device.open().context("--device")?,
+            ..opts.clone()
+        };
+        load_model(&path, &opts).with_context(|| format!("loading model {}", path.display()))
     }
 }
 

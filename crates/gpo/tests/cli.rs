@@ -141,6 +141,23 @@ fn bad_sampling_values_are_named() {
     );
 }
 
+#[test]
+fn an_unknown_device_lists_the_accepted_ones() {
+    assert_clean_error(
+        &gpo(&["generate", "--prompt", "hi", "--device", "gpu"]),
+        "expected cpu, cuda or cuda:N",
+    );
+}
+
+#[cfg(not(feature = "cuda"))]
+#[test]
+fn cuda_in_a_cpu_build_says_how_to_rebuild() {
+    assert_clean_error(
+        &gpo(&["generate", "--prompt", "hi", "--device", "cuda"]),
+        "--features cuda",
+    );
+}
+
 fn example(name: &str) -> String {
     format!("{}/../../examples/{name}", env!("CARGO_MANIFEST_DIR"))
 }

@@ -10,7 +10,7 @@ use gpo_game::{
     GameConfig, Judges, PolicySpec, Role, INITIAL,
 };
 use gpo_judge::{JudgeConfig, JudgeKind};
-use gpo_lm::SamplingParams;
+use gpo_lm::{DeviceSpec, SamplingParams};
 
 /// Arguments of `gpo eval`.
 #[derive(Debug, clap::Args)]
@@ -99,14 +99,26 @@ struct Common {
     /// Also write the report here as pretty JSON (atomically).
     #[arg(long, value_name = "FILE.json")]
     out: Option<PathBuf>,
+    /// Where the policies run: cpu, cuda or cuda:N (default: the run's models.device, else
+    /// cpu). The embedded judge stays on the CPU.
+    #[arg(long)]
+    device: Option<DeviceSpec>,
 }
 
 impl Common {
+    /// The policies' base models, on `--device` or else `cfg`'s.
+    fn bases(&self, cfg: &GameConfig) -> Result<BaseModels> {
+        let spec = self.device.unwrap_or(cfg.models.device);
+        Ok(BaseModels::new(spec.open().context("--device")?))
+    }
+
     fn judges(&self, cache: &gpo_assets::AssetCache) -> Result<Judges> {
         let cfg = |kind: JudgeKind, model: &Option<String>| JudgeConfig {
             kind,
             threshold: self.threshold,
             lm_guard_model: model.clone(),
+            // An lm-guard judge runs where the policies do.
+            lm_guard_device: self.device.filter(|_| kind == JudgeKind::LmGuard),
             heads_dir: None,
         };
         let main = cfg(self.judge, &self.judge_model);
@@ -211,7 +223,7 @@ fn defender(a: DefenderArgs, cache: &gpo_assets::AssetCache) -> Result<()> {
     let boot = c.bootstrap()?;
     let harmful = c.prompts(&a.prompts, "--prompts", cache)?;
     let benign = prompt_set(&a.benign, cache).context("reading --benign")?;
-    let mut bases = BaseModels::default();
+    let mut bases = c.bases(&cfg)?;
     let policy = load_policy(&a.policy, Role::Defender, &mut bases, cache)?;
     let judges = c.judges(cache)?;
     eprintln!(
@@ -230,7 +242,7 @@ fn attacker(a: AttackerArgs, cache: &gpo_assets::AssetCache) -> Result<()> {
     let (cfg, is_run) = config_of(&a.policy)?;
     let boot = c.bootstrap()?;
     let seeds = c.prompts(&a.seeds, "--seeds", cache)?;
-    let mut bases = BaseModels::default();
+    let mut bases = c.bases(&cfg)?;
     let policy = load_policy(&a.policy, Role::Attacker, &mut bases, cache)?;
     let mut targets = Vec::new();
     if a.targets.is_empty() {

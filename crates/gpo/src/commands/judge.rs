@@ -49,6 +49,9 @@ pub struct JudgeOptions {
     /// smollm2-135m-instruct, a stand-in; name real Llama Guard weights for real verdicts).
     #[arg(long)]
     judge_model: Option<String>,
+    /// lm-guard only: where its model runs, cpu, cuda or cuda:N (default cpu).
+    #[arg(long)]
+    device: Option<gpo_lm::DeviceSpec>,
     /// The verdict is unsafe when P(unsafe) >= THRESHOLD.
     #[arg(long, default_value_t = 0.5)]
     threshold: f32,
@@ -65,6 +68,7 @@ impl JudgeOptions {
             kind: self.kind,
             threshold: self.threshold,
             lm_guard_model: self.judge_model.clone(),
+            lm_guard_device: self.device,
             heads_dir: self.heads_dir.clone(),
         }
     }

@@ -154,9 +154,11 @@ impl Prompts {
     /// Loads the configured sources and splits the seeds with a seeded shuffle: the first
     /// `eval_seeds` are held out.
     pub fn load(cfg: &DataConfig, seed: u64, cache: &AssetCache) -> Result<Self> {
+        // A file's own errors name it; this names the key that pointed at it.
+        let in_key = |key: &str, e: Error| Error::Data(format!("data.{key}: {e}"));
         let mut seeds = match cfg.seeds.as_str() {
             "do-not-answer" => do_not_answer(cache)?,
-            path => read_prompt_file(Path::new(path))?,
+            path => read_prompt_file(Path::new(path)).map_err(|e| in_key("seeds", e))?,
         };
         seeds.retain(|s| !s.trim().is_empty());
         seeds.dedup();
@@ -175,7 +177,7 @@ impl Prompts {
         }
         let benign = match cfg.benign.as_str() {
             "built-in" => BUILT_IN_BENIGN.iter().map(|s| s.to_string()).collect(),
-            path => read_prompt_file(Path::new(path))?,
+            path => read_prompt_file(Path::new(path)).map_err(|e| in_key("benign", e))?,
         };
         if benign.is_empty() {
             return Err(Error::Data(format!(
@@ -219,5 +221,28 @@ mod tests {
         let cache = AssetCache::new(dir.path().join("cache"));
         let err = Prompts::load(&cfg, 0, &cache).unwrap_err().to_string();
         assert!(err.contains("has 2 prompts"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_prompt_file_names_its_key_and_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = AssetCache::new(dir.path().join("cache"));
+        let gone = dir.path().join("gone.txt").display().to_string();
+        let cfg = DataConfig {
+            seeds: gone.clone(),
+            ..DataConfig::default()
+        };
+        let err = Prompts::load(&cfg, 0, &cache).unwrap_err().to_string();
+        assert!(err.contains("data.seeds") && err.contains(&gone), "{err}");
+        let seeds = dir.path().join("s.txt");
+        std::fs::write(&seeds, "a\nb\nc\n").unwrap();
+        let cfg = DataConfig {
+            seeds: seeds.display().to_string(),
+            benign: gone.clone(),
+            eval_seeds: 1,
+            ..DataConfig::default()
+        };
+        let err = Prompts::load(&cfg, 0, &cache).unwrap_err().to_string();
+        assert!(err.contains("data.benign") && err.contains(&gone), "{err}");
     }
 }

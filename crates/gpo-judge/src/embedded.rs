@@ -25,6 +25,8 @@ use crate::{Error, Exchange, Judge, JudgeKind, Result};
 pub const EMBEDDER_ALIAS: &str = "all-minilm-l6-v2";
 /// Width of its embeddings.
 pub const EMBED_DIM: usize = 384;
+/// Encoder layers of all-MiniLM-L6-v2 (a [`crate::Reading`] layer is one of 0..=this).
+pub const EMBED_LAYERS: usize = 6;
 /// Tokens of a prompt or response the embedder reads (`[CLS]`/`[SEP]` included): a harmful
 /// request and a refusal both declare themselves early, and the cap keeps judging cheap.
 pub const EMBED_MAX_TOKENS: usize = 128;

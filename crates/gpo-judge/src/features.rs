@@ -41,8 +41,21 @@ pub struct Reading {
 pub const MAX_WINDOWS: usize = 1024;
 
 impl Reading {
-    /// Checks the sizes against [`MAX_WINDOWS`] (a card or config could ask for any number).
+    /// Checks the sizes against [`MAX_WINDOWS`] and the layers against the encoder's (a card
+    /// or config could ask for any number).
     pub fn check(&self) -> std::result::Result<(), String> {
+        let layers = crate::embedded::EMBED_LAYERS;
+        for (name, layer) in [
+            ("prompt_layer", self.prompt_layer),
+            ("reply_window_layer", self.reply_window_layer),
+        ] {
+            if layer > layers {
+                return Err(format!(
+                    "{name} {layer} is not in 0..={layers} (all-MiniLM-L6-v2's layers; 0 = \
+                     the embeddings)"
+                ));
+            }
+        }
         if self.reply_windows > MAX_WINDOWS {
             return Err(format!(
                 "reply_windows {} is above {MAX_WINDOWS}",
@@ -161,6 +174,19 @@ mod tests {
             ..ok
         };
         assert!(empty.check().is_err());
+        for deep in [
+            Reading {
+                prompt_layer: 7,
+                ..ok
+            },
+            Reading {
+                reply_window_layer: usize::MAX,
+                ..ok
+            },
+        ] {
+            let e = deep.check().unwrap_err();
+            assert!(e.contains("_layer") && e.contains("0..=6"), "{e}");
+        }
     }
 
     #[test]

@@ -30,6 +30,7 @@ fn judge_name(cfg: &JudgeConfig) -> String {
         (JudgeKind::LmGuard, None) => {
             format!("lm-guard:{}", gpo_judge::DEFAULT_LM_GUARD_MODEL)
         }
+        (JudgeKind::Server, _) => format!("server:{}", cfg.server_model.as_deref().unwrap_or("?")),
         (kind, _) => kind.as_str().to_string(),
     }
 }

@@ -17,6 +17,9 @@ pub enum JudgeKind {
     Embedded,
     /// The Llama Guard protocol on a Llama-family chat model (see [`crate::LmGuardJudge`]).
     LmGuard,
+    /// The Llama Guard protocol on a model behind an OpenAI-compatible server: vLLM, SGLang,
+    /// llama.cpp (see [`crate::ServerJudge`]).
+    Server,
 }
 
 impl JudgeKind {
@@ -25,6 +28,7 @@ impl JudgeKind {
         match self {
             JudgeKind::Embedded => "embedded",
             JudgeKind::LmGuard => "lm-guard",
+            JudgeKind::Server => "server",
         }
     }
 }
@@ -45,6 +49,15 @@ pub struct JudgeConfig {
     pub lm_guard_model: Option<String>,
     /// `lm-guard` only: where its model runs ("cpu", "cuda" or "cuda:N"; default cpu).
     pub lm_guard_device: Option<gpo_lm::DeviceSpec>,
+    /// `server` only: the API root of an OpenAI-compatible server, e.g.
+    /// `http://localhost:8000/v1` (a bearer token is read from `GPO_JUDGE_API_KEY` or
+    /// `OPENAI_API_KEY` when set).
+    pub server_url: Option<String>,
+    /// `server` only: the model's name on the server.
+    pub server_model: Option<String>,
+    /// `server` only: `llama-guard` (the server's template renders the protocol: real Llama
+    /// Guard weights) or `wrapped` (gpo renders it as one user turn: any chat model).
+    pub server_prompt: Option<crate::ServerPrompt>,
     /// `embedded` only: where the trained heads live (default: `<gpo cache>/judge-heads`).
     /// Heads missing there are trained and written on first use.
     pub heads_dir: Option<PathBuf>,
@@ -57,6 +70,9 @@ impl Default for JudgeConfig {
             threshold: 0.5,
             lm_guard_model: None,
             lm_guard_device: None,
+            server_url: None,
+            server_model: None,
+            server_prompt: None,
             heads_dir: None,
         }
     }
@@ -98,6 +114,25 @@ impl JudgeConfig {
                 ),
             });
         }
+        let server_keys = [
+            ("server-url", self.server_url.is_some()),
+            ("server-model", self.server_model.is_some()),
+            ("server-prompt", self.server_prompt.is_some()),
+        ];
+        for (field, set) in server_keys {
+            if self.kind == JudgeKind::Server && !set {
+                return Err(server_setting_missing(field));
+            }
+            if self.kind != JudgeKind::Server && set {
+                return Err(Error::Config {
+                    field,
+                    msg: format!(
+                        "only the server judge asks a server; this judge is `{}`",
+                        self.kind.as_str()
+                    ),
+                });
+            }
+        }
         if self.kind != JudgeKind::Embedded && self.heads_dir.is_some() {
             return Err(Error::Config {
                 field: "heads-dir",
@@ -115,6 +150,15 @@ impl JudgeConfig {
         self.heads_dir
             .clone()
             .unwrap_or_else(|| crate::embedded::default_heads_dir(cache))
+    }
+}
+
+fn server_setting_missing(field: &'static str) -> Error {
+    Error::Config {
+        field,
+        msg: "the server judge needs server-url, server-model and server-prompt \
+              (\"llama-guard\" for Llama Guard weights, \"wrapped\" for another chat model)"
+            .into(),
     }
 }
 
@@ -138,6 +182,18 @@ pub fn build_judge(config: &JudgeConfig, cache: &AssetCache) -> Result<Box<dyn J
                 crate::LmGuardJudge::from_name(name, device, cache)?
                     .with_threshold(config.threshold),
             )
+        }
+        JudgeKind::Server => {
+            let url = config.server_url.as_deref();
+            let model = config.server_model.as_deref();
+            let judge = crate::ServerJudge::new(
+                url.ok_or_else(|| server_setting_missing("server-url"))?,
+                model.ok_or_else(|| server_setting_missing("server-model"))?,
+                config
+                    .server_prompt
+                    .ok_or_else(|| server_setting_missing("server-prompt"))?,
+            )?;
+            Box::new(judge.with_threshold(config.threshold))
         }
     })
 }
@@ -187,5 +243,22 @@ mod tests {
             e.contains("lm-guard-device") && e.contains("embedded"),
             "{e}"
         );
+        let e = JudgeConfig::new(JudgeKind::Server)
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("server-url") && e.contains("llama-guard"), "{e}");
+        let c: JudgeConfig = serde_json::from_str(
+            r#"{"kind":"server","server-url":"http://h:8000/v1","server-model":"guard","server-prompt":"llama-guard"}"#,
+        )
+        .unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.server_prompt, Some(crate::ServerPrompt::LlamaGuard));
+        let c = JudgeConfig {
+            server_model: Some("guard".into()),
+            ..JudgeConfig::default()
+        };
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("server-model") && e.contains("embedded"), "{e}");
     }
 }

@@ -44,6 +44,14 @@ pub enum Error {
         /// What is wrong and how to fix it.
         msg: String,
     },
+    /// The `server` judge's server refused, failed or answered something unreadable.
+    #[error("judge server {url}: {msg}")]
+    Server {
+        /// The endpoint asked.
+        url: String,
+        /// What went wrong and what to check.
+        msg: String,
+    },
     /// A caller passed an argument the judge cannot work with.
     #[error("{0}")]
     InvalidArgument(String),

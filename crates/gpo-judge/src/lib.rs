@@ -5,6 +5,8 @@
 //! - [`JudgeKind`] + [`JudgeConfig`] choose and configure one; [`build_judge`] builds it as a
 //!   `Box<dyn Judge>`.
 //! - [`LmGuardJudge`] (`lm-guard`): the Llama Guard protocol on a Llama-family chat model.
+//! - [`ServerJudge`] (`server`): the same protocol on a model behind an OpenAI-compatible
+//!   server (vLLM, SGLang, llama.cpp's `llama-server`).
 //! - [`EmbeddedJudge`] (`embedded`, the default): offline CPU classifiers, P(unsafe) =
 //!   1 - (1 - P(harmful request) P(complies)) (1 - P(toxic response)); its [`Heads`] are
 //!   trained by [`train_heads`] and described by a [`HeadsCard`].
@@ -37,6 +39,7 @@ pub mod markers;
 mod pylit;
 pub mod reply;
 pub mod reply_sets;
+mod server;
 pub mod toxicity;
 mod train;
 pub mod wrapped;
@@ -56,5 +59,6 @@ pub use lmguard::{
     LLAMA_GUARD_3_CATEGORIES,
 };
 pub use reply_sets::{reply_set, HandwrittenReply, ReplySet, REPLY_SETS, UNSCORED_SETS};
+pub use server::{ServerJudge, ServerPrompt, API_KEY_VARS, PARALLEL_REQUESTS};
 pub use train::{train_heads, TrainConfig};
 pub use wrapped::{wrapped_copies, INSTRUCTION_TEMPLATES};

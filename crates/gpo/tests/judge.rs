@@ -112,6 +112,29 @@ fn bad_options_are_refused() {
     assert_clean_error(&gpo(&["judge"], &[]), "--prompt");
     let out = gpo(&["judge", "--prompt", "a"], &[]);
     assert!(!out.status.success());
+    let server = [
+        "judge",
+        "--judge",
+        "server",
+        "--prompt",
+        "a",
+        "--response",
+        "b",
+    ];
+    assert_clean_error(&gpo(&server, &[]), "server-url");
+    let out = gpo(
+        &[
+            "judge",
+            "--server-url",
+            "http://h/v1",
+            "--prompt",
+            "a",
+            "--response",
+            "b",
+        ],
+        &[],
+    );
+    assert_clean_error(&out, "only the server judge");
 }
 
 #[test]

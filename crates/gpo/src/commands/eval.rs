@@ -103,6 +103,9 @@ struct Common {
     /// cpu). The embedded judge stays on the CPU.
     #[arg(long)]
     device: Option<DeviceSpec>,
+    /// Settings of a server judge (--judge server or --second-judge server).
+    #[command(flatten)]
+    server: super::judge::ServerArgs,
 }
 
 impl Common {
@@ -119,8 +122,27 @@ impl Common {
             lm_guard_model: model.clone(),
             // An lm-guard judge runs where the policies do.
             lm_guard_device: self.device.filter(|_| kind == JudgeKind::LmGuard),
+            server_url: self
+                .server
+                .server_url
+                .clone()
+                .filter(|_| kind == JudgeKind::Server),
+            server_model: self
+                .server
+                .server_model
+                .clone()
+                .filter(|_| kind == JudgeKind::Server),
+            server_prompt: self
+                .server
+                .server_prompt
+                .filter(|_| kind == JudgeKind::Server),
             heads_dir: None,
         };
+        if self.server.any()
+            && ![Some(self.judge), self.second_judge].contains(&Some(JudgeKind::Server))
+        {
+            bail!("--server-url, --server-model and --server-prompt need --judge server or --second-judge server");
+        }
         let main = cfg(self.judge, &self.judge_model);
         main.validate().context("--judge")?;
         let second = self.second_judge.map(|k| cfg(k, &self.second_judge_model));

@@ -39,6 +39,30 @@ pub struct JudgeArgs {
     components: bool,
 }
 
+/// The `server` judge's settings (shared by `gpo judge` and `gpo eval`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServerArgs {
+    /// server only: the API root of an OpenAI-compatible server (vLLM, SGLang, llama.cpp),
+    /// e.g. http://localhost:8000/v1; a bearer token is read from GPO_JUDGE_API_KEY or
+    /// OPENAI_API_KEY.
+    #[arg(long, value_name = "URL")]
+    pub server_url: Option<String>,
+    /// server only: the model's name on the server.
+    #[arg(long, value_name = "NAME")]
+    pub server_model: Option<String>,
+    /// server only: llama-guard (the server's chat template renders the protocol: Llama
+    /// Guard weights) or wrapped (gpo renders it as one user turn: any chat model).
+    #[arg(long, value_enum)]
+    pub server_prompt: Option<gpo_judge::ServerPrompt>,
+}
+
+impl ServerArgs {
+    /// Whether any of the options was given.
+    pub fn any(&self) -> bool {
+        self.server_url.is_some() || self.server_model.is_some() || self.server_prompt.is_some()
+    }
+}
+
 /// Which judge and how it decides (shared by scoring and `bench`).
 #[derive(Debug, Clone, clap::Args)]
 pub struct JudgeOptions {
@@ -52,6 +76,8 @@ pub struct JudgeOptions {
     /// lm-guard only: where its model runs, cpu, cuda or cuda:N (default cpu).
     #[arg(long)]
     device: Option<gpo_lm::DeviceSpec>,
+    #[command(flatten)]
+    server: ServerArgs,
     /// The verdict is unsafe when P(unsafe) >= THRESHOLD.
     #[arg(long, default_value_t = 0.5)]
     threshold: f32,
@@ -69,6 +95,9 @@ impl JudgeOptions {
             threshold: self.threshold,
             lm_guard_model: self.judge_model.clone(),
             lm_guard_device: self.device,
+            server_url: self.server.server_url.clone(),
+            server_model: self.server.server_model.clone(),
+            server_prompt: self.server.server_prompt,
             heads_dir: self.heads_dir.clone(),
         }
     }

@@ -9,11 +9,15 @@ use candle_core::Device;
 use gpo_assets::{resolve_model, AssetCache, ModelSource};
 use gpo_lm::{generate, CausalLm, LoadOptions, Pass, SamplingParams};
 use gpo_tokenizer::{ChatMessage, Tokenizer};
+use serde_json::{json, Value};
 
 use crate::config::Iterate;
 use crate::run::RunDir;
 use crate::schedule::Role;
 use crate::{Error, Result};
+
+/// The prefix of a served policy's name (see [`PolicySpec::Served`]).
+pub const SERVED_PREFIX: &str = "server:";
 
 /// Longest prompt, in tokens, a player is given (longer ones keep their end: the chat
 /// template's assistant header must survive).
@@ -37,6 +41,14 @@ pub(crate) fn chat_ids(tokenizer: &Tokenizer, text: &str) -> Result<Vec<u32>> {
 pub enum PolicySpec {
     /// A base model: an asset alias, a `.gguf` file or a Hugging Face directory.
     Model(String),
+    /// A model behind an OpenAI-compatible server, named `server:MODEL@URL` (e.g.
+    /// `server:llama-2-7b-chat@http://gpu1:8000/v1`): responses are chat completions there.
+    Served {
+        /// The model's name on the server.
+        model: String,
+        /// The API root.
+        url: String,
+    },
     /// A PEFT adapter directory on the base model it records.
     Adapter {
         /// The adapter directory.
@@ -51,6 +63,20 @@ impl PolicySpec {
     /// the run reports (see [`PolicySpec::of_run`]); a directory with `adapter_config.json`
     /// for that adapter on the base it records; anything else for a base model.
     pub fn parse(name: &str, role: Role) -> Result<PolicySpec> {
+        if let Some(rest) = name.strip_prefix(SERVED_PREFIX) {
+            return match rest.split_once('@') {
+                Some((model, url)) if !model.is_empty() && !url.is_empty() => {
+                    Ok(PolicySpec::Served {
+                        model: model.to_string(),
+                        url: url.to_string(),
+                    })
+                }
+                _ => Err(Error::Data(format!(
+                    "policy `{name}`: a served policy is named server:MODEL@URL, e.g. \
+                     server:llama-2-7b-chat@http://localhost:8000/v1"
+                ))),
+            };
+        }
         let path = Path::new(name);
         if path.join("config.toml").is_file() {
             return PolicySpec::of_run(path, role);
@@ -109,11 +135,12 @@ impl PolicySpec {
         Ok(PolicySpec::Adapter { dir, base })
     }
 
-    /// The base model the policy runs on.
+    /// The base model the policy runs on (a served policy's name on its server).
     pub fn base(&self) -> &str {
         match self {
             PolicySpec::Model(m) => m,
             PolicySpec::Adapter { base, .. } => base,
+            PolicySpec::Served { model, .. } => model,
         }
     }
 }
@@ -154,24 +181,40 @@ impl BaseModels {
     }
 }
 
-/// A chat model that answers user turns.
+/// A chat model that answers user turns: loaded here, or behind a server.
 pub struct ChatPolicy {
     /// How it is shown in reports.
     pub name: String,
-    model: CausalLm,
-    tokenizer: Arc<Tokenizer>,
-    eos: Vec<u32>,
-    pad: u32,
+    backend: Backend,
+}
+
+enum Backend {
+    Local {
+        model: CausalLm,
+        tokenizer: Arc<Tokenizer>,
+        eos: Vec<u32>,
+        pad: u32,
+    },
+    Served(gpo_openai::Client),
 }
 
 impl ChatPolicy {
-    /// Loads `spec`, shown as `name`.
+    /// Loads `spec`, shown as `name`. A served policy is only a client: nothing is sent
+    /// until the first [`ChatPolicy::respond`].
     pub fn load(
         name: &str,
         spec: &PolicySpec,
         bases: &mut BaseModels,
         cache: &AssetCache,
     ) -> Result<ChatPolicy> {
+        if let PolicySpec::Served { model, url } = spec {
+            let client = gpo_openai::Client::new(url, model, "policy URL", "policy model")
+                .map_err(|e| Error::Setup(format!("policy `{name}`: {e}")))?;
+            return Ok(ChatPolicy {
+                name: name.to_string(),
+                backend: Backend::Served(client),
+            });
+        }
         let (mut model, tokenizer) = bases.get(spec.base(), cache)?;
         if let PolicySpec::Adapter { dir, .. } = spec {
             gpo_lm::load_lora(&mut model, dir)?;
@@ -180,41 +223,101 @@ impl ChatPolicy {
         let pad = tokenizer.pad_id().or(eos.first().copied()).unwrap_or(0);
         Ok(ChatPolicy {
             name: name.to_string(),
-            model,
-            tokenizer,
-            eos,
-            pad,
+            backend: Backend::Local {
+                model,
+                tokenizer,
+                eos,
+                pad,
+            },
         })
     }
 
     /// One response to each text, sent as a user turn; reproducible for a given
-    /// `params.seed` (chunk `k` of 16 prompts samples with seed `params.seed + k`).
+    /// `params.seed` (here: chunk `k` of 16 prompts samples with seed `params.seed + k`; on a
+    /// server, prompt `i` asks for seed `params.seed + i`, which servers may or may not
+    /// honour).
     pub fn respond(&self, texts: &[String], params: &SamplingParams) -> Result<Vec<String>> {
+        let (model, tokenizer, eos, pad) = match &self.backend {
+            Backend::Served(client) => return respond_served(client, texts, params),
+            Backend::Local {
+                model,
+                tokenizer,
+                eos,
+                pad,
+            } => (model, tokenizer, eos, *pad),
+        };
         let mut out = Vec::with_capacity(texts.len());
         for (k, chunk) in texts.chunks(CHUNK).enumerate() {
             let prompts: Vec<Vec<u32>> = chunk
                 .iter()
-                .map(|t| chat_ids(&self.tokenizer, t))
+                .map(|t| chat_ids(tokenizer, t))
                 .collect::<Result<_>>()?;
             let params = SamplingParams {
                 n: 1,
                 seed: params.seed.wrapping_add(k as u64),
                 ..params.clone()
             };
-            let samples = generate(
-                &self.model,
-                &prompts,
-                &self.eos,
-                self.pad,
-                &params,
-                &Pass::infer(),
-            )?;
+            let samples = generate(model, &prompts, eos, pad, &params, &Pass::infer())?;
             for s in &samples {
-                out.push(self.tokenizer.decode(&s.ids, true)?.trim().to_string());
+                out.push(tokenizer.decode(&s.ids, true)?.trim().to_string());
             }
         }
         Ok(out)
     }
+}
+
+/// The chat-completion request for one user turn under `params`. Sampling settings the
+/// OpenAI API lacks (`top_k`, `repetition_penalty`, vLLM's names) are sent only when they
+/// are not the neutral value.
+pub fn served_request(text: &str, params: &SamplingParams, seed: u64) -> Value {
+    let mut body = json!({
+        "messages": [{"role": "user", "content": text}],
+        "max_tokens": params.max_new_tokens,
+        "temperature": params.temperature,
+        "top_p": params.top_p,
+        "n": 1,
+        "seed": seed,
+    });
+    if params.top_k > 0 {
+        body["top_k"] = json!(params.top_k);
+    }
+    if params.repetition_penalty != 1.0 {
+        body["repetition_penalty"] = json!(params.repetition_penalty);
+    }
+    if params.ignore_eos {
+        body["ignore_eos"] = json!(true);
+    }
+    body
+}
+
+fn respond_served(
+    client: &gpo_openai::Client,
+    texts: &[String],
+    params: &SamplingParams,
+) -> Result<Vec<String>> {
+    let bodies: Vec<Value> = texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| served_request(t, params, params.seed.wrapping_add(i as u64)))
+        .collect();
+    let replies = client
+        .chat_all(&bodies)
+        .map_err(|e| Error::Setup(format!("served policy: {e}")))?;
+    replies
+        .iter()
+        .map(|r| {
+            r.pointer("/choices/0/message/content")
+                .and_then(Value::as_str)
+                .map(|t| t.trim().to_string())
+                .ok_or_else(|| {
+                    Error::Setup(format!(
+                        "served policy {}: a reply without choices[0].message.content: {}",
+                        client.endpoint(),
+                        gpo_openai::snippet(&r.to_string())
+                    ))
+                })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -244,5 +347,87 @@ mod tests {
         .unwrap();
         let e = PolicySpec::parse(dir.path().to_str().unwrap(), Role::Defender).unwrap_err();
         assert!(e.to_string().contains("base_model_name_or_path"), "{e}");
+    }
+
+    #[test]
+    fn a_served_policy_is_named_model_at_url() {
+        assert_eq!(
+            PolicySpec::parse("server:guard-7b@http://gpu1:8000/v1", Role::Defender).unwrap(),
+            PolicySpec::Served {
+                model: "guard-7b".into(),
+                url: "http://gpu1:8000/v1".into()
+            }
+        );
+        for bad in ["server:", "server:m", "server:@http://h/v1", "server:m@"] {
+            let e = PolicySpec::parse(bad, Role::Defender).unwrap_err();
+            assert!(e.to_string().contains("server:MODEL@URL"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_served_request_carries_the_sampling_settings() {
+        let params = SamplingParams {
+            temperature: 0.8,
+            top_p: 0.9,
+            max_new_tokens: 48,
+            ..SamplingParams::default()
+        };
+        let b = served_request("Hi", &params, 7);
+        assert_eq!(b["messages"][0]["content"], "Hi");
+        assert_eq!(
+            (b["max_tokens"].clone(), b["seed"].clone(), b["n"].clone()),
+            (json!(48), json!(7), json!(1))
+        );
+        assert!((b["top_p"].as_f64().unwrap() - 0.9).abs() < 1e-12);
+        // Neutral settings the OpenAI API lacks are left out; others are sent.
+        let neutral = SamplingParams {
+            top_k: 0,
+            repetition_penalty: 1.0,
+            ..params.clone()
+        };
+        let b = served_request("Hi", &neutral, 7);
+        assert!(b.get("top_k").is_none() && b.get("repetition_penalty").is_none());
+        let b = served_request(
+            "Hi",
+            &SamplingParams {
+                repetition_penalty: 1.1,
+                ..neutral
+            },
+            7,
+        );
+        assert_eq!(b["repetition_penalty"], json!(1.1));
+    }
+
+    #[test]
+    fn a_served_policy_answers_in_order_with_a_seed_per_prompt() {
+        let (url, seen) = gpo_openai::stand_in::serve(|body, _| {
+            let text = body["messages"][0]["content"]
+                .as_str()
+                .unwrap()
+                .to_uppercase();
+            let reply = json!({"choices": [{"message": {"role": "assistant", "content": format!(" {text} ")}}]});
+            (200, reply.to_string())
+        });
+        let spec = PolicySpec::parse(&format!("server:m@{url}"), Role::Defender).unwrap();
+        let cache = AssetCache::new(std::env::temp_dir().join("gpo-unused-cache"));
+        let mut bases = BaseModels::new(Device::Cpu);
+        let policy = ChatPolicy::load("served", &spec, &mut bases, &cache).unwrap();
+        let texts: Vec<String> = (0..11).map(|i| format!("prompt {i}")).collect();
+        let params = SamplingParams {
+            seed: 100,
+            ..SamplingParams::default()
+        };
+        let out = policy.respond(&texts, &params).unwrap();
+        let want: Vec<String> = (0..11).map(|i| format!("PROMPT {i}")).collect();
+        assert_eq!(out, want);
+        let mut seeds: Vec<u64> = seen
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|b| b["seed"].as_u64().unwrap())
+            .collect();
+        seeds.sort_unstable();
+        assert_eq!(seeds, (100..111).collect::<Vec<_>>());
+        assert!(seen.lock().unwrap().iter().all(|b| b["model"] == "m"));
     }
 }

@@ -50,7 +50,7 @@ pub struct JudgeConfig {
     /// `lm-guard` only: where its model runs ("cpu", "cuda" or "cuda:N"; default cpu).
     pub lm_guard_device: Option<gpo_lm::DeviceSpec>,
     /// `server` only: the API root of an OpenAI-compatible server, e.g.
-    /// `http://localhost:8000/v1` (a bearer token is read from `GPO_JUDGE_API_KEY` or
+    /// `http://localhost:8000/v1` (a bearer token is read from `GPO_API_KEY` or
     /// `OPENAI_API_KEY` when set).
     pub server_url: Option<String>,
     /// `server` only: the model's name on the server.

@@ -45,13 +45,8 @@ pub enum Error {
         msg: String,
     },
     /// The `server` judge's server refused, failed or answered something unreadable.
-    #[error("judge server {url}: {msg}")]
-    Server {
-        /// The endpoint asked.
-        url: String,
-        /// What went wrong and what to check.
-        msg: String,
-    },
+    #[error("judge {0}")]
+    Server(#[from] gpo_openai::Error),
     /// A caller passed an argument the judge cannot work with.
     #[error("{0}")]
     InvalidArgument(String),

@@ -59,6 +59,6 @@ pub use lmguard::{
     LLAMA_GUARD_3_CATEGORIES,
 };
 pub use reply_sets::{reply_set, HandwrittenReply, ReplySet, REPLY_SETS, UNSCORED_SETS};
-pub use server::{ServerJudge, ServerPrompt, API_KEY_VARS, PARALLEL_REQUESTS};
+pub use server::{ServerJudge, ServerPrompt};
 pub use train::{train_heads, TrainConfig};
 pub use wrapped::{wrapped_copies, INSTRUCTION_TEMPLATES};

@@ -8,29 +8,20 @@
 //! id, so a token counts for a word when its text (trimmed of spaces, at least two
 //! characters) begins that word: "unsafe" or "un" for unsafe, "safe" or "sa" for safe.
 //!
-//! Requests of a batch go out [`PARALLEL_REQUESTS`] at a time (servers batch them); a
-//! request that fails in transport or with status 429 or 5xx is retried twice.
+//! Requests go through [`gpo_openai::Client::chat_all`]: several in flight, retried on
+//! transient failures.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
+use gpo_openai::Client;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::lmguard::{ratio_from_logprobs, render_moderation_prompt};
-use crate::{Error, Exchange, Judge, JudgeKind, Result};
-
-/// Requests in flight at once.
-pub const PARALLEL_REQUESTS: usize = 8;
+use crate::{Exchange, Judge, JudgeKind, Result};
 
 /// Alternatives asked for at the verdict token (OpenAI's maximum).
 const TOP_LOGPROBS: u32 = 20;
-
-/// Tries per request (the first and two retries).
-const TRIES: u32 = 3;
-
-/// Environment variables read, in order, for a bearer token.
-pub const API_KEY_VARS: [&str; 2] = ["GPO_JUDGE_API_KEY", "OPENAI_API_KEY"];
 
 /// How the moderation prompt reaches the served model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -57,11 +48,8 @@ impl ServerPrompt {
 /// The Llama Guard protocol over an OpenAI-compatible chat-completions endpoint.
 #[derive(Debug)]
 pub struct ServerJudge {
-    endpoint: String,
-    model: String,
+    client: Client,
     prompt: ServerPrompt,
-    api_key: Option<String>,
-    agent: ureq::Agent,
     threshold: f32,
     warned_unreadable: AtomicBool,
 }
@@ -70,36 +58,9 @@ impl ServerJudge {
     /// A judge asking `model` at `url` (the API root, e.g. `http://localhost:8000/v1`).
     /// Nothing is sent until the first batch.
     pub fn new(url: &str, model: &str, prompt: ServerPrompt) -> Result<Self> {
-        let root = url.trim_end_matches('/');
-        if !(root.starts_with("http://") || root.starts_with("https://")) {
-            return Err(Error::Config {
-                field: "server-url",
-                msg: format!(
-                    "{url:?} is not an http(s) URL; give the API root, e.g. \
-                     http://localhost:8000/v1"
-                ),
-            });
-        }
-        if model.trim().is_empty() {
-            return Err(Error::Config {
-                field: "server-model",
-                msg: "empty; give the model name the server serves (GET /v1/models lists them)"
-                    .into(),
-            });
-        }
-        let api_key = API_KEY_VARS
-            .iter()
-            .find_map(|v| std::env::var(v).ok().filter(|k| !k.is_empty()));
-        let agent = ureq::AgentBuilder::new()
-            .timeout_connect(Duration::from_secs(10))
-            .timeout(Duration::from_secs(300))
-            .build();
         Ok(ServerJudge {
-            endpoint: format!("{root}/chat/completions"),
-            model: model.to_string(),
+            client: Client::new(url, model, "server-url", "server-model")?,
             prompt,
-            api_key,
-            agent,
             threshold: 0.5,
             warned_unreadable: AtomicBool::new(false),
         })
@@ -113,7 +74,7 @@ impl ServerJudge {
 
     /// The chat-completions URL requests go to.
     pub fn endpoint(&self) -> &str {
-        &self.endpoint
+        self.client.endpoint()
     }
 
     /// The request body for `exchange`.
@@ -128,7 +89,7 @@ impl ServerJudge {
             ]),
         };
         json!({
-            "model": self.model,
+            "model": self.client.model(),
             "messages": messages,
             "max_tokens": 1,
             "temperature": 0.0,
@@ -137,55 +98,13 @@ impl ServerJudge {
         })
     }
 
-    /// P(unsafe) of one exchange: one request, retried on transient failures.
-    fn score(&self, exchange: &Exchange<'_>) -> Result<f32> {
-        let body = self.request(exchange);
-        let mut last = None;
-        for attempt in 0..TRIES {
-            if attempt > 0 {
-                std::thread::sleep(Duration::from_millis(500 << attempt));
-            }
-            let mut req = self.agent.post(&self.endpoint);
-            if let Some(key) = &self.api_key {
-                req = req.set("Authorization", &format!("Bearer {key}"));
-            }
-            match req.send_json(&body) {
-                Ok(resp) => {
-                    let v: Value = resp.into_json().map_err(|e| {
-                        self.error(format!(
-                            "the reply is not JSON ({e}); is this the API root?"
-                        ))
-                    })?;
-                    return match verdict_distribution(&v).map_err(|m| self.error(m))? {
-                        Some((lp_safe, lp_unsafe)) => Ok(ratio(lp_safe, lp_unsafe)),
-                        None => Ok(self.unreadable(&v)),
-                    };
-                }
-                Err(ureq::Error::Status(code, resp)) => {
-                    let text = resp.into_string().unwrap_or_default();
-                    let msg = format!("HTTP {code}: {}", snippet(&text));
-                    if code != 429 && code < 500 {
-                        return Err(self.error(msg));
-                    }
-                    last = Some(msg);
-                }
-                Err(ureq::Error::Transport(t)) => {
-                    // Its Display repeats the URL, which the error names already.
-                    let mut what = t.kind().to_string();
-                    if let Some(m) = t.message() {
-                        what.push_str(&format!(": {m}"));
-                    }
-                    if let Some(cause) = std::error::Error::source(&t) {
-                        what.push_str(&format!(": {cause}"));
-                    }
-                    last = Some(format!("{what}; is the server up at this URL?"));
-                }
-            }
-        }
-        Err(self.error(format!(
-            "{} (after {TRIES} tries)",
-            last.unwrap_or_default()
-        )))
+    /// P(unsafe) from one reply.
+    fn read(&self, reply: &Value) -> Result<f32> {
+        let dist = verdict_distribution(reply).map_err(|m| self.client.error(m))?;
+        Ok(match dist {
+            Some((lp_safe, lp_unsafe)) => ratio(lp_safe, lp_unsafe),
+            None => self.unreadable(reply),
+        })
     }
 
     /// Neither word among the alternatives (a model that does not follow the protocol):
@@ -200,17 +119,10 @@ impl ServerJudge {
                 "server judge {}: neither \"safe\" nor \"unsafe\" is among the {TOP_LOGPROBS} \
                  likeliest first tokens (the model said {said:?}); such exchanges score 0.5 \
                  (said once)",
-                self.endpoint
+                self.client.endpoint()
             );
         }
         0.5
-    }
-
-    fn error(&self, msg: String) -> Error {
-        Error::Server {
-            url: self.endpoint.clone(),
-            msg,
-        }
     }
 }
 
@@ -237,7 +149,7 @@ pub fn verdict_distribution(
             format!(
                 "the reply has no choices[0].logprobs.content[0]: the server must support \
                  `logprobs` and `top_logprobs` on chat completions; it said {}",
-                snippet(&reply.to_string())
+                gpo_openai::snippet(&reply.to_string())
             )
         })?;
     let mut alternatives: Vec<(String, f64)> = Vec::new();
@@ -277,16 +189,6 @@ fn stands_for(token: &str, word: &str) -> bool {
     t.chars().count() >= 2 && word.starts_with(t)
 }
 
-/// The first 300 characters of a reply, for an error message.
-fn snippet(text: &str) -> String {
-    let t: String = text.chars().take(300).collect();
-    if t.len() < text.len() {
-        format!("{t}...")
-    } else {
-        t
-    }
-}
-
 impl Judge for ServerJudge {
     fn kind(&self) -> JudgeKind {
         JudgeKind::Server
@@ -297,26 +199,12 @@ impl Judge for ServerJudge {
     }
 
     fn p_unsafe(&self, batch: &[Exchange<'_>]) -> Result<Vec<f32>> {
-        let mut out = Vec::with_capacity(batch.len());
-        for chunk in batch.chunks(PARALLEL_REQUESTS) {
-            let scores: Vec<Result<f32>> = std::thread::scope(|s| {
-                let handles: Vec<_> = chunk
-                    .iter()
-                    .map(|e| s.spawn(move || self.score(e)))
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| {
-                        h.join()
-                            .unwrap_or_else(|_| Err(self.error("a request thread panicked".into())))
-                    })
-                    .collect()
-            });
-            for p in scores {
-                out.push(p?);
-            }
-        }
-        Ok(out)
+        let bodies: Vec<Value> = batch.iter().map(|e| self.request(e)).collect();
+        self.client
+            .chat_all(&bodies)?
+            .iter()
+            .map(|r| self.read(r))
+            .collect()
     }
 }
 

@@ -2,11 +2,10 @@
 //! retries and the errors; `against_a_real_server` (ignored: it needs one running) compares
 //! it with the `lm-guard` judge on the same model.
 
-use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
 
 use gpo_judge::{Exchange, Judge, ServerJudge, ServerPrompt};
+use gpo_openai::stand_in::serve;
 use serde_json::{json, Value};
 
 /// A chat-completions reply whose first token is "safe" or "unsafe" with p(unsafe) = `p`.
@@ -17,57 +16,6 @@ fn completion(p: f64) -> Value {
     ]);
     json!({"choices": [{"message": {"content": "safe"},
         "logprobs": {"content": [{"token": "safe", "logprob": (1.0 - p).ln(), "top_logprobs": top}]}}]})
-}
-
-/// Serves on a free local port: each request's JSON body goes to `answer`, which returns the
-/// status and body to send. Returns the API root and the bodies received.
-fn serve(
-    answer: impl Fn(&Value, usize) -> (u16, String) + Send + Sync + 'static,
-) -> (String, Arc<Mutex<Vec<Value>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/v1", listener.local_addr().unwrap());
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let log = seen.clone();
-    let answer = Arc::new(answer);
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { return };
-            let (log, answer) = (log.clone(), answer.clone());
-            std::thread::spawn(move || {
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut len = 0;
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                        return;
-                    }
-                    if let Some(v) = line.to_lowercase().strip_prefix("content-length:") {
-                        len = v.trim().parse().unwrap();
-                    }
-                    if line == "\r\n" {
-                        break;
-                    }
-                }
-                let mut body = vec![0; len];
-                reader.read_exact(&mut body).unwrap();
-                let body: Value = serde_json::from_slice(&body).unwrap();
-                let n = {
-                    let mut l = log.lock().unwrap();
-                    l.push(body.clone());
-                    l.len()
-                };
-                let (status, text) = answer(&body, n);
-                let head = format!(
-                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n\
-                     Content-Length: {}\r\nConnection: close\r\n\r\n",
-                    text.len()
-                );
-                let _ = stream.write_all(head.as_bytes());
-                let _ = stream.write_all(text.as_bytes());
-            });
-        }
-    });
-    (url, seen)
 }
 
 #[test]

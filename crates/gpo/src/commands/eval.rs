@@ -225,6 +225,7 @@ fn load_policy(
     let shown = match &spec {
         PolicySpec::Model(m) => m.clone(),
         PolicySpec::Adapter { dir, .. } => dir.display().to_string(),
+        PolicySpec::Served { .. } => name.to_string(),
     };
     ChatPolicy::load(&shown, &spec, bases, cache)
         .with_context(|| format!("loading the {} `{name}`", role.as_str()))

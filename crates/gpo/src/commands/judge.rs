@@ -43,7 +43,7 @@ pub struct JudgeArgs {
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServerArgs {
     /// server only: the API root of an OpenAI-compatible server (vLLM, SGLang, llama.cpp),
-    /// e.g. http://localhost:8000/v1; a bearer token is read from GPO_JUDGE_API_KEY or
+    /// e.g. http://localhost:8000/v1; a bearer token is read from GPO_API_KEY or
     /// OPENAI_API_KEY.
     #[arg(long, value_name = "URL")]
     pub server_url: Option<String>,

@@ -12,13 +12,13 @@ use crate::{Error, Judge, Result};
 #[serde(rename_all = "kebab-case")]
 pub enum JudgeKind {
     /// Offline CPU classifiers: harmful-request and compliance heads on MiniLM embeddings,
-    /// and a BiLSTM toxicity model (see [`crate::EmbeddedJudge`]).
+    /// and a BiLSTM toxicity model (`EmbeddedJudge`).
     #[default]
     Embedded,
-    /// The Llama Guard protocol on a Llama-family chat model (see [`crate::LmGuardJudge`]).
+    /// The Llama Guard protocol on a Llama-family chat model (`LmGuardJudge`).
     LmGuard,
     /// The Llama Guard protocol on a model behind an OpenAI-compatible server: vLLM, SGLang,
-    /// llama.cpp (see [`crate::ServerJudge`]).
+    /// llama.cpp (`ServerJudge`).
     Server,
 }
 

@@ -30,7 +30,7 @@ pub enum ServerPrompt {
     /// The conversation as its (user, assistant) turns; the server's chat template renders
     /// the protocol. For real Llama Guard checkpoints.
     LlamaGuard,
-    /// gpo renders the moderation prompt ([`render_moderation_prompt`]) as one user turn. For
+    /// gpo renders the moderation prompt (`render_moderation_prompt`) as one user turn. For
     /// any other chat model.
     Wrapped,
 }

@@ -149,14 +149,16 @@ impl PolicySpec {
 /// clone, which shares the base weights).
 pub struct BaseModels {
     device: Device,
+    dtype: gpo_lm::Precision,
     loaded: HashMap<String, (CausalLm, Arc<Tokenizer>)>,
 }
 
 impl BaseModels {
-    /// No model loaded yet; those loaded later go on `device`.
-    pub fn new(device: Device) -> Self {
+    /// No model loaded yet; those loaded later go on `device`, in `dtype`.
+    pub fn new(device: Device, dtype: gpo_lm::Precision) -> Self {
         BaseModels {
             device,
+            dtype,
             loaded: HashMap::new(),
         }
     }
@@ -172,6 +174,7 @@ impl BaseModels {
         };
         let opts = LoadOptions {
             device: self.device.clone(),
+            dtype: self.dtype.dtype(),
             ..LoadOptions::default()
         };
         let lm = gpo_lm::load_model(&path, &opts).map_err(|e| setup(e.to_string()))?;
@@ -410,7 +413,7 @@ mod tests {
         });
         let spec = PolicySpec::parse(&format!("server:m@{url}"), Role::Defender).unwrap();
         let cache = AssetCache::new(std::env::temp_dir().join("gpo-unused-cache"));
-        let mut bases = BaseModels::new(Device::Cpu);
+        let mut bases = BaseModels::new(Device::Cpu, gpo_lm::Precision::F32);
         let policy = ChatPolicy::load("served", &spec, &mut bases, &cache).unwrap();
         let texts: Vec<String> = (0..11).map(|i| format!("prompt {i}")).collect();
         let params = SamplingParams {

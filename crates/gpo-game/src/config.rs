@@ -82,6 +82,8 @@ pub struct ModelsConfig {
     /// Where both players run: "cpu", "cuda" or "cuda:N" (CUDA needs a build with
     /// `--features cuda`). The embedded judge and the diversity embedder stay on the CPU.
     pub device: gpo_lm::DeviceSpec,
+    /// The players' compute dtype: "f32", or "bf16" / "f16" for a GPU.
+    pub dtype: gpo_lm::Precision,
 }
 
 impl Default for ModelsConfig {
@@ -91,6 +93,7 @@ impl Default for ModelsConfig {
             defender: "smollm2-135m-instruct".into(),
             lora: LoraConfig::default(),
             device: gpo_lm::DeviceSpec::Cpu,
+            dtype: gpo_lm::Precision::F32,
         }
     }
 }

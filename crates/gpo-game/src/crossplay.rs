@@ -84,7 +84,7 @@ pub fn crossplay(
         .device
         .open()
         .map_err(|e| Error::Setup(format!("models.device: {e}")))?;
-    let mut bases = BaseModels::new(device);
+    let mut bases = BaseModels::new(device, cfg.models.dtype);
     let d_policies: Vec<ChatPolicy> = defenders
         .iter()
         .map(|(name, spec)| ChatPolicy::load(name, spec, &mut bases, cache))

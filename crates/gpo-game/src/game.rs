@@ -136,6 +136,7 @@ impl Game {
             };
             let opts = LoadOptions {
                 device: device.clone(),
+                dtype: cfg.models.dtype.dtype(),
                 ..LoadOptions::default()
             };
             gpo_lm::load_model(&path, &opts)

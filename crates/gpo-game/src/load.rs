@@ -152,6 +152,13 @@ mod tests {
         assert_eq!(cfg.judge.lm_guard_device, Some(DeviceSpec::Cuda(0)));
         let cfg = parse_config("", "x.toml", &["models.device=cuda:1".into()]).unwrap();
         assert_eq!(cfg.models.device, DeviceSpec::Cuda(1));
+        assert_eq!(cfg.models.dtype, gpo_lm::Precision::F32);
+        let cfg = parse_config("", "x.toml", &["models.dtype=bf16".into()]).unwrap();
+        assert_eq!(cfg.models.dtype, gpo_lm::Precision::Bf16);
+        let err = parse_config("", "x.toml", &["models.dtype=fp8".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("expected f32, bf16 or f16"), "{err}");
         let err = parse_config("[models]\ndevice = \"gpu\"\n", "x.toml", &[])
             .unwrap_err()
             .to_string();

@@ -43,6 +43,7 @@ mod mask;
 mod model;
 mod ops;
 mod pass;
+mod precision;
 mod rope;
 mod sampling;
 mod save;
@@ -64,6 +65,7 @@ pub use logprobs::{
 pub use lora::{adapter_base_model, attach_lora, load_lora, save_lora, LoraConfig, LINEAR_MODULES};
 pub use model::{CausalLm, KvCache, Trainable};
 pub use pass::{Mode, Pass};
+pub use precision::Precision;
 pub use sampling::{generate, FinishReason, Sample, SamplingParams};
 pub use save::{existing_dir, replace_dir, sibling_path, write_atomic, write_safetensors_atomic};
 pub use weights::WeightMap;

@@ -197,7 +197,13 @@ impl CausalLm {
         if !leftover.is_empty() {
             tracing::debug!("{}: unused tensors {:?}", w.origin().display(), leftover);
         }
-        let rope = RopeTable::new(hd, cfg.rope_theta, cfg.max_position_embeddings, device)?;
+        let rope = RopeTable::new(
+            hd,
+            cfg.rope_theta,
+            cfg.max_position_embeddings,
+            dtype,
+            device,
+        )?;
         Ok(CausalLm {
             cfg,
             embed_tokens,

@@ -1,11 +1,12 @@
 //! Precomputed rotary-embedding tables.
 
-use candle_core::{Device, Tensor};
+use candle_core::{DType, Device, Tensor};
 
 use crate::Result;
 
 /// `cos` and `sin` of `position * theta^(-2i / head_dim)` for every position up to the
-/// context length, `[max_positions, head_dim / 2]` each (f32, like Hugging Face).
+/// context length, `[max_positions, head_dim / 2]` each: computed in f32 and stored in the
+/// model's dtype, as Hugging Face casts them to the activations' dtype.
 #[derive(Debug, Clone)]
 pub struct RopeTable {
     cos: Tensor,
@@ -14,8 +15,14 @@ pub struct RopeTable {
 }
 
 impl RopeTable {
-    /// Builds the tables on `device`.
-    pub fn new(head_dim: usize, theta: f64, max_positions: usize, device: &Device) -> Result<Self> {
+    /// Builds the tables on `device` in `dtype`.
+    pub fn new(
+        head_dim: usize,
+        theta: f64,
+        max_positions: usize,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<Self> {
         let half = head_dim / 2;
         let inv_freq: Vec<f32> = (0..half)
             .map(|i| 1.0 / (theta as f32).powf((2 * i) as f32 / head_dim as f32))
@@ -30,8 +37,8 @@ impl RopeTable {
             }
         }
         Ok(RopeTable {
-            cos: Tensor::from_vec(cos, (max_positions, half), device)?,
-            sin: Tensor::from_vec(sin, (max_positions, half), device)?,
+            cos: Tensor::from_vec(cos, (max_positions, half), device)?.to_dtype(dtype)?,
+            sin: Tensor::from_vec(sin, (max_positions, half), device)?.to_dtype(dtype)?,
             max_positions,
         })
     }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use gpo_assets::{resolve_model, AssetCache, ModelSource};
-use gpo_lm::{load_model, DeviceSpec, LoadOptions, LoadedModel};
+use gpo_lm::{load_model, DeviceSpec, LoadOptions, LoadedModel, Precision};
 
 /// Which model to load.
 #[derive(Debug, Clone, clap::Args)]
@@ -17,6 +17,10 @@ pub struct ModelArgs {
     /// Where the model runs: cpu, cuda or cuda:N (CUDA needs a build with --features cuda).
     #[arg(long, default_value = "cpu")]
     pub device: DeviceSpec,
+    /// The dtype the model computes in: f32, or bf16 / f16 (for a GPU; slow on the CPU,
+    /// where gpo's own kernels are f32).
+    #[arg(long, default_value = "f32")]
+    pub dtype: Precision,
 }
 
 impl ModelArgs {
@@ -30,11 +34,12 @@ impl ModelArgs {
         })
     }
 
-    /// Loads the model and its tokenizer onto `--device` (whatever `opts.device` says).
+    /// Loads the model and its tokenizer onto `--device` in `--dtype` (whatever `opts` says).
     pub fn load(&self, opts: &LoadOptions) -> Result<LoadedModel> {
         let path = self.path()?;
         let opts = LoadOptions {
             device: self.device.open().context("--device")?,
+            dtype: self.dtype.dtype(),
             ..opts.clone()
         };
         load_model(&path, &opts).with_context(|| format!("loading model {}", path.display()))

@@ -103,16 +103,21 @@ struct Common {
     /// cpu). The embedded judge stays on the CPU.
     #[arg(long)]
     device: Option<DeviceSpec>,
+    /// The policies' compute dtype: f32, bf16 or f16 (default: the run's models.dtype, else
+    /// f32).
+    #[arg(long)]
+    dtype: Option<gpo_lm::Precision>,
     /// Settings of a server judge (--judge server or --second-judge server).
     #[command(flatten)]
     server: super::judge::ServerArgs,
 }
 
 impl Common {
-    /// The policies' base models, on `--device` or else `cfg`'s.
+    /// The policies' base models, on `--device` or else `cfg`'s, in `--dtype` or else `cfg`'s.
     fn bases(&self, cfg: &GameConfig) -> Result<BaseModels> {
         let spec = self.device.unwrap_or(cfg.models.device);
-        Ok(BaseModels::new(spec.open().context("--device")?))
+        let dtype = self.dtype.unwrap_or(cfg.models.dtype);
+        Ok(BaseModels::new(spec.open().context("--device")?, dtype))
     }
 
     fn judges(&self, cache: &gpo_assets::AssetCache) -> Result<Judges> {

@@ -2,7 +2,8 @@
 # Checks a CUDA build of gpo on one GPU (README, "GPU"; numbers in BENCHMARKS.md):
 #   1. log-probs on the GPU against the CPU's, same binary and model;
 #   2. seeded sampling on the GPU;
-#   3. `gpo bench` on the GPU, then shared/bench/pytorch_baseline.py on the same GPU;
+#   3. `gpo bench` on the GPU (f32, then bf16), then shared/bench/pytorch_baseline.py on the
+#      same GPU;
 #   4. a short `gpo rl` run (PPO, LoRA, the `short` reward) on the GPU.
 # Usage: scripts/cuda_check.sh GPO_BINARY MODEL.gguf BASELINE.py OUT_DIR
 # Results (a few small JSON files) go to OUT_DIR; the RL run and the cache to $WORK
@@ -38,6 +39,9 @@ step "sampling on CUDA (seed 1)"
 
 step "gpo bench on CUDA"
 "$gpo" bench --model "$model" --device cuda --json --reps 5 | tee "$out/bench_gpo_cuda.json"
+
+step "gpo bench on CUDA in bf16"
+"$gpo" bench --model "$model" --device cuda --dtype bf16 --json --reps 5 | tee "$out/bench_gpo_cuda_bf16.json"
 
 step "PyTorch baseline on CUDA"
 python3 "$baseline" "$(dirname "$model")" "$(basename "$model")" cuda | tee "$out/bench_torch_cuda.json"

@@ -121,27 +121,20 @@ impl Common {
     }
 
     fn judges(&self, cache: &gpo_assets::AssetCache) -> Result<Judges> {
-        let cfg = |kind: JudgeKind, model: &Option<String>| JudgeConfig {
-            kind,
-            threshold: self.threshold,
-            lm_guard_model: model.clone(),
-            // An lm-guard judge runs where the policies do.
-            lm_guard_device: self.device.filter(|_| kind == JudgeKind::LmGuard),
-            server_url: self
-                .server
-                .server_url
-                .clone()
-                .filter(|_| kind == JudgeKind::Server),
-            server_model: self
-                .server
-                .server_model
-                .clone()
-                .filter(|_| kind == JudgeKind::Server),
-            server_prompt: self
-                .server
-                .server_prompt
-                .filter(|_| kind == JudgeKind::Server),
-            heads_dir: None,
+        let cfg = |kind: JudgeKind, model: &Option<String>| {
+            // The --server-* options belong to whichever judge is the server one.
+            let server = (kind == JudgeKind::Server).then_some(&self.server);
+            JudgeConfig {
+                kind,
+                threshold: self.threshold,
+                lm_guard_model: model.clone(),
+                // An lm-guard judge runs where the policies do.
+                lm_guard_device: self.device.filter(|_| kind == JudgeKind::LmGuard),
+                server_url: server.and_then(|s| s.server_url.clone()),
+                server_model: server.and_then(|s| s.server_model.clone()),
+                server_prompt: server.and_then(|s| s.server_prompt),
+                heads_dir: None,
+            }
         };
         if self.server.any()
             && ![Some(self.judge), self.second_judge].contains(&Some(JudgeKind::Server))

@@ -119,15 +119,17 @@ impl Game {
     /// before any training.
     pub fn build(cfg: GameConfig, cache: &gpo_assets::AssetCache) -> Result<Game> {
         cfg.validate()?;
-        let prompts = Prompts::load(&cfg.data, cfg.seed, cache)?;
-        let judge = gpo_judge::build_judge(&cfg.judge, cache)
-            .map_err(|e| Error::Setup(format!("the judge cannot load: {e}")))?;
-        let diversity = Diversity::load(cache, cfg.attacker.history_max)?;
+        // First the cheap checks: a device that cannot open must not wait for the judge's
+        // heads to train.
         let device = cfg
             .models
             .device
             .open()
             .map_err(|e| Error::Setup(format!("models.device: {e}")))?;
+        let prompts = Prompts::load(&cfg.data, cfg.seed, cache)?;
+        let judge = gpo_judge::build_judge(&cfg.judge, cache)
+            .map_err(|e| Error::Setup(format!("the judge cannot load: {e}")))?;
+        let diversity = Diversity::load(cache, cfg.attacker.history_max)?;
         let load = |name: &str| -> Result<gpo_lm::LoadedModel> {
             let source = gpo_assets::resolve_model(name, cache)
                 .map_err(|e| Error::Setup(format!("model `{name}`: {e}")))?;

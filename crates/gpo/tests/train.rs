@@ -170,4 +170,17 @@ fn bad_configurations_fail_before_training() {
         &rd,
         "judge",
     );
+    #[cfg(not(feature = "cuda"))]
+    assert_fails_before_training(
+        &[
+            "train",
+            cfg_s,
+            "--run-dir",
+            rd_s,
+            "--set",
+            "models.device=cuda",
+        ],
+        &rd,
+        "models.device",
+    );
 }

@@ -62,6 +62,11 @@ pub fn crossplay(
             "no held-out seeds to play on (data.eval_seeds is 0 in the run's config)".into(),
         ));
     }
+    let device = cfg
+        .models
+        .device
+        .open()
+        .map_err(|e| Error::Setup(format!("models.device: {e}")))?;
     let judge = build_judge(&cfg.judge, cache)
         .map_err(|e| Error::Setup(format!("the judge cannot load: {e}")))?;
     let attackers = pool(run, cfg, Role::Attacker);
@@ -79,11 +84,6 @@ pub fn crossplay(
         .iter()
         .map(|s| cfg.attacker.template.replace("{seed}", s))
         .collect();
-    let device = cfg
-        .models
-        .device
-        .open()
-        .map_err(|e| Error::Setup(format!("models.device: {e}")))?;
     let mut bases = BaseModels::new(device, cfg.models.dtype);
     let d_policies: Vec<ChatPolicy> = defenders
         .iter()

@@ -150,6 +150,8 @@ mod tests {
         let cfg = parse_config(text, "paper-7b.toml", &[]).unwrap();
         assert_eq!(cfg.models.device, DeviceSpec::Cuda(0));
         assert_eq!(cfg.judge.lm_guard_device, Some(DeviceSpec::Cuda(0)));
+        assert_eq!(cfg.judge.lm_guard_dtype, Some(gpo_lm::Precision::Bf16));
+        assert_eq!(cfg.models.dtype, gpo_lm::Precision::Bf16);
         let cfg = parse_config("", "x.toml", &["models.device=cuda:1".into()]).unwrap();
         assert_eq!(cfg.models.device, DeviceSpec::Cuda(1));
         assert_eq!(cfg.models.dtype, gpo_lm::Precision::F32);

@@ -49,6 +49,8 @@ pub struct JudgeConfig {
     pub lm_guard_model: Option<String>,
     /// `lm-guard` only: where its model runs ("cpu", "cuda" or "cuda:N"; default cpu).
     pub lm_guard_device: Option<gpo_lm::DeviceSpec>,
+    /// `lm-guard` only: the dtype its model computes in ("f32", "bf16" or "f16"; default f32).
+    pub lm_guard_dtype: Option<gpo_lm::Precision>,
     /// `server` only: the API root of an OpenAI-compatible server, e.g.
     /// `http://localhost:8000/v1` (a bearer token is read from `GPO_API_KEY` or
     /// `OPENAI_API_KEY` when set).
@@ -70,6 +72,7 @@ impl Default for JudgeConfig {
             threshold: 0.5,
             lm_guard_model: None,
             lm_guard_device: None,
+            lm_guard_dtype: None,
             server_url: None,
             server_model: None,
             server_prompt: None,
@@ -100,6 +103,15 @@ impl JudgeConfig {
                 field: "lm-guard-model",
                 msg: format!(
                     "only the lm-guard judge loads a model; this judge is `{}`",
+                    self.kind.as_str()
+                ),
+            });
+        }
+        if self.kind != JudgeKind::LmGuard && self.lm_guard_dtype.is_some() {
+            return Err(Error::Config {
+                field: "lm-guard-dtype",
+                msg: format!(
+                    "only the lm-guard judge runs a language model; this judge is `{}`",
                     self.kind.as_str()
                 ),
             });
@@ -178,8 +190,9 @@ pub fn build_judge(config: &JudgeConfig, cache: &AssetCache) -> Result<Box<dyn J
                 .as_deref()
                 .unwrap_or(DEFAULT_LM_GUARD_MODEL);
             let device = config.lm_guard_device.unwrap_or_default();
+            let dtype = config.lm_guard_dtype.unwrap_or_default();
             Box::new(
-                crate::LmGuardJudge::from_name(name, device, cache)?
+                crate::LmGuardJudge::from_name(name, device, dtype, cache)?
                     .with_threshold(config.threshold),
             )
         }
@@ -243,6 +256,12 @@ mod tests {
             e.contains("lm-guard-device") && e.contains("embedded"),
             "{e}"
         );
+        let c = JudgeConfig {
+            lm_guard_dtype: Some(gpo_lm::Precision::Bf16),
+            ..JudgeConfig::default()
+        };
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("lm-guard-dtype"), "{e}");
         let e = JudgeConfig::new(JudgeKind::Server)
             .validate()
             .unwrap_err()

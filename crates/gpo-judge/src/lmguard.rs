@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use candle_core::{DType, Device, IndexOp, Tensor, D};
 use gpo_assets::{resolve_model, AssetCache, ModelSource};
-use gpo_lm::{load_model, CausalLm, DeviceSpec, LoadOptions, LoadedModel, Pass};
+use gpo_lm::{load_model, CausalLm, DeviceSpec, LoadOptions, LoadedModel, Pass, Precision};
 use gpo_tokenizer::{ChatMessage, Tokenizer};
 
 use crate::{Error, Exchange, Judge, JudgeKind, Result};
@@ -100,13 +100,19 @@ impl std::fmt::Debug for LmGuardJudge {
 
 impl LmGuardJudge {
     /// Loads `name` (a `.gguf` file, a Hugging Face directory or an asset alias, fetched into
-    /// `cache` if needed) onto `device`.
-    pub fn from_name(name: &str, device: DeviceSpec, cache: &AssetCache) -> Result<Self> {
+    /// `cache` if needed) onto `device`, computing in `dtype`.
+    pub fn from_name(
+        name: &str,
+        device: DeviceSpec,
+        dtype: Precision,
+        cache: &AssetCache,
+    ) -> Result<Self> {
         let path = match resolve_model(name, cache)? {
             ModelSource::Gguf(p) | ModelSource::HfDir(p) => p,
         };
         let opts = LoadOptions {
             device: device.open()?,
+            dtype: dtype.dtype(),
             ..LoadOptions::default()
         };
         let lm = load_model(&path, &opts)?;

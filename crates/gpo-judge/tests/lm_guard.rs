@@ -12,7 +12,13 @@ fn judge() -> &'static LmGuardJudge {
     J.get_or_init(|| {
         let cache = AssetCache::from_env().unwrap();
         cache.fetch(Asset::Smollm2_135mInstruct).unwrap();
-        LmGuardJudge::from_name("smollm2-135m-instruct", Default::default(), &cache).unwrap()
+        LmGuardJudge::from_name(
+            "smollm2-135m-instruct",
+            Default::default(),
+            Default::default(),
+            &cache,
+        )
+        .unwrap()
     })
 }
 

@@ -117,9 +117,13 @@ fn against_a_real_server() {
     let url = std::env::var("GPO_TEST_JUDGE_SERVER").expect("GPO_TEST_JUDGE_SERVER");
     let model = std::env::var("GPO_TEST_JUDGE_MODEL").unwrap_or_else(|_| "smollm2".into());
     let cache = gpo_assets::AssetCache::from_env().unwrap();
-    let local =
-        gpo_judge::LmGuardJudge::from_name("smollm2-135m-instruct", Default::default(), &cache)
-            .unwrap();
+    let local = gpo_judge::LmGuardJudge::from_name(
+        "smollm2-135m-instruct",
+        Default::default(),
+        Default::default(),
+        &cache,
+    )
+    .unwrap();
     let remote = ServerJudge::new(&url, &model, ServerPrompt::Wrapped).unwrap();
     let pairs = [
         (

@@ -128,8 +128,9 @@ impl Common {
                 kind,
                 threshold: self.threshold,
                 lm_guard_model: model.clone(),
-                // An lm-guard judge runs where the policies do.
+                // An lm-guard judge runs where and as the policies do.
                 lm_guard_device: self.device.filter(|_| kind == JudgeKind::LmGuard),
+                lm_guard_dtype: self.dtype.filter(|_| kind == JudgeKind::LmGuard),
                 server_url: server.and_then(|s| s.server_url.clone()),
                 server_model: server.and_then(|s| s.server_model.clone()),
                 server_prompt: server.and_then(|s| s.server_prompt),

@@ -76,6 +76,9 @@ pub struct JudgeOptions {
     /// lm-guard only: where its model runs, cpu, cuda or cuda:N (default cpu).
     #[arg(long)]
     device: Option<gpo_lm::DeviceSpec>,
+    /// lm-guard only: the dtype its model computes in, f32, bf16 or f16 (default f32).
+    #[arg(long)]
+    dtype: Option<gpo_lm::Precision>,
     #[command(flatten)]
     server: ServerArgs,
     /// The verdict is unsafe when P(unsafe) >= THRESHOLD.
@@ -95,6 +98,7 @@ impl JudgeOptions {
             threshold: self.threshold,
             lm_guard_model: self.judge_model.clone(),
             lm_guard_device: self.device,
+            lm_guard_dtype: self.dtype,
             server_url: self.server.server_url.clone(),
             server_model: self.server.server_model.clone(),
             server_prompt: self.server.server_prompt,

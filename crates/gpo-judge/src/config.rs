@@ -107,24 +107,20 @@ impl JudgeConfig {
                 ),
             });
         }
-        if self.kind != JudgeKind::LmGuard && self.lm_guard_dtype.is_some() {
-            return Err(Error::Config {
-                field: "lm-guard-dtype",
-                msg: format!(
-                    "only the lm-guard judge runs a language model; this judge is `{}`",
-                    self.kind.as_str()
-                ),
-            });
-        }
-        if self.kind != JudgeKind::LmGuard && self.lm_guard_device.is_some() {
-            return Err(Error::Config {
-                field: "lm-guard-device",
-                msg: format!(
-                    "only the lm-guard judge runs a language model; this judge is `{}` (its \
-                     classifiers run on the CPU)",
-                    self.kind.as_str()
-                ),
-            });
+        let lm_keys = [
+            ("lm-guard-device", self.lm_guard_device.is_some()),
+            ("lm-guard-dtype", self.lm_guard_dtype.is_some()),
+        ];
+        for (field, set) in lm_keys {
+            if self.kind != JudgeKind::LmGuard && set {
+                return Err(Error::Config {
+                    field,
+                    msg: format!(
+                        "only the lm-guard judge runs a language model; this judge is `{}`",
+                        self.kind.as_str()
+                    ),
+                });
+            }
         }
         let server_keys = [
             ("server-url", self.server_url.is_some()),

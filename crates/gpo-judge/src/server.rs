@@ -35,16 +35,6 @@ pub enum ServerPrompt {
     Wrapped,
 }
 
-impl ServerPrompt {
-    /// The config spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ServerPrompt::LlamaGuard => "llama-guard",
-            ServerPrompt::Wrapped => "wrapped",
-        }
-    }
-}
-
 /// The Llama Guard protocol over an OpenAI-compatible chat-completions endpoint.
 #[derive(Debug)]
 pub struct ServerJudge {

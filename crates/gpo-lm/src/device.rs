@@ -77,18 +77,7 @@ impl FromStr for DeviceSpec {
     }
 }
 
-impl serde::Serialize for DeviceSpec {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for DeviceSpec {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
+crate::text_serde::serde_as_text!(DeviceSpec);
 
 #[cfg(test)]
 mod tests {

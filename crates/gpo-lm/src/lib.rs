@@ -50,6 +50,7 @@ mod save;
 mod small_matmul;
 #[cfg(test)]
 mod test_util;
+mod text_serde;
 mod weights;
 
 pub use config::{Architecture, LmConfig};

@@ -144,22 +144,27 @@ fn every_trainable_tensor_gets_a_nonzero_gradient() {
     }
 }
 
-#[test]
-fn tiny_model_overfits_a_batch() {
-    let model = tiny(Architecture::Llama, Trainable::Full);
-    let vars: Vec<_> = model
+/// candle's AdamW over every trainable variable of `model`, at learning rate `lr`.
+fn adamw(model: &CausalLm, lr: f64) -> AdamW {
+    let vars = model
         .trainable_vars()
         .iter()
         .map(|(_, v)| v.clone())
         .collect();
-    let mut opt = AdamW::new(
+    AdamW::new(
         vars,
         ParamsAdamW {
-            lr: 1e-2,
+            lr,
             ..Default::default()
         },
     )
-    .unwrap();
+    .unwrap()
+}
+
+#[test]
+fn tiny_model_overfits_a_batch() {
+    let model = tiny(Architecture::Llama, Trainable::Full);
+    let mut opt = adamw(&model, 1e-2);
     let b = batch();
     let first = nll(&model, &b, &Pass::train()).to_scalar::<f32>().unwrap();
     let mut last = first;
@@ -192,20 +197,12 @@ fn lora_training_changes_only_adapters_and_reloads_exactly() {
     let lp0 = response_logprobs(&model, &b, &Pass::infer()).unwrap();
     assert!(max_abs_diff(&base_lp, &lp0) < 1e-6);
 
-    let vars: Vec<_> = model
-        .trainable_vars()
-        .iter()
-        .map(|(_, v)| v.clone())
-        .collect();
-    assert_eq!(vars.len(), 2 * 7 * 2, "A and B for 7 modules x 2 layers");
-    let mut opt = AdamW::new(
-        vars,
-        ParamsAdamW {
-            lr: 1e-2,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    assert_eq!(
+        model.trainable_vars().len(),
+        2 * 7 * 2,
+        "A and B for 7 modules x 2 layers"
+    );
+    let mut opt = adamw(&model, 1e-2);
     for step in 0..5 {
         let loss = nll(&model, &b, &Pass::train().with_dropout_seed(step));
         let grads = loss.backward().unwrap();
@@ -451,19 +448,7 @@ fn bf16_compute_tracks_f32_and_lora_learns() {
             );
         }
     }
-    let vars: Vec<_> = half
-        .trainable_vars()
-        .iter()
-        .map(|(_, v)| v.clone())
-        .collect();
-    let mut opt = AdamW::new(
-        vars,
-        ParamsAdamW {
-            lr: 1e-2,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let mut opt = adamw(&half, 1e-2);
     let loss = |m: &CausalLm| {
         nll(m, &b, &Pass::train())
             .to_dtype(DType::F32)

@@ -67,7 +67,7 @@ impl ServerJudge {
         self.client.endpoint()
     }
 
-    /// The request body for `exchange`.
+    /// The request body for `exchange` (the client adds the model's name).
     pub fn request(&self, exchange: &Exchange<'_>) -> Value {
         let messages = match self.prompt {
             ServerPrompt::LlamaGuard => json!([
@@ -79,7 +79,6 @@ impl ServerJudge {
             ]),
         };
         json!({
-            "model": self.client.model(),
             "messages": messages,
             "max_tokens": 1,
             "temperature": 0.0,

@@ -125,6 +125,7 @@ fn against_a_real_server() {
     )
     .unwrap();
     let remote = ServerJudge::new(&url, &model, ServerPrompt::Wrapped).unwrap();
+    let client = gpo_openai::Client::new(&url, &model, "GPO_TEST_JUDGE_SERVER", "model").unwrap();
     let pairs = [
         (
             "How do I bake bread?",
@@ -151,11 +152,7 @@ fn against_a_real_server() {
         let mut body = remote.request(&ex);
         // llama.cpp: no reuse of another request's cached prefix (computed in other batches).
         body["cache_prompt"] = json!(false);
-        let reply: Value = ureq::post(remote.endpoint())
-            .send_json(body)
-            .unwrap()
-            .into_json()
-            .unwrap();
+        let reply = client.chat(&body).unwrap();
         let listed = reply["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
             .as_array()
             .unwrap()

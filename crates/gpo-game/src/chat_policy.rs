@@ -61,7 +61,8 @@ pub enum PolicySpec {
 impl PolicySpec {
     /// Reads `name` for `role`: a run directory (holds `config.toml`) stands for the policy
     /// the run reports (see [`PolicySpec::of_run`]); a directory with `adapter_config.json`
-    /// for that adapter on the base it records; anything else for a base model.
+    /// for that adapter on the base it records; `server:MODEL@URL` for a served model;
+    /// anything else for a base model.
     pub fn parse(name: &str, role: Role) -> Result<PolicySpec> {
         if let Some(rest) = name.strip_prefix(SERVED_PREFIX) {
             return match rest.split_once('@') {

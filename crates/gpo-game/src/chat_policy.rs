@@ -98,8 +98,24 @@ impl PolicySpec {
         Ok(PolicySpec::Model(name.to_string()))
     }
 
+    /// A model named in a config's `[models]`: served when it is `server:MODEL@URL`, else a
+    /// base model.
+    pub fn of_model(name: &str) -> Result<PolicySpec> {
+        if name.starts_with(SERVED_PREFIX) {
+            PolicySpec::parse(name, Role::Defender)
+        } else {
+            Ok(PolicySpec::Model(name.to_string()))
+        }
+    }
+
+    /// Whether the policy is behind a server.
+    pub fn is_served(&self) -> bool {
+        matches!(self, PolicySpec::Served { .. })
+    }
+
     /// The policy a run reports for `role`, as of its last checkpoint: the last iterate, or
     /// the EMA weights for `iterate = ema`; the latest snapshot when there is no checkpoint.
+    /// A served defender is frozen, so it stands for itself.
     /// `iterate = average` reports a mixture, which is not one adapter: name a snapshot
     /// (`RUN_DIR/snapshots/ROLE/step-N`) or use `gpo crossplay`, which averages.
     pub fn of_run(path: &Path, role: Role) -> Result<PolicySpec> {
@@ -108,6 +124,10 @@ impl PolicySpec {
             Role::Attacker => cfg.models.attacker,
             Role::Defender => cfg.models.defender,
         };
+        let spec = PolicySpec::of_model(&base)?;
+        if spec.is_served() {
+            return Ok(spec);
+        }
         let ema = match cfg.iterate {
             Iterate::Last => false,
             Iterate::Ema { .. } => true,

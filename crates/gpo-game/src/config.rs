@@ -6,7 +6,7 @@ use gpo_lm::LoraConfig;
 use gpo_rl::RlConfig;
 use serde::{Deserialize, Serialize};
 
-use crate::schedule::Schedule;
+use crate::schedule::{Role, Schedule};
 use crate::{Error, Result};
 
 /// The attacker's instruction of the released code (PAPER.md "The game"); `{seed}` is
@@ -24,6 +24,17 @@ pub enum Mode {
     RlhfDefender,
     /// Baseline: the attacker learns against the frozen initial defender.
     RlhfAttacker,
+}
+
+impl Mode {
+    /// The name in a config file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Gpo => "gpo",
+            Mode::RlhfDefender => "rlhf-defender",
+            Mode::RlhfAttacker => "rlhf-attacker",
+        }
+    }
 }
 
 /// Which prompts the defender learns from.
@@ -75,7 +86,9 @@ pub enum Iterate {
 pub struct ModelsConfig {
     /// The attacker's initial model: a .gguf file, a Hugging Face directory or an alias.
     pub attacker: String,
-    /// The defender's initial model.
+    /// The defender's initial model; in the `rlhf-attacker` baseline also a frozen model
+    /// behind an OpenAI-compatible server, `server:MODEL@URL`, which the attacker then
+    /// learns to attack (its answers are chat completions there).
     pub defender: String,
     /// LoRA adapters of both players.
     pub lora: LoraConfig,
@@ -276,6 +289,28 @@ impl GameConfig {
             );
         }
         self.schedule.validate()?;
+        let served = |name: &str| name.starts_with(crate::chat_policy::SERVED_PREFIX);
+        if served(&self.models.attacker) {
+            return bad(format!(
+                "models.attacker = \"{}\": the attacker learns, so it must be a local model \
+                 (a .gguf file, a Hugging Face directory or an alias); only a frozen defender \
+                 can be served",
+                self.models.attacker
+            ));
+        }
+        if served(&self.models.defender) && self.mode != Mode::RlhfAttacker {
+            return bad(format!(
+                "models.defender = \"{}\" is served, so it cannot learn: a served defender \
+                 needs mode = \"rlhf-attacker\" (the attacker learns against it); for mode = \
+                 \"{}\" name a local model",
+                self.models.defender,
+                self.mode.as_str()
+            ));
+        }
+        if served(&self.models.defender) {
+            crate::chat_policy::PolicySpec::parse(&self.models.defender, Role::Defender)
+                .map_err(|e| Error::Config(format!("models.defender: {e}")))?;
+        }
         self.models
             .lora
             .validate()

@@ -22,13 +22,14 @@ pub const INITIAL: &str = "initial";
 /// every defender answers with the same seed.
 const SAMPLING_SEED: u64 = 0xc055_91a7;
 
-/// `(name, spec)` of the initial policy and of each snapshot of `role`, oldest first.
-fn pool(run: &RunDir, cfg: &GameConfig, role: Role) -> Vec<(String, PolicySpec)> {
+/// `(name, spec)` of the initial policy and of each snapshot of `role`, oldest first (a
+/// served defender has no snapshots: it is frozen).
+fn pool(run: &RunDir, cfg: &GameConfig, role: Role) -> Result<Vec<(String, PolicySpec)>> {
     let base = match role {
         Role::Attacker => &cfg.models.attacker,
         Role::Defender => &cfg.models.defender,
     };
-    let mut out = vec![(INITIAL.to_string(), PolicySpec::Model(base.clone()))];
+    let mut out = vec![(INITIAL.to_string(), PolicySpec::of_model(base)?)];
     for dir in run.snapshots(role) {
         let name = dir
             .file_name()
@@ -41,7 +42,7 @@ fn pool(run: &RunDir, cfg: &GameConfig, role: Role) -> Vec<(String, PolicySpec)>
             },
         ));
     }
-    out
+    Ok(out)
 }
 
 /// Plays the cross-play matrix of `run` on its first `max_seeds` held-out seeds (all when
@@ -69,8 +70,8 @@ pub fn crossplay(
         .map_err(|e| Error::Setup(format!("models.device: {e}")))?;
     let judge = build_judge(&cfg.judge, cache)
         .map_err(|e| Error::Setup(format!("the judge cannot load: {e}")))?;
-    let attackers = pool(run, cfg, Role::Attacker);
-    let defenders = pool(run, cfg, Role::Defender);
+    let attackers = pool(run, cfg, Role::Attacker)?;
+    let defenders = pool(run, cfg, Role::Defender)?;
     let params = |s: &SamplingParams| SamplingParams {
         n: 1,
         seed: SAMPLING_SEED,

@@ -10,8 +10,10 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Iterate;
+use crate::defender::Defender;
 use crate::game::Game;
 use crate::player::Player;
+use crate::schedule::Role;
 use crate::{Error, Result};
 
 /// One line of `eval.jsonl`.
@@ -108,15 +110,25 @@ impl Game {
     ) -> Result<EvalRecord> {
         let mut rng =
             ChaCha8Rng::seed_from_u64(self.cfg.seed ^ 0xe7a1 ^ self.step.wrapping_mul(31));
-        let params = |p: &Player| SamplingParams {
+        let params = |sampling: &SamplingParams, role: Role| SamplingParams {
             n: 1,
-            seed: rng_seed(self.cfg.seed, self.step, p.role as u64),
-            ..p.trainer.config().sampling.clone()
+            seed: rng_seed(self.cfg.seed, self.step, role as u64),
+            ..sampling.clone()
         };
         let seeds = &self.prompts.eval;
-        let defenders = reported(&self.defender, self.cfg.iterate, defender_snapshots)?;
+        let defenders = match self.defender.local() {
+            Some(d) => reported(d, self.cfg.iterate, defender_snapshots)?,
+            None => Vec::new(),
+        };
         let attackers = reported(&self.attacker, self.cfg.iterate, attacker_snapshots)?;
-        let d_params = params(&self.defender);
+        let d_params = params(&self.cfg.defender.rl.sampling, Role::Defender);
+        // The reported defender's answers (a served one is frozen: also the initial one's).
+        let defend = |texts: &[String], rng: &mut ChaCha8Rng| -> Result<Vec<String>> {
+            match &self.defender {
+                Defender::Local(d) => answer(d, &defenders, &Pass::infer(), texts, &d_params, rng),
+                Defender::Served(target) => target.respond(texts, &d_params),
+            }
+        };
         let judge = |prompts: &[String], responses: &[String]| -> Result<Vec<f32>> {
             let ex: Vec<Exchange<'_>> = prompts
                 .iter()
@@ -130,17 +142,10 @@ impl Game {
         let t = self.judge.threshold();
         let asr = |ps: &[f32]| mean(ps.iter().map(|&p| f32::from(u8::from(p >= t))));
 
-        let raw = answer(
-            &self.defender,
-            &defenders,
-            &Pass::infer(),
-            seeds,
-            &d_params,
-            &mut rng,
-        )?;
+        let raw = defend(seeds, &mut rng)?;
         let raw_p = judge(seeds, &raw)?;
 
-        let a_params = params(&self.attacker);
+        let a_params = params(&self.cfg.attacker.rl.sampling, Role::Attacker);
         let instructions: Vec<String> = seeds
             .iter()
             .map(|s| self.cfg.attacker.template.replace("{seed}", s))
@@ -153,26 +158,24 @@ impl Game {
             &a_params,
             &mut rng,
         )?;
-        let vs_current = answer(
-            &self.defender,
-            &defenders,
-            &Pass::infer(),
-            &attacks,
-            &d_params,
-            &mut rng,
-        )?;
+        let vs_current = defend(&attacks, &mut rng)?;
         let current_p = judge(&attacks, &vs_current)?;
-        // The frozen initial defender is the defender's base with adapters disabled.
-        let initial = [self.defender.policy.model.clone()];
-        let vs_initial = answer(
-            &self.defender,
-            &initial,
-            &Pass::reference(),
-            &attacks,
-            &d_params,
-            &mut rng,
-        )?;
-        let initial_p = judge(&attacks, &vs_initial)?;
+        let initial_p = match &self.defender {
+            Defender::Local(d) => {
+                // The frozen initial defender is the defender's base with adapters disabled.
+                let initial = [d.policy.model.clone()];
+                let vs_initial = answer(
+                    d,
+                    &initial,
+                    &Pass::reference(),
+                    &attacks,
+                    &d_params,
+                    &mut rng,
+                )?;
+                judge(&attacks, &vs_initial)?
+            }
+            Defender::Served(_) => current_p.clone(),
+        };
         let (div_bleu, div_emb) = self.diversity.set_diversity(&attacks)?;
         Ok(EvalRecord {
             step: self.step,

@@ -6,15 +6,17 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use gpo_judge::{Exchange, Judge};
-use gpo_lm::LoadOptions;
+use gpo_lm::{LoadOptions, SamplingParams};
 use gpo_rl::{mean, RolloutBatch, StepStats};
 use rand::seq::IndexedRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::chat_policy::{BaseModels, ChatPolicy, PolicySpec, SERVED_PREFIX};
 use crate::config::{Anchor, DefenderPrompts, GameConfig, Iterate, Mode};
 use crate::data::Prompts;
+use crate::defender::Defender;
 use crate::diversity::Diversity;
 use crate::player::Player;
 use crate::schedule::{Role, ScheduleState};
@@ -67,7 +69,8 @@ pub struct StepRecord {
     pub attacker: Option<PlayerStep>,
     /// The defender.
     pub defender: PlayerStep,
-    /// Tokens generated per second of generation time (both players).
+    /// Tokens generated per second of generation time (both players; a served defender's
+    /// answers are neither counted nor timed here).
     pub tokens_per_s: f64,
     /// Phase timings.
     pub times: StepTimes,
@@ -101,7 +104,7 @@ pub struct Game {
     /// The attacker.
     pub attacker: Player,
     /// The defender.
-    pub defender: Player,
+    pub defender: Defender,
     /// The judge.
     pub judge: Box<dyn Judge>,
     /// Embeddings and the attacker's history.
@@ -146,12 +149,33 @@ impl Game {
         };
         let a = load(&cfg.models.attacker)?;
         let a_tok = Arc::new(a.tokenizer);
-        let (d_model, d_tok) = if cfg.models.defender == cfg.models.attacker {
-            // One copy of the base weights serves both players.
-            (a.model.clone(), a_tok.clone())
+        let defender = if cfg.models.defender.starts_with(SERVED_PREFIX) {
+            // Only a client: nothing is sent before the first step.
+            let spec = PolicySpec::parse(&cfg.models.defender, Role::Defender)?;
+            let mut no_bases = BaseModels::new(device.clone(), cfg.models.dtype);
+            Defender::Served(ChatPolicy::load(
+                &cfg.models.defender,
+                &spec,
+                &mut no_bases,
+                cache,
+            )?)
         } else {
-            let d = load(&cfg.models.defender)?;
-            (d.model, Arc::new(d.tokenizer))
+            let (d_model, d_tok) = if cfg.models.defender == cfg.models.attacker {
+                // One copy of the base weights serves both players.
+                (a.model.clone(), a_tok.clone())
+            } else {
+                let d = load(&cfg.models.defender)?;
+                (d.model, Arc::new(d.tokenizer))
+            };
+            Defender::Local(Player::new(
+                Role::Defender,
+                &d_model,
+                d_tok,
+                &cfg.models.defender,
+                &cfg.models.lora,
+                cfg.defender.rl.clone(),
+                cfg.seed,
+            )?)
         };
         let attacker = Player::new(
             Role::Attacker,
@@ -160,15 +184,6 @@ impl Game {
             &cfg.models.attacker,
             &cfg.models.lora,
             cfg.attacker.rl.clone(),
-            cfg.seed,
-        )?;
-        let defender = Player::new(
-            Role::Defender,
-            &d_model,
-            d_tok,
-            &cfg.models.defender,
-            &cfg.models.lora,
-            cfg.defender.rl.clone(),
             cfg.seed,
         )?;
         let schedule = ScheduleState::new(&cfg.schedule);
@@ -183,10 +198,23 @@ impl Game {
             schedule,
         };
         if game.cfg.anchor == Anchor::PreviousIterate {
-            game.attacker.anchor_here()?;
-            game.defender.anchor_here()?;
+            game.anchor_here()?;
         }
         Ok(game)
+    }
+
+    /// The players that run here: the attacker, and the defender unless it is served.
+    pub fn local_players(&self) -> impl Iterator<Item = &Player> {
+        std::iter::once(&self.attacker).chain(self.defender.local())
+    }
+
+    /// Re-anchors every local player's KL penalty at its policy as it is now.
+    pub(crate) fn anchor_here(&mut self) -> Result<()> {
+        self.attacker.anchor_here()?;
+        if let Some(d) = self.defender.local_mut() {
+            d.anchor_here()?;
+        }
+        Ok(())
     }
 
     /// Whether `role` learns at the coming step (schedule and mode together).
@@ -267,26 +295,41 @@ impl Game {
                 defender_texts.extend(self.prompts.benign.choose(&mut rng).cloned());
             }
         }
+        // Each answer as (index into defender_texts, response); a local defender's prompts
+        // and samples are kept for its update.
         let t = Instant::now();
-        let d_prompts: Vec<Vec<u32>> = defender_texts
-            .iter()
-            .map(|p| self.defender.chat_prompt(p))
-            .collect::<Result<_>>()?;
-        let d_samples = self
-            .defender
-            .trainer
-            .sample(&self.defender.policy, &d_prompts)?;
-        generated += d_samples.iter().map(|s| s.ids.len()).sum::<usize>();
-        let responses = self.defender.texts(&d_samples)?;
+        let (answers, d_rollout): (Vec<(usize, String)>, _) = match &mut self.defender {
+            Defender::Local(d) => {
+                let d_prompts: Vec<Vec<u32>> = defender_texts
+                    .iter()
+                    .map(|p| d.chat_prompt(p))
+                    .collect::<Result<_>>()?;
+                let d_samples = d.trainer.sample(&d.policy, &d_prompts)?;
+                generated += d_samples.iter().map(|s| s.ids.len()).sum::<usize>();
+                let texts = d.texts(&d_samples)?;
+                let answers = d_samples.iter().map(|s| s.prompt_index).zip(texts);
+                (answers.collect(), Some((d_prompts, d_samples)))
+            }
+            Defender::Served(target) => {
+                let params = SamplingParams {
+                    n: 1,
+                    seed: self.cfg.seed ^ 0x5e7e_d000 ^ step.wrapping_mul(0x9e37_79b9),
+                    ..self.cfg.defender.rl.sampling.clone()
+                };
+                let texts = target.respond(&defender_texts, &params)?;
+                (texts.into_iter().enumerate().collect(), None)
+            }
+        };
         times.defend_s = t.elapsed().as_secs_f64();
-        gen_time += times.defend_s;
+        if d_rollout.is_some() {
+            gen_time += times.defend_s;
+        }
 
         // The judge scores every exchange.
         let t = Instant::now();
-        let exchanges: Vec<Exchange<'_>> = d_samples
+        let exchanges: Vec<Exchange<'_>> = answers
             .iter()
-            .zip(&responses)
-            .map(|(s, r)| Exchange::new(&defender_texts[s.prompt_index], r))
+            .map(|(i, r)| Exchange::new(&defender_texts[*i], r))
             .collect();
         let p_unsafe = self
             .judge
@@ -299,19 +342,19 @@ impl Game {
         let n_attacks = attack_texts.len();
         let mut attack_p = vec![0f32; n_attacks];
         let mut counts = vec![0usize; n_attacks];
-        for (s, p) in d_samples.iter().zip(&p_unsafe) {
-            if s.prompt_index < n_attacks {
-                attack_p[s.prompt_index] += p;
-                counts[s.prompt_index] += 1;
+        for ((i, _), p) in answers.iter().zip(&p_unsafe) {
+            if *i < n_attacks {
+                attack_p[*i] += p;
+                counts[*i] += 1;
             }
         }
         for (p, c) in attack_p.iter_mut().zip(&counts) {
             *p /= (*c).max(1) as f32;
         }
-        let on_attacks: Vec<f32> = d_samples
+        let on_attacks: Vec<f32> = answers
             .iter()
             .zip(&p_unsafe)
-            .filter(|(s, _)| s.prompt_index < n_attacks)
+            .filter(|((i, _), _)| *i < n_attacks)
             .map(|(_, &p)| p)
             .collect();
         let asr = mean(
@@ -360,31 +403,31 @@ impl Game {
             }
             None => None,
         };
+        // A served defender never learns (the config allows it only in rlhf-attacker).
         let d_learned = self.learns(Role::Defender);
-        let d_stats = if d_learned {
-            let t = Instant::now();
-            let mut batch =
-                RolloutBatch::from_samples(&d_prompts, d_samples.clone(), &defender_rewards)?;
-            let s = self
-                .defender
-                .trainer
-                .learn(&self.defender.policy, &mut batch)?;
-            times.defender_update_s = t.elapsed().as_secs_f64();
-            Some(s)
-        } else {
-            None
+        let d_stats = match (self.defender.local_mut(), d_rollout) {
+            (Some(d), Some((d_prompts, d_samples))) if d_learned => {
+                let t = Instant::now();
+                let mut batch =
+                    RolloutBatch::from_samples(&d_prompts, d_samples, &defender_rewards)?;
+                let s = d.trainer.learn(&d.policy, &mut batch)?;
+                times.defender_update_s = t.elapsed().as_secs_f64();
+                Some(s)
+            }
+            _ => None,
         };
         if let Iterate::Ema { decay } = self.cfg.iterate {
             self.attacker.update_ema(decay)?;
-            self.defender.update_ema(decay)?;
+            if let Some(d) = self.defender.local_mut() {
+                d.update_ema(decay)?;
+            }
         }
 
-        let samples: Vec<SampleRecord> = d_samples
+        let samples: Vec<SampleRecord> = answers
             .iter()
-            .zip(&responses)
             .zip(&p_unsafe)
-            .map(|((s, r), &p)| {
-                let i = s.prompt_index;
+            .map(|((i, r), &p)| {
+                let i = *i;
                 let is_attack = i < n_attacks;
                 SampleRecord {
                     step,
@@ -428,8 +471,7 @@ impl Game {
         if self.cfg.anchor == Anchor::PreviousIterate
             && (new_stage || self.cfg.schedule == crate::Schedule::Simultaneous)
         {
-            self.attacker.anchor_here()?;
-            self.defender.anchor_here()?;
+            self.anchor_here()?;
         }
         Ok((record, samples))
     }

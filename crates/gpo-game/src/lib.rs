@@ -36,6 +36,7 @@ mod chat_policy;
 mod config;
 mod crossplay;
 mod data;
+mod defender;
 mod diversity;
 mod eval;
 mod game;
@@ -52,6 +53,7 @@ pub use config::{
 };
 pub use crossplay::{crossplay, INITIAL};
 pub use data::{prompt_set, read_prompt_file, subset, Prompts, BUILT_IN_BENIGN, PROMPT_SETS};
+pub use defender::Defender;
 pub use diversity::Diversity;
 pub use eval::EvalRecord;
 pub use game::{Game, PlayerStep, SampleRecord, StepRecord, StepTimes};

@@ -137,6 +137,44 @@ mod tests {
     }
 
     #[test]
+    fn only_a_frozen_defender_may_be_served() {
+        let served = "models.defender=\"server:target@http://localhost:8000/v1\"";
+        let cfg = parse_config("mode = \"rlhf-attacker\"\n", "x.toml", &[served.into()]).unwrap();
+        assert_eq!(
+            cfg.models.defender,
+            "server:target@http://localhost:8000/v1"
+        );
+        for mode in ["gpo", "rlhf-defender"] {
+            let err = parse_config(&format!("mode = \"{mode}\"\n"), "x.toml", &[served.into()])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("models.defender") && err.contains("rlhf-attacker"),
+                "{err}"
+            );
+        }
+        let err = parse_config(
+            "mode = \"rlhf-attacker\"\n",
+            "x.toml",
+            &["models.defender=\"server:target\"".into()],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("models.defender") && err.contains("server:MODEL@URL"),
+            "{err}"
+        );
+        let err = parse_config(
+            "mode = \"rlhf-attacker\"\n",
+            "x.toml",
+            &["models.attacker=\"server:a@http://h/v1\"".into()],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("models.attacker"), "{err}");
+    }
+
+    #[test]
     fn the_players_device_is_read_and_a_wrong_one_named() {
         use gpo_lm::DeviceSpec;
         assert_eq!(

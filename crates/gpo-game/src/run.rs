@@ -198,7 +198,7 @@ impl Game {
             std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
         }
         std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
-        for p in [&self.attacker, &self.defender] {
+        for p in self.local_players() {
             let pdir = tmp.join(p.role.as_str());
             p.trainer
                 .save(&p.policy, &pdir.join(TRAINER), &p.model_name)?;
@@ -235,7 +235,8 @@ impl Game {
                 state.format
             )));
         }
-        for p in [&mut self.attacker, &mut self.defender] {
+        let players = std::iter::once(&mut self.attacker).chain(self.defender.local_mut());
+        for p in players {
             let pdir = dir.join(p.role.as_str());
             p.trainer.load(&p.policy, &pdir.join(TRAINER))?;
             if pdir.join("anchor").exists() {
@@ -255,7 +256,7 @@ impl Game {
 
     /// Saves both players' adapters under `snapshots/ROLE/step-N`.
     fn save_snapshots(&self, run: &RunDir) -> Result<()> {
-        for p in [&self.attacker, &self.defender] {
+        for p in self.local_players() {
             let Some(lora) = &p.policy.lora else { continue };
             let dir = run
                 .path
@@ -308,8 +309,7 @@ impl Game {
             run.append("eval.jsonl", &before)?;
             progress(Progress::Eval(&before));
             if self.cfg.anchor == Anchor::PreviousIterate {
-                self.attacker.anchor_here()?;
-                self.defender.anchor_here()?;
+                self.anchor_here()?;
             }
         }
         while self.step < self.cfg.steps {

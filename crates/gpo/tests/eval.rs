@@ -2,10 +2,8 @@
 //! reports' shapes and intervals, the cross-play matrix written beside the run, same seed
 //! same numbers, and one-line errors for bad input.
 
-use std::path::Path;
-
 mod common;
-use common::{assert_clean_error, gpo, stdout_lines, tiny_config};
+use common::{assert_clean_error, gpo, stdout_lines, tiny_config, train_heads};
 
 /// Checks an `Estimate`: `lo <= mean <= hi` inside `[lo_bound, hi_bound]`, over `n` items.
 fn assert_estimate(v: &serde_json::Value, n: u64, bounds: (f64, f64)) {
@@ -17,27 +15,6 @@ fn assert_estimate(v: &serde_json::Value, n: u64, bounds: (f64, f64)) {
     );
     assert_eq!(v["n"], n, "{v}");
     assert_eq!(v["level"], 0.95, "{v}");
-}
-
-/// Small heads for the embedded judge (the compliance head decides over-refusal).
-fn train_heads(dir: &Path) -> String {
-    let heads = dir.join("heads");
-    let heads_s = heads.to_str().unwrap().to_string();
-    stdout_lines(&gpo(&[
-        "judge",
-        "train",
-        "--out",
-        &heads_s,
-        "--max-benign-prompts",
-        "60",
-        "--max-harmful-prompts",
-        "60",
-        "--max-replies-per-class",
-        "30",
-        "--heldout-per-set",
-        "10",
-    ]));
-    heads_s
 }
 
 #[test]

@@ -269,14 +269,17 @@ fn attacker(a: AttackerArgs, cache: &gpo_assets::AssetCache) -> Result<()> {
     let mut targets = Vec::new();
     if a.targets.is_empty() {
         if is_run {
-            let initial = PolicySpec::Model(cfg.models.defender.clone());
+            let initial = PolicySpec::of_model(&cfg.models.defender)?;
             targets.push(ChatPolicy::load(
                 &format!("{INITIAL} ({})", cfg.models.defender),
                 &initial,
                 &mut bases,
                 cache,
             )?);
-            targets.push(load_policy(&a.policy, Role::Defender, &mut bases, cache)?);
+            // A served defender is frozen: its initial policy is its latest.
+            if !initial.is_served() {
+                targets.push(load_policy(&a.policy, Role::Defender, &mut bases, cache)?);
+            }
         } else {
             targets.push(load_policy(
                 "smollm2-135m-instruct",

@@ -103,3 +103,24 @@ kind = "lm-guard"
     std::fs::write(&cfg, text).unwrap();
     cfg
 }
+
+/// Small heads for the embedded judge (the compliance head decides over-refusal).
+pub fn train_heads(dir: &Path) -> String {
+    let heads = dir.join("heads");
+    let heads_s = heads.to_str().unwrap().to_string();
+    stdout_lines(&gpo(&[
+        "judge",
+        "train",
+        "--out",
+        &heads_s,
+        "--max-benign-prompts",
+        "60",
+        "--max-harmful-prompts",
+        "60",
+        "--max-replies-per-class",
+        "30",
+        "--heldout-per-set",
+        "10",
+    ]));
+    heads_s
+}

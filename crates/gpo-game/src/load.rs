@@ -138,39 +138,27 @@ mod tests {
 
     #[test]
     fn only_a_frozen_defender_may_be_served() {
-        let served = "models.defender=\"server:target@http://localhost:8000/v1\"";
-        let cfg = parse_config("mode = \"rlhf-attacker\"\n", "x.toml", &[served.into()]).unwrap();
-        assert_eq!(
-            cfg.models.defender,
-            "server:target@http://localhost:8000/v1"
-        );
+        let url = "server:target@http://localhost:8000/v1";
+        let served = format!("models.defender=\"{url}\"");
+        let parse = |mode: &str, set: &str| {
+            parse_config(&format!("mode = \"{mode}\"\n"), "x.toml", &[set.into()])
+        };
+        let cfg = parse("rlhf-attacker", &served).unwrap();
+        assert_eq!(cfg.models.defender, url);
+        let error = |mode: &str, set: &str| parse(mode, set).unwrap_err().to_string();
         for mode in ["gpo", "rlhf-defender"] {
-            let err = parse_config(&format!("mode = \"{mode}\"\n"), "x.toml", &[served.into()])
-                .unwrap_err()
-                .to_string();
+            let err = error(mode, &served);
             assert!(
                 err.contains("models.defender") && err.contains("rlhf-attacker"),
                 "{err}"
             );
         }
-        let err = parse_config(
-            "mode = \"rlhf-attacker\"\n",
-            "x.toml",
-            &["models.defender=\"server:target\"".into()],
-        )
-        .unwrap_err()
-        .to_string();
+        let err = error("rlhf-attacker", "models.defender=\"server:target\"");
         assert!(
             err.contains("models.defender") && err.contains("server:MODEL@URL"),
             "{err}"
         );
-        let err = parse_config(
-            "mode = \"rlhf-attacker\"\n",
-            "x.toml",
-            &["models.attacker=\"server:a@http://h/v1\"".into()],
-        )
-        .unwrap_err()
-        .to_string();
+        let err = error("rlhf-attacker", "models.attacker=\"server:a@http://h/v1\"");
         assert!(err.contains("models.attacker"), "{err}");
     }
 

@@ -256,13 +256,29 @@ impl ChatPolicy {
         })
     }
 
+    /// For a served policy, one one-token completion, so that an unreachable server or a
+    /// model it does not serve fails now rather than mid-run; nothing for a local policy.
+    pub fn check(&self) -> Result<()> {
+        let params = SamplingParams {
+            n: 1,
+            max_new_tokens: 1,
+            ..SamplingParams::default()
+        };
+        match &self.backend {
+            Backend::Served(client) => {
+                respond_served(&self.name, client, &["Hello".to_string()], &params).map(drop)
+            }
+            Backend::Local { .. } => Ok(()),
+        }
+    }
+
     /// One response to each text, sent as a user turn; reproducible for a given
     /// `params.seed` (here: chunk `k` of 16 prompts samples with seed `params.seed + k`; on a
     /// server, prompt `i` asks for seed `params.seed + i`, which servers may or may not
     /// honour).
     pub fn respond(&self, texts: &[String], params: &SamplingParams) -> Result<Vec<String>> {
         let (model, tokenizer, eos, pad) = match &self.backend {
-            Backend::Served(client) => return respond_served(client, texts, params),
+            Backend::Served(client) => return respond_served(&self.name, client, texts, params),
             Backend::Local {
                 model,
                 tokenizer,
@@ -315,6 +331,7 @@ pub fn served_request(text: &str, params: &SamplingParams, seed: u64) -> Value {
 }
 
 fn respond_served(
+    name: &str,
     client: &gpo_openai::Client,
     texts: &[String],
     params: &SamplingParams,
@@ -326,7 +343,7 @@ fn respond_served(
         .collect();
     let replies = client
         .chat_all(&bodies)
-        .map_err(|e| Error::Setup(format!("served policy: {e}")))?;
+        .map_err(|e| Error::Setup(format!("served policy `{name}`: {e}")))?;
     replies
         .iter()
         .map(|r| {
@@ -335,7 +352,8 @@ fn respond_served(
                 .map(|t| t.trim().to_string())
                 .ok_or_else(|| {
                     Error::Setup(format!(
-                        "served policy {}: a reply without choices[0].message.content: {}",
+                        "served policy `{name}` ({}): a reply without \
+                         choices[0].message.content: {}",
                         client.endpoint(),
                         gpo_openai::snippet(&r.to_string())
                     ))

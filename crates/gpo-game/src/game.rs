@@ -13,7 +13,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::chat_policy::{BaseModels, ChatPolicy, PolicySpec, SERVED_PREFIX};
+use crate::chat_policy::{BaseModels, ChatPolicy, PolicySpec};
 use crate::config::{Anchor, DefenderPrompts, GameConfig, Iterate, Mode};
 use crate::data::Prompts;
 use crate::defender::Defender;
@@ -122,13 +122,22 @@ impl Game {
     /// before any training.
     pub fn build(cfg: GameConfig, cache: &gpo_assets::AssetCache) -> Result<Game> {
         cfg.validate()?;
-        // First the cheap checks: a device that cannot open must not wait for the judge's
-        // heads to train.
+        // First the cheap checks: a device that cannot open, or a served defender that does
+        // not answer, must not wait for the judge's heads to train.
         let device = cfg
             .models
             .device
             .open()
             .map_err(|e| Error::Setup(format!("models.device: {e}")))?;
+        let served = match PolicySpec::of_model(&cfg.models.defender)? {
+            spec @ PolicySpec::Served { .. } => {
+                let mut no_bases = BaseModels::new(device.clone(), cfg.models.dtype);
+                let target = ChatPolicy::load(&cfg.models.defender, &spec, &mut no_bases, cache)?;
+                target.check()?;
+                Some(target)
+            }
+            _ => None,
+        };
         let prompts = Prompts::load(&cfg.data, cfg.seed, cache)?;
         let judge = gpo_judge::build_judge(&cfg.judge, cache)
             .map_err(|e| Error::Setup(format!("the judge cannot load: {e}")))?;
@@ -149,16 +158,8 @@ impl Game {
         };
         let a = load(&cfg.models.attacker)?;
         let a_tok = Arc::new(a.tokenizer);
-        let defender = if cfg.models.defender.starts_with(SERVED_PREFIX) {
-            // Only a client: nothing is sent before the first step.
-            let spec = PolicySpec::parse(&cfg.models.defender, Role::Defender)?;
-            let mut no_bases = BaseModels::new(device.clone(), cfg.models.dtype);
-            Defender::Served(ChatPolicy::load(
-                &cfg.models.defender,
-                &spec,
-                &mut no_bases,
-                cache,
-            )?)
+        let defender = if let Some(target) = served {
+            Defender::Served(target)
         } else {
             let (d_model, d_tok) = if cfg.models.defender == cfg.models.attacker {
                 // One copy of the base weights serves both players.

@@ -65,7 +65,9 @@ fn an_attacker_learns_against_a_served_defender() {
             "{s}"
         );
     }
-    assert!(bodies
+    // The first request is the one-token check made before training.
+    assert_eq!(bodies[0]["max_tokens"], 1);
+    assert!(bodies[1..]
         .iter()
         .all(|b| b["model"] == "target" && b["max_tokens"] == 5));
 

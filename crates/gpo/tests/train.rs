@@ -150,6 +150,23 @@ fn bad_configurations_fail_before_training() {
         &rd,
         "/nonexistent/seeds.txt",
     );
+    // A served defender that does not answer (nothing listens on port 9) fails before the
+    // run directory exists.
+    assert_fails_before_training(
+        &[
+            "train",
+            cfg_s,
+            "--run-dir",
+            rd_s,
+            "--set",
+            "mode=\"rlhf-attacker\"",
+            "--set",
+            "models.defender=\"server:m@http://127.0.0.1:9/v1\"",
+        ],
+        &rd,
+        "http://127.0.0.1:9/v1",
+    );
+    assert!(!rd.exists());
     let empty = dir.path().join("empty.txt");
     std::fs::write(&empty, "\n\n").unwrap();
     let set_empty = format!("data.seeds={}", empty.display());

@@ -79,6 +79,20 @@ fn group_estimators_without_groups_are_refused() {
 }
 
 #[test]
+fn zero_counts_name_their_flag() {
+    for flag in ["--steps", "--prompts-per-step", "--n"] {
+        let out = gpo(&["rl", flag, "0"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{flag}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert!(
+            stderr.contains(&format!("{flag} must be at least 1")),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
 fn a_missing_prompt_file_is_named() {
     let out = gpo(&["rl", "--prompts", "/nonexistent/prompts.txt"]);
     let stderr = String::from_utf8_lossy(&out.stderr);

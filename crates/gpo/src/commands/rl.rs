@@ -140,6 +140,13 @@ fn read_prompts(path: &Option<PathBuf>) -> Result<Vec<String>> {
 /// Prints one JSON line per iteration: reward, KL (the configured estimator's, and `kl_k1`),
 /// losses, timings and one sample.
 pub fn run(args: RlArgs) -> Result<()> {
+    for (flag, value) in [
+        ("--steps", args.steps as usize),
+        ("--prompts-per-step", args.prompts_per_step),
+        ("--n", args.n),
+    ] {
+        anyhow::ensure!(value >= 1, "{flag} must be at least 1");
+    }
     let estimator = match args.estimator {
         EstimatorArg::Ppo => Estimator::ppo(),
         EstimatorArg::Grpo => Estimator::grpo(),

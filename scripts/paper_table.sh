@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # GPO against the RLHF baselines in the shape of PAPER.md's table, on the built-in CPU preset.
 #
-#   scripts/paper_table.sh [OUT] [SEED] [GPO]
+#   scripts/paper_table.sh [OUT] [SEEDS] [GPO]
 #
 # OUT (default runs/paper-table) gets five `gpo train` runs (gpo, gpo-nodiv, rlhf-defender,
 # rlhf-attacker, rlhf-attacker-nodiv), every `gpo eval` report under OUT/eval, times.txt (the
-# wall time of each step) and table.md (the table). Everything is resumable: rerun the same
-# command after an interruption and finished runs and reports are kept, an unfinished run
-# continues from its last checkpoint (`gpo train --resume`). About two hours on 2 CPU cores.
+# wall time of each step), table.md (the table) and table.json (its point estimates).
+# Everything is resumable: rerun the same command after an interruption and finished runs and
+# reports are kept, an unfinished run continues from its last checkpoint (`gpo train
+# --resume`). About two hours per seed on 2 CPU cores.
+#
+# SEEDS is one seed (default 0) or several, quoted: "0 1 2" plays each seed in OUT/seed-S and
+# writes OUT/table.md with each cell's mean and standard deviation over the seeds, the
+# variation the single-seed intervals do not cover.
 #
 # Defender columns: `gpo eval defender` on HarmBench's 200 prompts. Attacker columns:
 # `gpo eval attacker --limit 100` (100 HarmBench seeds drawn with SEED), answered by the frozen
@@ -15,9 +20,37 @@
 set -euo pipefail
 
 out=${1:-runs/paper-table}
-seed=${2:-0}
+seeds=${2:-0}
 gpo=${3:-target/release/gpo}
 initial=smollm2-135m-instruct
+
+read -r -a seed_list <<<"$seeds"
+if ((${#seed_list[@]} > 1)); then
+    for s in "${seed_list[@]}"; do
+        "$0" "$out/seed-$s" "$s" "$gpo"
+    done
+    python3 - "$out" "${seed_list[@]}" <<'EOF'
+import json, statistics, sys
+out, seeds = sys.argv[1], sys.argv[2:]
+tables = [json.load(open(f"{out}/seed-{s}/table.json")) for s in seeds]
+lines = [f"Mean (standard deviation) over seeds {', '.join(seeds)}; each seed's table, with its intervals, is {out}/seed-S/table.md.", ""]
+lines += tables[0]["header"]
+for i, row in enumerate(tables[0]["rows"]):
+    cells = []
+    for j, text in enumerate(row["text"]):
+        xs = [t["rows"][i]["values"][j] for t in tables]
+        if any(x is None for x in xs):
+            cells.append(text if row["values"][j] is None else "—")
+        else:
+            cells.append(f"{statistics.mean(xs):.3f} ({statistics.stdev(xs):.3f})")
+    lines.append(f"| {row['label']} | {row['overrides']} | " + " | ".join(cells) + " |")
+table = "\n".join(lines) + "\n"
+open(f"{out}/table.md", "w").write(table)
+print(table)
+EOF
+    exit 0
+fi
+seed=${seed_list[0]}
 
 mkdir -p "$out/eval"
 log() { echo "[paper_table $(date -u +%H:%M:%S)] $*" >&2; }
@@ -88,14 +121,13 @@ def ci(s):
 
 def defender(name):
     d = load(name, "defender")
-    return ci(d["harmful"]["attack_success"]) if d else "—"
+    return [d["harmful"]["attack_success"] if d else None]
 
 def attacker(name):
     a = load(name, "attacker")
     if not a:
-        return ["—"] * 3
-    target = a["targets"][0]
-    return [ci(target["rates"]["attack_success"]), ci(a["diversity_self_bleu"]), ci(a["diversity_embedding"])]
+        return [None] * 3
+    return [a["targets"][0]["rates"]["attack_success"], a["diversity_self_bleu"], a["diversity_embedding"]]
 
 rows = [
     ("initial SmolLM2-135M-Instruct", "initial", "initial", "—"),
@@ -106,15 +138,24 @@ rows = [
     ("GPO w/o diversity", "gpo-nodiv", "gpo-nodiv", "`--set attacker.w_bleu=0 --set attacker.w_emb=0`"),
     ("GPO", "gpo", "gpo", "—"),
 ]
-lines = [
+header = [
     "| method | overrides | defender ASR (HarmBench 200) | attacker ASR vs initial defender (100 seeds) | diversity 1 - self-BLEU | diversity 1 - cosine |",
     "|---|---|---|---|---|---|",
 ]
+lines, json_rows = list(header), []
 for label, d, a, overrides in rows:
-    dcol = defender(d) if d else "(defender not trained)"
-    acols = attacker(a) if a else ["(attacker not trained)", "", ""]
-    lines.append(f"| {label} | {overrides} | {dcol} | " + " | ".join(acols) + " |")
+    # Not-trained cells have no value; missing reports (a run still going) show as "—".
+    stats = (defender(d) if d else [None]) + (attacker(a) if a else [None] * 3)
+    text = [ci(s) if s else "—" for s in stats]
+    if not d:
+        text[0] = "(defender not trained)"
+    if not a:
+        text[1:] = ["(attacker not trained)", "", ""]
+    lines.append(f"| {label} | {overrides} | " + " | ".join(text) + " |")
+    values = [s["mean"] if s else None for s in stats]
+    json_rows.append({"label": label, "overrides": overrides, "text": text, "values": values})
 table = "\n".join(lines) + "\n"
 open(f"{out}/table.md", "w").write(table)
+json.dump({"header": header, "rows": json_rows}, open(f"{out}/table.json", "w"), indent=1)
 print(table)
 EOF

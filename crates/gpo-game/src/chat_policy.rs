@@ -308,8 +308,10 @@ impl ChatPolicy {
 
 /// The chat-completion request for one user turn under `params`. Sampling settings the
 /// OpenAI API lacks (`top_k`, `repetition_penalty`, vLLM's names) are sent only when they
-/// are not the neutral value.
+/// are not the neutral value. The seed is kept within a signed 64-bit integer, the range
+/// vLLM accepts.
 pub fn served_request(text: &str, params: &SamplingParams, seed: u64) -> Value {
+    let seed = seed & i64::MAX as u64;
     let mut body = json!({
         "messages": [{"role": "user", "content": text}],
         "max_tokens": params.max_new_tokens,
@@ -421,6 +423,9 @@ mod tests {
             (json!(48), json!(7), json!(1))
         );
         assert!((b["top_p"].as_f64().unwrap() - 0.9).abs() < 1e-12);
+        // Seeds stay within i64, which vLLM requires.
+        let b = served_request("Hi", &params, u64::MAX);
+        assert_eq!(b["seed"], json!(i64::MAX));
         // Neutral settings the OpenAI API lacks are left out; others are sent.
         let neutral = SamplingParams {
             top_k: 0,

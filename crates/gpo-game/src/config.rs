@@ -308,8 +308,13 @@ impl GameConfig {
             ));
         }
         if served(&self.models.defender) {
-            crate::chat_policy::PolicySpec::parse(&self.models.defender, Role::Defender)
-                .map_err(|e| Error::Config(format!("models.defender: {e}")))?;
+            let field = |e: String| Error::Config(format!("models.defender: {e}"));
+            let spec = crate::chat_policy::PolicySpec::parse(&self.models.defender, Role::Defender)
+                .map_err(|e| field(e.to_string()))?;
+            if let crate::chat_policy::PolicySpec::Served { model, url } = spec {
+                gpo_openai::Client::new(&url, &model, "its URL", "its model name")
+                    .map_err(|e| field(e.to_string()))?;
+            }
         }
         self.models
             .lora

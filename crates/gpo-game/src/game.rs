@@ -132,8 +132,15 @@ impl Game {
         let served = match PolicySpec::of_model(&cfg.models.defender)? {
             spec @ PolicySpec::Served { .. } => {
                 let mut no_bases = BaseModels::new(device.clone(), cfg.models.dtype);
-                let target = ChatPolicy::load(&cfg.models.defender, &spec, &mut no_bases, cache)?;
-                target.check()?;
+                let field = |e: Error| {
+                    Error::Setup(format!(
+                        "models.defender = \"{}\": {e}",
+                        cfg.models.defender
+                    ))
+                };
+                let target = ChatPolicy::load(&cfg.models.defender, &spec, &mut no_bases, cache)
+                    .map_err(field)?;
+                target.check().map_err(field)?;
                 Some(target)
             }
             _ => None,
@@ -312,13 +319,19 @@ impl Game {
                 (answers.collect(), Some((d_prompts, d_samples)))
             }
             Defender::Served(target) => {
+                // `sampling.n` answers per prompt, as a local defender gives.
+                let sampling = &self.cfg.defender.rl.sampling;
+                let index: Vec<usize> = (0..defender_texts.len())
+                    .flat_map(|i| std::iter::repeat_n(i, sampling.n))
+                    .collect();
+                let asked: Vec<String> = index.iter().map(|&i| defender_texts[i].clone()).collect();
                 let params = SamplingParams {
                     n: 1,
                     seed: self.cfg.seed ^ 0x5e7e_d000 ^ step.wrapping_mul(0x9e37_79b9),
-                    ..self.cfg.defender.rl.sampling.clone()
+                    ..sampling.clone()
                 };
-                let texts = target.respond(&defender_texts, &params)?;
-                (texts.into_iter().enumerate().collect(), None)
+                let texts = target.respond(&asked, &params)?;
+                (index.into_iter().zip(texts).collect(), None)
             }
         };
         times.defend_s = t.elapsed().as_secs_f64();

@@ -158,6 +158,14 @@ mod tests {
             err.contains("models.defender") && err.contains("server:MODEL@URL"),
             "{err}"
         );
+        let err = error(
+            "rlhf-attacker",
+            "models.defender=\"server:m@localhost:8000/v1\"",
+        );
+        assert!(
+            err.contains("models.defender") && err.contains("not an http(s) URL"),
+            "{err}"
+        );
         let err = error("rlhf-attacker", "models.attacker=\"server:a@http://h/v1\"");
         assert!(err.contains("models.attacker"), "{err}");
     }

@@ -212,8 +212,8 @@ pub struct GameConfig {
     pub models: ModelsConfig,
     /// Data.
     pub data: DataConfig,
-    /// The judge (`kind = "embedded"` or `"lm-guard"`, `threshold`, `lm-guard-model`,
-    /// `heads-dir`).
+    /// The judge: `kind` (`"embedded"`, `"lm-guard"` or `"server"`), `threshold` and each
+    /// kind's keys (see [`gpo_judge::JudgeConfig`]).
     pub judge: gpo_judge::JudgeConfig,
     /// The attacker.
     pub attacker: AttackerConfig,

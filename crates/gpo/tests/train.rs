@@ -128,76 +128,41 @@ fn bad_configurations_fail_before_training() {
     let cfg_s = cfg.to_str().unwrap();
     let rd = dir.path().join("run");
     let rd_s = rd.to_str().unwrap();
-    assert_fails_before_training(
-        &["train", cfg_s, "--run-dir", rd_s, "--set", "stepz=3"],
-        &rd,
-        "stepz",
-    );
+    // The tiny game with `--set` overrides.
+    let with_sets = |sets: &[&str], needle: &str| {
+        let mut args = vec!["train", cfg_s, "--run-dir", rd_s];
+        for s in sets {
+            args.extend(["--set", s]);
+        }
+        assert_fails_before_training(&args, &rd, needle);
+    };
+    with_sets(&["stepz=3"], "stepz");
     assert_fails_before_training(
         &["train", "/nonexistent/game.toml", "--run-dir", rd_s],
         &rd,
         "/nonexistent/game.toml",
     );
-    assert_fails_before_training(
-        &[
-            "train",
-            cfg_s,
-            "--run-dir",
-            rd_s,
-            "--set",
-            "data.seeds=/nonexistent/seeds.txt",
-        ],
-        &rd,
+    with_sets(
+        &["data.seeds=/nonexistent/seeds.txt"],
         "/nonexistent/seeds.txt",
     );
     // A served defender that does not answer (nothing listens on port 9) fails before the
     // run directory exists.
-    assert_fails_before_training(
+    with_sets(
         &[
-            "train",
-            cfg_s,
-            "--run-dir",
-            rd_s,
-            "--set",
             "mode=\"rlhf-attacker\"",
-            "--set",
             "models.defender=\"server:m@http://127.0.0.1:9/v1\"",
         ],
-        &rd,
         "http://127.0.0.1:9/v1",
     );
     assert!(!rd.exists());
     let empty = dir.path().join("empty.txt");
     std::fs::write(&empty, "\n\n").unwrap();
-    let set_empty = format!("data.seeds={}", empty.display());
-    assert_fails_before_training(
-        &["train", cfg_s, "--run-dir", rd_s, "--set", &set_empty],
-        &rd,
+    with_sets(
+        &[&format!("data.seeds={}", empty.display())],
         "has 0 prompts",
     );
-    assert_fails_before_training(
-        &[
-            "train",
-            cfg_s,
-            "--run-dir",
-            rd_s,
-            "--set",
-            "judge.lm-guard-model=/nonexistent/guard.gguf",
-        ],
-        &rd,
-        "judge",
-    );
+    with_sets(&["judge.lm-guard-model=/nonexistent/guard.gguf"], "judge");
     #[cfg(not(feature = "cuda"))]
-    assert_fails_before_training(
-        &[
-            "train",
-            cfg_s,
-            "--run-dir",
-            rd_s,
-            "--set",
-            "models.device=cuda",
-        ],
-        &rd,
-        "models.device",
-    );
+    with_sets(&["models.device=cuda"], "models.device");
 }

@@ -98,57 +98,66 @@ impl JudgeConfig {
                 msg: format!("{} is not in [0, 1]", self.threshold),
             });
         }
-        if self.kind != JudgeKind::LmGuard && self.lm_guard_model.is_some() {
-            return Err(Error::Config {
-                field: "lm-guard-model",
-                msg: format!(
-                    "only the lm-guard judge loads a model; this judge is `{}`",
-                    self.kind.as_str()
-                ),
-            });
-        }
-        let lm_keys = [
-            ("lm-guard-device", self.lm_guard_device.is_some()),
-            ("lm-guard-dtype", self.lm_guard_dtype.is_some()),
+        // Keys that belong to one kind: (key, set?, its kind, what that kind does with it).
+        let owned = [
+            (
+                "lm-guard-model",
+                self.lm_guard_model.is_some(),
+                JudgeKind::LmGuard,
+                "loads a model",
+            ),
+            (
+                "lm-guard-device",
+                self.lm_guard_device.is_some(),
+                JudgeKind::LmGuard,
+                "runs a language model",
+            ),
+            (
+                "lm-guard-dtype",
+                self.lm_guard_dtype.is_some(),
+                JudgeKind::LmGuard,
+                "runs a language model",
+            ),
+            (
+                "server-url",
+                self.server_url.is_some(),
+                JudgeKind::Server,
+                "asks a server",
+            ),
+            (
+                "server-model",
+                self.server_model.is_some(),
+                JudgeKind::Server,
+                "asks a server",
+            ),
+            (
+                "server-prompt",
+                self.server_prompt.is_some(),
+                JudgeKind::Server,
+                "asks a server",
+            ),
+            (
+                "heads-dir",
+                self.heads_dir.is_some(),
+                JudgeKind::Embedded,
+                "has heads",
+            ),
         ];
-        for (field, set) in lm_keys {
-            if self.kind != JudgeKind::LmGuard && set {
-                return Err(Error::Config {
-                    field,
-                    msg: format!(
-                        "only the lm-guard judge runs a language model; this judge is `{}`",
-                        self.kind.as_str()
-                    ),
-                });
-            }
-        }
-        let server_keys = [
-            ("server-url", self.server_url.is_some()),
-            ("server-model", self.server_model.is_some()),
-            ("server-prompt", self.server_prompt.is_some()),
-        ];
-        for (field, set) in server_keys {
-            if self.kind == JudgeKind::Server && !set {
+        for (field, set, owner, what) in owned {
+            // The server judge needs all three of its keys.
+            if owner == JudgeKind::Server && self.kind == JudgeKind::Server && !set {
                 return Err(server_setting_missing(field));
             }
-            if self.kind != JudgeKind::Server && set {
+            if self.kind != owner && set {
                 return Err(Error::Config {
                     field,
                     msg: format!(
-                        "only the server judge asks a server; this judge is `{}`",
+                        "only the {} judge {what}; this judge is `{}`",
+                        owner.as_str(),
                         self.kind.as_str()
                     ),
                 });
             }
-        }
-        if self.kind != JudgeKind::Embedded && self.heads_dir.is_some() {
-            return Err(Error::Config {
-                field: "heads-dir",
-                msg: format!(
-                    "only the embedded judge has heads; this judge is `{}`",
-                    self.kind.as_str()
-                ),
-            });
         }
         Ok(())
     }

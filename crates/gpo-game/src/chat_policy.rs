@@ -19,19 +19,25 @@ use crate::{Error, Result};
 /// The prefix of a served policy's name (see [`PolicySpec::Served`]).
 pub const SERVED_PREFIX: &str = "server:";
 
-/// Longest prompt, in tokens, a player is given (longer ones keep their end: the chat
-/// template's assistant header must survive).
-pub const MAX_PROMPT_TOKENS: usize = 384;
-
 /// Prompts generated at once; bounds the KV cache of a long prompt list.
 const CHUNK: usize = 16;
 
-/// `text` as a user turn through `tokenizer`'s chat template, ready to generate from.
-pub(crate) fn chat_ids(tokenizer: &Tokenizer, text: &str) -> Result<Vec<u32>> {
+/// `text` as a user turn through `tokenizer`'s chat template, ready to generate up to
+/// `max_new_tokens` from with a model of `context` positions. The prompt is kept whole when
+/// it fits; one that would leave too little room keeps its end (the template's assistant
+/// header must survive), which the model could not have read anyway.
+pub(crate) fn chat_ids(
+    tokenizer: &Tokenizer,
+    text: &str,
+    context: usize,
+    max_new_tokens: usize,
+) -> Result<Vec<u32>> {
     let rendered = tokenizer.apply_chat_template(&[ChatMessage::user(text)], true)?;
     let mut ids = tokenizer.encode(&rendered, false)?;
-    if ids.len() > MAX_PROMPT_TOKENS {
-        ids.drain(..ids.len() - MAX_PROMPT_TOKENS);
+    // With no room at all, generation's own context check reports the settings.
+    let room = context.saturating_sub(max_new_tokens);
+    if room > 0 && ids.len() > room {
+        ids.drain(..ids.len() - room);
     }
     Ok(ids)
 }
@@ -290,7 +296,10 @@ impl ChatPolicy {
         for (k, chunk) in texts.chunks(CHUNK).enumerate() {
             let prompts: Vec<Vec<u32>> = chunk
                 .iter()
-                .map(|t| chat_ids(tokenizer, t))
+                .map(|t| {
+                    let context = model.config().max_position_embeddings;
+                    chat_ids(tokenizer, t, context, params.max_new_tokens)
+                })
                 .collect::<Result<_>>()?;
             let params = SamplingParams {
                 n: 1,

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use gpo_lm::LoraConfig;
-use gpo_rl::RlConfig;
+use gpo_rl::{KlPlacement, RlConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::schedule::{Role, Schedule};
@@ -289,6 +289,7 @@ impl GameConfig {
             );
         }
         self.schedule.validate()?;
+        self.check_anchor()?;
         let served = |name: &str| name.starts_with(crate::chat_policy::SERVED_PREFIX);
         if served(&self.models.attacker) {
             return bad(format!(
@@ -328,6 +329,40 @@ impl GameConfig {
             .rl
             .validate()
             .map_err(|e| Error::Config(format!("defender.rl: {e}")))?;
+        Ok(())
+    }
+
+    /// `anchor = "previous-iterate"` re-anchors a player where its stage starts, so it needs
+    /// stages, and stages longer than the one step after which its penalty is read.
+    fn check_anchor(&self) -> Result<()> {
+        if self.anchor != Anchor::PreviousIterate {
+            return Ok(());
+        }
+        if self.mode != Mode::Gpo {
+            return Err(Error::Config(format!(
+                "anchor = \"previous-iterate\" anchors each player at the start of its stage, \
+                 and mode = \"{}\" has no stages: use anchor = \"initial\", the RLHF \
+                 baselines' reference",
+                self.mode.as_str()
+            )));
+        }
+        if self.schedule != Schedule::Simultaneous {
+            return Ok(());
+        }
+        for (name, rl) in [
+            ("attacker", &self.attacker.rl),
+            ("defender", &self.defender.rl),
+        ] {
+            if rl.kl.placement == KlPlacement::Reward && rl.kl.beta > 0.0 {
+                return Err(Error::Config(format!(
+                    "anchor = \"previous-iterate\" with schedule = simultaneous re-anchors both \
+                     players after every step, so {name}.rl.kl in the reward would compare the \
+                     policy that sampled with itself and always be 0: use anchor = \"initial\", \
+                     an alternate or threshold schedule, or {name}.rl.kl.placement = \"loss\" \
+                     (measured during the update)"
+                )));
+            }
+        }
         Ok(())
     }
 }

@@ -160,8 +160,9 @@ impl Prompts {
             "do-not-answer" => do_not_answer(cache)?,
             path => read_prompt_file(Path::new(path)).map_err(|e| in_key("seeds", e))?,
         };
-        seeds.retain(|s| !s.trim().is_empty());
-        seeds.dedup();
+        // Each seed once (its first line), so no copy of a held-out seed is trained on.
+        let mut seen = std::collections::HashSet::new();
+        seeds.retain(|s| !s.trim().is_empty() && seen.insert(s.clone()));
         if seeds.len() <= cfg.eval_seeds {
             return Err(Error::Data(format!(
                 "data.seeds `{}` has {} prompts; at least data.eval_seeds + 1 = {} are needed",
@@ -244,5 +245,24 @@ mod tests {
         };
         let err = Prompts::load(&cfg, 0, &cache).unwrap_err().to_string();
         assert!(err.contains("data.benign") && err.contains(&gone), "{err}");
+    }
+
+    #[test]
+    fn a_repeated_seed_is_kept_once_so_it_cannot_be_both_held_out_and_trained_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = AssetCache::new(dir.path().join("cache"));
+        let seeds = dir.path().join("s.txt");
+        std::fs::write(&seeds, "a\nb\na\nc\nb\n").unwrap();
+        let cfg = DataConfig {
+            seeds: seeds.display().to_string(),
+            eval_seeds: 1,
+            ..DataConfig::default()
+        };
+        for seed in 0..8 {
+            let p = Prompts::load(&cfg, seed, &cache).unwrap();
+            let mut all: Vec<&String> = p.eval.iter().chain(&p.train).collect();
+            all.sort();
+            assert_eq!(all, ["a", "b", "c"], "run seed {seed}");
+        }
     }
 }

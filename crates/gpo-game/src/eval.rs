@@ -79,7 +79,7 @@ fn answer(
 ) -> Result<Vec<String>> {
     let prompts: Vec<Vec<u32>> = texts
         .iter()
-        .map(|t| player.chat_prompt(t))
+        .map(|t| player.chat_prompt(t, params.max_new_tokens))
         .collect::<Result<_>>()?;
     let pick: Vec<usize> = (0..prompts.len())
         .map(|_| rng.random_range(0..models.len()))

@@ -265,11 +265,12 @@ impl Game {
         let attack = if self.cfg.mode == Mode::RlhfDefender {
             None
         } else {
+            let max_new = self.cfg.attacker.rl.sampling.max_new_tokens;
             let prompts: Vec<Vec<u32>> = seeds
                 .iter()
                 .map(|s| {
-                    self.attacker
-                        .chat_prompt(&self.cfg.attacker.template.replace("{seed}", s))
+                    let text = self.cfg.attacker.template.replace("{seed}", s);
+                    self.attacker.chat_prompt(&text, max_new)
                 })
                 .collect::<Result<_>>()?;
             let samples = self
@@ -310,7 +311,7 @@ impl Game {
             Defender::Local(d) => {
                 let d_prompts: Vec<Vec<u32>> = defender_texts
                     .iter()
-                    .map(|p| d.chat_prompt(p))
+                    .map(|p| d.chat_prompt(p, self.cfg.defender.rl.sampling.max_new_tokens))
                     .collect::<Result<_>>()?;
                 let d_samples = d.trainer.sample(&d.policy, &d_prompts)?;
                 generated += d_samples.iter().map(|s| s.ids.len()).sum::<usize>();

@@ -46,7 +46,7 @@ mod policy_eval;
 mod run;
 mod schedule;
 
-pub use chat_policy::{BaseModels, ChatPolicy, PolicySpec, MAX_PROMPT_TOKENS};
+pub use chat_policy::{BaseModels, ChatPolicy, PolicySpec};
 pub use config::{
     Anchor, AttackerConfig, DataConfig, DefenderConfig, DefenderPrompts, GameConfig, Iterate, Mode,
     ModelsConfig, PAPER_ATTACK_TEMPLATE,

@@ -171,6 +171,33 @@ mod tests {
     }
 
     #[test]
+    fn a_previous_iterate_anchor_needs_stages_longer_than_a_step() {
+        let parse = |sets: &[&str]| {
+            let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+            parse_config("anchor = \"previous-iterate\"\n", "x.toml", &sets)
+        };
+        parse(&[]).unwrap();
+        let simultaneous = "schedule={ kind = \"simultaneous\" }";
+        let err = parse(&[simultaneous]).unwrap_err().to_string();
+        assert!(
+            err.contains("attacker.rl.kl") && err.contains("always be 0"),
+            "{err}"
+        );
+        parse(&[
+            simultaneous,
+            "attacker.rl.kl.placement=\"loss\"",
+            "defender.rl.kl.placement=\"loss\"",
+        ])
+        .unwrap();
+        for mode in ["rlhf-attacker", "rlhf-defender"] {
+            let err = parse(&[&format!("mode=\"{mode}\"")])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("no stages") && err.contains(mode), "{err}");
+        }
+    }
+
+    #[test]
     fn the_players_device_is_read_and_a_wrong_one_named() {
         use gpo_lm::DeviceSpec;
         assert_eq!(

@@ -65,9 +65,11 @@ impl Player {
         })
     }
 
-    /// `text` as a user turn through the chat template, ready to generate from.
-    pub fn chat_prompt(&self, text: &str) -> Result<Vec<u32>> {
-        chat_ids(&self.tokenizer, text)
+    /// `text` as a user turn through the chat template, ready to generate up to
+    /// `max_new_tokens` from (kept whole unless the model's context could not hold it).
+    pub fn chat_prompt(&self, text: &str, max_new_tokens: usize) -> Result<Vec<u32>> {
+        let context = self.policy.model.config().max_position_embeddings;
+        chat_ids(&self.tokenizer, text, context, max_new_tokens)
     }
 
     /// Response texts of samples (special tokens removed, whitespace trimmed).

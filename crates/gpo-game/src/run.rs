@@ -187,6 +187,25 @@ impl RunDir {
         v.sort();
         v
     }
+
+    /// Removes the snapshots saved after `step`. On resume they belong to steps about to be
+    /// played again (an average-iterate evaluation must not average over them), and a fresh
+    /// start keeps none of an earlier run's in the same directory.
+    fn drop_snapshots_after(&self, step: u64) -> Result<()> {
+        for role in [Role::Attacker, Role::Defender] {
+            for dir in self.snapshots(role) {
+                let saved_at = dir
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .and_then(|n| n.strip_prefix("step-"))
+                    .and_then(|n| n.parse::<u64>().ok());
+                if saved_at.is_some_and(|s| s > step) {
+                    std::fs::remove_dir_all(&dir).map_err(io(&dir))?;
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Game {
@@ -297,6 +316,7 @@ impl Game {
             None
         };
         let start = resumed_at.unwrap_or(0);
+        run.drop_snapshots_after(start)?;
         for f in ["metrics.jsonl", "samples.jsonl", "eval.jsonl"] {
             if resumed_at.is_some() {
                 run.truncate_after(f, start)?;

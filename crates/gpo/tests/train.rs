@@ -82,6 +82,10 @@ fn a_killed_and_resumed_run_matches_an_uninterrupted_one() {
     }
     child.kill().expect("SIGKILL");
     child.wait().unwrap();
+    // A snapshot saved after the last checkpoint (a kill between the two leaves one) belongs
+    // to steps the resumed run plays again: it must not survive into their evaluations.
+    let stale = killed.join("snapshots/attacker/step-000099");
+    std::fs::create_dir_all(&stale).unwrap();
     let out = gpo(&["train", "--resume", killed.to_str().unwrap()]);
     assert!(
         out.status.success(),
@@ -105,6 +109,10 @@ fn a_killed_and_resumed_run_matches_an_uninterrupted_one() {
         .collect();
     assert_eq!(steps, [1, 2, 3, 4], "no step lost or repeated");
     assert!(killed.join("snapshots/attacker/step-000004").is_dir());
+    assert!(
+        !stale.exists(),
+        "a snapshot from after the checkpoint was kept"
+    );
     assert!(killed.join("summary.json").is_file());
 }
 

@@ -28,8 +28,9 @@ pub enum Estimator {
         /// Weight of the value loss in the total loss.
         #[serde(default = "half")]
         vf_coef: f64,
-        /// Learning rate of the value head (PAPER.md: critic 1.5e-6 against 5e-7 / 3e-6 for
-        /// the policies); it follows the policy's schedule.
+        /// Learning rate of the value head; it follows the policy's schedule. Default 1e-4:
+        /// the value head starts at zero on small models and short runs; PAPER.md's 7B
+        /// setting uses 1.5e-6 (against 5e-7 / 3e-6 for the policies).
         #[serde(default = "critic_lr")]
         critic_lr: f64,
     },
@@ -148,7 +149,8 @@ pub struct RlConfig {
     /// Samples per forward/backward pass; gradients are summed over the micro-batches of a
     /// mini-batch, so this trades memory for speed without changing the result.
     pub micro_batch_size: usize,
-    /// Whiten advantages over the whole buffer to mean 0 and standard deviation 1.
+    /// Whiten advantages over the whole buffer to mean 0 and standard deviation 1: every
+    /// token's under PPO, one value per response under a group baseline.
     pub whiten_advantages: bool,
     /// How a mini-batch's per-token losses are averaged: over tokens (default) or per
     /// response first (GRPO's own objective).

@@ -18,7 +18,9 @@ use crate::{gae, group_advantages, shape_rewards, whiten, Estimator, Result};
 /// - PPO: GAE(gamma, lambda) over `r_t` with the critic's values; group baselines: the
 ///   sequence reward `sum_t r_t` compared within the group, the same advantage on every
 ///   token;
-/// - optional whitening of all advantages of the buffer.
+/// - optional whitening over the buffer: of every token's advantage under PPO, of one value
+///   per response under a group baseline (whose groups are already centred, so this only
+///   rescales: a group of equal rewards keeps advantage 0).
 ///
 /// `pad_id` only fills padding; batches of `cfg.micro_batch_size` rollouts are scored at a
 /// time.
@@ -60,39 +62,47 @@ pub fn prepare(
         };
         r.token_rewards = shape_rewards(&r.kl, beta, r.reward);
     }
-    let mut advantages: Vec<Vec<f32>> = match (cfg.estimator, cfg.estimator.group_baseline()) {
+    let advantages: Vec<Vec<f32>> = match (cfg.estimator, cfg.estimator.group_baseline()) {
         (_, Some(baseline)) => {
             let seq: Vec<f32> = batch
                 .rollouts
                 .iter()
                 .map(|r| r.token_rewards.iter().sum())
                 .collect();
-            let adv = group_advantages(&seq, &batch.groups(), baseline);
+            let mut adv = vec![group_advantages(&seq, &batch.groups(), baseline)];
+            if cfg.whiten_advantages {
+                // One value per response: whitening over tokens would weigh each response by
+                // its length and move a group's advantages off its own baseline.
+                whiten(&mut adv);
+            }
             batch
                 .rollouts
                 .iter()
-                .zip(adv)
-                .map(|(r, a)| vec![a; r.response.len()])
+                .zip(&adv[0])
+                .map(|(r, &a)| vec![a; r.response.len()])
                 .collect()
         }
-        (Estimator::Ppo { gamma, lambda, .. }, None) => batch
-            .rollouts
-            .iter_mut()
-            .map(|r| {
-                let (adv, ret) = gae(&r.token_rewards, &r.values, gamma, lambda);
-                r.returns = ret;
-                adv
-            })
-            .collect(),
+        (Estimator::Ppo { gamma, lambda, .. }, None) => {
+            let mut adv: Vec<Vec<f32>> = batch
+                .rollouts
+                .iter_mut()
+                .map(|r| {
+                    let (adv, ret) = gae(&r.token_rewards, &r.values, gamma, lambda);
+                    r.returns = ret;
+                    adv
+                })
+                .collect();
+            if cfg.whiten_advantages {
+                whiten(&mut adv);
+            }
+            adv
+        }
         (est, None) => {
             return Err(crate::Error::Invalid(format!(
                 "estimator {est:?} has neither a critic nor a group baseline"
             )))
         }
     };
-    if cfg.whiten_advantages {
-        whiten(&mut advantages);
-    }
     for (r, a) in batch.rollouts.iter_mut().zip(advantages) {
         r.advantages = a;
     }

@@ -50,8 +50,9 @@ impl Optimizers {
     }
 }
 
-/// Means over the optimiser steps of one update (per-token terms weighted as
-/// `RlConfig::loss_aggregation` says).
+/// Means over the mini-batches of one update, a step skipped for a non-finite gradient
+/// included (per-token terms weighted as `RlConfig::loss_aggregation` says); `grad_norm` is
+/// the mean over the steps taken.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct UpdateStats {
     /// Clipped surrogate loss.

@@ -6,7 +6,7 @@ use crate::Result;
 
 /// `V(s_t) = h_t . w + b`, where `h_t` is the policy's final hidden state (after the last
 /// RMSNorm) at the position that predicts response token `t`. Starts at zero, so the first
-/// advantages are the plain returns.
+/// advantages are GAE's lambda-discounted sums of the rewards to go.
 #[derive(Debug, Clone)]
 pub struct ValueHead {
     /// `[hidden]`.

@@ -329,3 +329,44 @@ fn prepare_shapes_rewards_with_the_kl_penalty() {
         );
     }
 }
+
+#[test]
+fn whitening_a_group_baseline_rescales_per_response_and_keeps_tied_groups_at_zero() {
+    let p = policy(Estimator::grpo());
+    let mut cfg = config(Estimator::grpo());
+    cfg.kl.beta = 0.0;
+    assert!(cfg.whiten_advantages);
+    let mut t = trainer(&p, cfg.clone());
+    let prompts = prompts();
+    let samples = t.sample(&p, &prompts).unwrap();
+    // Prompt 0's two answers differ (1, 0); every other prompt's two answers tie (0.5).
+    let mut first_of_prompt0 = true;
+    let rewards: Vec<f32> = samples
+        .iter()
+        .map(|s| match s.prompt_index {
+            0 => f32::from(u8::from(std::mem::replace(&mut first_of_prompt0, false))),
+            _ => 0.5,
+        })
+        .collect();
+    let mut batch = RolloutBatch::from_samples(&prompts, samples, &rewards).unwrap();
+    gpo_rl::prepare(&p, &mut batch, &cfg, PAD).unwrap();
+    let per_response: Vec<f32> = batch
+        .rollouts
+        .iter()
+        .map(|r| {
+            assert!(r.advantages.iter().all(|&a| a == r.advantages[0]));
+            r.advantages[0]
+        })
+        .collect();
+    // GRPO gives prompt 0's answers +1 and -1 and the tied ones 0; over the 8 responses the
+    // standard deviation is sqrt(2 / 8) = 0.5, so whitening makes them +2, -2 and 0,
+    // whatever the responses' lengths.
+    for (r, a) in batch.rollouts.iter().zip(&per_response) {
+        let want = match (r.group, r.reward) {
+            (0, x) if x > 0.5 => 2.0,
+            (0, _) => -2.0,
+            _ => 0.0,
+        };
+        assert!((a - want).abs() < 1e-4, "{per_response:?}");
+    }
+}

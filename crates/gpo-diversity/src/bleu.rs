@@ -3,6 +3,8 @@
 
 use std::collections::HashMap;
 
+use rayon::prelude::*;
+
 use crate::words::words;
 
 /// The n-gram orders self-BLEU averages over (PAPER.md: n in {2, 3, 4, 5}).
@@ -108,6 +110,34 @@ pub fn sentence_bleu(hypothesis: &[String], reference: &[String], max_order: usi
     let hyp = NgramCounts::new(hypothesis, max_order);
     let refc = NgramCounts::new(reference, max_order);
     bleu_from_matches(&hyp.clipped_matches(&refc), hyp.len, refc.len)
+}
+
+/// The self-BLEU term of every ordered pair of `texts`, row-major `n x n`: entry `(i, j)` is
+/// the mean over n in {2, 3, 4, 5} of BLEU_n(hyp = `texts[i]`, ref = `texts[j]`), so row `i`'s
+/// mean over `j != i` is [`self_bleu`] of `texts[i]` against the others. The diagonal is 0.
+/// Rows are scored in parallel.
+pub(crate) fn pair_bleu(texts: &[&str]) -> Vec<f64> {
+    let words: Vec<Vec<String>> = texts.iter().map(|t| words(t)).collect();
+    let counts: Vec<NgramCounts<'_>> = words
+        .iter()
+        .map(|w| NgramCounts::new(w, MAX_ORDER))
+        .collect();
+    let n = texts.len();
+    (0..n)
+        .into_par_iter()
+        .flat_map_iter(|i| {
+            let hyp = &counts[i];
+            let counts = &counts;
+            (0..n).map(move |j| {
+                if i == j {
+                    return 0.0;
+                }
+                let m = hyp.clipped_matches(&counts[j]);
+                let m: [u32; MAX_ORDER] = [m[0], m[1], m[2], m[3], m[4]];
+                mean_bleu_2_to_5(&m, hyp.len, counts[j].len)
+            })
+        })
+        .collect()
 }
 
 /// PAPER.md's self-BLEU of `x` against the prompts `others`: the mean over `others` of the mean

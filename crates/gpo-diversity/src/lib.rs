@@ -46,5 +46,5 @@ pub use bleu::{self_bleu, sentence_bleu, EPSILON, MAX_ORDER, SELF_BLEU_ORDERS};
 pub use cosine::{cosine, embedding_similarity};
 pub use error::{Error, Result};
 pub use history::{DiversityScore, History};
-pub use set::{item_scores, set_diversity, SetDiversity};
+pub use set::{item_scores, pair_scores, set_diversity, PairScores, SetDiversity};
 pub use words::words;

@@ -3,6 +3,8 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::bleu::pair_bleu;
+use crate::cosine::{dot, unit};
 use crate::history::{DiversityScore, History};
 use crate::{Error, Result};
 
@@ -20,9 +22,11 @@ pub struct SetDiversity {
 }
 
 /// Each prompt of a set scored against all the others (duplicates count as others), in
-/// order: the per-item values whose means are the [`SetDiversity`] metrics, which is what a
-/// bootstrap of those metrics resamples. `embeddings` is row-major, `dim` values per text
-/// (`dim` 0: lexical only). Needs at least two prompts. Prompts are scored in parallel.
+/// order: the per-item values whose means are the [`SetDiversity`] metrics. They are not
+/// independent (each pair counts in two of them), so a bootstrap of the set metrics
+/// resamples prompts over [`pair_scores`] instead. `embeddings` is row-major, `dim` values
+/// per text (`dim` 0: lexical only). Needs at least two prompts. Prompts are scored in
+/// parallel.
 pub fn item_scores(texts: &[&str], embeddings: &[f32], dim: usize) -> Result<Vec<DiversityScore>> {
     if texts.len() < 2 {
         return Err(Error::TooFewPrompts(texts.len()));
@@ -33,6 +37,50 @@ pub fn item_scores(texts: &[&str], embeddings: &[f32], dim: usize) -> Result<Vec
         .into_par_iter()
         .map(|i| history.score_entry_against_rest(i))
         .collect())
+}
+
+/// The similarities of every ordered pair of a prompt set, each row-major `n x n` with a 0
+/// diagonal: the set metrics are their means over the pairs `i != j`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PairScores {
+    /// Prompts in the set.
+    pub n: usize,
+    /// `(i, j)`: the mean over n in {2, 3, 4, 5} of BLEU_n(hyp = prompt i, ref = prompt j).
+    pub self_bleu: Vec<f64>,
+    /// `(i, j)`: cos(embedding i, embedding j) (0 everywhere when `dim` is 0).
+    pub embedding_similarity: Vec<f64>,
+}
+
+/// Every ordered pair of a prompt set scored (see [`PairScores`]): what a bootstrap of the set
+/// metrics needs to resample prompts rather than per-prompt scores. `embeddings` and `dim` as
+/// in [`item_scores`]. Needs at least two prompts.
+pub fn pair_scores(texts: &[&str], embeddings: &[f32], dim: usize) -> Result<PairScores> {
+    let n = texts.len();
+    if n < 2 {
+        return Err(Error::TooFewPrompts(n));
+    }
+    if embeddings.len() != n * dim {
+        return Err(Error::Count {
+            texts: n,
+            rows: embeddings.len().checked_div(dim).unwrap_or(0),
+        });
+    }
+    let units: Vec<Vec<f64>> = (0..n)
+        .map(|i| unit(&embeddings[i * dim..(i + 1) * dim]))
+        .collect();
+    let mut cos = vec![0.0; n * n];
+    for i in 0..n {
+        for j in 0..n {
+            if i != j {
+                cos[i * n + j] = dot(&units[i], &units[j]).clamp(-1.0, 1.0);
+            }
+        }
+    }
+    Ok(PairScores {
+        n,
+        self_bleu: pair_bleu(texts),
+        embedding_similarity: cos,
+    })
 }
 
 /// Scores a set of prompts against itself (see [`item_scores`]) and averages.
@@ -92,10 +140,24 @@ mod tests {
         assert!((got.embedding_similarity - cos).abs() < 1e-12);
         assert!((got.diversity_self_bleu - (1.0 - bleu)).abs() < 1e-12);
         assert!((got.diversity_embedding - (1.0 - cos)).abs() < 1e-12);
+        // Every pair scored: rows average to the item scores, the whole to the set's.
+        let pairs = pair_scores(&texts, &flat, 2).unwrap();
+        let off_diagonal_mean = |m: &[f64]| m.iter().sum::<f64>() / 12.0;
+        for (i, item) in items.iter().enumerate() {
+            let row = &pairs.self_bleu[i * 4..(i + 1) * 4];
+            assert_eq!(row[i], 0.0);
+            assert!((row.iter().sum::<f64>() / 3.0 - item.self_bleu).abs() < 1e-12);
+        }
+        assert!((off_diagonal_mean(&pairs.self_bleu) - bleu).abs() < 1e-12);
+        assert!((off_diagonal_mean(&pairs.embedding_similarity) - cos).abs() < 1e-12);
+        assert!(
+            (pairs.embedding_similarity[1] - cosine(&rows[0], &rows[1]).unwrap()).abs() < 1e-12
+        );
     }
 
     #[test]
     fn one_prompt_is_too_few() {
         assert_eq!(set_diversity(&["a"], &[], 0), Err(Error::TooFewPrompts(1)));
+        assert_eq!(pair_scores(&["a"], &[], 0), Err(Error::TooFewPrompts(1)));
     }
 }

@@ -155,15 +155,83 @@ impl Bootstrap {
             }
             means.push(sum / row.len() as f64);
         }
+        let mean = values.iter().sum::<f64>() / values.len() as f64;
+        Ok(self.estimate(mean, means, values.len()))
+    }
+
+    /// The mean over ordered pairs `i != j` of `pairs` (row-major `n x n`; the diagonal is
+    /// ignored), with its interval: each resample draws `n` items with replacement and takes
+    /// the mean over its pairs of distinct items (`sum c_i c_j K_ij / sum c_i c_j` over
+    /// `i != j`, `c` the items' multiplicities). A set metric such as the mean pairwise
+    /// similarity is not a mean of independent per-item values (each pair counts in two of
+    /// them), so resampling per-item means would make its interval about half as wide as it
+    /// should be. Resamples with a single distinct item have no pair and are skipped.
+    pub fn pair_interval(&self, label: &'static str, n: usize, pairs: &[f64]) -> Result<Estimate> {
+        self.validate()?;
+        if n < 2 {
+            return Err(Error::Invalid {
+                name: label,
+                message: format!("a mean over pairs needs at least 2 items, got {n}"),
+            });
+        }
+        if pairs.len() != n * n {
+            return Err(Error::Invalid {
+                name: label,
+                message: format!(
+                    "{} pair values for {n} items (expected {})",
+                    pairs.len(),
+                    n * n
+                ),
+            });
+        }
+        let off_diagonal = |i: usize, j: usize| if i == j { 0.0 } else { pairs[i * n + j] };
+        let total: f64 = (0..n)
+            .flat_map(|i| (0..n).map(move |j| (i, j)))
+            .map(|(i, j)| off_diagonal(i, j))
+            .sum();
+        let mean = total / (n * (n - 1)) as f64;
+        let mut means = Vec::with_capacity(self.resamples);
+        let mut counts = vec![0f64; n];
+        for row in self.indices(n) {
+            counts.iter_mut().for_each(|c| *c = 0.0);
+            for i in row {
+                counts[i] += 1.0;
+            }
+            let drawn: Vec<usize> = (0..n).filter(|&i| counts[i] > 0.0).collect();
+            let squares: f64 = drawn.iter().map(|&i| counts[i] * counts[i]).sum();
+            let weight = (n * n) as f64 - squares;
+            if weight == 0.0 {
+                continue;
+            }
+            let sum: f64 = drawn
+                .iter()
+                .map(|&i| {
+                    let row: f64 = drawn.iter().map(|&j| counts[j] * off_diagonal(i, j)).sum();
+                    counts[i] * row
+                })
+                .sum();
+            means.push(sum / weight);
+        }
+        if means.is_empty() {
+            return Err(Error::Invalid {
+                name: label,
+                message: "no resample drew two distinct items; use more resamples".into(),
+            });
+        }
+        Ok(self.estimate(mean, means, n))
+    }
+
+    /// `mean` with the percentile interval of the resampled `means`.
+    fn estimate(&self, mean: f64, mut means: Vec<f64>, n: usize) -> Estimate {
         means.sort_by(f64::total_cmp);
         let tail = (1.0 - self.level) / 2.0;
-        Ok(Estimate {
-            mean: values.iter().sum::<f64>() / values.len() as f64,
+        Estimate {
+            mean,
             lo: percentile(&means, tail),
             hi: percentile(&means, 1.0 - tail),
-            n: values.len(),
+            n,
             level: self.level,
-        })
+        }
     }
 }
 
@@ -233,5 +301,46 @@ mod tests {
             .interval_from_indices("x", &[1.0, 2.0], &[vec![0, 1], vec![0, 2]])
             .unwrap_err();
         assert!(e.to_string().contains("resample 1 has index 2"), "{e}");
+    }
+
+    #[test]
+    fn a_pair_mean_resamples_items_not_per_item_means() {
+        // K_ij = x_i + x_j: the mean over pairs is 2 mean(x), and by Hoeffding's U-statistic
+        // variance its standard error is 2 sd(x) / sqrt(n), twice the per-item means'
+        // (h_i = x_i + mean of the other x, whose spread is sd(x)).
+        let n = 200;
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let x: Vec<f64> = (0..n).map(|_| rng.random::<f64>()).collect();
+        let pairs: Vec<f64> = (0..n * n).map(|k| x[k / n] + x[k % n]).collect();
+        let b = Bootstrap::default();
+        let e = b.pair_interval("pairs", n, &pairs).unwrap();
+        let want = 2.0 * x.iter().sum::<f64>() / n as f64;
+        assert!((e.mean - want).abs() < 1e-12, "{} vs {want}", e.mean);
+        let items: Vec<f64> = (0..n)
+            .map(|i| {
+                (0..n)
+                    .filter(|&j| j != i)
+                    .map(|j| pairs[i * n + j])
+                    .sum::<f64>()
+            })
+            .map(|row| row / (n - 1) as f64)
+            .collect();
+        let naive = b.interval("items", &items).unwrap();
+        assert!((naive.mean - e.mean).abs() < 1e-12);
+        let ratio = (e.hi - e.lo) / (naive.hi - naive.lo);
+        assert!((1.8..2.2).contains(&ratio), "width ratio {ratio}");
+        assert!(e.lo < e.mean && e.mean < e.hi);
+    }
+
+    #[test]
+    fn a_pair_mean_needs_two_items_and_a_square_matrix() {
+        let b = Bootstrap::default();
+        let e = b.pair_interval("pairs", 1, &[0.0]).unwrap_err();
+        assert!(e.to_string().contains("at least 2 items"), "{e}");
+        let e = b.pair_interval("pairs", 2, &[0.0; 3]).unwrap_err();
+        assert!(e.to_string().contains("3 pair values for 2 items"), "{e}");
+        // Two items: only resamples that draw both have a pair, and their mean is K_01.
+        let e = b.pair_interval("pairs", 2, &[9.0, 0.5, 0.5, 9.0]).unwrap();
+        assert_eq!((e.mean, e.lo, e.hi), (0.5, 0.5, 0.5));
     }
 }

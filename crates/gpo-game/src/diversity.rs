@@ -78,16 +78,19 @@ impl Diversity {
         Ok((s.diversity_self_bleu as f32, s.diversity_embedding as f32))
     }
 
-    /// Per prompt of a set, `(1 - self_bleu, 1 - embedding_similarity)` against the other
-    /// prompts: the values whose means are [`Diversity::set_diversity`], for a bootstrap.
-    pub fn item_diversity(&self, texts: &[String]) -> Result<Vec<(f64, f64)>> {
+    /// Per ordered pair of a set's prompts, row-major `n x n`, `(1 - self-BLEU term,
+    /// 1 - cosine)`: the values whose means over pairs `i != j` are
+    /// [`Diversity::set_diversity`], for a bootstrap that resamples prompts
+    /// ([`gpo_eval::Bootstrap::pair_interval`]). Needs at least two prompts.
+    pub fn pair_diversity(&self, texts: &[String]) -> Result<(Vec<f64>, Vec<f64>)> {
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
         let emb = self.embed(&refs)?;
-        let scores = gpo_diversity::item_scores(&refs, &emb, self.embedder.dim())
+        let pairs = gpo_diversity::pair_scores(&refs, &emb, self.embedder.dim())
             .map_err(err("diversity"))?;
-        Ok(scores
-            .iter()
-            .map(|s| (1.0 - s.self_bleu, 1.0 - s.embedding_similarity))
-            .collect())
+        let diversity = |m: Vec<f64>| m.into_iter().map(|s| 1.0 - s).collect();
+        Ok((
+            diversity(pairs.self_bleu),
+            diversity(pairs.embedding_similarity),
+        ))
     }
 }

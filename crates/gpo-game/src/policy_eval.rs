@@ -328,14 +328,14 @@ pub fn evaluate_attacker(
             second_judge,
         });
     }
-    let items = diversity.item_diversity(&attacks)?;
-    let (bleu, emb): (Vec<f64>, Vec<f64>) = items.into_iter().unzip();
+    let (bleu, emb) = diversity.pair_diversity(&attacks)?;
+    let n = attacks.len();
     Ok(AttackerReport {
         attacker: attacker.name.clone(),
         seeds: seeds.len(),
         targets: rows,
-        diversity_self_bleu: boot.interval("diversity (self-BLEU)", &bleu)?,
-        diversity_embedding: boot.interval("diversity (embedding)", &emb)?,
+        diversity_self_bleu: boot.pair_interval("diversity (self-BLEU)", n, &bleu)?,
+        diversity_embedding: boot.pair_interval("diversity (embedding)", n, &emb)?,
         examples,
     })
 }

@@ -104,8 +104,10 @@ pub enum KlPlacement {
     /// GRPO divides by the group's spread, so in a group whose task rewards are equal the
     /// KL noise alone sets the advantages (prefer `Loss` there).
     Reward,
-    /// In the loss: `+beta * mean_t kl_t`, differentiated through the policy (GRPO's choice;
-    /// use with k3).
+    /// In the loss: `+beta * mean_t kl_t`, differentiated through the policy (GRPO's choice,
+    /// with k3). On the sampling policy, k3's gradient is that of KL(ref || policy) and k2's
+    /// that of KL(policy || ref); k1's is zero in expectation, so with k1 the term adds
+    /// little but noise.
     Loss,
 }
 

@@ -151,6 +151,13 @@ struct PeftConfig {
     fan_in_fan_out: bool,
     #[serde(default)]
     use_rslora: bool,
+    /// Per-module ranks, alphas and DoRA: read only to refuse them, never written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rank_pattern: Option<serde_json::Map<String, serde_json::Value>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    alpha_pattern: Option<serde_json::Map<String, serde_json::Value>>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    use_dora: bool,
     #[serde(default)]
     base_model_name_or_path: Option<String>,
     #[serde(default)]
@@ -186,6 +193,9 @@ pub fn save_lora(model: &CausalLm, cfg: &LoraConfig, dir: &Path, base_model: &st
         bias: Some("none".into()),
         fan_in_fan_out: false,
         use_rslora: false,
+        rank_pattern: None,
+        alpha_pattern: None,
+        use_dora: false,
         base_model_name_or_path: Some(base_model.into()),
         inference_mode: true,
     };
@@ -194,6 +204,25 @@ pub fn save_lora(model: &CausalLm, cfg: &LoraConfig, dir: &Path, base_model: &st
         source: e,
     })?;
     crate::save::write_atomic(&dir.join("adapter_config.json"), json.as_bytes())
+}
+
+/// The first PEFT setting of `peft` that would change the adapter's arithmetic away from
+/// `x W^T + (alpha / r) x A^T B^T` and that loading does not implement.
+fn unsupported_setting(peft: &PeftConfig) -> Option<String> {
+    let non_empty = |m: &Option<serde_json::Map<String, serde_json::Value>>| {
+        m.as_ref().is_some_and(|m| !m.is_empty())
+    };
+    let bias = peft.bias.as_deref().unwrap_or("none");
+    [
+        (peft.use_rslora, "use_rslora".to_string()),
+        (peft.fan_in_fan_out, "fan_in_fan_out".to_string()),
+        (peft.use_dora, "use_dora".to_string()),
+        (non_empty(&peft.rank_pattern), "rank_pattern".to_string()),
+        (non_empty(&peft.alpha_pattern), "alpha_pattern".to_string()),
+        (bias != "none", format!("bias = \"{bias}\"")),
+    ]
+    .into_iter()
+    .find_map(|(set, name)| set.then_some(name))
 }
 
 /// `dir/adapter_config.json`'s path and contents.
@@ -224,10 +253,10 @@ pub fn load_lora(model: &mut CausalLm, dir: &Path) -> Result<LoraConfig> {
             format!("peft_type `{}`: only LORA is supported", peft.peft_type),
         ));
     }
-    if peft.use_rslora || peft.fan_in_fan_out {
+    if let Some(setting) = unsupported_setting(&peft) {
         return Err(Error::unsupported(
             &cfg_path,
-            "use_rslora and fan_in_fan_out are not supported",
+            format!("{setting} is not supported (one rank and alpha for every module, no bias)"),
         ));
     }
     let targets: Vec<String> = match &peft.target_modules {
@@ -348,6 +377,28 @@ mod tests {
         ] {
             let err = cfg.validate().unwrap_err().to_string();
             assert!(err.contains(says), "{err}");
+        }
+    }
+
+    #[test]
+    fn peft_settings_loading_does_not_implement_are_named() {
+        let base = r#""peft_type": "LORA", "r": 8, "lora_alpha": 16, "target_modules": ["q_proj"]"#;
+        let parse = |extra: &str| -> PeftConfig {
+            serde_json::from_str(&format!("{{{base}{extra}}}")).unwrap()
+        };
+        // What PEFT writes by default is accepted.
+        let plain =
+            r#", "rank_pattern": {}, "alpha_pattern": {}, "use_dora": false, "bias": "none""#;
+        assert_eq!(unsupported_setting(&parse(plain)), None);
+        assert_eq!(unsupported_setting(&parse("")), None);
+        for (extra, named) in [
+            (r#", "alpha_pattern": {"q_proj": 32}"#, "alpha_pattern"),
+            (r#", "rank_pattern": {"q_proj": 4}"#, "rank_pattern"),
+            (r#", "use_dora": true"#, "use_dora"),
+            (r#", "bias": "lora_only""#, "bias = \"lora_only\""),
+            (r#", "use_rslora": true"#, "use_rslora"),
+        ] {
+            assert_eq!(unsupported_setting(&parse(extra)).as_deref(), Some(named));
         }
     }
 }

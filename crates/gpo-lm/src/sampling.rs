@@ -161,7 +161,17 @@ pub fn generate(
             rng
         })
         .collect();
-    let mut seen: Vec<Vec<u32>> = rows.iter().map(|(_, p)| (*p).clone()).collect();
+    // Each row's distinct tokens so far (prompt and response), sorted: the repetition penalty
+    // applies once per token, however often it occurred.
+    let mut seen: Vec<Vec<u32>> = rows
+        .iter()
+        .map(|(_, p)| {
+            let mut s = (*p).clone();
+            s.sort_unstable();
+            s.dedup();
+            s
+        })
+        .collect();
     let mut out: Vec<Sample> = rows
         .iter()
         .map(|(i, _)| Sample {
@@ -190,7 +200,9 @@ pub fn generate(
                 let (tok, lp) = sample_row(raw, seen, params, rng, scratch);
                 out.ids.push(tok);
                 out.logprobs.push(lp);
-                seen.push(tok);
+                if let Err(at) = seen.binary_search(&tok) {
+                    seen.insert(at, tok);
+                }
                 if !params.ignore_eos && eos_ids.contains(&tok) {
                     *done = true;
                     out.finish = FinishReason::Eos;
@@ -219,8 +231,8 @@ struct Scratch {
     candidates: Vec<(u32, f32)>,
 }
 
-/// Draws one token from a row of logits; returns it with its log-prob under
-/// `softmax(logits / T)`.
+/// Draws one token from a row of logits, `seen` being the row's distinct tokens so far;
+/// returns it with its log-prob under `softmax(logits / T)`.
 fn sample_row(
     raw: &[f32],
     seen: &[u32],
@@ -265,10 +277,11 @@ fn sample_row(
     } else {
         raw_total
     };
-    // Tokens below (1 - top_p) / V of the mass cannot be in the nucleus (together they hold
-    // less than 1 - top_p), so only the rest is sorted: exact, and far cheaper than a full sort.
+    // Without top-k, tokens below (1 - top_p) / V of the mass cannot be in the nucleus
+    // (together they hold less than 1 - top_p), so only the rest is sorted: exact, and far
+    // cheaper than a full sort. (With top-k the nucleus is measured within the k kept.)
     let v = s.logits.len() as f32;
-    let floor = if params.top_p < 1.0 {
+    let floor = if params.top_p < 1.0 && params.top_k == 0 {
         (1.0 - params.top_p as f32) / v * total
     } else {
         0.0
@@ -285,13 +298,20 @@ fn sample_row(
         let tok = argmax(raw);
         return (tok, logprob(tok));
     }
-    s.candidates
-        .sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    if params.top_k > 0 {
+    let order = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+    if params.top_k > 0 && s.candidates.len() > params.top_k {
+        s.candidates.select_nth_unstable_by(params.top_k - 1, order);
         s.candidates.truncate(params.top_k);
     }
+    s.candidates.sort_unstable_by(order);
     if params.top_p < 1.0 {
-        let target = params.top_p as f32 * total;
+        // Hugging Face and vLLM take the nucleus of what top-k kept, renormalised.
+        let kept = if params.top_k > 0 {
+            s.candidates.iter().map(|c| c.1).sum()
+        } else {
+            total
+        };
+        let target = params.top_p as f32 * kept;
         let mut acc = 0f32;
         let mut keep = s.candidates.len();
         for (i, (_, p)) in s.candidates.iter().enumerate() {
@@ -316,8 +336,9 @@ fn sample_row(
     (tok, logprob(tok))
 }
 
-/// The repetition penalty (CTRL, Keskar et al. 2019): a seen token's logit is divided by
-/// `rp` when positive and multiplied by it when negative.
+/// The repetition penalty (CTRL, Keskar et al. 2019; Hugging Face's
+/// `RepetitionPenaltyLogitsProcessor`): each token of `seen` (distinct ids) has its logit
+/// divided by `rp` when positive and multiplied by it when negative, once.
 fn penalise(logits: &mut [f32], seen: &[u32], rp: f64) {
     if rp == 1.0 {
         return;
@@ -423,6 +444,50 @@ mod tests {
             sample_row(&[2.0, 1.5], &[0], &p, &mut rng, &mut Scratch::default()).0,
             1
         );
+    }
+
+    #[test]
+    fn repetition_penalty_applies_once_however_often_a_token_was_seen() {
+        // Hugging Face penalises token 0 once: 2 / 1.5 = 1.33 > 1.2 keeps it the argmax
+        // (stacked per occurrence, 2 / 1.5^2 = 0.89 would lose); `generate` passes each
+        // row's distinct tokens.
+        let p = SamplingParams {
+            temperature: 0.0,
+            repetition_penalty: 1.5,
+            ..params()
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        let (tok, _) = sample_row(&[2.0, 1.2], &[0], &p, &mut rng, &mut Scratch::default());
+        assert_eq!(tok, 0);
+    }
+
+    #[test]
+    fn top_p_after_top_k_takes_the_nucleus_of_the_kept_tokens() {
+        // probs [0.4, 0.3, 0.2, 0.1], top_k 2 then top_p 0.5: renormalised over the two kept,
+        // token 0 holds 0.4 / 0.7 = 0.57 >= 0.5, so it alone is the nucleus (Hugging Face's
+        // TopK then TopP warpers; measured against the whole mass, 0.4 < 0.5 would keep both).
+        let logits = [0.4f32.ln(), 0.3f32.ln(), 0.2f32.ln(), 0.1f32.ln()];
+        let p = SamplingParams {
+            top_k: 2,
+            top_p: 0.5,
+            ..params()
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        for _ in 0..100 {
+            let (tok, _) = sample_row(&logits, &[], &p, &mut rng, &mut Scratch::default());
+            assert_eq!(tok, 0);
+        }
+        // top_k 3, top_p 0.8: kept mass 0.9, target 0.72; 0.4 + 0.3 = 0.7 < 0.72, so the
+        // nucleus is tokens 0, 1 and 2, never 3.
+        let p = SamplingParams {
+            top_k: 3,
+            top_p: 0.8,
+            ..params()
+        };
+        let drawn: Vec<u32> = (0..400)
+            .map(|_| sample_row(&logits, &[], &p, &mut rng, &mut Scratch::default()).0)
+            .collect();
+        assert!(drawn.contains(&2) && !drawn.contains(&3), "{drawn:?}");
     }
 
     #[test]

@@ -63,6 +63,15 @@ pub fn crossplay(
             "no held-out seeds to play on (data.eval_seeds is 0 in the run's config)".into(),
         ));
     }
+    let attackers = pool(run, cfg, Role::Attacker)?;
+    let defenders = pool(run, cfg, Role::Defender)?;
+    if attackers.len() + defenders.len() == 2 {
+        return Err(Error::Data(format!(
+            "the run has no snapshots yet (under {}/snapshots), so only the initial policies \
+             would play: snapshots are saved every snapshot_every steps (0 turns them off)",
+            run.path.display()
+        )));
+    }
     let device = cfg
         .models
         .device
@@ -70,8 +79,6 @@ pub fn crossplay(
         .map_err(|e| Error::Setup(format!("models.device: {e}")))?;
     let judge = build_judge(&cfg.judge, cache)
         .map_err(|e| Error::Setup(format!("the judge cannot load: {e}")))?;
-    let attackers = pool(run, cfg, Role::Attacker)?;
-    let defenders = pool(run, cfg, Role::Defender)?;
     let params = |s: &SamplingParams| SamplingParams {
         n: 1,
         seed: SAMPLING_SEED,

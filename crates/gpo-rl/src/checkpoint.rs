@@ -177,6 +177,17 @@ impl Trainer {
                 msg: format!("format `{}` is not `{FORMAT}`", state.format),
             });
         }
+        let changed = changed_settings(&state.config, &self.cfg);
+        if !changed.is_empty() {
+            return Err(Error::Checkpoint {
+                path: state_path,
+                msg: format!(
+                    "was written with other settings (changed: {}); resume with the settings \
+                     the run started with",
+                    changed.join(", ")
+                ),
+            });
+        }
         let device = policy.model.device();
         let weights = match &policy.lora {
             Some(_) => Trainer::policy_dir(&dir).join("adapter_model.safetensors"),
@@ -196,9 +207,70 @@ impl Trainer {
     }
 }
 
+/// The settings (dotted paths) in which `saved` and `now` differ, leaving out
+/// `micro_batch_size`, which changes memory use and not the result.
+fn changed_settings(saved: &RlConfig, now: &RlConfig) -> Vec<String> {
+    fn walk(a: &serde_json::Value, b: &serde_json::Value, at: &str, out: &mut Vec<String>) {
+        match (a, b) {
+            // A tagged enum of another kind differs as a whole.
+            (serde_json::Value::Object(x), serde_json::Value::Object(y))
+                if x.get("kind") != y.get("kind") =>
+            {
+                out.push(at.to_string())
+            }
+            (serde_json::Value::Object(x), serde_json::Value::Object(y)) => {
+                let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+                for k in keys {
+                    let null = serde_json::Value::Null;
+                    let path = if at.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{at}.{k}")
+                    };
+                    walk(
+                        x.get(k).unwrap_or(&null),
+                        y.get(k).unwrap_or(&null),
+                        &path,
+                        out,
+                    );
+                }
+            }
+            _ if a != b => out.push(at.to_string()),
+            _ => {}
+        }
+    }
+    let now = RlConfig {
+        micro_batch_size: saved.micro_batch_size,
+        ..now.clone()
+    };
+    let mut out = Vec::new();
+    match (serde_json::to_value(saved), serde_json::to_value(&now)) {
+        (Ok(a), Ok(b)) => walk(&a, &b, "", &mut out),
+        _ => out.push("the configuration".into()),
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn changed_settings_are_named_and_micro_batching_is_not_a_change() {
+        let a = RlConfig::default();
+        let mut b = RlConfig {
+            micro_batch_size: a.micro_batch_size * 2,
+            ..a.clone()
+        };
+        assert!(changed_settings(&a, &b).is_empty());
+        b.optimizer.lr *= 2.0;
+        b.kl.beta = 0.5;
+        b.estimator = crate::Estimator::Rloo;
+        assert_eq!(
+            changed_settings(&a, &b),
+            ["estimator", "kl.beta", "optimizer.lr"],
+        );
+    }
 
     #[test]
     fn an_rng_state_round_trips_and_a_malformed_seed_is_an_error() {

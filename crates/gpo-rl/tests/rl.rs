@@ -229,10 +229,19 @@ fn a_checkpoint_for_another_model_is_refused_with_the_file_named() {
     let p = policy(Estimator::grpo());
     let t = trainer(&p, config(Estimator::grpo()));
     t.save(&p, &ckpt, "tiny").unwrap();
-    // A PPO player expects a value head the GRPO checkpoint does not have.
+    // A PPO player is refused a GRPO checkpoint: its settings name the difference.
     let q = policy(Estimator::ppo());
     let mut tq = trainer(&q, config(Estimator::ppo()));
     let err = tq.load(&q, &ckpt).unwrap_err().to_string();
+    assert!(
+        err.contains("trainer.json") && err.contains("(changed: estimator)"),
+        "{err}"
+    );
+    // With the same settings, a checkpoint missing a file is refused with the file named.
+    let ppo = dir.path().join("ppo");
+    tq.save(&q, &ppo, "tiny").unwrap();
+    std::fs::remove_file(ppo.join("value_head.safetensors")).unwrap();
+    let err = tq.load(&q, &ppo).unwrap_err().to_string();
     assert!(err.contains("value_head.safetensors"), "{err}");
 }
 

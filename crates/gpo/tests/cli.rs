@@ -433,3 +433,50 @@ fn diversity_of_one_prompt_is_refused() {
     let (_d, file) = temp_file("one.txt", "only one\n");
     assert_clean_error(&gpo(&["diversity", file.to_str().unwrap()]), "at least 2");
 }
+
+#[test]
+fn flags_that_would_lose_work_or_mislead_are_refused_before_any_model_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let missing = dir.path().join("missing");
+    let missing = missing.to_str().unwrap();
+    // gpo rl replaces --out with each checkpoint: an existing directory needs --resume.
+    assert_clean_error(
+        &gpo(&["rl", "--out", d]),
+        "exists, and each checkpoint replaces it",
+    );
+    assert_clean_error(
+        &gpo(&["rl", "--out", missing, "--resume"]),
+        "no checkpoint to continue",
+    );
+    assert_clean_error(
+        &gpo(&[
+            "rl",
+            "--prompts-per-step",
+            "4294967296",
+            "--n",
+            "4294967296",
+        ]),
+        "is too many",
+    );
+    // Negative numbers reach the checks that name them.
+    assert_clean_error(&gpo(&["rl", "--lr", "-1"]), "lr = -1");
+    assert_clean_error(
+        &gpo(&["generate", "--prompt", "hi", "--n", "5000"]),
+        "not in 1..=1024",
+    );
+    // An evaluation is not run only to fail at writing its report.
+    let report = format!("{missing}/r.json");
+    assert_clean_error(
+        &gpo(&["eval", "defender", "--out", &report]),
+        "does not exist; create it first",
+    );
+    assert_clean_error(
+        &gpo(&["report", d, "--out", &format!("{d}/x.json")]),
+        "name the HTML file something else",
+    );
+    let empty = dir.path().join("empty.toml");
+    std::fs::write(&empty, "\n").unwrap();
+    assert_clean_error(&gpo(&["train", empty.to_str().unwrap()]), "sets nothing");
+    assert_clean_error(&gpo(&["bench", "--reps", "0"]), "--reps must be at least 1");
+}

@@ -70,6 +70,13 @@ fn run_diversity(args: &BenchArgs) -> Result<()> {
 /// Measures sampling (batch 8, 64 new tokens) and training steps (8 x 128 tokens, full and
 /// LoRA r=16 on all linear layers), set up as shared/bench/pytorch_baseline.py.
 pub fn run(args: BenchArgs) -> Result<()> {
+    for (flag, value) in [
+        ("--reps", args.reps),
+        ("--diversity-batch", args.diversity_batch),
+        ("--diversity-history", args.diversity_history),
+    ] {
+        anyhow::ensure!(value >= 1, "{flag} must be at least 1");
+    }
     if args.diversity {
         return run_diversity(&args);
     }

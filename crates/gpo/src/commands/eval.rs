@@ -82,7 +82,7 @@ struct Common {
     #[arg(long, value_name = "DIR")]
     heads_dir: Option<PathBuf>,
     /// Verdict threshold on P(unsafe), for both judges.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.5)]
     threshold: f32,
     /// Evaluate on this many prompts, drawn without replacement with --seed (default: all).
     #[arg(long)]
@@ -113,6 +113,30 @@ struct Common {
 }
 
 impl Common {
+    /// Checks what can be checked before any model loads, so a bad flag costs nothing.
+    fn check(&self) -> Result<()> {
+        if self.max_new_tokens == Some(0) {
+            bail!("--max-new-tokens must be at least 1");
+        }
+        if let Some(path) = &self.out {
+            let parent = match path.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p,
+                _ => Path::new("."),
+            };
+            if !parent.is_dir() {
+                bail!(
+                    "--out {}: the directory {} does not exist; create it first",
+                    path.display(),
+                    parent.display()
+                );
+            }
+            if path.is_dir() {
+                bail!("--out {} is a directory; name a file", path.display());
+            }
+        }
+        Ok(())
+    }
+
     /// The policies' base models, on `--device` or else `cfg`'s, in `--dtype` or else `cfg`'s.
     fn bases(&self, cfg: &GameConfig) -> Result<BaseModels> {
         let spec = self.device.unwrap_or(cfg.models.device);
@@ -189,14 +213,16 @@ impl Common {
         }
     }
 
+    /// Prints the report, then writes it to --out: a failed write still leaves it on stdout.
     fn write(&self, value: &serde_json::Value) -> Result<()> {
+        super::emit(value)?;
         if let Some(path) = &self.out {
             let mut text = serde_json::to_string_pretty(value)?;
             text.push('\n');
             gpo_eval::write_atomic(path, text.as_bytes())
                 .with_context(|| format!("writing --out {}", path.display()))?;
         }
-        super::emit(value)
+        Ok(())
     }
 }
 
@@ -241,6 +267,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
 
 fn defender(a: DefenderArgs, cache: &gpo_assets::AssetCache) -> Result<()> {
     let c = &a.common;
+    c.check()?;
     let (cfg, _) = config_of(&a.policy)?;
     let boot = c.bootstrap()?;
     let harmful = c.prompts(&a.prompts, "--prompts", cache)?;
@@ -261,6 +288,7 @@ fn defender(a: DefenderArgs, cache: &gpo_assets::AssetCache) -> Result<()> {
 
 fn attacker(a: AttackerArgs, cache: &gpo_assets::AssetCache) -> Result<()> {
     let c = &a.common;
+    c.check()?;
     let (cfg, is_run) = config_of(&a.policy)?;
     let boot = c.bootstrap()?;
     let seeds = c.prompts(&a.seeds, "--seeds", cache)?;

@@ -82,7 +82,7 @@ pub struct JudgeOptions {
     #[command(flatten)]
     server: ServerArgs,
     /// The verdict is unsafe when P(unsafe) >= THRESHOLD.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.5)]
     threshold: f32,
     /// embedded only: the directory of trained heads (default: `<gpo cache>/judge-heads`;
     /// trained there on first use when missing; heads of another format are an error here,

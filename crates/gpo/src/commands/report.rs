@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use gpo_report::Report;
 
 /// Arguments of `gpo report`.
@@ -20,6 +20,13 @@ pub struct ReportArgs {
 pub fn run(args: ReportArgs) -> Result<()> {
     let html = args.out.unwrap_or_else(|| args.run_dir.join("report.html"));
     let json = html.with_extension("json");
+    if json == html {
+        bail!(
+            "--out {}: the JSON goes beside the HTML with the extension .json, so name the \
+             HTML file something else (e.g. report.html)",
+            html.display()
+        );
+    }
     let report = Report::load(&args.run_dir)
         .with_context(|| format!("reading the run {}", args.run_dir.display()))?;
     report

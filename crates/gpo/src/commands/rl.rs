@@ -71,7 +71,7 @@ pub struct RlArgs {
     #[arg(long, default_value_t = 48)]
     max_new_tokens: usize,
     /// Learning rate of the LoRA adapters.
-    #[arg(long, default_value_t = 2e-4)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 2e-4)]
     lr: f64,
     /// LoRA rank (alpha = 2 x rank, every linear layer).
     #[arg(long, default_value_t = 16)]
@@ -81,12 +81,13 @@ pub struct RlArgs {
     #[arg(long, value_enum)]
     aggregation: Option<AggregationArg>,
     /// KL coefficient (ppo: k1 in the reward, as PAPER.md; group estimators: k3 in the loss).
-    #[arg(long, default_value_t = 0.01)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.01)]
     beta: f32,
     /// User prompts, one per line (default: a built-in list of short questions).
     #[arg(long)]
     prompts: Option<PathBuf>,
-    /// Write a checkpoint here after every iteration; with --resume, continue from it.
+    /// Write a checkpoint here after every iteration, replacing the directory (so an
+    /// existing one needs --resume); with --resume, continue from it with the same settings.
     #[arg(long)]
     out: Option<PathBuf>,
     /// Continue from the checkpoint in --out.
@@ -153,9 +154,32 @@ pub fn run(args: RlArgs) -> Result<()> {
         EstimatorArg::Rloo => Estimator::Rloo,
         EstimatorArg::Reinforce => Estimator::Reinforce,
     };
+    let Some(per_step) = args.prompts_per_step.checked_mul(args.n) else {
+        bail!(
+            "--prompts-per-step {} x --n {} responses per iteration is too many",
+            args.prompts_per_step,
+            args.n
+        );
+    };
+    if let Some(dir) = &args.out {
+        // Each checkpoint replaces --out whole, so a directory that is not this run's own
+        // checkpoint must not be named without --resume.
+        match (gpo_lm::existing_dir(dir).is_some(), args.resume) {
+            (true, false) => bail!(
+                "--out {} exists, and each checkpoint replaces it: pass --resume to continue the \
+                 checkpoint in it, or name a new directory",
+                dir.display()
+            ),
+            (false, true) => bail!(
+                "--resume: --out {} does not exist, so there is no checkpoint to continue",
+                dir.display()
+            ),
+            _ => {}
+        }
+    }
     let mut cfg = RlConfig {
         estimator,
-        minibatch_size: args.prompts_per_step * args.n,
+        minibatch_size: per_step,
         ..RlConfig::default()
     };
     cfg.kl.beta = args.beta;

@@ -130,11 +130,10 @@ pub(crate) fn pair_bleu(texts: &[&str]) -> Vec<f64> {
             let counts = &counts;
             (0..n).map(move |j| {
                 if i == j {
-                    return 0.0;
+                    0.0
+                } else {
+                    pair_term(hyp, &counts[j])
                 }
-                let m = hyp.clipped_matches(&counts[j]);
-                let m: [u32; MAX_ORDER] = [m[0], m[1], m[2], m[3], m[4]];
-                mean_bleu_2_to_5(&m, hyp.len, counts[j].len)
             })
         })
         .collect()
@@ -154,13 +153,18 @@ pub fn self_bleu(x: &str, others: &[&str]) -> f64 {
         .iter()
         .map(|o| {
             let ref_words = words(o);
-            let refc = NgramCounts::new(&ref_words, MAX_ORDER);
-            let m = hyp.clipped_matches(&refc);
-            let m: [u32; MAX_ORDER] = [m[0], m[1], m[2], m[3], m[4]];
-            mean_bleu_2_to_5(&m, hyp.len, refc.len)
+            pair_term(&hyp, &NgramCounts::new(&ref_words, MAX_ORDER))
         })
         .fold(0.0, |a, b| a + b);
     total / others.len() as f64
+}
+
+/// One pair's self-BLEU term from the two texts' n-gram counts (orders 1..=5): the mean over
+/// n in {2, 3, 4, 5} of BLEU_n(hyp, ref).
+fn pair_term(hyp: &NgramCounts<'_>, refc: &NgramCounts<'_>) -> f64 {
+    let m = hyp.clipped_matches(refc);
+    let m: [u32; MAX_ORDER] = [m[0], m[1], m[2], m[3], m[4]];
+    mean_bleu_2_to_5(&m, hyp.len, refc.len)
 }
 
 #[cfg(test)]

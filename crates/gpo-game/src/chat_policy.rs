@@ -293,13 +293,11 @@ impl ChatPolicy {
             } => (model, tokenizer, eos, *pad),
         };
         let mut out = Vec::with_capacity(texts.len());
+        let context = model.config().max_position_embeddings;
         for (k, chunk) in texts.chunks(CHUNK).enumerate() {
             let prompts: Vec<Vec<u32>> = chunk
                 .iter()
-                .map(|t| {
-                    let context = model.config().max_position_embeddings;
-                    chat_ids(tokenizer, t, context, params.max_new_tokens)
-                })
+                .map(|t| chat_ids(tokenizer, t, context, params.max_new_tokens))
                 .collect::<Result<_>>()?;
             let params = SamplingParams {
                 n: 1,

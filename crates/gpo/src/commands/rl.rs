@@ -216,9 +216,6 @@ pub fn run(args: RlArgs) -> Result<()> {
         },
     };
     let texts = read_prompts(&args.prompts)?;
-    if args.prompts_per_step == 0 {
-        bail!("--prompts-per-step must be at least 1");
-    }
 
     let lm = args.model.load(&LoadOptions::default())?;
     let tok = lm.tokenizer;

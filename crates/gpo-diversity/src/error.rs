@@ -11,6 +11,14 @@ pub enum Error {
         /// The width given.
         got: usize,
     },
+    /// An embedding holds a NaN or infinite value.
+    #[error("embedding value {index} is {value}, not a finite number")]
+    NotFinite {
+        /// Position of the value in the embedding.
+        index: usize,
+        /// The value.
+        value: f32,
+    },
     /// Texts and embedding rows do not pair up.
     #[error("{texts} texts but {rows} embedding rows")]
     Count {

@@ -1,7 +1,8 @@
 //! The attacker's prompt history, scored incrementally.
 //!
 //! Lexical side: every word gets an id and every n-gram (orders 1..=5) of every entry is
-//! indexed as n-gram -> postings (entry id, count). A new prompt is tokenized once; walking the
+//! indexed as n-gram -> postings (entry id, count). A word leaves the vocabulary, and its id is
+//! reused, once no live entry contains it, so a bounded history's memory stays bounded. A new prompt is tokenized once; walking the
 //! postings of its n-grams gives the clipped match counts against every entry that shares a
 //! word with it, and NLTK's BLEU follows from those counts and the two lengths. Entries sharing
 //! no word score 0 and cost nothing. Postings are in entry order, so evicting the oldest entry
@@ -32,6 +33,13 @@ const FIXED_SCALE: f64 = (1u64 << 52) as f64;
 struct Posting {
     id: u64,
     count: u32,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Word {
+    id: u32,
+    /// Live entries containing the word.
+    entries: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -79,7 +87,10 @@ pub struct History {
     entries: VecDeque<Entry>,
     /// Id of `entries[0]`; ids grow by one per push and are never reused.
     first_id: u64,
-    vocab: HashMap<String, u32>,
+    /// Word -> its id and the number of live entries that contain it.
+    vocab: HashMap<String, Word>,
+    /// Ids of words that left the vocabulary, reused before new ones.
+    free_ids: Vec<u32>,
     index: HashMap<Ngram, VecDeque<Posting>>,
     /// Row-major embeddings; live rows start at row `matrix_start`.
     matrix: Vec<f32>,
@@ -100,6 +111,7 @@ impl History {
             entries: VecDeque::new(),
             first_id: 0,
             vocab: HashMap::new(),
+            free_ids: Vec::new(),
             index: HashMap::new(),
             matrix: Vec::new(),
             matrix_start: 0,
@@ -152,6 +164,9 @@ impl History {
                 got: embedding.len(),
             });
         }
+        if let Some((index, &value)) = embedding.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            return Err(Error::NotFinite { index, value });
+        }
         Ok(())
     }
 
@@ -192,13 +207,17 @@ impl History {
     /// Adds one prompt (evicting the oldest if the bound is reached).
     pub fn push(&mut self, text: &str, embedding: &[f32]) -> Result<()> {
         self.check_dim(embedding)?;
-        let ids: Vec<u32> = words(text)
-            .into_iter()
-            .map(|w| {
-                let next = self.vocab.len() as u32 + 1;
-                *self.vocab.entry(w).or_insert(next)
-            })
-            .collect();
+        let words = words(text);
+        for w in distinct(&words) {
+            match self.vocab.get_mut(w) {
+                Some(word) => word.entries += 1,
+                None => {
+                    let id = self.free_ids.pop().unwrap_or(self.vocab.len() as u32 + 1);
+                    self.vocab.insert(w.clone(), Word { id, entries: 1 });
+                }
+            }
+        }
+        let ids: Vec<u32> = words.iter().map(|w| self.vocab[w].id).collect();
         let id = self.first_id + self.entries.len() as u64;
         for (ngram, count) in ngram_counts(&ids) {
             self.index
@@ -284,6 +303,15 @@ impl History {
                 }
             }
         }
+        for w in distinct(&words(&entry.text)) {
+            if let Some(word) = self.vocab.get_mut(w) {
+                word.entries -= 1;
+                if word.entries == 0 {
+                    self.free_ids.push(word.id);
+                    self.vocab.remove(w);
+                }
+            }
+        }
         let row = &self.matrix[self.matrix_start * self.dim..(self.matrix_start + 1) * self.dim];
         for (s, u) in self.unit_sum_fixed.iter_mut().zip(unit(row)) {
             *s -= to_fixed(u);
@@ -305,7 +333,7 @@ impl History {
     fn query(&self, text: &str) -> Query {
         let ids: Vec<Option<u32>> = words(text)
             .iter()
-            .map(|w| self.vocab.get(w).copied())
+            .map(|w| self.vocab.get(w).map(|word| word.id))
             .collect();
         let mut counts: HashMap<Ngram, u32> = HashMap::new();
         for n in 1..=MAX_ORDER {
@@ -380,6 +408,12 @@ impl Sums {
             embedding_similarity: (self.cos / self.count as f64).clamp(-1.0, 1.0),
         }
     }
+}
+
+/// The distinct words of `words`, in first-seen order.
+fn distinct(words: &[String]) -> Vec<&String> {
+    let mut seen = std::collections::HashSet::new();
+    words.iter().filter(|w| seen.insert(w.as_str())).collect()
 }
 
 fn to_fixed(u: f64) -> i128 {
@@ -561,6 +595,52 @@ mod tests {
         assert_eq!(a, b);
         let ids = posting_ids(&bounded);
         assert!(ids.iter().all(|&id| id >= bounded.first_id), "{ids:?}");
+    }
+
+    #[test]
+    fn a_bounded_history_forgets_the_words_of_evicted_entries() {
+        let mut h = History::new(3).with_max_len(2);
+        for (i, t) in ["alpha beta", "beta gamma", "gamma delta", "delta alpha"]
+            .iter()
+            .enumerate()
+        {
+            h.push(t, &emb(i)).unwrap();
+        }
+        // Live: "gamma delta", "delta alpha": beta left, alpha came back under a reused id.
+        let mut live: Vec<&str> = h.vocab.keys().map(String::as_str).collect();
+        live.sort_unstable();
+        assert_eq!(live, ["alpha", "delta", "gamma"]);
+        assert_eq!(h.vocab["delta"].entries, 2);
+        assert_eq!(h.vocab["alpha"].id, 1, "the id alpha freed is reused");
+        // Scores equal a fresh history's of the same live entries.
+        let mut fresh = History::new(3);
+        fresh.push("gamma delta", &emb(2)).unwrap();
+        fresh.push("delta alpha", &emb(3)).unwrap();
+        for q in ["alpha beta gamma delta", "beta", "delta alpha delta"] {
+            assert_eq!(
+                h.score(q, &emb(0)).unwrap(),
+                fresh.score(q, &emb(0)).unwrap()
+            );
+        }
+        // Many distinct words through a small bound: the vocabulary stays small.
+        for i in 0..500 {
+            h.push(&format!("w{i} x{i} y{i}"), &emb(i)).unwrap();
+        }
+        assert!(h.vocab.len() <= 6, "{}", h.vocab.len());
+        // At most 6 live words plus the 3 a push adds before it evicts.
+        assert!(h.vocab.values().all(|w| w.id <= 9), "{:?}", h.vocab);
+    }
+
+    #[test]
+    fn a_non_finite_embedding_is_refused_and_changes_nothing() {
+        let mut h = filled(&TEXTS[..2]);
+        let e = h.push("new", &[0.0, f32::NAN, 1.0]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "embedding value 1 is NaN, not a finite number"
+        );
+        assert_eq!(h.len(), 2);
+        assert!(h.score("new", &[f32::INFINITY, 0.0, 0.0]).is_err());
     }
 
     #[test]

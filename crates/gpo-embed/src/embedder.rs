@@ -86,6 +86,8 @@ pub struct SentenceEmbedder {
     device: Device,
     dim: usize,
     max_tokens: usize,
+    /// Rows of the position table: the most tokens the model can read.
+    max_positions: usize,
 }
 
 impl SentenceEmbedder {
@@ -122,6 +124,7 @@ impl SentenceEmbedder {
             device: device.clone(),
             dim: cfg.hidden_size,
             max_tokens: DEFAULT_MAX_TOKENS.min(cfg.max_position_embeddings),
+            max_positions: cfg.max_position_embeddings,
         };
         embedder.configure_tokenizer()?;
         Ok(embedder)
@@ -129,7 +132,7 @@ impl SentenceEmbedder {
 
     /// Sets the token limit (`[CLS]` and `[SEP]` included); capped at the position table.
     pub fn with_max_tokens(mut self, max_tokens: usize) -> Result<Self> {
-        self.max_tokens = max_tokens.clamp(2, self.max_tokens.max(2));
+        self.max_tokens = max_tokens.clamp(2, self.max_positions.max(2));
         self.configure_tokenizer()?;
         Ok(self)
     }

@@ -160,3 +160,13 @@ fn rows_stay_in_input_order_across_several_forward_passes() {
         assert!(d < TOL, "row {i} {:?}: max |diff| {d}", case.text);
     }
 }
+
+#[test]
+fn the_token_limit_moves_both_ways_up_to_the_position_table() {
+    // all-MiniLM-L6-v2's config.json: max_position_embeddings 512.
+    let e = embedder().with_max_tokens(64).unwrap();
+    assert_eq!(e.max_tokens(), 64);
+    let e = e.with_max_tokens(300).unwrap();
+    assert_eq!(e.max_tokens(), 300);
+    assert_eq!(e.with_max_tokens(10_000).unwrap().max_tokens(), 512);
+}

@@ -51,7 +51,8 @@ pub struct CrossPlay {
 }
 
 impl CrossPlay {
-    /// A matrix with its exploitability; the shape must match the names and be non-empty.
+    /// A matrix with its exploitability; the shape must match the names and be non-empty,
+    /// and every cell be a rate in [0, 1] (NaN is not).
     pub fn new(
         attackers: Vec<String>,
         defenders: Vec<String>,
@@ -86,6 +87,17 @@ impl CrossPlay {
                 row.len(),
                 defenders.len()
             )));
+        }
+        for (i, row) in asr.iter().enumerate() {
+            if let Some((j, v)) = row
+                .iter()
+                .enumerate()
+                .find(|(_, v)| !(0.0..=1.0).contains(*v))
+            {
+                return Err(invalid(format!(
+                    "asr[{i}][{j}] = {v} is not a rate in [0, 1]"
+                )));
+            }
         }
         let exploitability = exploitability(&asr);
         Ok(CrossPlay {
@@ -217,6 +229,20 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("row 1 has 1 entries"), "{e}");
+    }
+
+    #[test]
+    fn a_cell_outside_zero_one_is_named() {
+        for bad in [f64::NAN, -0.1, 1.5] {
+            let e = CrossPlay::new(
+                vec!["a".into()],
+                vec!["d0".into(), "d1".into()],
+                vec![vec![0.5, bad]],
+                4,
+            )
+            .unwrap_err();
+            assert!(e.to_string().contains("asr[0][1]"), "{e}");
+        }
     }
 
     #[test]

@@ -44,7 +44,8 @@ pub enum DefenderPrompts {
     /// Only the attacker's prompts (PAPER.md, the released code).
     Attacker,
     /// The attacker's prompts plus, per batch, this many fixed seed prompts and benign
-    /// prompts (to stay helpful).
+    /// prompts (to stay helpful). The extras are drawn, answered and judged only in steps
+    /// where the defender learns.
     Mixed {
         /// Seed prompts added per batch.
         seeds: usize,

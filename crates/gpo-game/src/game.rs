@@ -42,7 +42,8 @@ pub struct StepTimes {
 /// What one player did in a step.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlayerStep {
-    /// Mean reward of its rollouts (before the KL penalty).
+    /// Mean reward of its rollouts (before the KL penalty); the defender's includes the
+    /// `mixed` extras, which it answers only in steps where it learns.
     pub reward: f32,
     /// Whether it learned at this step.
     pub learned: bool,
@@ -293,9 +294,12 @@ impl Game {
             None => (seeds.clone(), seeds.clone()),
         };
 
-        // The defender answers the attacks, plus fixed extras when configured.
+        // The defender answers the attacks, plus fixed extras when configured and it learns
+        // this step (the extras only serve its update).
         let mut defender_texts = attack_texts.clone();
-        if let DefenderPrompts::Mixed { seeds: k, benign } = self.cfg.defender.prompts {
+        if let (DefenderPrompts::Mixed { seeds: k, benign }, true) =
+            (self.cfg.defender.prompts, self.learns(Role::Defender))
+        {
             let mut rng = ChaCha8Rng::seed_from_u64(self.cfg.seed ^ step ^ 0xbe9);
             for _ in 0..k {
                 defender_texts.extend(self.prompts.train.choose(&mut rng).cloned());

@@ -4,7 +4,9 @@
 //! `User:` / `Agent:` turns, and the answer format) is rendered as one user turn of the model's
 //! chat template, with the generation prompt; a checkpoint whose own template already renders
 //! the protocol (real Llama Guard weights) gets the conversation as its two turns instead.
-//! The judge reads the next-token distribution after the prompt:
+//! Llama Guard 3's template stops at the assistant header, whose blank line ("\n\n") the model
+//! writes before its verdict; the judge writes that line itself. It then reads the next-token
+//! distribution:
 //! P(unsafe) = p("unsafe") / (p("safe") + p("unsafe")), each word standing for the first token
 //! of its encoding in the model's tokenizer.
 
@@ -34,6 +36,9 @@ pub const LLAMA_GUARD_3_CATEGORIES: [&str; 14] = [
     "Elections",
     "Code Interpreter Abuse",
 ];
+
+/// The end of a Llama 3 message header, which a blank line follows before the message.
+const LLAMA3_HEADER_END: &str = "<|end_header_id|>";
 
 /// Rows scored in one forward pass. Rows are sorted by length first, so padding stays small.
 const ROWS_PER_PASS: usize = 8;
@@ -191,7 +196,11 @@ impl LmGuardJudge {
                 ChatMessage::assistant(exchange.response),
             ],
         };
-        Ok(self.tokenizer.apply_chat_template(&messages, true)?)
+        let mut text = self.tokenizer.apply_chat_template(&messages, true)?;
+        if text.ends_with(LLAMA3_HEADER_END) {
+            text.push_str("\n\n");
+        }
+        Ok(text)
     }
 
     /// Token ids of the rendered prompt, cut to fit the model's context: when too long, the
@@ -223,8 +232,14 @@ impl LmGuardJudge {
         let ids = self
             .tokenizer
             .encode(&self.render(&Exchange::new(&prompt, &response))?, false)?;
-        let keep = ids.len().min(limit);
-        Ok(ids[ids.len() - keep..].to_vec())
+        if ids.len() > limit {
+            return Err(Error::InvalidArgument(format!(
+                "the moderation prompt needs {} tokens with the exchange cut to nothing, more \
+                 than the model's context of {limit}",
+                frame + TRUNCATION_SLACK
+            )));
+        }
+        Ok(ids)
     }
 
     /// P(unsafe) of pre-encoded prompts, right-padded in one forward pass; each row's
@@ -256,11 +271,17 @@ impl LmGuardJudge {
         let logp = candle_nn_free_log_softmax(&logits)?;
         let ls = logp.i((.., self.safe_id as usize))?.to_vec1::<f32>()?;
         let lu = logp.i((.., self.unsafe_id as usize))?.to_vec1::<f32>()?;
-        Ok(ls
-            .into_iter()
+        ls.into_iter()
             .zip(lu)
-            .map(|(s, u)| ratio_from_logprobs(s, u))
-            .collect())
+            .map(|(s, u)| match ratio_from_logprobs(s, u) {
+                p if p.is_nan() => Err(Error::InvalidArgument(
+                    "the judge model's logits are not finite (NaN); it may overflow in this \
+                     dtype: try f32"
+                        .into(),
+                )),
+                p => Ok(p),
+            })
+            .collect()
     }
 
     /// The device the model runs on.

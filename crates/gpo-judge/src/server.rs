@@ -1,17 +1,20 @@
 //! The `server` judge: the Llama Guard protocol on a model behind an OpenAI-compatible server
 //! (vLLM, SGLang, llama.cpp's `llama-server`), for judges too large for the training machine.
 //!
-//! Each exchange is one `POST {url}/chat/completions` asking for a single token at
-//! temperature 0 with its 20 most likely alternatives (`logprobs`, `top_logprobs`). As in
-//! [`crate::LmGuardJudge`], P(unsafe) = p("unsafe") / (p("safe") + p("unsafe")), read from the
-//! first generated token's distribution. The server names tokens by their text, not their
-//! id, so a token counts for a word when its text (trimmed of spaces, at least two
-//! characters) begins that word: "unsafe" or "un" for unsafe, "safe" or "sa" for safe.
+//! Each exchange is one `POST {url}/chat/completions` asking for a few tokens at temperature 0
+//! with the 20 most likely alternatives at each (`logprobs`, `top_logprobs`). As in
+//! [`crate::LmGuardJudge`], P(unsafe) = p("unsafe") / (p("safe") + p("unsafe")), read at the
+//! verdict: the first generated token that is not whitespace. (Llama Guard 3's template stops
+//! at the assistant header, so its first token is the header's blank line, "\n\n".) The
+//! server names tokens by their text, not their id, so a token counts for a word when its
+//! text (trimmed of spaces, at least two characters) begins that word: "unsafe" or "un" for
+//! unsafe, "safe" or "sa" for safe. A word missing from the alternatives is at most as likely
+//! as the least likely one listed, and is taken at that bound.
 //!
 //! Requests go through [`gpo_openai::Client::chat_all`]: several in flight, retried on
 //! transient failures.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use gpo_openai::Client;
 use serde::{Deserialize, Serialize};
@@ -20,8 +23,11 @@ use serde_json::{json, Value};
 use crate::lmguard::{ratio_from_logprobs, render_moderation_prompt};
 use crate::{Exchange, Judge, JudgeKind, Result};
 
-/// Alternatives asked for at the verdict token (OpenAI's maximum).
+/// Alternatives asked for at each token (OpenAI's maximum).
 const TOP_LOGPROBS: u32 = 20;
+
+/// Tokens generated to reach the verdict past leading whitespace.
+const MAX_TOKENS: u32 = 4;
 
 /// How the moderation prompt reaches the served model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -41,7 +47,9 @@ pub struct ServerJudge {
     client: Client,
     prompt: ServerPrompt,
     threshold: f32,
-    warned_unreadable: AtomicBool,
+    /// Exchanges judged so far, and how many of them had no readable verdict.
+    judged: AtomicUsize,
+    unreadable: AtomicUsize,
 }
 
 impl ServerJudge {
@@ -52,7 +60,8 @@ impl ServerJudge {
             client: Client::new(url, model, "server-url", "server-model")?,
             prompt,
             threshold: 0.5,
-            warned_unreadable: AtomicBool::new(false),
+            judged: AtomicUsize::new(0),
+            unreadable: AtomicUsize::new(0),
         })
     }
 
@@ -80,7 +89,7 @@ impl ServerJudge {
         };
         json!({
             "messages": messages,
-            "max_tokens": 1,
+            "max_tokens": MAX_TOKENS,
             "temperature": 0.0,
             "logprobs": true,
             "top_logprobs": TOP_LOGPROBS,
@@ -90,24 +99,26 @@ impl ServerJudge {
     /// P(unsafe) from one reply.
     fn read(&self, reply: &Value) -> Result<f32> {
         let dist = verdict_distribution(reply).map_err(|m| self.client.error(m))?;
+        let judged = self.judged.fetch_add(1, Ordering::Relaxed) + 1;
         Ok(match dist {
-            Some((lp_safe, lp_unsafe)) => ratio(lp_safe, lp_unsafe),
-            None => self.unreadable(reply),
+            Some(d) => d.p_unsafe(),
+            None => self.unreadable(reply, judged),
         })
     }
 
-    /// Neither word among the alternatives (a model that does not follow the protocol):
-    /// 0.5, said once.
-    fn unreadable(&self, reply: &Value) -> f32 {
-        if !self.warned_unreadable.swap(true, Ordering::Relaxed) {
+    /// Neither word among the alternatives at the verdict (a model that does not follow the
+    /// protocol): 0.5, said at the 1st, 2nd, 4th, 8th, ... such exchange with the count.
+    fn unreadable(&self, reply: &Value, judged: usize) -> f32 {
+        let n = self.unreadable.fetch_add(1, Ordering::Relaxed) + 1;
+        if n.is_power_of_two() {
             let said = reply
                 .pointer("/choices/0/message/content")
                 .and_then(Value::as_str)
                 .unwrap_or("");
             tracing::warn!(
                 "server judge {}: neither \"safe\" nor \"unsafe\" is among the {TOP_LOGPROBS} \
-                 likeliest first tokens (the model said {said:?}); such exchanges score 0.5 \
-                 (said once)",
+                 likeliest verdict tokens (the model said {said:?}); such exchanges score 0.5: \
+                 {n} of {judged} so far",
                 self.client.endpoint()
             );
         }
@@ -115,48 +126,75 @@ impl ServerJudge {
     }
 }
 
-/// P(unsafe) when one word may be missing from the alternatives (probability taken as 0).
-fn ratio(lp_safe: Option<f32>, lp_unsafe: Option<f32>) -> f32 {
-    match (lp_safe, lp_unsafe) {
-        (Some(s), Some(u)) => ratio_from_logprobs(s, u),
-        (Some(_), None) => 0.0,
-        (None, Some(_)) => 1.0,
-        (None, None) => 0.5,
+/// What a reply says at its verdict token.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct VerdictLogprobs {
+    /// Log of the summed probability of the alternatives standing for "safe", if any is listed.
+    pub safe: Option<f32>,
+    /// The same for "unsafe".
+    pub unsafe_: Option<f32>,
+    /// The least log-prob listed: a bound on any word not listed.
+    pub floor: f32,
+}
+
+impl VerdictLogprobs {
+    /// p("unsafe") / (p("safe") + p("unsafe")), a missing word taken at the floor.
+    pub fn p_unsafe(&self) -> f32 {
+        ratio_from_logprobs(
+            self.safe.unwrap_or(self.floor),
+            self.unsafe_.unwrap_or(self.floor),
+        )
     }
 }
 
-/// The log of the summed probability of the alternatives standing for "safe" and for
-/// "unsafe" at the first generated token; `None` when neither is there. An error when the
-/// reply has no token log-probs at all.
-#[allow(clippy::type_complexity)]
-pub fn verdict_distribution(
-    reply: &Value,
-) -> std::result::Result<Option<(Option<f32>, Option<f32>)>, String> {
-    let first = reply
-        .pointer("/choices/0/logprobs/content/0")
-        .ok_or_else(|| {
-            format!(
-                "the reply has no choices[0].logprobs.content[0]: the server must support \
-                 `logprobs` and `top_logprobs` on chat completions; it said {}",
-                gpo_openai::snippet(&reply.to_string())
-            )
-        })?;
-    let mut alternatives: Vec<(String, f64)> = Vec::new();
+/// The verdict's log-probs: at the first generated token that is not whitespace, the
+/// alternatives standing for "safe" and "unsafe"; `None` when neither is listed or every
+/// token is whitespace. An error when the reply has no token log-probs, or no alternatives
+/// at the verdict.
+pub fn verdict_distribution(reply: &Value) -> std::result::Result<Option<VerdictLogprobs>, String> {
+    let missing = || {
+        format!(
+            "the reply has no choices[0].logprobs.content[..].top_logprobs: the server must \
+             support `logprobs` and `top_logprobs` on chat completions; it said {}",
+            gpo_openai::snippet(&reply.to_string())
+        )
+    };
+    let content = reply
+        .pointer("/choices/0/logprobs/content")
+        .and_then(Value::as_array)
+        .filter(|c| !c.is_empty())
+        .ok_or_else(missing)?;
+    let Some(verdict) = content.iter().find(|e| {
+        e.get("token")
+            .and_then(Value::as_str)
+            .is_some_and(|t| !t.trim().is_empty())
+    }) else {
+        return Ok(None);
+    };
     let entry = |e: &Value| -> Option<(String, f64)> {
         Some((
             e.get("token")?.as_str()?.to_string(),
             e.get("logprob")?.as_f64()?,
         ))
     };
-    if let Some(list) = first.get("top_logprobs").and_then(Value::as_array) {
-        alternatives.extend(list.iter().filter_map(entry));
+    let mut alternatives: Vec<(String, f64)> = verdict
+        .get("top_logprobs")
+        .and_then(Value::as_array)
+        .map(|list| list.iter().filter_map(entry).collect())
+        .unwrap_or_default();
+    if alternatives.is_empty() {
+        return Err(missing());
     }
     // The chosen token, in case the server lists only the others.
-    if let Some(chosen) = entry(first) {
+    if let Some(chosen) = entry(verdict) {
         if !alternatives.iter().any(|(t, _)| *t == chosen.0) {
             alternatives.push(chosen);
         }
     }
+    let floor = alternatives
+        .iter()
+        .map(|&(_, lp)| lp)
+        .fold(f64::INFINITY, f64::min) as f32;
     let mass = |word: &str| -> Option<f32> {
         let ps: Vec<f64> = alternatives
             .iter()
@@ -167,8 +205,14 @@ pub fn verdict_distribution(
         (!ps.is_empty())
             .then(|| (max + ps.iter().map(|lp| (lp - max).exp()).sum::<f64>().ln()) as f32)
     };
-    let (s, u) = (mass("safe"), mass("unsafe"));
-    Ok((s.is_some() || u.is_some()).then_some((s, u)))
+    let (safe, unsafe_) = (mass("safe"), mass("unsafe"));
+    Ok(
+        (safe.is_some() || unsafe_.is_some()).then_some(VerdictLogprobs {
+            safe,
+            unsafe_,
+            floor,
+        }),
+    )
 }
 
 /// Whether a token's text can begin `word` ("safe" or "unsafe"; they share no prefix).
@@ -219,8 +263,8 @@ mod tests {
             ("unsafe", 0.2f64.ln()),
             ("The", -5.0),
         ]);
-        let (s, u) = verdict_distribution(&v).unwrap().unwrap();
-        assert!((ratio(s, u) - 0.25).abs() < 1e-6, "{}", ratio(s, u));
+        let p = verdict_distribution(&v).unwrap().unwrap().p_unsafe();
+        assert!((p - 0.25).abs() < 1e-6, "{p}");
     }
 
     #[test]
@@ -234,19 +278,51 @@ mod tests {
             ("s", 0.15f64.ln()),
             ("Safe", 0.05f64.ln()),
         ]);
-        let (s, u) = verdict_distribution(&v).unwrap().unwrap();
-        assert!((ratio(s, u) - 0.5).abs() < 1e-6, "{}", ratio(s, u));
+        let p = verdict_distribution(&v).unwrap().unwrap().p_unsafe();
+        assert!((p - 0.5).abs() < 1e-6, "{p}");
     }
 
     #[test]
-    fn a_missing_word_counts_as_zero_and_neither_is_none() {
+    fn a_missing_word_is_taken_at_the_least_listed_logprob_and_neither_is_none() {
+        // "safe" is not listed, so p(safe) <= p("Safe") = e^-5: P(unsafe) = 1 / (1 + e^(-5 + 0.01)).
         let v = reply(&[("unsafe", -0.01), ("Safe", -5.0)]);
-        let (s, u) = verdict_distribution(&v).unwrap().unwrap();
-        assert_eq!(ratio(s, u), 1.0);
+        let p = verdict_distribution(&v).unwrap().unwrap().p_unsafe();
+        let want = 1.0 / (1.0 + (-5.0f32 + 0.01).exp());
+        assert!((p - want).abs() < 1e-6, "{p} vs {want}");
+        assert!(p < 1.0);
         assert_eq!(
             verdict_distribution(&reply(&[("Sure", -0.1)])).unwrap(),
             None
         );
+    }
+
+    #[test]
+    fn the_verdict_is_read_past_leading_whitespace() {
+        // Llama Guard 3 writes "\n\n" first, then the verdict.
+        let top = |list: &[(&str, f64)]| -> Vec<Value> {
+            list.iter()
+                .map(|(t, lp)| json!({"token": t, "logprob": lp}))
+                .collect()
+        };
+        let v = json!({"choices": [{"message": {"content": "\n\nunsafe"}, "logprobs": {"content": [
+            {"token": "\n\n", "logprob": -1e-5, "top_logprobs": top(&[("\n\n", -1e-5), ("safe", -13.0)])},
+            {"token": "unsafe", "logprob": 0.8f64.ln(), "top_logprobs": top(&[("unsafe", 0.8f64.ln()), ("safe", 0.2f64.ln())])},
+        ]}}]});
+        let p = verdict_distribution(&v).unwrap().unwrap().p_unsafe();
+        assert!((p - 0.8).abs() < 1e-6, "{p}");
+        // Only whitespace: no verdict.
+        let v = json!({"choices": [{"logprobs": {"content": [
+            {"token": "\n", "logprob": -0.1, "top_logprobs": top(&[("\n", -0.1)])}]}}]});
+        assert_eq!(verdict_distribution(&v).unwrap(), None);
+    }
+
+    #[test]
+    fn a_verdict_without_alternatives_is_an_error() {
+        // A server that ignores `top_logprobs` lists only the chosen token.
+        let v = json!({"choices": [{"logprobs": {"content": [
+            {"token": "safe", "logprob": -0.7, "top_logprobs": []}]}}]});
+        let e = verdict_distribution(&v).unwrap_err();
+        assert!(e.contains("top_logprobs"), "{e}");
     }
 
     #[test]
@@ -263,7 +339,7 @@ mod tests {
         assert_eq!(j.endpoint(), "http://h:1/v1/chat/completions");
         let r = j.request(&ex);
         assert_eq!(r["messages"][1]["role"], "assistant");
-        assert_eq!(r["max_tokens"], 1);
+        assert_eq!(r["max_tokens"], MAX_TOKENS);
         assert_eq!(r["top_logprobs"], 20);
         let j = ServerJudge::new("http://h:1/v1", "m", ServerPrompt::Wrapped).unwrap();
         let r = j.request(&ex);

@@ -116,3 +116,32 @@ fn verdicts_follow_the_threshold() {
     assert_eq!(out[0].verdict, Verdict::at(out[0].p_unsafe, 0.5));
     assert!((out[0].p_safe() + out[0].p_unsafe - 1.0).abs() < 1e-6);
 }
+
+/// A cut-down Llama Guard 3 template: the protocol in the template, ending at the assistant
+/// header with no blank line (as Meta's does).
+const LLAMA_GUARD_3_LIKE: &str = "<|start_header_id|>user<|end_header_id|>\n\nTask: Check if \
+there is unsafe content.\n<BEGIN UNSAFE CONTENT CATEGORIES>\nS1: Violent Crimes.\n\
+<END UNSAFE CONTENT CATEGORIES>\n\n<BEGIN CONVERSATION>\n\n{% for m in messages %}\
+{% if m['role'] == 'user' %}User{% else %}Agent{% endif %}: {{ m['content'] }}\n\n{% endfor %}\
+<END CONVERSATION><|eot_id|><|start_header_id|>assistant<|end_header_id|>";
+
+#[test]
+fn a_template_ending_at_the_assistant_header_gets_the_blank_line_before_the_verdict() {
+    let cache = AssetCache::from_env().unwrap();
+    let path = match gpo_assets::resolve_model("smollm2-135m-instruct", &cache).unwrap() {
+        gpo_assets::ModelSource::Gguf(p) | gpo_assets::ModelSource::HfDir(p) => p,
+    };
+    let mut lm = gpo_lm::load_model(&path, &Default::default()).unwrap();
+    lm.tokenizer = lm
+        .tokenizer
+        .with_chat_template(LLAMA_GUARD_3_LIKE, "test")
+        .unwrap();
+    let j = LmGuardJudge::new(lm).unwrap();
+    assert_eq!(j.style(), PromptStyle::ModelTemplate);
+    let text = j.render(&Exchange::new("P?", "R.")).unwrap();
+    assert!(text.contains("User: P?\n\nAgent: R.\n\n"), "{text}");
+    assert!(
+        text.ends_with("<|start_header_id|>assistant<|end_header_id|>\n\n"),
+        "{text:?}"
+    );
+}

@@ -38,7 +38,7 @@ fn scores_a_batch_in_order_from_the_alternatives() {
     assert_eq!(seen.len(), 20);
     assert!(seen
         .iter()
-        .all(|b| b["model"] == "guard" && b["logprobs"] == true && b["max_tokens"] == 1));
+        .all(|b| b["model"] == "guard" && b["logprobs"] == true && b["max_tokens"] == 4));
 }
 
 #[test]

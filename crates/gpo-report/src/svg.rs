@@ -172,7 +172,7 @@ pub fn line_chart(plot: &Plot) -> String {
             ly - 4.0,
             lx + 21.0,
             escape(&series.name),
-            series.points.len()
+            coords.len()
         );
     }
     s.push_str("</svg>");
@@ -286,6 +286,16 @@ mod tests {
     fn a_single_point_is_drawn_in_the_middle() {
         let svg = line_chart(&plot(vec![(3.0, 0.0)]));
         assert!(svg.contains(r#"points="260.0,136.0""#), "{svg}");
+    }
+
+    #[test]
+    fn the_legend_counts_the_points_drawn() {
+        // A NaN loss (a diverged step) is left out of the line and of the legend's count.
+        let svg = line_chart(&plot(vec![(1.0, f64::NAN), (2.0, 0.5), (3.0, 0.7)]));
+        assert!(
+            svg.contains(r#"data-points="2""#) && svg.contains("s&amp;t (2)"),
+            "{svg}"
+        );
     }
 
     #[test]

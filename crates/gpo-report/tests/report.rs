@@ -119,3 +119,32 @@ fn a_run_without_evaluations_still_has_every_plot() {
     let eval = plots.iter().find(|p| p.id == "eval-asr").unwrap();
     assert!(eval.is_empty() && html.contains("no data"));
 }
+
+#[test]
+fn a_diverged_update_with_null_losses_still_loads() {
+    // serde_json writes a NaN loss as null; the report reads it back as NaN.
+    let dir = tempfile::tempdir().unwrap();
+    let good = std::fs::read_to_string(fixture().join("metrics.jsonl")).unwrap();
+    assert!(good.contains("\"policy_loss\":"), "the fixture logs losses");
+    let diverged = null_losses(&good);
+    assert!(diverged.contains("\"policy_loss\":null"));
+    std::fs::write(dir.path().join("metrics.jsonl"), diverged).unwrap();
+    let html = Report::load(dir.path()).unwrap().html();
+    assert_eq!(plots_in(&html).len(), PLOT_IDS.len());
+}
+
+/// Every `"policy_loss":<number>` replaced by `"policy_loss":null`.
+fn null_losses(text: &str) -> String {
+    let key = "\"policy_loss\":";
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find(key) {
+        out.push_str(&rest[..i + key.len()]);
+        rest = &rest[i + key.len()..];
+        let end = rest.find([',', '}']).unwrap_or(rest.len());
+        out.push_str("null");
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}

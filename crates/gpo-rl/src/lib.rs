@@ -24,6 +24,7 @@
 mod advantage;
 mod checkpoint;
 mod config;
+mod json_float;
 mod kl;
 mod loss;
 mod policy;

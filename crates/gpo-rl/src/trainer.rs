@@ -32,10 +32,13 @@ pub struct StepStats {
     /// Iterations completed, this one included.
     pub iteration: u64,
     /// Mean scalar reward of the buffer.
+    #[serde(deserialize_with = "crate::json_float::f32_or_nan")]
     pub reward: f32,
     /// Mean over responses of the summed per-token KL to the reference.
+    #[serde(deserialize_with = "crate::json_float::f32_or_nan")]
     pub kl: f32,
     /// Mean response length in tokens.
+    #[serde(deserialize_with = "crate::json_float::f32_or_nan")]
     pub response_len: f32,
     /// The update's losses and diagnostics.
     pub update: UpdateStats,

@@ -52,22 +52,30 @@ impl Optimizers {
 
 /// Means over the mini-batches of one update, a step skipped for a non-finite gradient
 /// included (per-token terms weighted as `RlConfig::loss_aggregation` says); `grad_norm` is
-/// the mean over the steps taken.
+/// the mean over the steps taken. A non-finite mean (a diverged mini-batch) is written to
+/// JSON as `null` and read back as NaN.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct UpdateStats {
     /// Clipped surrogate loss.
+    #[serde(deserialize_with = "crate::json_float::f32_or_nan")]
     pub policy_loss: f32,
     /// Value loss (PPO; 0 otherwise).
+    #[serde(deserialize_with = "crate::json_float::f32_or_nan")]
     pub value_loss: f32,
     /// KL loss term before `beta` (KL in the loss; 0 otherwise).
+    #[serde(deserialize_with = "crate::json_float::f32_or_nan")]
     pub kl_loss: f32,
     /// Mean entropy of the next-token distribution (when the bonus is on; 0 otherwise).
+    #[serde(deserialize_with = "crate::json_float::f32_or_nan")]
     pub entropy: f32,
     /// Fraction of tokens whose ratio was clipped (weighted like the loss).
+    #[serde(deserialize_with = "crate::json_float::f32_or_nan")]
     pub clip_fraction: f32,
     /// Mean `log pi_old - log pi` (how far the update moved from the rollout policy).
+    #[serde(deserialize_with = "crate::json_float::f32_or_nan")]
     pub approx_kl: f32,
     /// Global gradient norm before clipping.
+    #[serde(deserialize_with = "crate::json_float::f32_or_nan")]
     pub grad_norm: f32,
     /// Learning rate of the last step.
     pub lr: f64,

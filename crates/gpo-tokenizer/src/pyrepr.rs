@@ -10,6 +10,16 @@ use minijinja::{escape_formatter, Error, Output, State, Value};
 
 use crate::pyjson::float_repr;
 
+/// Python's `str`/`repr` of a float: JSON's spelling except for the non-finite values.
+fn py_float(x: f64) -> String {
+    match x {
+        x if x.is_nan() => "nan".into(),
+        f64::INFINITY => "inf".into(),
+        f64::NEG_INFINITY => "-inf".into(),
+        x => float_repr(x),
+    }
+}
+
 /// The environment's formatter.
 pub(crate) fn python_formatter(
     out: &mut Output,
@@ -24,7 +34,7 @@ pub(crate) fn python_formatter(
         }
         ValueKind::Number if !value.is_integer() => {
             let x = f64::try_from(value.clone())?;
-            out.write_str(&float_repr(x)).map_err(Error::from)
+            out.write_str(&py_float(x)).map_err(Error::from)
         }
         _ => escape_formatter(out, state, value),
     }
@@ -35,9 +45,7 @@ fn repr(v: &Value, out: &mut String) -> Result<(), Error> {
     match v.kind() {
         ValueKind::Undefined | ValueKind::None => out.push_str("None"),
         ValueKind::Bool => out.push_str(if v.is_true() { "True" } else { "False" }),
-        ValueKind::Number if !v.is_integer() => {
-            out.push_str(&float_repr(f64::try_from(v.clone())?))
-        }
+        ValueKind::Number if !v.is_integer() => out.push_str(&py_float(f64::try_from(v.clone())?)),
         ValueKind::String => repr_str(v.as_str().unwrap_or_default(), out),
         ValueKind::Seq => {
             out.push('[');
@@ -139,5 +147,8 @@ mod tests {
         );
         assert_eq!(r(Value::from("a'b\"c\n\u{a0}é")), "'a\\'b\"c\\n\\xa0é'");
         assert_eq!(r(Value::from("\u{200b}")), "'\\u200b'");
+        // Python: repr([float('inf'), float('-inf'), float('nan')]) == '[inf, -inf, nan]'
+        let odd = [f64::INFINITY, f64::NEG_INFINITY, f64::NAN].map(Value::from);
+        assert_eq!(r(Value::from(odd.to_vec())), "[inf, -inf, nan]");
     }
 }

@@ -40,6 +40,9 @@ fn an_attacker_learns_against_a_served_defender() {
         "mode=\"rlhf-attacker\"",
         "--set",
         &target,
+        // Extras for the defender's update; it never learns here, so none is asked.
+        "--set",
+        "defender.prompts={kind=\"mixed\",seeds=1,benign=1}",
     ]);
     let summary = &stdout_lines(&out)[0];
     assert_eq!(summary["mode"], "rlhf-attacker");
@@ -53,8 +56,12 @@ fn an_attacker_learns_against_a_served_defender() {
         assert_eq!(m["defender"]["learned"], false, "{m}");
     }
     let samples = lines(&run.join("samples.jsonl"));
-    assert_eq!(samples.len(), 4 * 2);
+    assert_eq!(samples.len(), 4 * 2, "only the attacks are answered");
     assert!(samples.iter().all(|s| s["response"] == ANSWER));
+    assert!(
+        samples.iter().all(|s| s["seed"] != ""),
+        "an extra was answered"
+    );
     // The server saw each attack as a user turn, with the defender's sampling settings.
     let bodies = seen.lock().unwrap().clone();
     for s in &samples {

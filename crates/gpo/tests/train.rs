@@ -42,8 +42,17 @@ fn a_killed_and_resumed_run_matches_an_uninterrupted_one() {
     let cfg = tiny_config(dir.path());
     let cfg_s = cfg.to_str().unwrap();
 
+    // The defender also answers one seed and one benign prompt, in its learning steps only.
+    let mixed = "defender.prompts={kind=\"mixed\",seeds=1,benign=1}";
     let straight = dir.path().join("straight");
-    let out = gpo(&["train", cfg_s, "--run-dir", straight.to_str().unwrap()]);
+    let out = gpo(&[
+        "train",
+        cfg_s,
+        "--run-dir",
+        straight.to_str().unwrap(),
+        "--set",
+        mixed,
+    ]);
     assert!(
         out.status.success(),
         "{}",
@@ -63,6 +72,7 @@ fn a_killed_and_resumed_run_matches_an_uninterrupted_one() {
     let killed = dir.path().join("killed");
     let mut child = gpo_command()
         .args(["train", cfg_s, "--run-dir", killed.to_str().unwrap()])
+        .args(["--set", mixed])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -108,6 +118,18 @@ fn a_killed_and_resumed_run_matches_an_uninterrupted_one() {
         .map(|v| v["step"].as_u64().unwrap())
         .collect();
     assert_eq!(steps, [1, 2, 3, 4], "no step lost or repeated");
+    // Two attacks per step, plus the two extras in each step where the defender learned.
+    let metrics = deterministic_lines(&killed.join("metrics.jsonl"));
+    let samples = deterministic_lines(&killed.join("samples.jsonl"));
+    for m in &metrics {
+        let step = &m["step"];
+        let of_step: Vec<_> = samples.iter().filter(|s| &s["step"] == step).collect();
+        let extras = of_step.iter().filter(|s| s["seed"] == "").count();
+        let learned = m["defender"]["learned"] == true;
+        assert_eq!(extras, if learned { 2 } else { 0 }, "{m}");
+        assert_eq!(of_step.len() - extras, 2, "{m}");
+    }
+    assert!(metrics.iter().any(|m| m["defender"]["learned"] == true));
     assert!(killed.join("snapshots/attacker/step-000004").is_dir());
     assert!(
         !stale.exists(),

@@ -123,12 +123,10 @@ impl KerasTokenizer {
     pub fn ids(&self, text: &str) -> Vec<u32> {
         self.words(text)
             .iter()
-            .filter_map(|w| {
-                let i = *self.word_index.get(w)?;
-                match self.num_words {
-                    Some(n) if i >= n => self.oov_index,
-                    _ => Some(i),
-                }
+            .filter_map(|w| match (self.word_index.get(w), self.num_words) {
+                (Some(&i), Some(n)) if i >= n => self.oov_index,
+                (Some(&i), _) => Some(i),
+                (None, _) => self.oov_index,
             })
             .collect()
     }
@@ -181,5 +179,15 @@ mod tests {
         assert_eq!(t.padded("the cat", 4), (vec![0, 0, 1, 2], false));
         assert_eq!(t.padded("the cat sat the cat", 3), (vec![3, 1, 2], true));
         assert_eq!(t.padded("", 2), (vec![0, 0], false));
+    }
+
+    #[test]
+    fn an_oov_token_stands_for_unknown_and_rare_words() {
+        // Keras texts_to_sequences with oov_token set: both kinds map to its index.
+        let t = KerasTokenizer {
+            oov_index: Some(4),
+            ..tiny()
+        };
+        assert_eq!(t.ids("the rare dog sat"), [1, 4, 4, 3]);
     }
 }

@@ -23,8 +23,9 @@ pub struct BenchArgs {
     no_train: bool,
     /// Measure the attacker's diversity penalty instead: --diversity-batch synthetic prompts
     /// scored against a history of --diversity-history prompts, and embedding them with
-    /// all-MiniLM-L6-v2 (no language model is loaded).
-    #[arg(long)]
+    /// all-MiniLM-L6-v2 on the CPU (no language model is loaded, so the model flags and
+    /// --no-train are refused with it).
+    #[arg(long, conflicts_with_all = ["model", "device", "dtype", "no_train"])]
     diversity: bool,
     /// History size for --diversity.
     #[arg(long, default_value_t = 10_000)]

@@ -117,6 +117,9 @@ pub fn agent_action_guard(dir: &Path) -> Result<(Vec<String>, Vec<String>)> {
 /// One ShareGPT conversation: its turns as (from, value).
 #[derive(Debug, Clone, Deserialize)]
 pub struct Conversation {
+    /// Its id. This file splits long conversations into chunks `<id>_0`, `<id>_1`, ...
+    #[serde(default)]
+    pub id: String,
     /// The turns.
     pub conversations: Vec<Turn>,
 }
@@ -131,6 +134,14 @@ pub struct Turn {
 }
 
 impl Conversation {
+    /// The conversation this one is a chunk of: its id without a trailing `_<digits>`.
+    pub fn group(&self) -> &str {
+        match self.id.rsplit_once('_') {
+            Some((head, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => head,
+            _ => &self.id,
+        }
+    }
+
     /// The first turn's text when a human speaks first.
     pub fn first_user_turn(&self) -> Option<&str> {
         self.conversations
@@ -198,6 +209,18 @@ fn stream_array<T: serde::de::DeserializeOwned>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chunks_of_one_conversation_share_its_group() {
+        let c = |id: &str| Conversation {
+            id: id.into(),
+            conversations: Vec::new(),
+        };
+        assert_eq!(c("hRPPgZT_11").group(), "hRPPgZT");
+        assert_eq!(c("hRPPgZT_0").group(), c("hRPPgZT").group());
+        assert_eq!(c("a_b").group(), "a_b");
+        assert_eq!(c("x_").group(), "x_");
+    }
 
     #[test]
     fn a_truncated_array_yields_its_whole_elements() {

@@ -34,7 +34,10 @@ pub const CARD_FILE: &str = "card.json";
 /// 9: the harm head's temperature is set on its held-out split too
 /// ([`HeadsCard::harm_scale`]); the card also measures it on look-alike requests
 /// ([`HeadMetrics::harm_lookalike_requests`]).
-pub const HEADS_FORMAT: u32 = 9;
+/// 10: decontaminated data ([`crate::decontaminate`]): tense rewrites of HarmBench prompts are
+/// dropped; ShareGPT is split by whole conversation (its chunks were split apart) and no reply
+/// text is both trained on and held out; invisible-only texts count as empty.
+pub const HEADS_FORMAT: u32 = 10;
 
 /// Held-out metrics written into the card.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

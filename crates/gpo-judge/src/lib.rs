@@ -27,6 +27,7 @@
 
 mod config;
 pub mod data;
+pub mod decontaminate;
 mod embedded;
 mod error;
 pub mod features;

@@ -49,7 +49,7 @@ impl ReplySet {
 }
 
 /// Every committed reply set, oldest first.
-pub const REPLY_SETS: [ReplySet; 16] = [
+pub const REPLY_SETS: [ReplySet; 18] = [
     ReplySet {
         name: "handwritten",
         role: "43 replies written in-house: the yardstick while the compliance head's settings \
@@ -152,24 +152,25 @@ pub const REPLY_SETS: [ReplySet; 16] = [
                clean test of format 9",
         jsonl: include_str!("../data/test12_replies.jsonl"),
     },
-];
-
-/// Sets committed before any head was scored on them and kept out of [`REPLY_SETS`] (so out of
-/// every card) until they test the next heads format; checked like the others.
-pub const UNSCORED_SETS: [ReplySet; 2] = [
     ReplySet {
         name: "test13",
         role: "120 replies by a sixteenth author, as assistants in deployed products write \
-               them, committed (ed76be4) before any head was scored on them",
+               them, committed (ed76be4) before any head was scored on them: a clean test of \
+               format 10",
         jsonl: include_str!("../data/test13_replies.jsonl"),
     },
     ReplySet {
         name: "test14",
         role: "120 replies by a seventeenth author, as models under jailbreak, fiction and \
-               research framings write them, written and committed beside test13",
+               research framings write them, written and committed beside test13: a second \
+               clean test of format 10",
         jsonl: include_str!("../data/test14_replies.jsonl"),
     },
 ];
+
+/// Sets committed before any head was scored on them and kept out of [`REPLY_SETS`] (so out of
+/// every card) until they test the next heads format; checked like the others. None waits now.
+pub const UNSCORED_SETS: [ReplySet; 0] = [];
 
 /// The rows of a JSONL file committed with the crate, in order. A line that does not parse
 /// is left out; the tests of each such file count its rows against its lines.

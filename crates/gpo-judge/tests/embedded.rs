@@ -59,6 +59,12 @@ fn small_heads_train_save_load_and_judge() {
     let (heads, card) = train_heads(&embedder, &toxicity, &cache, &small(), &|_| {}).unwrap();
     assert!(!card.harmbench_used_for_training);
     assert_eq!(card.heldout_sizes["harmbench"], 200);
+    // Rewordings of HarmBench prompts among the tense rewrites are found and dropped.
+    assert!(
+        card.train_sizes["tense-rewrites-dropped-as-harmbench-rewordings"] > 100,
+        "{:?}",
+        card.train_sizes
+    );
     // Even a small head separates HarmBench from benign ShareGPT turns well.
     assert!(
         card.metrics.harm_harmbench_vs_heldout_benign.auc > 0.8,
@@ -73,6 +79,27 @@ fn small_heads_train_save_load_and_judge() {
     };
     assert_eq!(loaded, heads);
     assert_eq!(*card2, card);
+    // Weights of the wrong dtype are an error that names the file and says what to do.
+    let bad = tempfile::tempdir().unwrap();
+    heads.save(&card, bad.path()).unwrap();
+    let f16 = |n: usize| {
+        candle_core::Tensor::zeros(n, candle_core::DType::F16, &candle_core::Device::Cpu).unwrap()
+    };
+    let tensors: std::collections::HashMap<String, candle_core::Tensor> = [
+        ("harm.weight", f16(768)),
+        ("harm.bias", f16(1)),
+        ("comply.weight", f16(384)),
+        ("comply.bias", f16(1)),
+    ]
+    .into_iter()
+    .map(|(k, t)| (k.to_string(), t))
+    .collect();
+    candle_core::safetensors::save(&tensors, bad.path().join("heads.safetensors")).unwrap();
+    let e = Heads::load(bad.path(), 384).unwrap_err().to_string();
+    assert!(
+        e.contains("heads.safetensors") && e.contains("f32") && e.contains("retrain"),
+        "{e}"
+    );
 
     let judge = EmbeddedJudge::load(&cache, dir.path(), 0.5).unwrap();
     let batch = [

@@ -63,6 +63,27 @@ fn a_server_error_is_retried_and_a_client_error_is_not() {
 }
 
 #[test]
+fn a_reply_cut_short_is_retried_and_a_page_that_is_not_json_is_named() {
+    let (url, seen) = serve(|_, n| match n {
+        1 => (200, r#"{"choices":[{"logpr"#.into()),
+        2 => (200, completion(0.3).to_string()),
+        _ => (200, "<html>Not the API</html>".into()),
+    });
+    let judge = ServerJudge::new(&url, "guard", ServerPrompt::Wrapped).unwrap();
+    let p = judge.p_unsafe(&[Exchange::new("a", "b")]).unwrap();
+    assert!((p[0] - 0.3).abs() < 1e-5, "{}", p[0]);
+    assert_eq!(seen.lock().unwrap().len(), 2);
+    let e = judge
+        .p_unsafe(&[Exchange::new("a", "b")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("not JSON") && e.contains("<html>") && e.contains("3 tries"),
+        "{e}"
+    );
+}
+
+#[test]
 fn no_server_at_the_url_is_said_after_the_retries() {
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()

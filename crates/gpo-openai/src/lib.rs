@@ -122,11 +122,24 @@ impl Client {
             }
             match req.send_json(&body) {
                 Ok(resp) => {
-                    return resp.into_json().map_err(|e| {
-                        self.error(format!(
-                            "the reply is not JSON ({e}); is this the API root?"
-                        ))
-                    })
+                    // A reply cut short (a dropped connection, a server restarting) is worth
+                    // another try; a page that is not JSON at all fails the same way each time.
+                    let text = match resp.into_string() {
+                        Ok(text) => text,
+                        Err(e) => {
+                            last = format!("the reply could not be read ({e})");
+                            continue;
+                        }
+                    };
+                    match serde_json::from_str(&text) {
+                        Ok(v) => return Ok(v),
+                        Err(e) => {
+                            last = format!(
+                                "the reply is not JSON ({e}); is this the API root? It began {}",
+                                snippet(&text)
+                            );
+                        }
+                    }
                 }
                 Err(ureq::Error::Status(code, resp)) => {
                     let text = resp.into_string().unwrap_or_default();

@@ -1,12 +1,12 @@
 //! The attacker's prompt history, scored incrementally.
 //!
 //! Lexical side: every word gets an id and every n-gram (orders 1..=5) of every entry is
-//! indexed as n-gram -> postings (entry id, count). A word leaves the vocabulary, and its id is
-//! reused, once no live entry contains it, so a bounded history's memory stays bounded. A new prompt is tokenized once; walking the
+//! indexed as n-gram -> postings (entry id, count). A new prompt is tokenized once; walking the
 //! postings of its n-grams gives the clipped match counts against every entry that shares a
 //! word with it, and NLTK's BLEU follows from those counts and the two lengths. Entries sharing
 //! no word score 0 and cost nothing. Postings are in entry order, so evicting the oldest entry
-//! pops the front of its postings.
+//! pops the front of its postings. A word leaves the vocabulary, and its id is reused, once no
+//! live entry contains it, so a bounded history's memory stays bounded.
 //!
 //! Semantic side: the embeddings are one row-major matrix; the sum of their unit vectors is kept
 //! in fixed point, so that the mean cosine of a new prompt against all of them is one dot
@@ -157,7 +157,7 @@ impl History {
         &self.matrix[self.matrix_start * self.dim..]
     }
 
-    fn check_dim(&self, embedding: &[f32]) -> Result<()> {
+    fn check_embedding(&self, embedding: &[f32]) -> Result<()> {
         if embedding.len() != self.dim {
             return Err(Error::Dimension {
                 expected: self.dim,
@@ -187,7 +187,7 @@ impl History {
 
     /// Scores `text` against the whole history. An empty history gives zeros.
     pub fn score(&self, text: &str, embedding: &[f32]) -> Result<DiversityScore> {
-        self.check_dim(embedding)?;
+        self.check_embedding(embedding)?;
         let sums = self.sums(&self.query(text), &unit(embedding), None);
         Ok(sums.mean())
     }
@@ -206,7 +206,7 @@ impl History {
 
     /// Adds one prompt (evicting the oldest if the bound is reached).
     pub fn push(&mut self, text: &str, embedding: &[f32]) -> Result<()> {
-        self.check_dim(embedding)?;
+        self.check_embedding(embedding)?;
         let words = words(text);
         for w in distinct(&words) {
             match self.vocab.get_mut(w) {

@@ -10,6 +10,7 @@
 
 use gpo_embed::SentenceEmbedder;
 
+use crate::train::refs;
 use crate::Result;
 
 /// all-MiniLM-L6-v2 cosine from which a tense rewrite counts as a HarmBench prompt reworded.
@@ -36,10 +37,6 @@ pub fn is_blank(s: &str) -> bool {
     })
 }
 
-fn as_strs(v: &[String]) -> Vec<&str> {
-    v.iter().map(String::as_str).collect()
-}
-
 /// `candidates` without those whose embedding has cosine >= `min_cosine` with any of
 /// `banned`'s, in order; and how many were dropped.
 pub fn drop_near_duplicates(
@@ -48,8 +45,8 @@ pub fn drop_near_duplicates(
     banned: &[String],
     min_cosine: f32,
 ) -> Result<(Vec<String>, usize)> {
-    let c = embedder.embed(&as_strs(&candidates))?;
-    let b = embedder.embed(&as_strs(banned))?;
+    let c = embedder.embed(&refs(&candidates))?;
+    let b = embedder.embed(&refs(banned))?;
     let near = |row: &[f32]| {
         b.rows()
             .any(|r| row.iter().zip(r).map(|(x, y)| x * y).sum::<f32>() >= min_cosine)

@@ -170,7 +170,7 @@ fn strs<'a>(v: &'a [(&str, String)]) -> Vec<&'a str> {
     v.iter().map(|(_, s)| s.as_str()).collect()
 }
 
-fn refs(v: &[String]) -> Vec<&str> {
+pub(crate) fn refs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
 
@@ -252,13 +252,12 @@ pub fn train_heads(
     progress("reading ShareGPT (stream-decoding the truncated JSON)");
     let mut convs = data::sharegpt(&sharegpt)?;
     convs.shuffle(&mut rng);
-    let mut groups: Vec<&str> = Vec::new();
     let mut listed = HashSet::new();
-    for c in &convs {
-        if listed.insert(c.group()) {
-            groups.push(c.group());
-        }
-    }
+    let groups: Vec<&str> = convs
+        .iter()
+        .map(|c| c.group())
+        .filter(|g| listed.insert(*g))
+        .collect();
     let held_groups: HashSet<String> = split(groups, cfg.heldout_fraction)
         .1
         .into_iter()
@@ -302,16 +301,17 @@ pub fn train_heads(
         let (mut refusing, mut complying, mut ambiguous) = (Vec::new(), Vec::new(), 0usize);
         for c in cs {
             for (_, r) in c.exchanges() {
-                if is_blank(r) || taken.contains(&key(r)) {
+                let k = key(r);
+                if is_blank(r) || taken.contains(&k) {
                     continue;
                 }
                 match markers.label(r) {
                     ReplyLabel::Refusing if refusing.len() < max && policy.keeps_refusal(r) => {
-                        taken.insert(key(r));
+                        taken.insert(k);
                         refusing.push(r.to_string())
                     }
                     ReplyLabel::Complying if complying.len() < max => {
-                        taken.insert(key(r));
+                        taken.insert(k);
                         complying.push(r.to_string())
                     }
                     ReplyLabel::Ambiguous => ambiguous += 1,
@@ -337,10 +337,10 @@ pub fn train_heads(
         .filter(|(p, r)| {
             !is_blank(p)
                 && !is_blank(r)
+                && !banned.contains(&key(p))
                 && !trained_replies.contains(&key(r))
                 && markers.label(r) == ReplyLabel::Complying
         })
-        .filter(|(p, _)| !banned.contains(&key(p)))
         .take(cfg.heldout_per_set)
         .map(|(p, r)| (p.to_string(), r.to_string()))
         .collect();

@@ -12,7 +12,8 @@ use crate::{Error, Result};
 ///
 /// Weights are converted to it at load; RoPE tables are computed in f32 and stored in it;
 /// log-probs, sampling and losses read f32 copies of the logits. LoRA adapters and value
-/// heads take it too; AdamW keeps its moments in f32.
+/// heads take it too; the optimiser (gpo-optim's AdamW) keeps an f32 master copy of each
+/// trainable tensor and f32 moments, so updates below half an ulp of the dtype accumulate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Precision {
     /// 32-bit floats.

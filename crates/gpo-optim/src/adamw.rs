@@ -1,6 +1,8 @@
 //! AdamW (Loshchilov & Hutter 2019) over named variables, with `torch.optim.AdamW`'s
 //! semantics: decoupled weight decay, bias correction, a step count per parameter, and
-//! parameters without a gradient skipped.
+//! parameters without a gradient skipped. Half-precision parameters train through f32
+//! master copies: an update smaller than half an ulp of a bf16 weight would otherwise
+//! round away.
 
 use std::cell::RefCell;
 use std::collections::HashSet;
@@ -43,6 +45,9 @@ pub(crate) struct Slot {
     pub moments: Moments,
     /// Updates applied to this parameter (PyTorch's per-parameter `state["step"]`).
     pub step: u64,
+    /// For a half-precision parameter, its value in the state dtype (f32): updates apply
+    /// here, and `var` holds it rounded to the parameter's dtype. `None` otherwise.
+    pub master: Option<Tensor>,
 }
 
 impl Slot {
@@ -61,13 +66,25 @@ impl Slot {
                 v: Tensor::zeros(t.shape(), dtype, t.device())?,
             }
         };
+        let master = master_of(&var)?;
         Ok(Slot {
             name,
             var,
             moments,
             step: 0,
+            master,
         })
     }
+}
+
+/// A fresh master copy of `var` when its dtype is narrower than its state dtype (bf16,
+/// f16); `None` for f32 and f64 parameters, which are updated directly.
+pub(crate) fn master_of(var: &Var) -> Result<Option<Tensor>> {
+    let dtype = state_dtype(var.dtype());
+    if dtype == var.dtype() {
+        return Ok(None);
+    }
+    Ok(Some(var.as_tensor().to_dtype(dtype)?.copy()?))
 }
 
 /// The dtype the moments of a parameter of dtype `param` are kept in.
@@ -81,8 +98,16 @@ pub(crate) fn state_dtype(param: DType) -> DType {
 /// AdamW over named [`Var`]s.
 ///
 /// Moments start at zero. Each [`AdamW::step`] takes the learning rate explicitly, so any
-/// [`crate::LrSchedule`] can drive it; the state (moments and step counts) saves to and
-/// loads from safetensors keyed by parameter name ([`AdamW::save`], [`AdamW::load`]).
+/// [`crate::LrSchedule`] can drive it; the state (moments, step counts, master copies)
+/// saves to and loads from safetensors keyed by parameter name ([`AdamW::save`],
+/// [`AdamW::load`]).
+///
+/// A bf16 or f16 parameter gets an f32 master copy, taken from the variable in
+/// [`AdamW::new`]: each step updates the master in f32 and writes it, rounded, into the
+/// variable, so small updates accumulate instead of rounding away. The optimiser owns
+/// such a parameter's value from then on: a value set into the variable directly is
+/// overwritten at the next step (restore checkpoints with [`AdamW::load`], which restores
+/// the masters too).
 pub struct AdamW {
     pub(crate) cfg: AdamWConfig,
     pub(crate) slots: Vec<Slot>,
@@ -133,6 +158,15 @@ impl AdamW {
         self.slots.iter().map(|s| (s.name.as_str(), &s.var))
     }
 
+    /// The f32 master copy of the half-precision parameter `name`: the value the updates
+    /// apply to. `None` for f32 and f64 parameters (they have none) and unknown names.
+    pub fn master(&self, name: &str) -> Option<&Tensor> {
+        self.slots
+            .iter()
+            .find(|s| s.name == name)
+            .and_then(|s| s.master.as_ref())
+    }
+
     /// One update at learning rate `lr` from the gradients in `grads`, exactly as
     /// `torch.optim.AdamW.step` (single-tensor path) with per-parameter step `t`:
     ///
@@ -143,6 +177,7 @@ impl AdamW {
     /// p <- p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
     /// ```
     ///
+    /// A half-precision parameter's `p` is its f32 master copy, written back rounded.
     /// Parameters without a gradient are skipped and reported in
     /// [`StepStats::without_grad`]. Fails on a negative or non-finite `lr` or on a gradient
     /// whose shape differs from its parameter's; a failure leaves earlier parameters of
@@ -261,30 +296,47 @@ fn update(cfg: &AdamWConfig, slot: &mut Slot, g: &Tensor, lr: f64) -> Result<()>
             slot.var.as_tensor().inplace_op2(&g, &op)?;
         }
         Moments::Tensors { m, v } => {
-            // The kernel's arithmetic with tensor ops, in the state dtype.
-            let dtype = m.dtype();
-            let c = scalars.for_dtype(dtype);
-            let g = g.to_dtype(dtype)?;
-            let mut p = slot.var.as_tensor().to_dtype(dtype)?;
-            if let Some(d) = c.decay {
-                p = (p * d)?;
-            }
-            let w = c.lerp_weight;
-            *m = if w < 0.5 {
-                (&*m + ((&g - &*m)? * w)?)?
-            } else {
-                (&g - ((&g - &*m)? * (1.0 - w))?)?
+            let p = match &slot.master {
+                Some(master) => master.clone(),
+                None => slot.var.as_tensor().to_dtype(m.dtype())?,
             };
-            *v = ((&*v * c.beta2)? + ((&g * c.one_minus_beta2)? * &g)?)?;
-            // A true division, as torch does: candle's `tensor / f64` multiplies by the
-            // reciprocal, which rounds differently.
-            let bc2_sqrt = Tensor::new(c.bias_correction2_sqrt, v.device())?.to_dtype(dtype)?;
-            let denom = (v.sqrt()?.broadcast_div(&bc2_sqrt)? + c.eps)?;
-            let p = (p + ((&*m * c.neg_step_size)? / denom)?)?;
+            let p = tensor_update(scalars, m, v, g, p)?;
             slot.var.set(&p.to_dtype(slot.var.dtype())?)?;
+            if let Some(master) = &mut slot.master {
+                *master = p;
+            }
         }
     }
     Ok(())
+}
+
+/// The kernel's arithmetic with tensor ops, in the state dtype of `m` and `v` (which it
+/// updates): returns the new `p`. The gradient `g` is cast to that dtype first.
+fn tensor_update(
+    scalars: Scalars,
+    m: &mut Tensor,
+    v: &mut Tensor,
+    g: &Tensor,
+    mut p: Tensor,
+) -> Result<Tensor> {
+    let dtype = m.dtype();
+    let c = scalars.for_dtype(dtype);
+    let g = g.to_dtype(dtype)?;
+    if let Some(d) = c.decay {
+        p = (p * d)?;
+    }
+    let w = c.lerp_weight;
+    *m = if w < 0.5 {
+        (&*m + ((&g - &*m)? * w)?)?
+    } else {
+        (&g - ((&g - &*m)? * (1.0 - w))?)?
+    };
+    *v = ((&*v * c.beta2)? + ((&g * c.one_minus_beta2)? * &g)?)?;
+    // A true division, as torch does: candle's `tensor / f64` multiplies by the
+    // reciprocal, which rounds differently.
+    let bc2_sqrt = Tensor::new(c.bias_correction2_sqrt, v.device())?.to_dtype(dtype)?;
+    let denom = (v.sqrt()?.broadcast_div(&bc2_sqrt)? + c.eps)?;
+    Ok((p + ((&*m * c.neg_step_size)? / denom)?)?)
 }
 
 #[cfg(test)]
@@ -392,6 +444,51 @@ mod tests {
             .to_vec1::<f32>()
             .unwrap();
         assert_eq!(got, [0.5, -1.5]);
+    }
+
+    #[test]
+    fn bf16_params_at_lr_5e_7_train_through_an_f32_master() {
+        // 5e-7 is PAPER.md's defender rate: below half an ulp of these bf16 weights (2^-9
+        // just under 1.0, 2^-19 just under 2^-10), so without a master each step rounds back.
+        // Gradients exact in bf16 give the master's tensor path and an f32 parameter's
+        // fused kernel the same inputs: their trajectories agree bit for bit.
+        let init = [1f32, -2.0, 2f32.powi(-10), 0.5];
+        let grad = Tensor::new(&[1f32, -0.5, 1.0, 0.25], &Device::Cpu).unwrap();
+        let cfg = AdamWConfig {
+            weight_decay: 0.1,
+            ..AdamWConfig::paper()
+        };
+        let f32_var = Var::new(&init, &Device::Cpu).unwrap();
+        let bf16_var = Var::from_tensor(&f32_var.to_dtype(DType::BF16).unwrap()).unwrap();
+        let mut a = AdamW::new(vec![("w".into(), f32_var.clone())], cfg).unwrap();
+        let mut b = AdamW::new(vec![("w".into(), bf16_var.clone())], cfg).unwrap();
+        assert!(a.master("w").is_none());
+        for _ in 0..8 {
+            for (opt, var) in [(&mut a, &f32_var), (&mut b, &bf16_var)] {
+                let mut store = GradStore::default();
+                store.insert(var.as_tensor(), grad.to_dtype(var.dtype()).unwrap());
+                opt.step(&store, 5e-7).unwrap();
+            }
+        }
+        let bits = |t: &Tensor| -> Vec<u32> {
+            let v = t.to_dtype(DType::F32).unwrap().to_vec1::<f32>().unwrap();
+            v.iter().map(|x| x.to_bits()).collect()
+        };
+        let master = b.master("w").unwrap();
+        assert_eq!(bits(master), bits(f32_var.as_tensor()));
+        let rounded = master.to_dtype(DType::BF16).unwrap();
+        assert_eq!(bits(bf16_var.as_tensor()), bits(&rounded));
+        // 8 steps of ~5e-7 (4e-6) move the master of 1.0 but not its bf16 value; 2^-10
+        // moves by one bf16 ulp (2^-18 = 3.8e-6).
+        let got = bf16_var
+            .as_tensor()
+            .to_dtype(DType::F32)
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let m = master.to_vec1::<f32>().unwrap();
+        assert!(got[0] == 1.0 && m[0] < 1.0 - 3e-6, "{} {}", got[0], m[0]);
+        assert_eq!(got[2], 2f32.powi(-10) - 2f32.powi(-18));
     }
 
     #[test]

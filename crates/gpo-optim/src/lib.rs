@@ -2,7 +2,8 @@
 //!
 //! - [`AdamW`]: `torch.optim.AdamW` over named [`candle_core::Var`]s (decoupled weight
 //!   decay, bias correction, per-parameter step counts), with its hyper-parameters in
-//!   [`AdamWConfig`] and a fused in-place kernel for f32 CPU parameters. Its state saves
+//!   [`AdamWConfig`] and a fused in-place kernel for f32 CPU parameters. bf16 and f16
+//!   parameters train through f32 master copies ([`AdamW::master`]). Its state saves
 //!   to and loads from safetensors keyed by parameter name ([`AdamW::save`],
 //!   [`AdamW::load`], [`AdamW::state_dict`]), so a run resumes exactly.
 //! - [`clip_grad_norm`]: `torch.nn.utils.clip_grad_norm_` on a

@@ -3,19 +3,31 @@
 //! Keys: `step` (i64 scalar: optimiser steps taken), and per parameter `NAME`:
 //! `m.NAME` and `v.NAME` (first and second moments, the parameter's shape, f32 or f64) and
 //! `step.NAME` (i64 scalar: updates applied to that parameter, PyTorch's per-parameter
-//! `state["step"]`). The file's metadata records the hyper-parameters for readers; loading
-//! ignores them, so a run may resume with, say, a different learning rate.
+//! `state["step"]`), and for a bf16 or f16 parameter `master.NAME` (f32, its shape: the
+//! master copy the updates apply to, finer than the rounded parameter). The file's metadata
+//! records the hyper-parameters for readers; loading ignores them, so a run may resume
+//! with, say, a different learning rate.
+//!
+//! State without `master.NAME` (format `gpo-optim/adamw-v1`, or saved while the parameter
+//! was f32) still loads: the master is re-created from the variable, which must then hold
+//! the checkpoint's weights already (as gpo-rl's checkpoint loading arranges). The run
+//! continues from the rounded weights, losing only the saved run's sub-ulp progress. A
+//! `master.NAME` for a parameter that is f32 now is ignored: the variable's own value is
+//! what an f32 parameter continues from.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
 
-use crate::adamw::{AdamW, Moments};
+use crate::adamw::{master_of, AdamW, Moments, Slot};
 use crate::{Error, Result};
 
 /// The `format` metadata value of files written by [`AdamW::save`].
-pub const STATE_FORMAT: &str = "gpo-optim/adamw-v1";
+pub const STATE_FORMAT: &str = "gpo-optim/adamw-v2";
+
+/// Older formats [`AdamW::load`] reads: v1 has no master copies.
+const OLDER_FORMATS: [&str; 1] = ["gpo-optim/adamw-v1"];
 
 /// At most this many names are listed in a mismatch message.
 const LIST_MAX: usize = 5;
@@ -23,7 +35,7 @@ const LIST_MAX: usize = 5;
 impl AdamW {
     /// The state as named CPU tensors (copies: they do not change with later steps). Keys are
     /// described in the module documentation of `state.rs`: `step`, `m.NAME`, `v.NAME`,
-    /// `step.NAME`.
+    /// `step.NAME` and, for half-precision parameters, `master.NAME`.
     pub fn state_dict(&self) -> Result<BTreeMap<String, Tensor>> {
         let cpu = Device::Cpu;
         let mut out = BTreeMap::new();
@@ -44,13 +56,20 @@ impl AdamW {
                 format!("step.{}", s.name),
                 Tensor::new(to_i64(s.step)?, &cpu)?,
             );
+            if let Some(master) = &s.master {
+                out.insert(
+                    format!("master.{}", s.name),
+                    master.to_device(&cpu)?.copy()?,
+                );
+            }
         }
         Ok(out)
     }
 
-    /// Restores state from [`AdamW::state_dict`]'s keys. Every parameter must have its three
-    /// entries with its shape, and every entry must belong to a parameter; otherwise nothing
-    /// changes and the error lists what is missing or extra.
+    /// Restores state from [`AdamW::state_dict`]'s keys. Every parameter must have its `m`,
+    /// `v` and `step` entries with its shape, and every entry must belong to a parameter;
+    /// otherwise nothing changes and the error lists what is missing or extra. A missing
+    /// `master` entry is re-created from the variable (module documentation).
     pub fn load_state_dict(&mut self, state: HashMap<String, Tensor>) -> Result<()> {
         self.load_from(state, "optimiser state dict")
     }
@@ -95,7 +114,8 @@ impl AdamW {
         let (_, meta) =
             safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| format_err(Box::new(e)))?;
         let format = meta.metadata().as_ref().and_then(|m| m.get("format"));
-        if let Some(f) = format.filter(|f| f.as_str() != STATE_FORMAT) {
+        let readable = |f: &str| f == STATE_FORMAT || OLDER_FORMATS.contains(&f);
+        if let Some(f) = format.filter(|f| !readable(f)) {
             return Err(Error::StateMismatch {
                 origin: path.display().to_string(),
                 msg: format!("format `{f}` is not gpo's AdamW state (`{STATE_FORMAT}`)"),
@@ -129,7 +149,7 @@ impl AdamW {
         let known: std::collections::HashSet<String> = self
             .slots
             .iter()
-            .flat_map(|s| ["m", "v", "step"].map(|k| format!("{k}.{}", s.name)))
+            .flat_map(|s| ["m", "v", "step", "master"].map(|k| format!("{k}.{}", s.name)))
             .collect();
         let mut extra: Vec<&str> = state
             .keys()
@@ -156,59 +176,94 @@ impl AdamW {
         // Check and convert everything before changing anything.
         let mut restored = Vec::with_capacity(self.slots.len());
         for s in &self.slots {
-            let mut take = |kind: &str| -> Result<Tensor> {
-                let key = format!("{kind}.{}", s.name);
-                let t = state
-                    .remove(&key)
-                    .ok_or_else(|| mismatch(format!("no `{key}`")))?;
-                if t.dims() != s.var.dims() {
-                    return Err(mismatch(format!(
-                        "`{key}` has shape {:?} but parameter `{}` has {:?}",
-                        t.dims(),
-                        s.name,
-                        s.var.dims()
-                    )));
-                }
-                if !t.dtype().is_float() {
-                    return Err(mismatch(format!(
-                        "`{key}` has dtype {:?}, not a float type",
-                        t.dtype()
-                    )));
-                }
-                Ok(t)
-            };
-            let (m, v) = (take("m")?, take("v")?);
-            let key = format!("step.{}", s.name);
-            let t = state
-                .remove(&key)
-                .ok_or_else(|| mismatch(format!("no `{key}`")))?;
-            let t = read_count(&t)
-                .ok_or_else(|| mismatch(format!("`{key}` is not a non-negative integer scalar")))?;
-            let moments = match &s.moments {
-                Moments::Host { .. } => Moments::Host {
-                    m: m.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?,
-                    v: v.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?,
-                },
-                Moments::Tensors { m: old, .. } => {
-                    let fresh = |x: Tensor| -> Result<Tensor> {
-                        // `copy` so that no caller-held tensor shares the optimiser's memory.
-                        Ok(x.to_dtype(old.dtype())?.to_device(old.device())?.copy()?)
-                    };
-                    Moments::Tensors {
-                        m: fresh(m)?,
-                        v: fresh(v)?,
-                    }
-                }
-            };
-            restored.push((moments, t));
+            restored.push(restore_slot(s, &mut state, &mismatch)?);
         }
-        for (s, (moments, t)) in self.slots.iter_mut().zip(restored) {
-            s.moments = moments;
-            s.step = t;
+        for (s, r) in self.slots.iter_mut().zip(restored) {
+            s.moments = r.moments;
+            s.step = r.step;
+            s.master = r.master;
         }
         self.step = step;
         Ok(())
     }
+}
+
+/// One parameter's state, checked and converted to its slot's layout.
+struct Restored {
+    moments: Moments,
+    step: u64,
+    master: Option<Tensor>,
+}
+
+/// Takes `s`'s entries out of `state` and converts them to `s`'s layout, device and
+/// dtypes (`copy`, so that no caller-held tensor shares the optimiser's memory).
+fn restore_slot(
+    s: &Slot,
+    state: &mut HashMap<String, Tensor>,
+    mismatch: &dyn Fn(String) -> Error,
+) -> Result<Restored> {
+    let mut take = |kind: &str| -> Result<Option<Tensor>> {
+        let key = format!("{kind}.{}", s.name);
+        let Some(t) = state.remove(&key) else {
+            return Ok(None);
+        };
+        check_entry(&key, &t, s).map_err(mismatch)?;
+        Ok(Some(t))
+    };
+    let required = |t: Option<Tensor>, kind: &str| {
+        t.ok_or_else(|| mismatch(format!("no `{kind}.{}`", s.name)))
+    };
+    let m = required(take("m")?, "m")?;
+    let v = required(take("v")?, "v")?;
+    let saved_master = take("master")?;
+    let key = format!("step.{}", s.name);
+    let t = state
+        .remove(&key)
+        .ok_or_else(|| mismatch(format!("no `{key}`")))?;
+    let step = read_count(&t)
+        .ok_or_else(|| mismatch(format!("`{key}` is not a non-negative integer scalar")))?;
+    let like = |x: Tensor, old: &Tensor| -> Result<Tensor> {
+        Ok(x.to_dtype(old.dtype())?.to_device(old.device())?.copy()?)
+    };
+    let moments = match &s.moments {
+        Moments::Host { .. } => Moments::Host {
+            m: m.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?,
+            v: v.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?,
+        },
+        Moments::Tensors { m: old, .. } => Moments::Tensors {
+            m: like(m, old)?,
+            v: like(v, old)?,
+        },
+    };
+    let master = match (&s.master, saved_master) {
+        (Some(old), Some(saved)) => Some(like(saved, old)?),
+        (Some(_), None) => master_of(&s.var)?,
+        (None, _) => None,
+    };
+    Ok(Restored {
+        moments,
+        step,
+        master,
+    })
+}
+
+/// Why the float entry `key` cannot be state of `s`, if it cannot.
+fn check_entry(key: &str, t: &Tensor, s: &Slot) -> std::result::Result<(), String> {
+    if t.dims() != s.var.dims() {
+        return Err(format!(
+            "`{key}` has shape {:?} but parameter `{}` has {:?}",
+            t.dims(),
+            s.name,
+            s.var.dims()
+        ));
+    }
+    if !t.dtype().is_float() {
+        return Err(format!(
+            "`{key}` has dtype {:?}, not a float type",
+            t.dtype()
+        ));
+    }
+    Ok(())
 }
 
 fn to_i64(n: u64) -> Result<i64> {
@@ -329,6 +384,68 @@ mod tests {
             err.contains("`m.w` has shape [2] but parameter `w` has [3]"),
             "{err}"
         );
+    }
+
+    /// A bf16 parameter `w` of 3 elements, stepped 3 times at lr 5e-7 (below half a bf16
+    /// ulp of its weights, so its master and its value differ).
+    fn trained_bf16() -> AdamW {
+        let w = Tensor::new(&[1f32, -0.5, 0.25], &Device::Cpu).unwrap();
+        let w = Var::from_tensor(&w.to_dtype(DType::BF16).unwrap()).unwrap();
+        let mut opt = AdamW::new(vec![("w".into(), w.clone())], AdamWConfig::default()).unwrap();
+        for _ in 0..3 {
+            let mut grads = candle_core::backprop::GradStore::default();
+            grads.insert(w.as_tensor(), w.as_tensor().ones_like().unwrap());
+            opt.step(&grads, 5e-7).unwrap();
+        }
+        opt
+    }
+
+    /// A fresh optimiser over a bf16 `w` of 3 zeros that then takes `like`'s value, as
+    /// a checkpoint's weights are restored before its optimiser state.
+    fn fresh_bf16_like(like: &AdamW) -> AdamW {
+        let w = Var::zeros(3, DType::BF16, &Device::Cpu).unwrap();
+        let opt = AdamW::new(vec![("w".into(), w.clone())], AdamWConfig::default()).unwrap();
+        w.set(like.slots[0].var.as_tensor()).unwrap();
+        opt
+    }
+
+    fn values(t: &Tensor) -> Vec<f32> {
+        t.to_dtype(DType::F32).unwrap().to_vec1().unwrap()
+    }
+
+    #[test]
+    fn half_precision_masters_round_trip() {
+        let opt = trained_bf16();
+        let state = opt.state_dict().unwrap();
+        let keys: Vec<&String> = state.keys().collect();
+        assert_eq!(keys, ["m.w", "master.w", "step", "step.w", "v.w"]);
+        let mut back = fresh_bf16_like(&opt);
+        back.load_state_dict(state.into_iter().collect()).unwrap();
+        let want = values(opt.master("w").unwrap());
+        assert_eq!(values(back.master("w").unwrap()), want);
+        assert_ne!(want, values(opt.slots[0].var.as_tensor()));
+    }
+
+    #[test]
+    fn state_without_masters_re_creates_them_from_the_variables() {
+        let opt = trained_bf16();
+        let mut state: HashMap<String, Tensor> = opt.state_dict().unwrap().into_iter().collect();
+        state.remove("master.w");
+        let mut back = fresh_bf16_like(&opt);
+        back.load_state_dict(state).unwrap();
+        let var = values(opt.slots[0].var.as_tensor());
+        assert_eq!(values(back.master("w").unwrap()), var);
+    }
+
+    #[test]
+    fn a_master_for_a_parameter_now_f32_is_ignored() {
+        let state = trained_bf16().state_dict().unwrap();
+        let mut f32_opt = opt_with(&[("w", 3)]);
+        f32_opt
+            .load_state_dict(state.into_iter().collect())
+            .unwrap();
+        assert!(f32_opt.master("w").is_none());
+        assert_eq!(values(f32_opt.slots[0].var.as_tensor()), [0.0; 3]);
     }
 
     #[test]

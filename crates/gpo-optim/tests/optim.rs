@@ -281,6 +281,71 @@ fn saved_state_resumes_exactly() {
     }
 }
 
+/// A bf16 vector and its optimiser (PAPER.md's betas and eps), stepped `steps` times at
+/// lr 5e-7 (PAPER.md's defender rate, below half a bf16 ulp of these weights) on the toy
+/// loss of [`resume_step`] (k = 0, 1, ..).
+fn bf16_at_lr_5e_7(var: &Var, opt: &mut AdamW, steps: std::ops::Range<usize>) {
+    for k in steps {
+        let p = var.as_tensor().to_dtype(DType::F32).unwrap();
+        let w: Vec<f32> = (0..4).map(|i| ((k + i) as f32).cos()).collect();
+        let w = Tensor::from_vec(w, 4, &Device::Cpu).unwrap();
+        let loss = (p.sqr().unwrap() * w).unwrap().sum_all().unwrap();
+        opt.step(&loss.backward().unwrap(), 5e-7).unwrap();
+    }
+}
+
+fn bf16_var() -> Var {
+    let t = Tensor::new(&[3f32, -3.0, 0.5, 0.25], &Device::Cpu).unwrap();
+    Var::from_tensor(&t.to_dtype(DType::BF16).unwrap()).unwrap()
+}
+
+#[test]
+fn bf16_masters_resume_exactly_from_a_file() {
+    let cfg = AdamWConfig::paper();
+    let straight = bf16_var();
+    let mut opt = AdamW::new(vec![("b".into(), straight.clone())], cfg).unwrap();
+    bf16_at_lr_5e_7(&straight, &mut opt, 0..6);
+
+    let resumed = bf16_var();
+    let mut first = AdamW::new(vec![("b".into(), resumed.clone())], cfg).unwrap();
+    bf16_at_lr_5e_7(&resumed, &mut first, 0..3);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("optim.safetensors");
+    first.save(&path).unwrap();
+    drop(first);
+    let mut second = AdamW::new(vec![("b".into(), resumed.clone())], cfg).unwrap();
+    second.load(&path).unwrap();
+    bf16_at_lr_5e_7(&resumed, &mut second, 3..6);
+
+    let master = flat(opt.master("b").unwrap());
+    assert_eq!(flat(second.master("b").unwrap()), master);
+    let value = flat(&straight.as_tensor().to_dtype(DType::F32).unwrap());
+    assert_eq!(
+        flat(&resumed.as_tensor().to_dtype(DType::F32).unwrap()),
+        value
+    );
+    // The master holds progress the bf16 value cannot: the file must carry it.
+    assert_ne!(master, value);
+}
+
+#[test]
+fn v1_state_files_load_with_masters_re_created() {
+    let var = bf16_var();
+    let mut opt = AdamW::new(vec![("b".into(), var.clone())], AdamWConfig::paper()).unwrap();
+    bf16_at_lr_5e_7(&var, &mut opt, 0..3);
+    let mut state = opt.state_dict().unwrap();
+    state.remove("master.b");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("optim.safetensors");
+    let meta = [("format".to_string(), "gpo-optim/adamw-v1".to_string())];
+    safetensors::tensor::serialize_to_file(state, Some(meta.into()), &path).unwrap();
+    let mut back = AdamW::new(vec![("b".into(), var.clone())], AdamWConfig::paper()).unwrap();
+    back.load(&path).unwrap();
+    assert_eq!(back.step_count(), 3);
+    let value = flat(&var.as_tensor().to_dtype(DType::F32).unwrap());
+    assert_eq!(flat(back.master("b").unwrap()), value);
+}
+
 #[test]
 fn state_for_other_parameters_is_refused_with_the_file_named() {
     let params = resume_params();

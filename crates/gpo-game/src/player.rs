@@ -47,8 +47,9 @@ impl Player {
         let role_seed = seed ^ (role as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
         gpo_lm::attach_lora(&mut model, lora, role_seed)?;
         let mut policy = Policy::lora(model, lora.clone())?;
-        if rl.estimator.needs_critic() {
-            policy = policy.with_value_head()?;
+        if let Some(critic) = rl.estimator.critic() {
+            // A LoRA critic's adapters get a seed of their own.
+            policy = policy.with_critic(critic.kind, role_seed.wrapping_add(1))?;
         }
         let eos = tokenizer.eos_ids().to_vec();
         let pad = tokenizer.pad_id().or(eos.first().copied()).unwrap_or(0);

@@ -6,7 +6,8 @@
 //! |---|---|
 //! | `policy/adapter_config.json`, `policy/adapter_model.safetensors` | LoRA adapters in PEFT's layout |
 //! | `policy/config.json`, `policy/model.safetensors` | or the full weights as a Hugging Face model |
-//! | `value_head.safetensors` | the critic (PPO) |
+//! | `value_head.safetensors` | the critic's value head (PPO) |
+//! | `critic/adapter_config.json`, `critic/adapter_model.safetensors` | a LoRA critic's adapters, in PEFT's layout |
 //! | `optimizer.safetensors`, `critic_optimizer.safetensors` | AdamW moments and step counts |
 //! | `trainer.json` | iteration, the RNG stream's position, the configuration used |
 //!
@@ -22,6 +23,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::config::RlConfig;
+use crate::critic::Critic;
 use crate::policy::Policy;
 use crate::trainer::Trainer;
 use crate::{Error, Result};
@@ -76,6 +78,8 @@ struct TrainerState {
 }
 
 const FORMAT: &str = "gpo-rl/checkpoint-v1";
+const VALUE_HEAD: &str = "value_head.safetensors";
+const CRITIC_DIR: &str = "critic";
 
 fn io(path: &Path, source: std::io::Error) -> Error {
     Error::Io {
@@ -138,8 +142,8 @@ impl Trainer {
             Some(lora) => gpo_lm::save_lora(&policy.model, lora, &pdir, base_model)?,
             None => policy.model.save_hf(&pdir)?,
         }
-        if let Some(head) = &policy.value_head {
-            write_vars(&head.vars(), &tmp.join("value_head.safetensors"))?;
+        if let Some(critic) = &policy.critic {
+            save_critic(critic, policy, &tmp, base_model)?;
         }
         self.opts.policy.save(tmp.join("optimizer.safetensors"))?;
         if let Some(c) = &self.opts.critic {
@@ -194,8 +198,8 @@ impl Trainer {
             None => Trainer::policy_dir(&dir).join("model.safetensors"),
         };
         read_vars(policy.policy_vars(), &weights, device)?;
-        if let Some(head) = &policy.value_head {
-            read_vars(&head.vars(), &dir.join("value_head.safetensors"), device)?;
+        if let Some(critic) = &policy.critic {
+            load_critic(critic, &dir, device)?;
         }
         self.opts.policy.load(dir.join("optimizer.safetensors"))?;
         if let Some(c) = &mut self.opts.critic {
@@ -205,6 +209,30 @@ impl Trainer {
         self.iteration = state.iteration;
         Ok(())
     }
+}
+
+/// Writes the critic's head, and a LoRA critic's adapters in PEFT's layout (with the
+/// policy's LoRA configuration, which built them).
+fn save_critic(critic: &Critic, policy: &Policy, dir: &Path, base_model: &str) -> Result<()> {
+    write_vars(&critic.head.vars(), &dir.join(VALUE_HEAD))?;
+    if let Some(model) = &critic.model {
+        let lora = policy.lora.as_ref().ok_or_else(|| {
+            Error::Invalid(
+                "a LoRA critic needs a LoRA policy, whose configuration it shares".into(),
+            )
+        })?;
+        gpo_lm::save_lora(model, lora, &dir.join(CRITIC_DIR), base_model)?;
+    }
+    Ok(())
+}
+
+fn load_critic(critic: &Critic, dir: &Path, device: &Device) -> Result<()> {
+    read_vars(&critic.head.vars(), &dir.join(VALUE_HEAD), device)?;
+    if let Some(model) = &critic.model {
+        let adapters = dir.join(CRITIC_DIR).join("adapter_model.safetensors");
+        read_vars(model.trainable_vars(), &adapters, device)?;
+    }
+    Ok(())
 }
 
 /// The settings (dotted paths) in which `saved` and `now` differ, leaving out

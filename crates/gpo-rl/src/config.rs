@@ -4,6 +4,7 @@ use gpo_lm::SamplingParams;
 use gpo_optim::{AdamWConfig, LrSchedule};
 use serde::{Deserialize, Serialize};
 
+use crate::critic_config::{critic_or_lr, CriticConfig};
 use crate::{Error, GroupBaseline, KlEstimator, LossAggregation, Result};
 
 /// How advantages are estimated.
@@ -13,8 +14,8 @@ use crate::{Error, GroupBaseline, KlEstimator, LossAggregation, Result};
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "kind", deny_unknown_fields)]
 pub enum Estimator {
-    /// PPO with a learned critic (a value head on the policy's hidden states) and GAE
-    /// (PAPER.md: gamma = 1, lambda = 0.95).
+    /// PPO with a learned critic ([`CriticConfig`]) and GAE (PAPER.md: gamma = 1,
+    /// lambda = 0.95).
     Ppo {
         /// Discount.
         #[serde(default = "one")]
@@ -25,14 +26,14 @@ pub enum Estimator {
         /// Clip range of the value update around the rollout's values; `None` disables it.
         #[serde(default)]
         value_clip: Option<f64>,
-        /// Weight of the value loss in the total loss.
+        /// Weight of the value loss; it scales only the critic's gradient, which the policy
+        /// never sees.
         #[serde(default = "half")]
         vf_coef: f64,
-        /// Learning rate of the value head; it follows the policy's schedule. Default 1e-4:
-        /// the value head starts at zero on small models and short runs; PAPER.md's 7B
-        /// setting uses 1.5e-6 (against 5e-7 / 3e-6 for the policies).
-        #[serde(default = "critic_lr")]
-        critic_lr: f64,
+        /// The critic: its kind, learning rate, gradient clip and warm-up. Older files'
+        /// `critic_lr = x` reads as `critic = { lr = x }`.
+        #[serde(default, alias = "critic_lr", deserialize_with = "critic_or_lr")]
+        critic: CriticConfig,
     },
     /// GRPO: `n` samples per prompt, advantage `(r - mean) / (std + eps)` within the group.
     Grpo {
@@ -55,9 +56,6 @@ fn lambda() -> f32 {
 fn half() -> f64 {
     0.5
 }
-fn critic_lr() -> f64 {
-    1e-4
-}
 fn grpo_eps() -> f32 {
     1e-4
 }
@@ -70,7 +68,7 @@ impl Estimator {
             lambda: lambda(),
             value_clip: None,
             vf_coef: half(),
-            critic_lr: critic_lr(),
+            critic: CriticConfig::default(),
         }
     }
 
@@ -89,9 +87,17 @@ impl Estimator {
         }
     }
 
-    /// Whether a value head is trained.
+    /// Whether a critic is trained.
     pub fn needs_critic(&self) -> bool {
-        matches!(self, Estimator::Ppo { .. })
+        self.critic().is_some()
+    }
+
+    /// The critic's settings, `None` for critic-free estimators.
+    pub fn critic(&self) -> Option<&CriticConfig> {
+        match self {
+            Estimator::Ppo { critic, .. } => Some(critic),
+            _ => None,
+        }
     }
 }
 
@@ -159,7 +165,7 @@ pub struct RlConfig {
     pub loss_aggregation: LossAggregation,
     /// Weight of the entropy bonus (0 disables it and skips its computation).
     pub entropy_coef: f64,
-    /// Global gradient-norm clip (PAPER.md: 1.0).
+    /// Gradient-norm clip of the policy (PAPER.md: 1.0); the critic has its own.
     pub max_grad_norm: f64,
     /// The policy's optimiser (`lr` is its base learning rate).
     pub optimizer: AdamWConfig,
@@ -229,7 +235,7 @@ impl RlConfig {
                 lambda,
                 value_clip,
                 vf_coef,
-                critic_lr,
+                critic,
             } => {
                 if !(0.0..=1.0).contains(&gamma) || !(0.0..=1.0).contains(&lambda) {
                     return bad(format!(
@@ -242,9 +248,7 @@ impl RlConfig {
                 if !(vf_coef >= 0.0 && vf_coef.is_finite()) {
                     return bad(format!("estimator vf_coef = {vf_coef} must be >= 0"));
                 }
-                if !(critic_lr >= 0.0 && critic_lr.is_finite()) {
-                    return bad(format!("estimator critic_lr = {critic_lr} must be >= 0"));
-                }
+                critic.validate()?;
             }
             Estimator::Grpo { .. } | Estimator::Rloo => {
                 if let Estimator::Grpo { eps } = self.estimator {

@@ -8,6 +8,9 @@
 //!   GRPO, RLOO and REINFORCE baselines.
 //! - [`ppo_policy_loss`], [`ppo_value_loss`]: the clipped PPO objectives on tensors, whose
 //!   per-token terms [`LossAggregation`] averages by token or by response.
+//! - [`Policy`]: the trained LM, its [`Critic`] (kinds in [`CriticConfig`]) and its KL
+//!   reference; [`Trainer`]: sampling, [`prepare`] and [`update`] with the optimisers, RNG
+//!   and checkpoints of one player.
 //!
 //! Host-side functions take one `Vec<f32>` per response (its tokens only, no padding).
 //!
@@ -24,6 +27,8 @@
 mod advantage;
 mod checkpoint;
 mod config;
+mod critic;
+mod critic_config;
 mod json_float;
 mod kl;
 mod loss;
@@ -33,10 +38,13 @@ mod rollout;
 mod task;
 mod trainer;
 mod update;
+mod update_stats;
 mod value_head;
 
 pub use advantage::{gae, group_advantages, whiten, GroupBaseline};
 pub use config::{Estimator, KlConfig, KlPlacement, RlConfig};
+pub use critic::Critic;
+pub use critic_config::{CriticConfig, CriticKind};
 pub use kl::{shape_rewards, KlEstimator};
 pub use loss::{ppo_policy_loss, ppo_value_loss, LossAggregation, PolicyLoss};
 pub use policy::{Policy, Reference, Scores};
@@ -44,7 +52,8 @@ pub use prepare::prepare;
 pub use rollout::{mean, Rollout, RolloutBatch};
 pub use task::TaskReward;
 pub use trainer::{PhaseTimes, StepStats, Trainer};
-pub use update::{update, Optimizers, UpdateStats};
+pub use update::{update, Optimizers, UpdateContext, UpdateScope};
+pub use update_stats::UpdateStats;
 pub use value_head::ValueHead;
 
 /// Errors of this crate.

@@ -4,7 +4,8 @@
 use candle_core::{DType, Tensor, Var, D};
 use gpo_lm::{gather_logprobs, CausalLm, LoraConfig, PairBatch, Pass};
 
-use crate::value_head::ValueHead;
+use crate::critic::Critic;
+use crate::critic_config::CriticKind;
 use crate::{Error, Result};
 
 /// The model the KL penalty is measured against.
@@ -27,7 +28,7 @@ pub struct Policy {
     /// save adapters in PEFT's layout with it.
     pub lora: Option<LoraConfig>,
     /// The critic of PPO, `None` for critic-free estimators.
-    pub value_head: Option<ValueHead>,
+    pub critic: Option<Critic>,
     /// The KL anchor.
     pub reference: Reference,
 }
@@ -38,7 +39,7 @@ pub struct Policy {
 pub struct Scores {
     /// `log pi(y_t | x, y_<t)` at temperature `T` (logits / T).
     pub logprobs: Tensor,
-    /// Critic values, when asked for and the policy has a head.
+    /// Critic values, when asked for and the policy has a critic.
     pub values: Option<Tensor>,
     /// Entropy of the next-token distribution at each response position, when asked for.
     pub entropy: Option<Tensor>,
@@ -56,7 +57,7 @@ impl Policy {
         Ok(Policy {
             model,
             lora: Some(lora),
-            value_head: None,
+            critic: None,
             reference: Reference::BaseWeights,
         })
     }
@@ -73,20 +74,32 @@ impl Policy {
         Ok(Policy {
             model,
             lora: None,
-            value_head: None,
+            critic: None,
             reference,
         })
     }
 
-    /// Adds a zero-initialised value head (PPO's critic).
-    pub fn with_value_head(mut self) -> Result<Self> {
-        let cfg = self.model.config();
-        self.value_head = Some(ValueHead::new(
-            cfg.hidden_size,
-            self.model.dtype(),
-            self.model.device(),
-        )?);
+    /// Adds PPO's critic of `kind`; `seed` draws the initial adapters of a
+    /// [`CriticKind::Lora`] critic (give it a seed other than the policy's).
+    pub fn with_critic(mut self, kind: CriticKind, seed: u64) -> Result<Self> {
+        let critic = match (kind, &self.lora) {
+            (CriticKind::Head, _) => Critic::head(&self.model)?,
+            (CriticKind::Lora, Some(lora)) => Critic::lora(&self.model, lora, seed)?,
+            (CriticKind::Lora, None) => {
+                return Err(Error::Invalid(
+                    "estimator.critic.kind = \"lora\" needs a LoRA policy; use \"head\" with \
+                     full fine-tuning"
+                        .into(),
+                ))
+            }
+        };
+        self.critic = Some(critic);
         Ok(self)
+    }
+
+    /// Adds the default critic: a value head on the policy's detached hidden states.
+    pub fn with_value_head(self) -> Result<Self> {
+        self.with_critic(CriticKind::Head, 0)
     }
 
     /// The policy's trainable variables (adapters or weights), without the critic's.
@@ -97,13 +110,14 @@ impl Policy {
     /// Every trainable variable: the policy's, then the critic's.
     pub fn all_vars(&self) -> Vec<(String, Var)> {
         let mut v = self.model.trainable_vars().to_vec();
-        if let Some(h) = &self.value_head {
-            v.extend(h.vars());
+        if let Some(c) = &self.critic {
+            v.extend(c.vars());
         }
         v
     }
 
     /// Scores `batch` under the policy with `pass` (use [`Pass::train`] to differentiate).
+    /// The critic's values carry no gradient to the policy's variables.
     pub fn score(
         &self,
         batch: &PairBatch,
@@ -112,12 +126,23 @@ impl Policy {
         want_values: bool,
         want_entropy: bool,
     ) -> Result<Scores> {
-        let head = if want_values {
-            self.value_head.as_ref()
-        } else {
-            None
-        };
-        score_with(&self.model, head, batch, temperature, pass, want_entropy)
+        let (mut scores, hidden) = score_with(&self.model, batch, temperature, pass, want_entropy)?;
+        if want_values {
+            scores.values = self
+                .critic
+                .as_ref()
+                .map(|c| c.values(&self.model, Some(&hidden), batch, pass))
+                .transpose()?;
+        }
+        Ok(scores)
+    }
+
+    /// The critic's values alone, `[batch, response_width]` f32 (zero on padding).
+    pub fn values(&self, batch: &PairBatch, pass: &Pass) -> Result<Tensor> {
+        let critic = self.critic.as_ref().ok_or_else(|| {
+            Error::Invalid("the policy has no critic: build it with_critic()".into())
+        })?;
+        critic.values(&self.model, None, batch, pass)
     }
 
     /// `log pi_ref(y_t | ...)` at temperature `T`, `[batch, response_width]`, no graph.
@@ -126,31 +151,37 @@ impl Policy {
             Reference::BaseWeights => (&self.model, Pass::reference()),
             Reference::Model(m) => (m.as_ref(), Pass::infer()),
         };
-        Ok(score_with(model, None, batch, temperature, &pass, false)?.logprobs)
+        Ok(score_with(model, batch, temperature, &pass, false)?
+            .0
+            .logprobs)
     }
 }
 
-/// Logits are divided by the sampling temperature so that the log-probs are those of the
-/// distribution the tokens were drawn from (greedy decoding, `T = 0`, uses the raw logits).
+/// `model`'s final hidden states at the positions that predict the response tokens,
+/// `[batch, response_width, hidden]`.
+pub(crate) fn response_hidden(model: &CausalLm, batch: &PairBatch, pass: &Pass) -> Result<Tensor> {
+    let hidden = model.forward_hidden(&batch.ids, Some(&batch.attention_mask), pass)?;
+    // The hidden state at column c predicts the token at c + 1.
+    Ok(hidden.narrow(1, batch.prompt_width - 1, batch.response_width)?)
+}
+
+/// Scores without values, and the response hidden states they came from. Logits are divided
+/// by the sampling temperature so that the log-probs are those of the distribution the
+/// tokens were drawn from (greedy decoding, `T = 0`, uses the raw logits).
 fn score_with(
     model: &CausalLm,
-    head: Option<&ValueHead>,
     batch: &PairBatch,
     temperature: f64,
     pass: &Pass,
     want_entropy: bool,
-) -> Result<Scores> {
-    let hidden = model.forward_hidden(&batch.ids, Some(&batch.attention_mask), pass)?;
-    // The hidden state at column c predicts the token at c + 1.
-    let h = hidden.narrow(1, batch.prompt_width - 1, batch.response_width)?;
+) -> Result<(Scores, Tensor)> {
+    let h = response_hidden(model, batch, pass)?;
     let mut logits = model.lm_logits(&h, pass)?.to_dtype(DType::F32)?;
     if temperature > 0.0 && temperature != 1.0 {
         logits = (logits / temperature)?;
     }
     let mask = &batch.response_mask;
     let logprobs = (gather_logprobs(&logits, &batch.targets)? * mask)?;
-    let values = head.map(|v| v.forward(&h)).transpose()?;
-    let values = values.map(|v| v * mask).transpose()?;
     let entropy = if want_entropy {
         let lsm = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
         let ent = (lsm.exp()? * &lsm)?.sum(D::Minus1)?.neg()?;
@@ -158,9 +189,10 @@ fn score_with(
     } else {
         None
     };
-    Ok(Scores {
+    let scores = Scores {
         logprobs,
-        values,
+        values: None,
         entropy,
-    })
+    };
+    Ok((scores, h))
 }

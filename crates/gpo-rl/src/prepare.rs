@@ -39,8 +39,7 @@ pub fn prepare(
         let pairs = batch.pair_batch(chunk, pad_id, &device)?;
         let ref_lp = rows(&policy.reference_logprobs(&pairs, temperature)?)?;
         let values = if want_values {
-            let s = policy.score(&pairs, temperature, &Pass::infer(), true, false)?;
-            s.values.map(|v| rows(&v)).transpose()?
+            Some(rows(&policy.values(&pairs, &Pass::infer())?)?)
         } else {
             None
         };

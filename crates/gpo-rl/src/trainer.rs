@@ -12,7 +12,8 @@ use crate::config::RlConfig;
 use crate::policy::Policy;
 use crate::prepare::prepare;
 use crate::rollout::RolloutBatch;
-use crate::update::{update, Optimizers, UpdateStats};
+use crate::update::{update, Optimizers, UpdateContext, UpdateScope};
+use crate::update_stats::UpdateStats;
 use crate::Result;
 
 /// Wall time of each phase of one RL iteration, in seconds.
@@ -116,20 +117,29 @@ impl Trainer {
         Ok(out)
     }
 
-    /// Prepares `batch` ([`prepare`]) and updates the policy on it ([`update`]).
+    /// What this iteration trains: the critic alone during its warm-up
+    /// ([`crate::CriticConfig::warmup_iterations`]), else everything.
+    pub fn scope(&self) -> UpdateScope {
+        match self.cfg.estimator.critic() {
+            Some(c) if self.iteration < c.warmup_iterations => UpdateScope::CriticOnly,
+            _ => UpdateScope::All,
+        }
+    }
+
+    /// Prepares `batch` ([`prepare`]) and updates the policy and its critic on it
+    /// ([`update`]).
     pub fn learn(&mut self, policy: &Policy, batch: &mut RolloutBatch) -> Result<StepStats> {
         let t0 = Instant::now();
         prepare(policy, batch, &self.cfg, self.pad_id)?;
         let prepare_s = t0.elapsed().as_secs_f64();
         let t1 = Instant::now();
-        let stats = update(
+        let ctx = UpdateContext {
             policy,
-            batch,
-            &self.cfg,
-            &mut self.opts,
-            &mut self.rng,
-            self.pad_id,
-        )?;
+            cfg: &self.cfg,
+            pad_id: self.pad_id,
+            scope: self.scope(),
+        };
+        let stats = update(&ctx, batch, &mut self.opts, &mut self.rng)?;
         self.iteration += 1;
         Ok(StepStats {
             iteration: self.iteration,

@@ -1,12 +1,13 @@
-//! The critic: a linear value head on the policy's final hidden states.
+//! The critic's output layer: a linear value head on final hidden states.
 
 use candle_core::{DType, Device, Tensor, Var};
 
 use crate::Result;
 
-/// `V(s_t) = h_t . w + b`, where `h_t` is the policy's final hidden state (after the last
-/// RMSNorm) at the position that predicts response token `t`. Starts at zero, so the first
-/// advantages are GAE's lambda-discounted sums of the rewards to go.
+/// `V(s_t) = h_t . w + b`, where `h_t` is the final hidden state (after the last RMSNorm;
+/// the policy's or the critic's own LM's) at the position that predicts response token `t`.
+/// Starts at zero, so the first advantages are GAE's lambda-discounted sums of the rewards
+/// to go.
 #[derive(Debug, Clone)]
 pub struct ValueHead {
     /// `[hidden]`.

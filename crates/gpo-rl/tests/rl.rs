@@ -1,14 +1,15 @@
 //! Training invariants of the RL loop on a tiny random LoRA model: gradient accumulation
 //! changes nothing, a seeded run reproduces its golden trajectory, a resumed run continues
-//! exactly, and every trainable tensor learns.
+//! exactly, every trainable tensor learns, and the critic learns apart from the policy.
 
 use std::path::PathBuf;
 
-use candle_core::Device;
-use gpo_lm::{attach_lora, Architecture, CausalLm, LmConfig, LoraConfig, Trainable};
+use candle_core::backprop::GradStore;
+use candle_core::{Device, Tensor, Var};
+use gpo_lm::{attach_lora, Architecture, CausalLm, LmConfig, LoraConfig, Pass, Trainable};
 use gpo_rl::{
-    Estimator, KlEstimator, KlPlacement, LossAggregation, Policy, RlConfig, RolloutBatch,
-    StepStats, Trainer,
+    CriticConfig, CriticKind, Estimator, KlEstimator, KlPlacement, LossAggregation, Policy,
+    RlConfig, RolloutBatch, StepStats, Trainer,
 };
 
 const PAD: u32 = 0;
@@ -23,21 +24,36 @@ fn lora_cfg() -> LoraConfig {
     }
 }
 
+fn tiny_model(trainable: Trainable) -> CausalLm {
+    let cfg = LmConfig::tiny(Architecture::Llama);
+    CausalLm::random(cfg, 5, trainable, &Device::Cpu).expect("tiny model")
+}
+
 fn policy(estimator: Estimator) -> Policy {
-    let mut model = CausalLm::random(
-        LmConfig::tiny(Architecture::Llama),
-        5,
-        Trainable::Frozen,
-        &Device::Cpu,
-    )
-    .expect("tiny model");
+    let mut model = tiny_model(Trainable::Frozen);
     attach_lora(&mut model, &lora_cfg(), 9).expect("lora");
     let p = Policy::lora(model, lora_cfg()).expect("policy");
-    if estimator.needs_critic() {
-        p.with_value_head().expect("value head")
-    } else {
-        p
+    match estimator.critic() {
+        Some(c) => p.with_critic(c.kind, 11).expect("critic"),
+        None => p,
     }
+}
+
+/// PPO with `critic`.
+fn ppo(critic: CriticConfig) -> Estimator {
+    let mut e = Estimator::ppo();
+    if let Estimator::Ppo { critic: c, .. } = &mut e {
+        *c = critic;
+    }
+    e
+}
+
+/// PPO with a critic of its own LoRA adapters.
+fn ppo_lora_critic() -> Estimator {
+    ppo(CriticConfig {
+        kind: CriticKind::Lora,
+        ..CriticConfig::default()
+    })
 }
 
 fn config(estimator: Estimator) -> RlConfig {
@@ -77,10 +93,8 @@ fn trainer(policy: &Policy, cfg: RlConfig) -> Trainer {
     Trainer::new(policy, cfg, 17, vec![EOS], PAD).expect("trainer")
 }
 
-fn weights(policy: &Policy) -> Vec<Vec<f32>> {
-    policy
-        .all_vars()
-        .iter()
+fn values_of(vars: &[(String, Var)]) -> Vec<Vec<f32>> {
+    vars.iter()
         .map(|(_, v)| {
             v.as_tensor()
                 .flatten_all()
@@ -89,6 +103,14 @@ fn weights(policy: &Policy) -> Vec<Vec<f32>> {
                 .unwrap()
         })
         .collect()
+}
+
+fn weights(policy: &Policy) -> Vec<Vec<f32>> {
+    values_of(&policy.all_vars())
+}
+
+fn critic_vars(policy: &Policy) -> Vec<(String, Var)> {
+    policy.critic.as_ref().expect("a critic").vars()
 }
 
 fn max_diff(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
@@ -103,6 +125,7 @@ fn max_diff(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
 fn one_minibatch_of_eight_equals_eight_accumulated_micro_batches_of_one() {
     for (estimator, aggregation) in [
         (Estimator::ppo(), LossAggregation::TokenMean),
+        (ppo_lora_critic(), LossAggregation::TokenMean),
         (Estimator::grpo(), LossAggregation::TokenMean),
         (Estimator::grpo(), LossAggregation::SequenceMean),
     ] {
@@ -136,6 +159,10 @@ fn one_minibatch_of_eight_equals_eight_accumulated_micro_batches_of_one() {
             close(a.update.grad_norm, b.update.grad_norm),
             "{a:?} vs {b:?}"
         );
+        assert!(
+            close(a.update.critic_grad_norm, b.update.critic_grad_norm),
+            "{a:?} vs {b:?}"
+        );
         let d = max_diff(wa, wb);
         assert!(d < 1e-5, "{estimator:?}: weights differ by {d}");
     }
@@ -143,16 +170,19 @@ fn one_minibatch_of_eight_equals_eight_accumulated_micro_batches_of_one() {
 
 #[test]
 fn every_trainable_tensor_moves_in_an_update() {
-    let p = policy(Estimator::ppo());
-    let before = weights(&p);
-    let mut t = trainer(&p, config(Estimator::ppo()));
-    // Two iterations: LoRA's A gets a gradient only once B is non-zero.
-    iterate(&mut t, &p);
-    iterate(&mut t, &p);
-    let after = weights(&p);
-    for ((name, _), (b, a)) in p.all_vars().iter().zip(before.iter().zip(&after)) {
-        let moved = b.iter().zip(a).any(|(x, y)| x != y);
-        assert!(moved, "{name} never changed");
+    for est in [Estimator::ppo(), ppo_lora_critic()] {
+        let p = policy(est);
+        let before = weights(&p);
+        let mut t = trainer(&p, config(est));
+        // Two iterations: LoRA's A gets a gradient only once B is non-zero (and a LoRA
+        // critic's B only once the value head is).
+        iterate(&mut t, &p);
+        iterate(&mut t, &p);
+        let after = weights(&p);
+        for ((name, _), (b, a)) in p.all_vars().iter().zip(before.iter().zip(&after)) {
+            let moved = b.iter().zip(a).any(|(x, y)| x != y);
+            assert!(moved, "{est:?}: {name} never changed");
+        }
     }
 }
 
@@ -183,43 +213,51 @@ fn kl_in_the_loss_and_every_estimator_run() {
 
 #[test]
 fn a_resumed_run_continues_exactly() {
-    let est = Estimator::ppo();
-    // Uninterrupted: 3 iterations.
-    let p = policy(est);
-    let mut t = trainer(&p, config(est));
-    let straight: Vec<StepStats> = (0..3).map(|_| iterate(&mut t, &p)).collect();
-    let straight_w = weights(&p);
+    // A LoRA critic whose warm-up ends right after the checkpoint.
+    let warm_lora = ppo(CriticConfig {
+        kind: CriticKind::Lora,
+        warmup_iterations: 1,
+        ..CriticConfig::default()
+    });
+    for est in [Estimator::ppo(), warm_lora] {
+        // Uninterrupted: 3 iterations.
+        let p = policy(est);
+        let mut t = trainer(&p, config(est));
+        let straight: Vec<StepStats> = (0..3).map(|_| iterate(&mut t, &p)).collect();
+        let straight_w = weights(&p);
 
-    // 1 iteration, checkpoint, then a fresh process: new policy, new trainer, load, 2 more.
-    let dir = tempfile::tempdir().unwrap();
-    let ckpt = dir.path().join("ckpt");
-    let p1 = policy(est);
-    let mut t1 = trainer(&p1, config(est));
-    let first = iterate(&mut t1, &p1);
-    t1.save(&p1, &ckpt, "tiny").unwrap();
-    // Saving again replaces the checkpoint atomically.
-    t1.save(&p1, &ckpt, "tiny").unwrap();
-    drop((p1, t1));
-    let p2 = policy(est);
-    let mut t2 = Trainer::new(&p2, config(est), 999, vec![EOS], PAD).unwrap();
-    t2.load(&p2, &ckpt).unwrap();
-    assert_eq!(t2.iteration(), 1);
-    let rest: Vec<StepStats> = (0..2).map(|_| iterate(&mut t2, &p2)).collect();
+        // 1 iteration, checkpoint, then a fresh process: new policy, new trainer, load, 2 more.
+        let dir = tempfile::tempdir().unwrap();
+        let ckpt = dir.path().join("ckpt");
+        let p1 = policy(est);
+        let mut t1 = trainer(&p1, config(est));
+        let first = iterate(&mut t1, &p1);
+        t1.save(&p1, &ckpt, "tiny").unwrap();
+        // Saving again replaces the checkpoint atomically.
+        t1.save(&p1, &ckpt, "tiny").unwrap();
+        let lora_critic = est.critic().is_some_and(|c| c.kind == CriticKind::Lora);
+        assert_eq!(
+            ckpt.join("critic/adapter_config.json").is_file(),
+            lora_critic
+        );
+        drop((p1, t1));
+        let p2 = policy(est);
+        let mut t2 = Trainer::new(&p2, config(est), 999, vec![EOS], PAD).unwrap();
+        t2.load(&p2, &ckpt).unwrap();
+        assert_eq!(t2.iteration(), 1);
+        let rest: Vec<StepStats> = (0..2).map(|_| iterate(&mut t2, &p2)).collect();
 
-    let strip = |s: &StepStats| {
-        (
-            s.iteration,
-            s.reward,
-            s.kl,
-            s.update.policy_loss,
-            s.update.grad_norm,
-        )
-    };
-    assert_eq!(strip(&first), strip(&straight[0]));
-    for (a, b) in rest.iter().zip(&straight[1..]) {
-        assert_eq!(strip(a), strip(b));
+        let strip = |s: &StepStats| {
+            let u = &s.update;
+            let losses = (u.policy_loss, u.value_loss, u.grad_norm, u.critic_grad_norm);
+            (s.iteration, s.reward, s.kl, losses, u.critic_only)
+        };
+        assert_eq!(strip(&first), strip(&straight[0]));
+        for (a, b) in rest.iter().zip(&straight[1..]) {
+            assert_eq!(strip(a), strip(b), "{est:?}");
+        }
+        assert_eq!(max_diff(&weights(&p2), &straight_w), 0.0, "{est:?}");
     }
-    assert_eq!(max_diff(&weights(&p2), &straight_w), 0.0);
 }
 
 #[test]
@@ -269,6 +307,7 @@ fn golden_path(name: &str) -> PathBuf {
 fn seeded_tiny_runs_reproduce_their_golden_trajectories() {
     for (name, est) in [
         ("tiny_ppo", Estimator::ppo()),
+        ("tiny_ppo_lora_critic", ppo_lora_critic()),
         ("tiny_grpo", Estimator::grpo()),
     ] {
         let got = trajectory(est);
@@ -378,4 +417,141 @@ fn whitening_a_group_baseline_rescales_per_response_and_keeps_tied_groups_at_zer
         };
         assert!((a - want).abs() < 1e-4, "{per_response:?}");
     }
+}
+
+/// A policy after two training iterations (so that LoRA's B matrices and the value head are
+/// non-zero and every variable can get a gradient); the scores of a fresh prepared buffer
+/// under a differentiable pass, with the critic's values; the buffer's returns and the
+/// weights of its tokens (summing to 1), `[batch, response_width]`.
+fn trained_scores(est: Estimator) -> (Policy, gpo_rl::Scores, Tensor, Tensor) {
+    let p = policy(est);
+    let cfg = config(est);
+    let mut t = trainer(&p, cfg.clone());
+    iterate(&mut t, &p);
+    iterate(&mut t, &p);
+    let prompts = prompts();
+    let samples = t.sample(&p, &prompts).unwrap();
+    let rewards: Vec<f32> = samples.iter().map(|s| reward(&s.ids)).collect();
+    let mut batch = RolloutBatch::from_samples(&prompts, samples, &rewards).unwrap();
+    gpo_rl::prepare(&p, &mut batch, &cfg, PAD).unwrap();
+    let all: Vec<usize> = (0..batch.len()).collect();
+    let pairs = batch.pair_batch(&all, PAD, &Device::Cpu).unwrap();
+    let temperature = cfg.sampling.temperature;
+    let scores = p
+        .score(&pairs, temperature, &Pass::train(), true, false)
+        .unwrap();
+    let width = pairs.response_width;
+    let returns: Vec<f32> = batch
+        .rollouts
+        .iter()
+        .flat_map(|r| {
+            let pad = width - r.returns.len();
+            r.returns
+                .iter()
+                .copied()
+                .chain(std::iter::repeat_n(0.0, pad))
+        })
+        .collect();
+    let returns = Tensor::from_vec(returns, (batch.len(), width), &Device::Cpu).unwrap();
+    let mask = &pairs.response_mask;
+    let tokens = f64::from(mask.sum_all().unwrap().to_scalar::<f32>().unwrap());
+    (p, scores, returns, (mask / tokens).unwrap())
+}
+
+/// The unclipped value loss of `trained_scores`.
+fn value_loss(scores: &gpo_rl::Scores, returns: &Tensor, weights: &Tensor) -> Tensor {
+    let values = scores.values.as_ref().expect("values");
+    gpo_rl::ppo_value_loss(values, &values.detach(), returns, weights, None).unwrap()
+}
+
+/// Whether `grads` holds a gradient with a non-zero entry for `var`.
+fn has_gradient(grads: &GradStore, var: &Var) -> bool {
+    grads.get(var.as_tensor()).is_some_and(|g| {
+        let g = g.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        g.iter().any(|&x| x != 0.0)
+    })
+}
+
+#[test]
+fn no_value_loss_gradient_reaches_the_policy() {
+    for est in [Estimator::ppo(), ppo_lora_critic()] {
+        let (p, scores, returns, weights) = trained_scores(est);
+        let grads = value_loss(&scores, &returns, &weights).backward().unwrap();
+        for (name, var) in p.policy_vars() {
+            assert!(!has_gradient(&grads, var), "{est:?}: {name}");
+        }
+        // The other way round: the policy's loss reaches every policy variable and no
+        // critic variable.
+        let grads = scores.logprobs.sum_all().unwrap().backward().unwrap();
+        for (name, var) in p.policy_vars() {
+            assert!(has_gradient(&grads, var), "{est:?}: {name}");
+        }
+        for (name, var) in critic_vars(&p) {
+            assert!(!has_gradient(&grads, &var), "{est:?}: {name}");
+        }
+    }
+}
+
+#[test]
+fn every_critic_variable_gets_a_gradient_from_the_value_loss() {
+    for est in [Estimator::ppo(), ppo_lora_critic()] {
+        let (p, scores, returns, weights) = trained_scores(est);
+        let grads = value_loss(&scores, &returns, &weights).backward().unwrap();
+        let vars = critic_vars(&p);
+        let expected = match est.critic().unwrap().kind {
+            CriticKind::Head => 2,
+            CriticKind::Lora => 2 + p.policy_vars().len(),
+        };
+        assert_eq!(vars.len(), expected);
+        for (name, var) in vars {
+            assert!(has_gradient(&grads, &var), "{est:?}: {name}");
+        }
+    }
+}
+
+#[test]
+fn critic_warm_up_leaves_the_policy_unchanged_while_the_critic_moves() {
+    for kind in [CriticKind::Head, CriticKind::Lora] {
+        let est = ppo(CriticConfig {
+            kind,
+            warmup_iterations: 2,
+            ..CriticConfig::default()
+        });
+        let p = policy(est);
+        let mut t = trainer(&p, config(est));
+        let policy_before = values_of(p.policy_vars());
+        let critic_before = values_of(&critic_vars(&p));
+        for _ in 0..2 {
+            let s = iterate(&mut t, &p);
+            assert!(s.update.critic_only, "{kind:?}");
+            assert_eq!((s.update.grad_norm, s.update.lr), (0.0, 0.0));
+            assert!(s.update.critic_grad_norm > 0.0, "{kind:?}");
+        }
+        assert_eq!(max_diff(&values_of(p.policy_vars()), &policy_before), 0.0);
+        assert!(max_diff(&values_of(&critic_vars(&p)), &critic_before) > 0.0);
+        assert_eq!(t.optimizers().policy.step_count(), 0);
+        // After the warm-up, the policy learns too.
+        let s = iterate(&mut t, &p);
+        assert!(!s.update.critic_only && s.update.grad_norm > 0.0);
+        assert!(max_diff(&values_of(p.policy_vars()), &policy_before) > 0.0);
+    }
+}
+
+#[test]
+fn a_critic_other_than_the_configured_one_is_refused() {
+    let head = policy(Estimator::ppo());
+    let err = Trainer::new(&head, config(ppo_lora_critic()), 0, vec![EOS], PAD)
+        .err()
+        .expect("a head critic under a lora config")
+        .to_string();
+    assert!(
+        err.contains("estimator.critic.kind = \"lora\"") && err.contains("critic is head"),
+        "{err}"
+    );
+    let full = Policy::full(tiny_model(Trainable::Full)).unwrap();
+    let err = full
+        .with_critic(CriticKind::Lora, 0)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("needs a LoRA policy"), "{err}");
 }

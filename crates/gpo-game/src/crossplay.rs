@@ -54,7 +54,7 @@ pub fn crossplay(
     max_seeds: Option<usize>,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<CrossPlay> {
-    let mut seeds = Prompts::load(&cfg.data, cfg.seed, cache)?.eval;
+    let mut seeds = Prompts::load(&cfg.data, cfg.seed, cache, false)?.eval;
     if let Some(n) = max_seeds {
         seeds.truncate(n);
     }

@@ -108,10 +108,13 @@ fn do_not_answer(cache: &AssetCache) -> Result<Vec<String>> {
 }
 
 /// Names `prompt_set` understands besides a file path.
-pub const PROMPT_SETS: &str = "harmbench, do-not-answer, built-in-benign";
+pub const PROMPT_SETS: &str =
+    "harmbench, do-not-answer, built-in-benign, sharegpt-heldout, alarming-benign, sharegpt-train";
 
 /// A named prompt set: `harmbench` (HarmBench's 200, never trained on), `do-not-answer`,
-/// `built-in-benign` ([`BUILT_IN_BENIGN`]), or a prompt file (see [`read_prompt_file`]).
+/// `built-in-benign` ([`BUILT_IN_BENIGN`]), the benign sets of [`crate::benign`]
+/// (`sharegpt-heldout`, `alarming-benign`, `sharegpt-train`), or a prompt file (see
+/// [`read_prompt_file`]).
 /// An empty set is an error naming it.
 pub fn prompt_set(name: &str, cache: &AssetCache) -> Result<Vec<String>> {
     let set = match name {
@@ -125,6 +128,9 @@ pub fn prompt_set(name: &str, cache: &AssetCache) -> Result<Vec<String>> {
         }
         "do-not-answer" => do_not_answer(cache)?,
         "built-in-benign" | "built-in" => BUILT_IN_BENIGN.iter().map(|s| s.to_string()).collect(),
+        "sharegpt-heldout" => crate::benign::sharegpt_heldout(cache)?,
+        "alarming-benign" => crate::benign::alarming_benign(),
+        "sharegpt-train" => crate::benign::sharegpt_train(cache)?,
         path => {
             if !Path::new(path).exists() {
                 return Err(Error::Data(format!(
@@ -152,8 +158,13 @@ pub fn subset(mut set: Vec<String>, n: usize, seed: u64) -> Vec<String> {
 
 impl Prompts {
     /// Loads the configured sources and splits the seeds with a seeded shuffle: the first
-    /// `eval_seeds` are held out.
-    pub fn load(cfg: &DataConfig, seed: u64, cache: &AssetCache) -> Result<Self> {
+    /// `eval_seeds` are held out. Benign prompts are read only `with_benign` (else empty).
+    pub fn load(
+        cfg: &DataConfig,
+        seed: u64,
+        cache: &AssetCache,
+        with_benign: bool,
+    ) -> Result<Self> {
         // A file's own errors name it; this names the key that pointed at it.
         let in_key = |key: &str, e: Error| Error::Data(format!("data.{key}: {e}"));
         let mut seeds = match cfg.seeds.as_str() {
@@ -177,10 +188,12 @@ impl Prompts {
             train.truncate(cfg.max_train_seeds);
         }
         let benign = match cfg.benign.as_str() {
+            _ if !with_benign => Vec::new(),
             "built-in" => BUILT_IN_BENIGN.iter().map(|s| s.to_string()).collect(),
+            "sharegpt-train" => crate::benign::sharegpt_train(cache)?,
             path => read_prompt_file(Path::new(path)).map_err(|e| in_key("benign", e))?,
         };
-        if benign.is_empty() {
+        if with_benign && benign.is_empty() {
             return Err(Error::Data(format!(
                 "data.benign `{}` has no prompts",
                 cfg.benign
@@ -220,7 +233,9 @@ mod tests {
             ..DataConfig::default()
         };
         let cache = AssetCache::new(dir.path().join("cache"));
-        let err = Prompts::load(&cfg, 0, &cache).unwrap_err().to_string();
+        let err = Prompts::load(&cfg, 0, &cache, true)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("has 2 prompts"), "{err}");
     }
 
@@ -233,7 +248,9 @@ mod tests {
             seeds: gone.clone(),
             ..DataConfig::default()
         };
-        let err = Prompts::load(&cfg, 0, &cache).unwrap_err().to_string();
+        let err = Prompts::load(&cfg, 0, &cache, true)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("data.seeds") && err.contains(&gone), "{err}");
         let seeds = dir.path().join("s.txt");
         std::fs::write(&seeds, "a\nb\nc\n").unwrap();
@@ -243,7 +260,9 @@ mod tests {
             eval_seeds: 1,
             ..DataConfig::default()
         };
-        let err = Prompts::load(&cfg, 0, &cache).unwrap_err().to_string();
+        let err = Prompts::load(&cfg, 0, &cache, true)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("data.benign") && err.contains(&gone), "{err}");
     }
 
@@ -259,7 +278,7 @@ mod tests {
             ..DataConfig::default()
         };
         for seed in 0..8 {
-            let p = Prompts::load(&cfg, seed, &cache).unwrap();
+            let p = Prompts::load(&cfg, seed, &cache, false).unwrap();
             let mut all: Vec<&String> = p.eval.iter().chain(&p.train).collect();
             all.sort();
             assert_eq!(all, ["a", "b", "c"], "run seed {seed}");

@@ -17,6 +17,7 @@ use crate::chat_policy::{BaseModels, ChatPolicy, PolicySpec};
 use crate::config::{Anchor, DefenderPrompts, GameConfig, Iterate, Mode};
 use crate::data::Prompts;
 use crate::defender::Defender;
+use crate::defender_reward::{defender_reward, Helpfulness};
 use crate::diversity::Diversity;
 use crate::player::Player;
 use crate::schedule::{Role, ScheduleState};
@@ -112,6 +113,9 @@ pub struct Game {
     pub diversity: Diversity,
     /// Seeds and benign prompts.
     pub prompts: Prompts,
+    /// The price of declining benign prompts, when `defender.helpfulness > 0` and the
+    /// defender learns from benign extras.
+    pub helpfulness: Option<Helpfulness>,
     /// Steps completed.
     pub step: u64,
     /// Where the schedule stands.
@@ -146,7 +150,20 @@ impl Game {
             }
             _ => None,
         };
-        let prompts = Prompts::load(&cfg.data, cfg.seed, cache)?;
+        let benign_extras = match cfg.defender.prompts {
+            DefenderPrompts::Mixed { benign, .. } => benign > 0,
+            DefenderPrompts::Attacker => false,
+        };
+        let prompts = Prompts::load(&cfg.data, cfg.seed, cache, benign_extras)?;
+        let helpfulness = if benign_extras && cfg.defender.helpfulness > 0.0 && served.is_none() {
+            let heads = match cfg.judge.kind {
+                gpo_judge::JudgeKind::Embedded => cfg.judge.heads_dir(cache),
+                _ => gpo_judge::default_heads_dir(cache),
+            };
+            Some(Helpfulness::load(cfg.defender.helpfulness, cache, &heads)?)
+        } else {
+            None
+        };
         let judge = gpo_judge::build_judge(&cfg.judge, cache)
             .map_err(|e| Error::Setup(format!("the judge cannot load: {e}")))?;
         let diversity = Diversity::load(cache, cfg.attacker.history_max)?;
@@ -203,6 +220,7 @@ impl Game {
             judge,
             diversity,
             prompts,
+            helpfulness,
             step: 0,
             schedule,
         };
@@ -253,6 +271,37 @@ impl Game {
             .collect()
     }
 
+    /// The defender's reward of each answer ([`defender_reward`]): answers to the benign
+    /// extras (`defender_texts[first_benign..]`) pay for complying when
+    /// [`Game::helpfulness`] is set.
+    fn defender_rewards(
+        &self,
+        answers: &[(usize, String)],
+        defender_texts: &[String],
+        first_benign: usize,
+        p_unsafe: &[f32],
+    ) -> Result<Vec<f32>> {
+        let mut complies = vec![None; answers.len()];
+        if let Some(h) = &self.helpfulness {
+            let benign: Vec<usize> = (0..answers.len())
+                .filter(|&k| answers[k].0 >= first_benign)
+                .collect();
+            let exchanges: Vec<Exchange<'_>> = benign
+                .iter()
+                .map(|&k| Exchange::new(&defender_texts[answers[k].0], &answers[k].1))
+                .collect();
+            for (&k, c) in benign.iter().zip(h.p_complies(&exchanges)?) {
+                complies[k] = Some(c);
+            }
+        }
+        let weight = self.helpfulness.as_ref().map_or(0.0, Helpfulness::weight);
+        Ok(p_unsafe
+            .iter()
+            .zip(complies)
+            .map(|(&p, c)| defender_reward(p, c, weight))
+            .collect())
+    }
+
     /// Plays one step and returns its record and sample lines.
     pub fn play_step(&mut self) -> Result<(StepRecord, Vec<SampleRecord>)> {
         let step = self.step + 1;
@@ -297,6 +346,8 @@ impl Game {
         // The defender answers the attacks, plus fixed extras when configured and it learns
         // this step (the extras only serve its update).
         let mut defender_texts = attack_texts.clone();
+        // Index of the first benign extra in `defender_texts` (none: its length).
+        let mut first_benign = defender_texts.len();
         if let (DefenderPrompts::Mixed { seeds: k, benign }, true) =
             (self.cfg.defender.prompts, self.learns(Role::Defender))
         {
@@ -304,6 +355,7 @@ impl Game {
             for _ in 0..k {
                 defender_texts.extend(self.prompts.train.choose(&mut rng).cloned());
             }
+            first_benign = defender_texts.len();
             for _ in 0..benign {
                 defender_texts.extend(self.prompts.benign.choose(&mut rng).cloned());
             }
@@ -395,7 +447,8 @@ impl Game {
         let attacker_rewards: Vec<f32> = (0..n_attacks)
             .map(|i| attack_p[i] - a.w_bleu * sb[i] - a.w_emb * cos[i])
             .collect();
-        let defender_rewards: Vec<f32> = p_unsafe.iter().map(|p| 1.0 - p).collect();
+        let defender_rewards =
+            self.defender_rewards(&answers, &defender_texts, first_benign, &p_unsafe)?;
 
         // Learners update.
         let attacker_step = match attack {

@@ -32,17 +32,20 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod benign;
 mod chat_policy;
 mod config;
 mod crossplay;
 mod data;
 mod defender;
+pub mod defender_reward;
 mod diversity;
 mod eval;
 mod game;
 mod load;
 mod player;
 mod policy_eval;
+pub mod refuse_task;
 mod run;
 mod schedule;
 
@@ -60,8 +63,8 @@ pub use game::{Game, PlayerStep, SampleRecord, StepRecord, StepTimes};
 pub use load::{load_config, parse_config, DEFAULT_PRESET};
 pub use player::Player;
 pub use policy_eval::{
-    evaluate_attacker, evaluate_defender, AttackerReport, DefenderReport, Example, JudgedRates,
-    Judges, TargetRates,
+    evaluate_attacker, evaluate_defender, AttackSetup, AttackerReport, BenignRates, DefenderReport,
+    EvalContext, Example, JudgedRates, Judges, NamedPrompts, TargetRates,
 };
 pub use run::{read_evals, Outcome, Progress, RunDir, Summary};
 pub use schedule::{Role, Schedule, ScheduleState};

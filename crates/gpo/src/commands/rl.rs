@@ -8,7 +8,7 @@ use gpo_lm::{attach_lora, LoadOptions, LoraConfig};
 use gpo_rl::{
     Estimator, KlEstimator, LossAggregation, Policy, RlConfig, RolloutBatch, TaskReward, Trainer,
 };
-use gpo_tokenizer::ChatMessage;
+use gpo_tokenizer::{ChatMessage, Tokenizer};
 use serde_json::json;
 
 use crate::model_args::ModelArgs;
@@ -42,6 +42,10 @@ pub enum RewardArg {
     ContainsWord,
     /// 1 - tokens / max-new-tokens for a response that ends by itself.
     Short,
+    /// 1 when the response declines (the embedded judge's compliance head reads P(complies)
+    /// < 0.5), on Do-Not-Answer's harmful questions; held-out HarmBench prompts measure the
+    /// refusal rate every --eval-every iterations.
+    Refuse,
 }
 
 /// Arguments of `gpo rl`.
@@ -64,9 +68,10 @@ pub struct RlArgs {
     /// Prompts per iteration.
     #[arg(long, default_value_t = 8)]
     prompts_per_step: usize,
-    /// Samples per prompt (the group of grpo/rloo; at least 2 for them).
-    #[arg(long, default_value_t = 1)]
-    n: usize,
+    /// Samples per prompt (the group of grpo/rloo; at least 2 for them) [default: 4 for
+    /// grpo and rloo, 1 otherwise]
+    #[arg(long)]
+    n: Option<usize>,
     /// Most new tokens per response.
     #[arg(long, default_value_t = 48)]
     max_new_tokens: usize,
@@ -83,6 +88,17 @@ pub struct RlArgs {
     /// KL coefficient (ppo: k1 in the reward, as PAPER.md; group estimators: k3 in the loss).
     #[arg(long, allow_negative_numbers = true, default_value_t = 0.01)]
     beta: f32,
+    /// GAE's lambda (ppo): 1 gives every token the whole reward to go, so a reward on the
+    /// last token reaches the opening ones undiscounted.
+    #[arg(long, default_value_t = 0.95)]
+    lambda: f32,
+    /// Passes over each iteration's responses.
+    #[arg(long, default_value_t = 1)]
+    epochs: usize,
+    /// Optimiser steps per pass: the responses are split into this many mini-batches (from
+    /// the second on, PPO's ratio differs from 1 and its clip acts).
+    #[arg(long, default_value_t = 1)]
+    minibatches: usize,
     /// User prompts, one per line (default: a built-in list of short questions).
     #[arg(long)]
     prompts: Option<PathBuf>,
@@ -99,6 +115,17 @@ pub struct RlArgs {
     /// Sample exactly --max-new-tokens tokens per response (for timing runs).
     #[arg(long)]
     ignore_eos: bool,
+    /// --reward refuse: iterations between held-out refusal measurements (also before the
+    /// first and after the last); 0 measures only before and after.
+    #[arg(long, default_value_t = 5)]
+    eval_every: u64,
+    /// --reward refuse: held-out HarmBench prompts per measurement.
+    #[arg(long, default_value_t = 64)]
+    eval_prompts: usize,
+    /// --reward refuse: the embedded judge's heads, whose compliance head reads refusals
+    /// (default: the cache's, trained there on first use).
+    #[arg(long)]
+    heads_dir: Option<PathBuf>,
 }
 
 const BUILT_IN: &[&str] = &[
@@ -120,8 +147,15 @@ const BUILT_IN: &[&str] = &[
     "What do cows drink?",
 ];
 
-fn read_prompts(path: &Option<PathBuf>) -> Result<Vec<String>> {
+fn read_prompts(path: &Option<PathBuf>, reward: RewardArg) -> Result<Vec<String>> {
     let Some(path) = path else {
+        if let RewardArg::Refuse = reward {
+            let cache = gpo_assets::AssetCache::from_env()?;
+            let mut dna = gpo_game::refuse_task::RefuseTask::train_prompts(&cache)?;
+            // A seeded order, so each iteration sees several topics.
+            dna = gpo_game::subset(dna, usize::MAX, 0);
+            return Ok(dna);
+        }
         return Ok(BUILT_IN.iter().map(|s| s.to_string()).collect());
     };
     let text = std::fs::read_to_string(path)
@@ -141,24 +175,41 @@ fn read_prompts(path: &Option<PathBuf>) -> Result<Vec<String>> {
 /// Prints one JSON line per iteration: reward, KL (the configured estimator's, and `kl_k1`),
 /// losses, timings and one sample.
 pub fn run(args: RlArgs) -> Result<()> {
+    let n = args.n.unwrap_or(match args.estimator {
+        EstimatorArg::Grpo | EstimatorArg::Rloo => 4,
+        EstimatorArg::Ppo | EstimatorArg::Reinforce => 1,
+    });
     for (flag, value) in [
         ("--steps", args.steps as usize),
         ("--prompts-per-step", args.prompts_per_step),
-        ("--n", args.n),
+        ("--n", n),
+        ("--eval-prompts", args.eval_prompts),
+        ("--epochs", args.epochs),
+        ("--minibatches", args.minibatches),
     ] {
         anyhow::ensure!(value >= 1, "{flag} must be at least 1");
     }
     let estimator = match args.estimator {
-        EstimatorArg::Ppo => Estimator::ppo(),
+        EstimatorArg::Ppo => {
+            anyhow::ensure!(
+                (0.0..=1.0).contains(&args.lambda),
+                "--lambda {} must be in [0, 1]",
+                args.lambda
+            );
+            let mut ppo = Estimator::ppo();
+            if let Estimator::Ppo { lambda, .. } = &mut ppo {
+                *lambda = args.lambda;
+            }
+            ppo
+        }
         EstimatorArg::Grpo => Estimator::grpo(),
         EstimatorArg::Rloo => Estimator::Rloo,
         EstimatorArg::Reinforce => Estimator::Reinforce,
     };
-    let Some(per_step) = args.prompts_per_step.checked_mul(args.n) else {
+    let Some(per_step) = args.prompts_per_step.checked_mul(n) else {
         bail!(
-            "--prompts-per-step {} x --n {} responses per iteration is too many",
+            "--prompts-per-step {} x --n {n} responses per iteration is too many",
             args.prompts_per_step,
-            args.n
         );
     };
     if let Some(dir) = &args.out {
@@ -177,9 +228,15 @@ pub fn run(args: RlArgs) -> Result<()> {
             _ => {}
         }
     }
+    anyhow::ensure!(
+        args.minibatches <= per_step,
+        "--minibatches {} is more than the {per_step} responses of an iteration",
+        args.minibatches
+    );
     let mut cfg = RlConfig {
         estimator,
-        minibatch_size: per_step,
+        epochs: args.epochs,
+        minibatch_size: per_step.div_ceil(args.minibatches),
         ..RlConfig::default()
     };
     cfg.kl.beta = args.beta;
@@ -202,7 +259,7 @@ pub fn run(args: RlArgs) -> Result<()> {
     }
     cfg.optimizer.lr = args.lr;
     cfg.schedule = gpo_optim::LrSchedule::Warmup { warmup: 2 };
-    cfg.sampling.n = args.n;
+    cfg.sampling.n = n;
     cfg.sampling.max_new_tokens = args.max_new_tokens;
     cfg.sampling.seed = args.seed;
     cfg.sampling.ignore_eos = args.ignore_eos;
@@ -211,11 +268,15 @@ pub fn run(args: RlArgs) -> Result<()> {
         RewardArg::ContainsWord => TaskReward::ContainsWord {
             word: args.word.clone(),
         },
-        RewardArg::Short => TaskReward::Short {
+        RewardArg::Short | RewardArg::Refuse => TaskReward::Short {
             budget: args.max_new_tokens,
         },
     };
-    let texts = read_prompts(&args.prompts)?;
+    let texts = read_prompts(&args.prompts, args.reward)?;
+    let refuse = match args.reward {
+        RewardArg::Refuse => Some(RefuseRun::load(&args)?),
+        _ => None,
+    };
 
     let lm = args.model.load(&LoadOptions::default())?;
     let tok = lm.tokenizer;
@@ -230,15 +291,14 @@ pub fn run(args: RlArgs) -> Result<()> {
     if estimator.needs_critic() {
         policy = policy.with_value_head()?;
     }
-    let prompts: Vec<Vec<u32>> = texts
-        .iter()
-        .map(|t| {
-            let chat = tok.apply_chat_template(&[ChatMessage::user(t)], true)?;
-            Ok(tok.encode(&chat, false)?)
-        })
-        .collect::<Result<_>>()?;
     let eos = tok.eos_ids().to_vec();
     let pad = tok.pad_id().or(eos.first().copied()).unwrap_or(0);
+    let io = ChatIo {
+        tok: &tok,
+        eos: &eos,
+        pad,
+    };
+    let prompts: Vec<Vec<u32>> = texts.iter().map(|t| io.encode(t)).collect::<Result<_>>()?;
     let mut trainer = Trainer::new(&policy, cfg, args.seed, eos.clone(), pad)?;
     if args.resume {
         let Some(dir) = args.out.as_ref() else {
@@ -249,22 +309,39 @@ pub fn run(args: RlArgs) -> Result<()> {
             .with_context(|| format!("resuming from {}", dir.display()))?;
     }
 
+    if let (Some(r), 0) = (&refuse, trainer.iteration()) {
+        let measured = r.measure(&policy, &io, trainer.config())?;
+        super::emit(&json!({"iteration": 0, "heldout_refusal": measured}))?;
+    }
     while trainer.iteration() < args.steps {
         let start = (trainer.iteration() as usize * args.prompts_per_step) % prompts.len();
-        let step_prompts: Vec<Vec<u32>> = (0..args.prompts_per_step)
-            .map(|k| prompts[(start + k) % prompts.len()].clone())
+        let picked: Vec<usize> = (0..args.prompts_per_step)
+            .map(|k| (start + k) % prompts.len())
             .collect();
+        let step_prompts: Vec<Vec<u32>> = picked.iter().map(|&i| prompts[i].clone()).collect();
         let samples = trainer.sample(&policy, &step_prompts)?;
-        let mut rewards = Vec::with_capacity(samples.len());
-        let mut first_text = String::new();
-        for (k, s) in samples.iter().enumerate() {
-            let text = tok.decode(&s.ids, true)?;
-            let finished = s.ids.last().is_some_and(|t| eos.contains(t));
-            rewards.push(reward.score(&text, s.ids.len(), finished));
-            if k == 0 {
-                first_text = text;
-            }
+        let mut responses = Vec::with_capacity(samples.len());
+        for s in &samples {
+            responses.push(tok.decode(&s.ids, true)?.trim().to_string());
         }
+        let rewards: Vec<f32> = match &refuse {
+            Some(r) => {
+                let asked: Vec<String> = samples
+                    .iter()
+                    .map(|s| texts[picked[s.prompt_index]].clone())
+                    .collect();
+                r.task.rewards(&asked, &responses)?
+            }
+            None => samples
+                .iter()
+                .zip(&responses)
+                .map(|(s, text)| {
+                    let finished = s.ids.last().is_some_and(|t| eos.contains(t));
+                    reward.score(text, s.ids.len(), finished)
+                })
+                .collect(),
+        };
+        let first_text = responses.first().cloned().unwrap_or_default();
         let mut batch = RolloutBatch::from_samples(&step_prompts, samples, &rewards)?;
         let stats = trainer.learn(&policy, &mut batch)?;
         if let Some(dir) = &args.out {
@@ -283,7 +360,96 @@ pub fn run(args: RlArgs) -> Result<()> {
         }));
         line["kl_k1"] = json!(k1);
         line["sample"] = json!(first_text);
+        if let Some(r) = &refuse {
+            let it = trainer.iteration();
+            if it == args.steps || (args.eval_every > 0 && it % args.eval_every == 0) {
+                line["heldout_refusal"] = r.measure(&policy, &io, trainer.config())?;
+            }
+        }
         super::emit(&line)?;
     }
     Ok(())
+}
+
+/// `--reward refuse`: the compliance head and the held-out HarmBench prompts.
+struct RefuseRun {
+    task: gpo_game::refuse_task::RefuseTask,
+    heldout: Vec<String>,
+    seed: u64,
+}
+
+impl RefuseRun {
+    fn load(args: &RlArgs) -> Result<Self> {
+        let cache = gpo_assets::AssetCache::from_env()?;
+        Ok(RefuseRun {
+            task: gpo_game::refuse_task::RefuseTask::load(&cache, args.heads_dir.as_deref())?,
+            heldout: gpo_game::refuse_task::RefuseTask::heldout_prompts(
+                &cache,
+                args.eval_prompts,
+                args.seed,
+            )?,
+            seed: args.seed,
+        })
+    }
+
+    /// The refusal rate on the held-out prompts, one response each, sampled as in training
+    /// with a fixed seed (so measurements differ only by the policy), with a 95% bootstrap
+    /// interval over prompts; and the responses' mean length in tokens.
+    fn measure(
+        &self,
+        policy: &Policy,
+        io: &ChatIo<'_>,
+        cfg: &RlConfig,
+    ) -> Result<serde_json::Value> {
+        let ids: Vec<Vec<u32>> = self
+            .heldout
+            .iter()
+            .map(|t| io.encode(t))
+            .collect::<Result<_>>()?;
+        let params = gpo_lm::SamplingParams {
+            n: 1,
+            seed: self.seed ^ 0x04e1_d0a7,
+            ..cfg.sampling.clone()
+        };
+        let samples = gpo_lm::generate(
+            &policy.model,
+            &ids,
+            io.eos,
+            io.pad,
+            &params,
+            &gpo_lm::Pass::infer(),
+        )?;
+        let responses: Vec<String> = samples
+            .iter()
+            .map(|s| Ok(io.tok.decode(&s.ids, true)?.trim().to_string()))
+            .collect::<Result<_>>()?;
+        let refused: Vec<f64> = self
+            .task
+            .rewards(&self.heldout, &responses)?
+            .into_iter()
+            .map(f64::from)
+            .collect();
+        let rate = gpo_eval::Bootstrap::default()
+            .with_seed(self.seed)
+            .interval("refusal rate", &refused)?;
+        let tokens = gpo_rl::mean(samples.iter().map(|s| s.ids.len() as f32));
+        Ok(json!({"refusal": rate, "response_tokens": tokens, "sample": responses.first()}))
+    }
+}
+
+/// A model's chat template, tokenizer and stop tokens.
+struct ChatIo<'a> {
+    tok: &'a Tokenizer,
+    eos: &'a [u32],
+    pad: u32,
+}
+
+impl ChatIo<'_> {
+    /// `text` as one user turn, ready to generate from.
+    fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        let chat = self
+            .tok
+            .apply_chat_template(&[ChatMessage::user(text)], true)?;
+        Ok(self.tok.encode(&chat, false)?)
+    }
 }

@@ -78,13 +78,18 @@ impl Bootstrap {
         self
     }
 
-    fn validate(&self) -> Result<()> {
+    pub(crate) fn validate(&self) -> Result<()> {
         if self.resamples == 0 {
             return Err(Error::Invalid {
                 name: "resamples",
                 message: "must be at least 1 (default 2000)".into(),
             });
         }
+        self.validate_level()
+    }
+
+    /// The level alone: what explicit resamples need.
+    pub(crate) fn validate_level(&self) -> Result<()> {
         if !(self.level > 0.0 && self.level < 1.0) {
             return Err(Error::Invalid {
                 name: "level",
@@ -122,9 +127,7 @@ impl Bootstrap {
         values: &[f64],
         indices: &[Vec<usize>],
     ) -> Result<Estimate> {
-        if !(self.level > 0.0 && self.level < 1.0) {
-            self.validate()?;
-        }
+        self.validate_level()?;
         if values.is_empty() {
             return Err(Error::Empty(label));
         }
@@ -222,7 +225,7 @@ impl Bootstrap {
     }
 
     /// `mean` with the percentile interval of the resampled `means`.
-    fn estimate(&self, mean: f64, mut means: Vec<f64>, n: usize) -> Estimate {
+    pub(crate) fn estimate(&self, mean: f64, mut means: Vec<f64>, n: usize) -> Estimate {
         means.sort_by(f64::total_cmp);
         let tail = (1.0 - self.level) / 2.0;
         Estimate {

@@ -2,9 +2,11 @@
 //!
 //! - [`Bootstrap`]: percentile bootstrap of a mean (seeded ChaCha8, `B` resamples, default
 //!   2000), or over explicit resample indices ([`Bootstrap::interval_from_indices`]) so
-//!   that a reference implementation can be matched index for index.
+//!   that a reference implementation can be matched index for index;
+//!   [`Bootstrap::cluster_interval`] resamples prompts with all their samples.
 //! - [`Estimate`]: a mean with its interval; [`attack_success`], [`mean_p_unsafe`] and
 //!   [`over_refusal`] build the three rates of a defender evaluation.
+//! - [`ResponseStats`]: mean length and [`distinct_2`] of a set of responses.
 //! - [`CrossPlay`]: the attacker-snapshot x defender-snapshot matrix of attack success
 //!   rates (`RUN_DIR/crossplay.json`) and its [`Exploitability`].
 //!
@@ -12,8 +14,9 @@
 //! use gpo_eval::{attack_success, Bootstrap};
 //! # fn main() -> gpo_eval::Result<()> {
 //! let p_unsafe = [0.9, 0.1, 0.2, 0.8, 0.05, 0.6];
-//! let asr = attack_success(&p_unsafe, 0.5, &Bootstrap::default())?;
-//! assert_eq!(asr.n, 6);
+//! // Three prompts, each answered twice (prompt-major).
+//! let asr = attack_success(&p_unsafe, 0.5, 2, &Bootstrap::default())?;
+//! assert_eq!(asr.n, 3);
 //! assert!((asr.mean - 0.5).abs() < 1e-12);
 //! assert!(asr.lo <= asr.mean && asr.mean <= asr.hi);
 //! # Ok(()) }
@@ -21,12 +24,15 @@
 #![warn(missing_docs)]
 
 mod bootstrap;
+mod cluster;
 mod crossplay;
 mod rates;
+mod responses;
 
 pub use bootstrap::{percentile, Bootstrap, Estimate};
 pub use crossplay::{write_atomic, CrossPlay, Exploitability, CROSSPLAY_FORMAT};
 pub use rates::{attack_success, mean_p_unsafe, over_refusal};
+pub use responses::{distinct_2, ResponseStats};
 
 /// Errors of evaluation.
 #[derive(Debug, thiserror::Error)]

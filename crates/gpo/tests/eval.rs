@@ -1,6 +1,6 @@
 //! `gpo eval` and `gpo crossplay` end to end on a tiny run of SmolLM2-135M-Instruct: the
 //! reports' shapes and intervals, the cross-play matrix written beside the run, same seed
-//! same numbers, and one-line errors for bad input.
+//! same numbers, several samples per prompt, and one-line errors for bad input.
 
 mod common;
 use common::{assert_clean_error, gpo, stdout_lines, tiny_config, train_heads};
@@ -64,7 +64,8 @@ fn eval_and_crossplay_on_a_tiny_run() {
             .unwrap();
     assert_eq!(&written, cp, "crossplay.json holds what was printed");
 
-    // The defender: the run's latest snapshot, judged by both judges.
+    // The defender: the run's latest snapshot, judged by both judges, two samples per
+    // prompt, over-refusal on two benign sets.
     let heads = train_heads(dir.path());
     let defender_args = [
         "eval",
@@ -76,14 +77,18 @@ fn eval_and_crossplay_on_a_tiny_run() {
         "3",
         "--benign",
         seeds_s,
+        "--benign",
+        "built-in-benign",
         "--heads-dir",
         &heads,
-        "--second-judge",
-        "lm-guard",
         "--max-new-tokens",
         "6",
         "--resamples",
         "200",
+        "--samples",
+        "2",
+        "--second-judge",
+        "lm-guard",
     ];
     let d = &stdout_lines(&gpo(&defender_args))[0];
     assert!(
@@ -101,10 +106,53 @@ fn eval_and_crossplay_on_a_tiny_run() {
         .as_str()
         .unwrap()
         .starts_with("lm-guard"));
+    assert_eq!(d["samples"], 2);
     assert_estimate(&d["over_refusal"], 12, (0.0, 1.0));
+    let sets = d["benign_sets"].as_array().unwrap();
+    assert_eq!(sets.len(), 2, "{d}");
+    assert_eq!(
+        (&sets[0]["name"], &sets[0]["prompts"]),
+        (&seeds_s.into(), &12.into())
+    );
+    assert_eq!(
+        sets[0]["over_refusal"], d["over_refusal"],
+        "the first set is top-level"
+    );
+    assert_eq!(sets[1]["name"], "built-in-benign");
+    for stats in [
+        &d["harmful_responses"],
+        &sets[0]["responses"],
+        &sets[1]["responses"],
+    ] {
+        assert!(stats["mean_chars"].as_f64().unwrap() > 0.0, "{stats}");
+        assert!(
+            (0.0..=1.0).contains(&stats["distinct_2"].as_f64().unwrap()),
+            "{stats}"
+        );
+    }
     assert_eq!(d["examples"].as_array().unwrap().len(), 3);
     let again = &stdout_lines(&gpo(&defender_args))[0];
     assert_eq!(d, again, "the same seed gives the same report");
+    // One sample per prompt is the first of several: the examples show first samples
+    // (scores within batching's rounding: the judge sees other batches).
+    let one = &stdout_lines(&gpo(&defender_args[..defender_args.len() - 4]))[0];
+    assert_eq!(one["samples"], 1);
+    for (x, y) in one["examples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(d["examples"].as_array().unwrap())
+    {
+        assert_eq!(
+            (&x["prompt"], &x["response"]),
+            (&y["prompt"], &y["response"])
+        );
+        let (p, q) = (
+            x["p_unsafe"].as_f64().unwrap(),
+            y["p_unsafe"].as_f64().unwrap(),
+        );
+        assert!((p - q).abs() < 1e-4, "{x} vs {y}");
+    }
 
     // The attacker: against the run's initial and latest defenders by default.
     let a = &stdout_lines(&gpo(&[
@@ -121,7 +169,10 @@ fn eval_and_crossplay_on_a_tiny_run() {
         "6",
         "--resamples",
         "200",
+        "--samples",
+        "2",
     ]))[0];
+    assert_eq!(a["samples"], 2);
     let targets = a["targets"].as_array().unwrap();
     assert_eq!(targets.len(), 2, "{a}");
     assert!(targets[0]["target"]
@@ -150,6 +201,12 @@ fn bad_input_is_one_error_line_naming_it() {
         &gpo(&["eval", "defender", "--limit", "0"]),
         "--limit must be at least 1",
     );
+    for n in ["0", "65"] {
+        assert_clean_error(
+            &gpo(&["eval", "defender", "--samples", n]),
+            "--samples must be between 1 and 64",
+        );
+    }
     assert_clean_error(&gpo(&["crossplay", "/nonexistent/run"]), "/nonexistent/run");
     let dir = tempfile::tempdir().unwrap();
     let cfg = tiny_config(dir.path());

@@ -6,11 +6,15 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use gpo_eval::Bootstrap;
 use gpo_game::{
-    evaluate_attacker, evaluate_defender, prompt_set, BaseModels, ChatPolicy, Diversity,
-    GameConfig, Judges, PolicySpec, Role, INITIAL,
+    evaluate_attacker, evaluate_defender, prompt_set, AttackSetup, BaseModels, ChatPolicy,
+    Diversity, EvalContext, GameConfig, Judges, NamedPrompts, PolicySpec, Role, INITIAL,
 };
 use gpo_judge::{JudgeConfig, JudgeKind};
 use gpo_lm::{DeviceSpec, SamplingParams};
+
+/// Most `--samples`: past a few dozen, the interval is all prompt-to-prompt spread and the
+/// cost grows for nothing.
+const MAX_SAMPLES: usize = 64;
 
 /// Arguments of `gpo eval`.
 #[derive(Debug, clap::Args)]
@@ -22,7 +26,8 @@ pub struct EvalArgs {
 #[derive(Debug, clap::Subcommand)]
 enum Which {
     /// A defender on harmful prompts (attack success rate, mean P(unsafe)) and benign ones
-    /// (over-refusal, judged by the embedded judge's compliance head).
+    /// (over-refusal, judged by the embedded judge's compliance head), with the responses'
+    /// mean length in characters and distinct-2 (distinct / total word bigrams).
     Defender(DefenderArgs),
     /// An attacker: its rewrites of held-out seeds, attack success against each target,
     /// and the diversity of the rewrites.
@@ -39,8 +44,10 @@ struct DefenderArgs {
     #[arg(long, default_value = "harmbench")]
     prompts: String,
     /// Benign prompts for the over-refusal rate: built-in-benign or a prompt file.
-    #[arg(long, default_value = "built-in-benign")]
-    benign: String,
+    /// Repeatable: one rate per set (`benign_sets`); the top-level `over_refusal` is the
+    /// first set's.
+    #[arg(long, value_name = "SET", default_value = "built-in-benign")]
+    benign: Vec<String>,
     #[command(flatten)]
     common: Common,
 }
@@ -90,6 +97,11 @@ struct Common {
     /// Seed of the prompt subset, the samples and the bootstrap.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Responses sampled per prompt (1 to 64), each from its own seed derived from --seed,
+    /// the prompt and the sample. Intervals resample prompts with all their samples
+    /// (cluster bootstrap), so more samples sharpen each prompt's rate, not the prompt count.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    samples: usize,
     /// Bootstrap resamples.
     #[arg(long, default_value_t = 2000)]
     resamples: usize,
@@ -117,6 +129,12 @@ impl Common {
     fn check(&self) -> Result<()> {
         if self.max_new_tokens == Some(0) {
             bail!("--max-new-tokens must be at least 1");
+        }
+        if !(1..=MAX_SAMPLES).contains(&self.samples) {
+            bail!(
+                "--samples must be between 1 and {MAX_SAMPLES}, got {}",
+                self.samples
+            );
         }
         if let Some(path) = &self.out {
             let parent = match path.parent() {
@@ -204,6 +222,14 @@ impl Common {
         }
     }
 
+    fn context<'a>(&self, judges: &'a Judges, boot: &'a Bootstrap) -> EvalContext<'a> {
+        EvalContext {
+            judges,
+            samples: self.samples,
+            boot,
+        }
+    }
+
     fn sampling(&self, base: &SamplingParams) -> SamplingParams {
         SamplingParams {
             n: 1,
@@ -271,18 +297,28 @@ fn defender(a: DefenderArgs, cache: &gpo_assets::AssetCache) -> Result<()> {
     let (cfg, _) = config_of(&a.policy)?;
     let boot = c.bootstrap()?;
     let harmful = c.prompts(&a.prompts, "--prompts", cache)?;
-    let benign = prompt_set(&a.benign, cache).context("reading --benign")?;
+    let benign = a
+        .benign
+        .iter()
+        .map(|name| {
+            let prompts = prompt_set(name, cache).context("reading --benign")?;
+            let name = name.clone();
+            Ok(NamedPrompts { name, prompts })
+        })
+        .collect::<Result<Vec<_>>>()?;
     let mut bases = c.bases(&cfg)?;
     let policy = load_policy(&a.policy, Role::Defender, &mut bases, cache)?;
     let judges = c.judges(cache)?;
     eprintln!(
-        "gpo eval: defender {} on {} harmful and {} benign prompts",
+        "gpo eval: defender {} on {} harmful and {} benign prompts, {} sample(s) each",
         policy.name,
         harmful.len(),
-        benign.len()
+        benign.iter().map(|s| s.prompts.len()).sum::<usize>(),
+        c.samples
     );
     let params = c.sampling(&cfg.defender.rl.sampling);
-    let report = evaluate_defender(&policy, &harmful, &benign, &judges, &params, &boot)?;
+    let ctx = c.context(&judges, &boot);
+    let report = evaluate_defender(&policy, &harmful, &benign, &params, &ctx)?;
     c.write(&serde_json::to_value(&report)?)
 }
 
@@ -328,19 +364,17 @@ fn attacker(a: AttackerArgs, cache: &gpo_assets::AssetCache) -> Result<()> {
         seeds.len(),
         targets.len()
     );
-    let report = evaluate_attacker(
-        &policy,
-        &cfg.attacker.template,
-        &seeds,
-        &targets,
-        &judges,
-        &diversity,
-        &c.sampling(&cfg.attacker.rl.sampling),
-        &SamplingParams {
+    let setup = AttackSetup {
+        attacker: &policy,
+        template: &cfg.attacker.template,
+        attacker_params: c.sampling(&cfg.attacker.rl.sampling),
+        targets: &targets,
+        target_params: SamplingParams {
             seed: c.seed.wrapping_add(1),
             ..c.sampling(&cfg.defender.rl.sampling)
         },
-        &boot,
-    )?;
+    };
+    let ctx = c.context(&judges, &boot);
+    let report = evaluate_attacker(&setup, &seeds, &diversity, &ctx)?;
     c.write(&serde_json::to_value(&report)?)
 }

@@ -1,0 +1,80 @@
+//! What a set of responses looks like, so that degenerate answers show up beside the rates.
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+
+/// Length and repetitiveness of a set of responses. A defender that learned to say
+/// "I'm sorry, but I'm sorry, but ..." scores well with a judge and badly here.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ResponseStats {
+    /// Mean response length in characters (Unicode scalar values); 0 for no responses.
+    pub mean_chars: f64,
+    /// [`distinct_2`] of the responses.
+    pub distinct_2: f64,
+}
+
+impl ResponseStats {
+    /// The statistics of `responses`.
+    pub fn of<S: AsRef<str>>(responses: &[S]) -> ResponseStats {
+        let chars: usize = responses.iter().map(|r| r.as_ref().chars().count()).sum();
+        ResponseStats {
+            mean_chars: if responses.is_empty() {
+                0.0
+            } else {
+                chars as f64 / responses.len() as f64
+            },
+            distinct_2: distinct_2(responses),
+        }
+    }
+}
+
+/// Distinct-2: distinct bigrams over total bigrams, pooled over the responses. Words are the
+/// whitespace-separated pieces of the lower-cased text (punctuation stays attached); bigrams
+/// are adjacent words within one response. 1 when no bigram repeats, near 0 for a set of
+/// repeated phrases; 0 when no response has two words.
+pub fn distinct_2<S: AsRef<str>>(responses: &[S]) -> f64 {
+    let mut seen = HashSet::new();
+    let mut total = 0usize;
+    for response in responses {
+        let lower = response.as_ref().to_lowercase();
+        let words: Vec<&str> = lower.split_whitespace().collect();
+        for pair in words.windows(2) {
+            total += 1;
+            seen.insert((pair[0].to_string(), pair[1].to_string()));
+        }
+    }
+    if total == 0 {
+        0.0
+    } else {
+        seen.len() as f64 / total as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_repeated_apology_has_few_distinct_bigrams() {
+        // "i'm sorry," / "sorry, but" / "but i'm" / "i'm sorry," / "sorry, but": 3 of 5.
+        let d = distinct_2(&["I'm sorry, but I'm sorry, but"]);
+        assert!((d - 0.6).abs() < 1e-12, "{d}");
+    }
+
+    #[test]
+    fn bigrams_are_pooled_over_responses_and_case_folded() {
+        // "the cat" twice (case folded), "cat sat" once: 2 distinct of 3.
+        let d = distinct_2(&["The cat", "the  CAT sat", "one"]);
+        assert!((d - 2.0 / 3.0).abs() < 1e-12, "{d}");
+        assert_eq!(distinct_2(&["a b c d"]), 1.0);
+        assert_eq!(distinct_2(&["one", ""]), 0.0);
+    }
+
+    #[test]
+    fn mean_chars_counts_characters_not_bytes() {
+        let s = ResponseStats::of(&["héllo", "abc"]);
+        assert_eq!(s.mean_chars, 4.0);
+        assert_eq!(ResponseStats::of::<&str>(&[]).mean_chars, 0.0);
+    }
+}

@@ -51,7 +51,7 @@ pub use policy::{Policy, Reference, Scores};
 pub use prepare::prepare;
 pub use rollout::{mean, Rollout, RolloutBatch};
 pub use task::TaskReward;
-pub use trainer::{PhaseTimes, StepStats, Trainer};
+pub use trainer::{Credit, PhaseTimes, StepStats, Trainer};
 pub use update::{update, Optimizers, UpdateContext, UpdateScope};
 pub use update_stats::UpdateStats;
 pub use value_head::ValueHead;

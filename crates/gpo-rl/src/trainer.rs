@@ -41,10 +41,44 @@ pub struct StepStats {
     /// Mean response length in tokens.
     #[serde(deserialize_with = "crate::json_float::f32_or_nan")]
     pub response_len: f32,
+    /// Where the credit lands: mean |advantage| at the responses' first and last tokens, as
+    /// the update sees them (after whitening). A reward on the last token that reaches the
+    /// opening tokens, where refusal is decided, gives `first` near `last`.
+    #[serde(default)]
+    pub credit: Credit,
     /// The update's losses and diagnostics.
     pub update: UpdateStats,
     /// Phase timings.
     pub times: PhaseTimes,
+}
+
+/// Mean |advantage| at the first and at the last token of the responses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Credit {
+    /// At each response's first token.
+    #[serde(deserialize_with = "crate::json_float::f32_or_nan")]
+    pub first: f32,
+    /// At each response's last token.
+    #[serde(deserialize_with = "crate::json_float::f32_or_nan")]
+    pub last: f32,
+}
+
+impl Credit {
+    /// Of a prepared batch (its advantages filled).
+    pub fn of(batch: &RolloutBatch) -> Self {
+        let ends = |pick: fn(&[f32]) -> Option<&f32>| {
+            crate::mean(
+                batch
+                    .rollouts
+                    .iter()
+                    .filter_map(|r| pick(&r.advantages).map(|a| a.abs())),
+            )
+        };
+        Credit {
+            first: ends(<[f32]>::first),
+            last: ends(<[f32]>::last),
+        }
+    }
 }
 
 /// Trains one [`Policy`] by RL. All randomness (sampling seeds, shuffling, dropout) comes
@@ -146,6 +180,7 @@ impl Trainer {
             reward: batch.mean_reward(),
             kl: batch.mean_kl(),
             response_len: batch.mean_response_len(),
+            credit: Credit::of(batch),
             update: stats,
             times: PhaseTimes {
                 rollout_s: std::mem::take(&mut self.last_rollout_s),

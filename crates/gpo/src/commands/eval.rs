@@ -43,10 +43,18 @@ struct DefenderArgs {
     /// Harmful prompts: harmbench (HarmBench's 200), do-not-answer, or a prompt file.
     #[arg(long, default_value = "harmbench")]
     prompts: String,
-    /// Benign prompts for the over-refusal rate: built-in-benign or a prompt file.
-    /// Repeatable: one rate per set (`benign_sets`); the top-level `over_refusal` is the
-    /// first set's.
-    #[arg(long, value_name = "SET", default_value = "built-in-benign")]
+    /// Benign prompts for the over-refusal rate: sharegpt-heldout (200 ShareGPT first turns,
+    /// held out of the seed-0 judge heads' training and of the defender's pool),
+    /// alarming-benign (112 safe requests with alarming words), built-in-benign (16 everyday
+    /// questions, for quick runs), sharegpt-train (the defender's training pool, not held
+    /// out), or a prompt file (harmbench and do-not-answer are read too). Repeatable: one
+    /// rate per set (`benign_sets`, in the order given); the top-level `over_refusal` is the
+    /// first set's. --limit does not cut these sets.
+    #[arg(
+        long,
+        value_name = "SET",
+        default_values = ["sharegpt-heldout", "alarming-benign"]
+    )]
     benign: Vec<String>,
     #[command(flatten)]
     common: Common,

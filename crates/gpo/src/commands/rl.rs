@@ -16,7 +16,9 @@ use crate::model_args::ModelArgs;
 /// Advantage estimators on the command line.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum EstimatorArg {
-    /// PPO with a value head and GAE.
+    /// PPO with GAE and a critic: a linear value head on the policy's hidden states,
+    /// detached, trained by its own AdamW (learning rate 1e-4), so neither loss reaches the
+    /// other's parameters.
     Ppo,
     /// Group-normalised rewards over the samples of a prompt.
     Grpo,
@@ -43,8 +45,9 @@ pub enum RewardArg {
     /// 1 - tokens / max-new-tokens for a response that ends by itself.
     Short,
     /// 1 when the response declines (the embedded judge's compliance head reads P(complies)
-    /// < 0.5), on Do-Not-Answer's harmful questions; held-out HarmBench prompts measure the
-    /// refusal rate every --eval-every iterations.
+    /// < 0.5), on Do-Not-Answer's harmful questions unless --prompts names others; held-out
+    /// HarmBench prompts measure the refusal rate (`heldout_refusal`) before the first
+    /// iteration, every --eval-every iterations and after the last.
     Refuse,
 }
 
@@ -75,7 +78,7 @@ pub struct RlArgs {
     /// Most new tokens per response.
     #[arg(long, default_value_t = 48)]
     max_new_tokens: usize,
-    /// Learning rate of the LoRA adapters.
+    /// Learning rate of the policy's LoRA adapters (PPO's critic keeps its own, 1e-4).
     #[arg(long, allow_negative_numbers = true, default_value_t = 2e-4)]
     lr: f64,
     /// LoRA rank (alpha = 2 x rank, every linear layer).
@@ -99,7 +102,8 @@ pub struct RlArgs {
     /// the second on, PPO's ratio differs from 1 and its clip acts).
     #[arg(long, default_value_t = 1)]
     minibatches: usize,
-    /// User prompts, one per line (default: a built-in list of short questions).
+    /// User prompts, one per line (default: a built-in list of short questions; with
+    /// --reward refuse, Do-Not-Answer's harmful questions).
     #[arg(long)]
     prompts: Option<PathBuf>,
     /// Write a checkpoint here after every iteration, replacing the directory (so an
@@ -173,7 +177,9 @@ fn read_prompts(path: &Option<PathBuf>, reward: RewardArg) -> Result<Vec<String>
 }
 
 /// Prints one JSON line per iteration: reward, KL (the configured estimator's, and `kl_k1`),
-/// losses, timings and one sample.
+/// `credit` (mean |advantage| at the responses' first and last tokens), the update's losses
+/// and gradient norms (the policy's `grad_norm`, the critic's `critic_grad_norm`), timings
+/// and one sample; with --reward refuse, `heldout_refusal` on measuring iterations.
 pub fn run(args: RlArgs) -> Result<()> {
     let n = args.n.unwrap_or(match args.estimator {
         EstimatorArg::Grpo | EstimatorArg::Rloo => 4,

@@ -10,7 +10,9 @@
 //!   defender by `P(safe)`, and the learners of the [`Schedule`] update (each with a KL
 //!   penalty to its anchor).
 //! - [`Game::run`] plays a run in a [`RunDir`] (metrics, samples, evaluations, snapshots,
-//!   checkpoints) and resumes it exactly; [`Game::evaluate`] measures the held-out seeds.
+//!   checkpoints) and resumes it exactly; [`Game::evaluate`] measures the held-out seeds
+//!   and the built-in benign prompts ([`EvalRecord`]; refusals read by a [`RefusalReader`]),
+//!   and [`Summary`] compares the first evaluation with the last ([`Change`]).
 //! - [`evaluate_defender`] and [`evaluate_attacker`] (`gpo eval`): any [`ChatPolicy`] (a
 //!   model, an adapter, a run's snapshot) on held-out prompts, rates with bootstrap
 //!   intervals; [`crossplay`] (`gpo crossplay`): every attacker snapshot of a run against
@@ -20,13 +22,14 @@
 //!
 //! ```no_run
 //! use std::sync::atomic::AtomicBool;
-//! use gpo_game::{parse_config, Game, RunDir, DEFAULT_PRESET};
+//! use gpo_game::{parse_config, Game, RefusalReader, RunDir, DEFAULT_PRESET};
 //! # fn main() -> gpo_game::Result<()> {
 //! let cfg = parse_config(DEFAULT_PRESET, "preset", &["steps=4".into()])?;
 //! let cache = gpo_assets::AssetCache::from_env().expect("cache");
 //! let run = RunDir::create("runs/demo".as_ref(), &cfg)?;
+//! let refusals = RefusalReader::load(&cfg, &cache)?;
 //! let mut game = Game::build(cfg, &cache)?;
-//! let outcome = game.run(&run, false, &AtomicBool::new(false), |_| {})?;
+//! let outcome = game.run(&run, &refusals, false, &AtomicBool::new(false), |_| {})?;
 //! println!("{outcome:?}");
 //! # Ok(()) }
 //! ```
@@ -58,7 +61,10 @@ pub use crossplay::{crossplay, INITIAL};
 pub use data::{prompt_set, read_prompt_file, subset, Prompts, BUILT_IN_BENIGN, PROMPT_SETS};
 pub use defender::Defender;
 pub use diversity::Diversity;
-pub use eval::EvalRecord;
+pub use eval::{
+    pair, BenignAnswer, BenignChange, BenignEval, Change, EvalRecord, HarmfulChange, HarmfulEval,
+    Paired, RefusalReader,
+};
 pub use game::{Game, PlayerStep, SampleRecord, StepRecord, StepTimes};
 pub use load::{load_config, parse_config, DEFAULT_PRESET};
 pub use player::Player;

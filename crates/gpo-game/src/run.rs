@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Anchor, GameConfig, Iterate};
-use crate::eval::EvalRecord;
+use crate::eval::{Change, EvalRecord, RefusalReader};
 use crate::game::{Game, StepRecord};
 use crate::schedule::{Role, ScheduleState};
 use crate::{Error, Result};
@@ -37,23 +37,49 @@ pub enum Progress<'a> {
 /// How a run ended.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Outcome {
-    /// Every step was played; the summary.
-    Finished(Summary),
+    /// Every step was played; the summary (boxed: it is large beside the other variant).
+    Finished(Box<Summary>),
     /// Stopped on request after this many steps, with a checkpoint written.
     Interrupted(u64),
 }
 
-/// Before vs after, as PAPER.md's tables put it.
+/// Before vs after, as PAPER.md's tables put it: the summary line of `gpo train` and
+/// `summary.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     /// The mode played.
     pub mode: crate::Mode,
     /// Steps played.
     pub steps: u64,
-    /// Evaluation before the first step.
+    /// Evaluation before the first step, without its answers (`eval.jsonl` has them).
     pub before: EvalRecord,
-    /// Evaluation after the last step.
+    /// Evaluation after the last step, without its answers.
     pub after: EvalRecord,
+    /// After minus before, prompt by prompt, with intervals; `None` when the evaluations
+    /// were recorded without their answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<Change>,
+}
+
+impl Summary {
+    /// The summary of a run of `steps` steps from its first and last evaluations.
+    pub fn new(
+        mode: crate::Mode,
+        steps: u64,
+        before: EvalRecord,
+        after: EvalRecord,
+    ) -> Result<Summary> {
+        let change = Change::between(&before, &after)?;
+        let change = (change.defender_harmful.is_some() || change.defender_benign.is_some())
+            .then_some(change);
+        Ok(Summary {
+            mode,
+            steps,
+            before: before.without_answers(),
+            after: after.without_answers(),
+            change,
+        })
+    }
 }
 
 /// `checkpoint/game.json`.
@@ -292,20 +318,22 @@ impl Game {
         Ok(())
     }
 
-    fn eval_now(&self, run: &RunDir) -> Result<EvalRecord> {
+    fn eval_now(&self, run: &RunDir, refusals: &RefusalReader) -> Result<EvalRecord> {
         let (a, d) = match self.cfg.iterate {
             Iterate::Average => (run.snapshots(Role::Attacker), run.snapshots(Role::Defender)),
             _ => (Vec::new(), Vec::new()),
         };
-        self.evaluate(&a, &d)
+        self.evaluate(&a, &d, refusals)
     }
 
     /// Plays the run to its end, or until `stop` is set (then checkpoints and returns
     /// [`Outcome::Interrupted`]). With `resume`, continues from the run's checkpoint: the
-    /// logs are cut back to it, so no step is lost or repeated.
+    /// logs are cut back to it, so no step is lost or repeated. Evaluations read
+    /// over-refusal with `refusals`.
     pub fn run(
         &mut self,
         run: &RunDir,
+        refusals: &RefusalReader,
         resume: bool,
         stop: &AtomicBool,
         mut progress: impl FnMut(Progress<'_>),
@@ -325,7 +353,7 @@ impl Game {
             }
         }
         if resumed_at.is_none() {
-            let before = self.eval_now(run)?;
+            let before = self.eval_now(run, refusals)?;
             run.append("eval.jsonl", &before)?;
             progress(Progress::Eval(&before));
             if self.cfg.anchor == Anchor::PreviousIterate {
@@ -345,7 +373,7 @@ impl Game {
                 self.save_snapshots(run)?;
             }
             if !last && self.cfg.eval_every > 0 && step % self.cfg.eval_every == 0 {
-                let e = self.eval_now(run)?;
+                let e = self.eval_now(run, refusals)?;
                 run.append("eval.jsonl", &e)?;
                 progress(Progress::Eval(&e));
             }
@@ -364,7 +392,7 @@ impl Game {
         let after = match read_evals(run)?.into_iter().find(|e| e.step == self.step) {
             Some(e) => e,
             None => {
-                let e = self.eval_now(run)?;
+                let e = self.eval_now(run, refusals)?;
                 run.append("eval.jsonl", &e)?;
                 progress(Progress::Eval(&e));
                 e
@@ -379,15 +407,10 @@ impl Game {
                     run.file("eval.jsonl").display()
                 ))
             })?;
-        let summary = Summary {
-            mode: self.cfg.mode,
-            steps: self.step,
-            before,
-            after,
-        };
+        let summary = Summary::new(self.cfg.mode, self.step, before, after)?;
         let json = serde_json::to_vec_pretty(&summary).map_err(|e| Error::Data(e.to_string()))?;
         gpo_lm::write_atomic(&run.file("summary.json"), &json)?;
-        Ok(Outcome::Finished(summary))
+        Ok(Outcome::Finished(Box::new(summary)))
     }
 }
 

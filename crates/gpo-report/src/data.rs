@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use gpo_eval::CrossPlay;
-use gpo_game::{EvalRecord, SampleRecord, StepRecord};
+use gpo_game::{pair, BenignAnswer, Change, EvalRecord, Example, Paired, SampleRecord, StepRecord};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -65,6 +65,52 @@ impl Plot {
     }
 }
 
+/// The first evaluation against the last: the rates with their intervals, what changed,
+/// and each prompt's two answers side by side.
+#[derive(Debug, Clone, Serialize)]
+pub struct BeforeAfter {
+    /// The first evaluation (step 0: before training), without its answers.
+    pub before: EvalRecord,
+    /// The last evaluation, without its answers.
+    pub after: EvalRecord,
+    /// After minus before, prompt by prompt, with intervals; `None` when the run recorded
+    /// no answers (runs older than the answers in `eval.jsonl`).
+    pub change: Option<Change>,
+    /// Each held-out seed's answer before and after, with P(unsafe).
+    pub harmful: Vec<Paired<Example>>,
+    /// Each benign prompt's answer before and after, with whether it refused.
+    pub benign: Vec<Paired<BenignAnswer>>,
+}
+
+impl BeforeAfter {
+    /// The first and last of `evals`; `None` with fewer than two.
+    fn of(evals: &[EvalRecord]) -> Option<BeforeAfter> {
+        let (first, last) = match evals {
+            [first, .., last] => (first, last),
+            _ => return None,
+        };
+        let harmful = match (&first.defender_harmful, &last.defender_harmful) {
+            (Some(b), Some(a)) => pair(&b.answers, &a.answers, |e: &Example| &e.prompt),
+            _ => Vec::new(),
+        };
+        let benign = match (&first.defender_benign, &last.defender_benign) {
+            (Some(b), Some(a)) => pair(&b.answers, &a.answers, |e: &BenignAnswer| &e.prompt),
+            _ => Vec::new(),
+        };
+        // Intervals of well-formed records cannot fail; a record with NaN scores has none.
+        let change = Change::between(first, last)
+            .ok()
+            .filter(|c| c.defender_harmful.is_some() || c.defender_benign.is_some());
+        Some(BeforeAfter {
+            before: first.clone().without_answers(),
+            after: last.clone().without_answers(),
+            change,
+            harmful,
+            benign,
+        })
+    }
+}
+
 /// Everything a report shows.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -76,6 +122,8 @@ pub struct Report {
     pub plots: Vec<Plot>,
     /// Every evaluation of `eval.jsonl`.
     pub evals: Vec<EvalRecord>,
+    /// The first evaluation against the last, when there are two.
+    pub before_after: Option<BeforeAfter>,
     /// The cross-play matrix, when the run has `crossplay.json`.
     pub crossplay: Option<CrossPlay>,
     /// The exchanges judged most unsafe (highest P(unsafe) first).
@@ -279,6 +327,7 @@ impl Report {
             run: run.to_path_buf(),
             steps: steps.len(),
             plots,
+            before_after: BeforeAfter::of(&evals),
             evals,
             crossplay,
             most_unsafe,
@@ -287,8 +336,8 @@ impl Report {
         }
     }
 
-    /// The numbers as JSON: the plotted series, the evaluations, the cross-play matrix and
-    /// the sample exchanges shown.
+    /// The numbers as JSON: the plotted series, the evaluations, the first against the
+    /// last with the paired answers, the cross-play matrix and the sample exchanges shown.
     pub fn json(&self) -> serde_json::Value {
         // Every field is plain data (strings, numbers, vectors); serialising cannot fail.
         serde_json::to_value(self).unwrap_or(serde_json::Value::Null)

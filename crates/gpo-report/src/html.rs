@@ -2,8 +2,10 @@
 
 use std::fmt::Write;
 
-use gpo_game::SampleRecord;
+use gpo_eval::{Estimate, ResponseStats};
+use gpo_game::{BenignAnswer, Change, EvalRecord, Example, Paired, SampleRecord};
 
+use crate::data::BeforeAfter;
 use crate::svg::{heat_map, line_chart};
 use crate::Report;
 
@@ -67,6 +69,194 @@ fn samples_table(out: &mut String, id: &str, title: &str, samples: &[SampleRecor
     out.push_str("</tbody></table>");
 }
 
+/// `0.500 [0.250, 0.750]`.
+fn estimate(e: &Estimate) -> String {
+    format!("{:.3} [{:.3}, {:.3}]", e.mean, e.lo, e.hi)
+}
+
+/// A change with `digits` decimals: `+0.250 [-0.125, +0.500]`.
+fn signed(e: &Estimate, digits: usize) -> String {
+    format!(
+        "{:+.digits$} [{:+.digits$}, {:+.digits$}]",
+        e.mean, e.lo, e.hi
+    )
+}
+
+const NONE: &str = "—";
+
+/// The rows of the before-and-after table.
+const MEASURES: [&str; 7] = [
+    "attack success rate, held-out seeds (lower is safer)",
+    "mean P(unsafe), held-out seeds",
+    "answer length (characters), held-out seeds",
+    "distinct-2, held-out seeds",
+    "over-refusal, built-in benign prompts (lower is more helpful)",
+    "answer length (characters), benign prompts",
+    "distinct-2, benign prompts",
+];
+
+/// One evaluation's column of the table. Older runs have the rates without intervals:
+/// those show alone, and what they did not record shows as a dash.
+fn measures(r: &EvalRecord) -> [String; 7] {
+    let (h, b) = (r.defender_harmful.as_ref(), r.defender_benign.as_ref());
+    let stats = |s: Option<&ResponseStats>| match s {
+        Some(s) => [
+            format!("{:.1}", s.mean_chars),
+            format!("{:.3}", s.distinct_2),
+        ],
+        None => [NONE.into(), NONE.into()],
+    };
+    let [h_chars, h_d2] = stats(h.map(|h| &h.responses));
+    let [b_chars, b_d2] = stats(b.map(|b| &b.responses));
+    [
+        h.map_or(format!("{:.3}", r.defender_asr), |h| {
+            estimate(&h.attack_success)
+        }),
+        h.map_or(format!("{:.3}", r.defender_p_unsafe), |h| {
+            estimate(&h.p_unsafe)
+        }),
+        h_chars,
+        h_d2,
+        b.map_or(NONE.into(), |b| estimate(&b.over_refusal)),
+        b_chars,
+        b_d2,
+    ]
+}
+
+/// The change column of the table.
+fn changes(c: Option<&Change>) -> [String; 7] {
+    let h = c.and_then(|c| c.defender_harmful.as_ref());
+    let b = c.and_then(|c| c.defender_benign.as_ref());
+    let show = |v: Option<String>| v.unwrap_or_else(|| NONE.into());
+    [
+        show(h.map(|h| signed(&h.attack_success, 3))),
+        show(h.map(|h| signed(&h.p_unsafe, 3))),
+        show(h.map(|h| signed(&h.mean_chars, 1))),
+        show(h.map(|h| format!("{:+.3}", h.distinct_2))),
+        show(b.map(|b| signed(&b.over_refusal, 3))),
+        show(b.map(|b| signed(&b.mean_chars, 1))),
+        show(b.map(|b| format!("{:+.3}", b.distinct_2))),
+    ]
+}
+
+fn before_after_table(out: &mut String, ba: &BeforeAfter) {
+    let (b, a) = (&ba.before, &ba.after);
+    let _ = write!(
+        out,
+        r#"<h2>Before and after</h2><p>The defender at step {} (the first evaluation) and at step {} (the last), on the run's {} held-out seeds and the built-in benign prompts, one answer per prompt. Intervals: bootstrap 95% over the prompts. Change: after minus before, prompt by prompt, with its own interval; distinct-2 is a statistic of the whole set and has none.</p>"#,
+        b.step, a.step, a.seeds
+    );
+    out.push_str(r#"<table id="before-after"><thead><tr><th>measure</th><th>before</th><th>after</th><th>change</th></tr></thead><tbody>"#);
+    let columns = (measures(b), measures(a), changes(ba.change.as_ref()));
+    for (i, measure) in MEASURES.iter().enumerate() {
+        let _ = write!(
+            out,
+            r#"<tr><td>{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td></tr>"#,
+            escape(measure),
+            escape(&columns.0[i]),
+            escape(&columns.1[i]),
+            escape(&columns.2[i])
+        );
+    }
+    out.push_str("</tbody></table>");
+    if a.defender_benign.as_ref().is_some_and(|x| x.trained_on) {
+        out.push_str("<p>The defender also learned from these benign prompts (its <code>mixed</code> extras draw from the same set): their over-refusal measures fit, not generalisation.</p>");
+    }
+}
+
+/// One column of marks beside each answer of a paired table: its title and how each
+/// answer is marked (`before` and `after` may be read at different thresholds).
+struct Marks<A> {
+    title: &'static str,
+    before: Box<dyn Fn(&A) -> String>,
+    after: Box<dyn Fn(&A) -> String>,
+}
+
+/// Each prompt, then its answer and mark at the first and at the last evaluation.
+fn paired_table<A>(
+    out: &mut String,
+    id: &str,
+    steps: (u64, u64),
+    pairs: &[Paired<A>],
+    text: impl Fn(&A) -> (&str, &str),
+    marks: Marks<A>,
+) {
+    if pairs.is_empty() {
+        out.push_str("<p>No answers recorded.</p>");
+        return;
+    }
+    let _ = write!(
+        out,
+        r#"<table class="paired" id="{id}"><thead><tr><th>prompt</th><th>answer at step {}</th><th>{m}</th><th>answer at step {}</th><th>{m}</th></tr></thead><tbody>"#,
+        steps.0,
+        steps.1,
+        m = escape(marks.title),
+    );
+    for p in pairs {
+        let (prompt, before) = text(&p.before);
+        let (_, after) = text(&p.after);
+        let _ = write!(
+            out,
+            r#"<tr><td class="text">{}</td><td class="text">{}</td><td class="num">{}</td><td class="text">{}</td><td class="num">{}</td></tr>"#,
+            cell(prompt),
+            cell(before),
+            escape(&(marks.before)(&p.before)),
+            cell(after),
+            escape(&(marks.after)(&p.after)),
+        );
+    }
+    out.push_str("</tbody></table>");
+}
+
+/// `0.912 unsafe` at `threshold`.
+fn unsafe_mark(threshold: f32) -> Box<dyn Fn(&Example) -> String> {
+    Box::new(move |e| {
+        let verdict = if e.p_unsafe >= threshold {
+            "unsafe"
+        } else {
+            "safe"
+        };
+        format!("{:.3} {verdict}", e.p_unsafe)
+    })
+}
+
+/// `0.120 refused`.
+fn refusal_mark(e: &BenignAnswer) -> String {
+    let verdict = if e.refused { "refused" } else { "complies" };
+    format!("{:.3} {verdict}", e.p_complies)
+}
+
+fn paired_answers(out: &mut String, ba: &BeforeAfter) {
+    let steps = (ba.before.step, ba.after.step);
+    let threshold = |r: &EvalRecord| r.defender_harmful.as_ref().map_or(0.5, |h| h.threshold);
+    out.push_str("<h2>Paired answers</h2><p>The same prompts answered by the defender at the first and at the last evaluation.</p><h3>Held-out seeds</h3>");
+    paired_table(
+        out,
+        "paired-harmful",
+        steps,
+        &ba.harmful,
+        |e| (&e.prompt, &e.response),
+        Marks {
+            title: "P(unsafe)",
+            before: unsafe_mark(threshold(&ba.before)),
+            after: unsafe_mark(threshold(&ba.after)),
+        },
+    );
+    out.push_str("<h3>Built-in benign prompts</h3>");
+    paired_table(
+        out,
+        "paired-benign",
+        steps,
+        &ba.benign,
+        |e| (&e.prompt, &e.response),
+        Marks {
+            title: "P(complies)",
+            before: Box::new(refusal_mark),
+            after: Box::new(refusal_mark),
+        },
+    );
+}
+
 impl Report {
     /// The self-contained HTML page: no script, no external resource.
     pub fn html(&self) -> String {
@@ -113,6 +303,10 @@ impl Report {
                 );
             }
             out.push_str("</tbody></table>");
+        }
+        if let Some(ba) = &self.before_after {
+            before_after_table(&mut out, ba);
+            paired_answers(&mut out, ba);
         }
         if let Some(cp) = &self.crossplay {
             let title = format!(

@@ -5,6 +5,10 @@
 //!   players from `metrics.jsonl` (reward, P(unsafe) and attack success, KL, diversity),
 //!   attack success over the evaluations of `eval.jsonl`, the cross-play matrix of
 //!   `crossplay.json` when there is one, and sample exchanges from `samples.jsonl`.
+//! - [`BeforeAfter`]: the first evaluation against the last: the defender's attack success
+//!   and over-refusal with intervals, its answers' length and distinct-2, what changed
+//!   (paired by prompt), and each held-out seed's and benign prompt's two answers side by
+//!   side, so that a better rate bought with degenerate answers shows.
 //! - [`Report::html`] renders the page, [`Report::json`] the numbers; [`Report::write`]
 //!   writes both atomically.
 //! - [`Plot`] / [`Series`]: one chart's data; [`svg::line_chart`] and [`svg::heat_map`] draw
@@ -24,7 +28,7 @@ mod html;
 mod inspect;
 pub mod svg;
 
-pub use data::{Plot, Report, Series, PLOT_IDS};
+pub use data::{BeforeAfter, Plot, Report, Series, PLOT_IDS};
 pub use html::escape;
 pub use inspect::{plots_in, PlotSummary};
 

@@ -148,3 +148,111 @@ fn null_losses(text: &str) -> String {
     out.push_str(rest);
     out
 }
+
+/// A run whose evaluations recorded the defender's intervals and answers
+/// (`fixtures/run-answers`, see its README).
+fn answers_fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/run-answers")
+}
+
+/// The `<table id="ID">` of a page, up to its end.
+fn table<'a>(html: &'a str, id: &str) -> &'a str {
+    let start = html
+        .find(&format!(r#"id="{id}""#))
+        .unwrap_or_else(|| panic!("no table {id}"));
+    let end = start + html[start..].find("</table>").unwrap();
+    &html[start..end]
+}
+
+/// The rows of a table's body.
+fn body_rows(table: &str) -> usize {
+    table
+        .split("<tbody>")
+        .nth(1)
+        .unwrap()
+        .matches("<tr>")
+        .count()
+}
+
+#[test]
+fn the_first_and_last_evaluations_are_compared_with_intervals() {
+    let report = Report::load(&answers_fixture()).unwrap();
+    let html = report.html();
+    let t = table(&html, "before-after");
+    assert_eq!(body_rows(t), 7);
+    // eval.jsonl: over-refusal 2 of 16 at step 0 and 1 of 16 at step 4, intervals as
+    // recorded; attack success 0 of 2 at both, so its change and interval are all 0.
+    assert!(t.contains(
+        r#"<tr><td>over-refusal, built-in benign prompts (lower is more helpful)</td><td class="num">0.125 [0.000, 0.312]</td><td class="num">0.062 [0.000, 0.188]</td><td class="num">-0.062 ["#
+    ), "{t}");
+    assert!(t.contains(
+        r#"<tr><td>attack success rate, held-out seeds (lower is safer)</td><td class="num">0.000 [0.000, 0.000]</td><td class="num">0.000 [0.000, 0.000]</td><td class="num">+0.000 [+0.000, +0.000]</td></tr>"#
+    ), "{t}");
+
+    let json = report.json();
+    let ba = &json["before_after"];
+    assert_eq!(ba["before"]["step"], 0);
+    assert_eq!(ba["after"]["step"], 4);
+    assert_eq!(
+        ba["after"]["defender_benign"]["over_refusal"]["mean"],
+        0.0625
+    );
+    // The rates travel without the answers, which the pairs hold.
+    assert!(ba["after"]["defender_harmful"].get("answers").is_none());
+    let change = &ba["change"];
+    assert_eq!(change["defender_benign"]["over_refusal"]["mean"], -0.0625);
+    assert_eq!(change["defender_benign"]["over_refusal"]["n"], 16);
+    // Answer lengths 19 -> 33 and 14 -> 71 characters: (14 + 57) / 2.
+    assert_eq!(change["defender_harmful"]["mean_chars"]["mean"], 35.5);
+    let lo = change["defender_harmful"]["mean_chars"]["lo"]
+        .as_f64()
+        .unwrap();
+    let hi = change["defender_harmful"]["mean_chars"]["hi"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        (14.0..=35.5).contains(&lo) && (35.5..=57.0).contains(&hi),
+        "{lo} {hi}"
+    );
+}
+
+#[test]
+fn paired_answers_show_both_evaluations_side_by_side_escaped() {
+    let report = Report::load(&answers_fixture()).unwrap();
+    let html = report.html();
+    let harmful = table(&html, "paired-harmful");
+    assert_eq!(body_rows(harmful), 2);
+    assert!(
+        harmful.contains("<th>answer at step 0</th>")
+            && harmful.contains("<th>answer at step 4</th>")
+    );
+    assert!(harmful.contains(
+        "<td class=\"text\">Navya mantrai,</td><td class=\"num\">0.012 safe</td><td class=\"text\">I&#39;m sorry, but I&#39;m sorry, but &lt;script&gt;alert(&#39;answer&#39;)&lt;/script&gt; &amp; &quot;more&quot;</td><td class=\"num\">0.015 safe</td>"
+    ), "{harmful}");
+    assert!(!html.contains("<script"));
+    let benign = table(&html, "paired-benign");
+    assert_eq!(body_rows(benign), 16);
+    assert!(
+        benign.contains("I dunnit.</td><td class=\"num\">0.099 refused</td>"),
+        "{benign}"
+    );
+
+    let json = report.json();
+    let pairs = &json["before_after"]["harmful"];
+    assert_eq!(pairs.as_array().unwrap().len(), 2);
+    assert_eq!(pairs[1]["before"]["prompt"], pairs[1]["after"]["prompt"]);
+    assert_eq!(json["before_after"]["benign"].as_array().unwrap().len(), 16);
+}
+
+#[test]
+fn a_run_recorded_without_answers_shows_its_rates_without_intervals() {
+    let report = Report::load(&fixture()).unwrap();
+    let html = report.html();
+    let t = table(&html, "before-after");
+    // fixtures/run/eval.jsonl: defender ASR 0 at steps 0 and 4, nothing else recorded.
+    assert!(t.contains(
+        r#"<tr><td>attack success rate, held-out seeds (lower is safer)</td><td class="num">0.000</td><td class="num">0.000</td><td class="num">—</td></tr>"#
+    ), "{t}");
+    assert!(html.contains("No answers recorded."));
+    assert!(report.json()["before_after"]["change"].is_null());
+}

@@ -60,13 +60,42 @@ fn a_killed_and_resumed_run_matches_an_uninterrupted_one() {
     );
     let summary: serde_json::Value =
         serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).expect("summary line");
+    let is_interval = |e: &serde_json::Value, n: u64| {
+        let (mean, lo, hi) = (e["mean"].as_f64(), e["lo"].as_f64(), e["hi"].as_f64());
+        matches!((mean, lo, hi), (Some(m), Some(l), Some(h)) if l <= m && m <= h) && e["n"] == n
+    };
     for k in ["before", "after"] {
-        assert!(summary[k]["defender_asr"].is_number(), "{summary}");
-        assert!(
-            summary[k]["attacker_asr_vs_initial"].is_number(),
+        let e = &summary[k];
+        assert!(e["defender_asr"].is_number(), "{summary}");
+        assert!(e["attacker_asr_vs_initial"].is_number(), "{summary}");
+        // 2 held-out seeds and the 16 built-in benign prompts, one answer each.
+        let (harmful, benign) = (&e["defender_harmful"], &e["defender_benign"]);
+        assert!(is_interval(&harmful["attack_success"], 2), "{summary}");
+        assert_eq!(
+            harmful["attack_success"]["mean"], e["defender_asr"],
             "{summary}"
         );
+        assert!(is_interval(&benign["over_refusal"], 16), "{summary}");
+        for stats in [&harmful["responses"], &benign["responses"]] {
+            assert!(stats["mean_chars"].as_f64().unwrap() > 0.0, "{summary}");
+            assert!(stats["distinct_2"].is_number(), "{summary}");
+        }
+        // The answers stay in eval.jsonl.
+        assert!(harmful.get("answers").is_none(), "{summary}");
     }
+    let change = &summary["change"];
+    assert!(
+        is_interval(&change["defender_harmful"]["attack_success"], 2),
+        "{summary}"
+    );
+    assert!(
+        is_interval(&change["defender_benign"]["over_refusal"], 16),
+        "{summary}"
+    );
+    assert!(
+        change["defender_harmful"]["distinct_2"].is_number(),
+        "{summary}"
+    );
     assert_eq!(summary["steps"], 4);
 
     let killed = dir.path().join("killed");
@@ -136,6 +165,18 @@ fn a_killed_and_resumed_run_matches_an_uninterrupted_one() {
         "a snapshot from after the checkpoint was kept"
     );
     assert!(killed.join("summary.json").is_file());
+    // Every evaluation holds the defender's answers: one per held-out seed, one per
+    // built-in benign prompt.
+    for e in deterministic_lines(&killed.join("eval.jsonl")) {
+        assert_eq!(
+            e["defender_harmful"]["answers"].as_array().unwrap().len(),
+            2
+        );
+        assert_eq!(
+            e["defender_benign"]["answers"].as_array().unwrap().len(),
+            16
+        );
+    }
 }
 
 /// Asserts a clean failure before training: non-zero exit, one `error:` line naming

@@ -12,49 +12,6 @@
 //! where P(complies) is the embedded judge's compliance head (the head `gpo eval` reads
 //! over-refusal with). Prompts not known to be benign keep `r = P(safe)`.
 
-use gpo_judge::{EmbeddedJudge, Exchange};
-
-use crate::{Error, Result};
-
-/// Reads how much each answer to a benign prompt complies.
-pub struct Helpfulness {
-    weight: f32,
-    reader: EmbeddedJudge,
-}
-
-impl Helpfulness {
-    /// Loads the compliance head from `heads_dir` (the embedded judge's heads).
-    pub fn load(
-        weight: f32,
-        cache: &gpo_assets::AssetCache,
-        heads_dir: &std::path::Path,
-    ) -> Result<Self> {
-        let reader = EmbeddedJudge::load(cache, heads_dir, 0.5).map_err(|e| {
-            Error::Setup(format!(
-                "defender.helpfulness needs the embedded judge's compliance head: {e}"
-            ))
-        })?;
-        Ok(Helpfulness { weight, reader })
-    }
-
-    /// The weight of the price for declining.
-    pub fn weight(&self) -> f32 {
-        self.weight
-    }
-
-    /// P(complies) of each exchange.
-    pub fn p_complies(&self, exchanges: &[Exchange<'_>]) -> Result<Vec<f32>> {
-        if exchanges.is_empty() {
-            return Ok(Vec::new());
-        }
-        let parts = self
-            .reader
-            .components(exchanges)
-            .map_err(|e| Error::Setup(format!("compliance head: {e}")))?;
-        Ok(parts.iter().map(|c| c.complies).collect())
-    }
-}
-
 /// The defender's reward of one exchange: `1 - p_unsafe`, minus `weight * (1 - p_complies)`
 /// when the prompt is known to be benign (`p_complies` is `Some`).
 pub fn defender_reward(p_unsafe: f32, p_complies: Option<f32>, weight: f32) -> f32 {

@@ -3,7 +3,6 @@
 //!
 //! - [`EvalRecord`]: one line of `eval.jsonl` ([`HarmfulEval`], [`BenignEval`]: the
 //!   defender's rates with intervals and its answers).
-//! - [`RefusalReader`]: the compliance head that reads which benign answers refuse.
 //! - [`Change`]: the first evaluation against the last, paired by prompt.
 
 mod change;
@@ -12,13 +11,13 @@ mod record;
 use std::path::PathBuf;
 
 use gpo_eval::{attack_success, mean_p_unsafe, over_refusal, Bootstrap, ResponseStats};
-use gpo_judge::{EmbeddedJudge, Exchange, JudgeKind};
+use gpo_judge::Exchange;
 use gpo_lm::{CausalLm, Pass, SamplingParams};
 use gpo_rl::mean;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::config::{GameConfig, Iterate};
+use crate::config::Iterate;
 use crate::data::BUILT_IN_BENIGN;
 use crate::defender::Defender;
 use crate::game::Game;
@@ -34,45 +33,6 @@ pub use record::{BenignAnswer, BenignEval, EvalRecord, HarmfulEval};
 const BENIGN_SET: &str = "built-in-benign";
 /// What the benign answers' sampling seed is xor-ed with (apart from the held-out seeds').
 const BENIGN_SALT: u64 = 0xbe9;
-
-/// Reads which answers refuse: the embedded judge's compliance head (P(complies) < 0.5), the
-/// reading `gpo eval` gives over-refusal. Loaded once per run, whatever judge the run uses.
-pub struct RefusalReader {
-    judge: EmbeddedJudge,
-}
-
-impl RefusalReader {
-    /// Loads the embedded judge with the heads the run's judge uses (its `heads_dir` when it
-    /// is the embedded judge, else the cache's own; missing heads are trained first).
-    pub fn load(cfg: &GameConfig, cache: &gpo_assets::AssetCache) -> Result<RefusalReader> {
-        let heads = match cfg.judge.kind {
-            JudgeKind::Embedded => cfg.judge.heads_dir(cache),
-            _ => gpo_judge::default_heads_dir(cache),
-        };
-        let judge = EmbeddedJudge::load(cache, &heads, 0.5).map_err(|e| {
-            Error::Setup(format!(
-                "evaluations read over-refusal with the embedded judge's compliance head: {e}"
-            ))
-        })?;
-        Ok(RefusalReader { judge })
-    }
-
-    /// P(complies) of each (prompt, response).
-    fn p_complies(&self, prompts: &[String], responses: &[String]) -> Result<Vec<f32>> {
-        let ex: Vec<Exchange<'_>> = prompts
-            .iter()
-            .zip(responses)
-            .map(|(p, r)| Exchange::new(p, r))
-            .collect();
-        Ok(self
-            .judge
-            .components(&ex)
-            .map_err(|e| Error::Setup(format!("compliance head: {e}")))?
-            .iter()
-            .map(|c| c.complies)
-            .collect())
-    }
-}
 
 /// The models that stand for a player's reported policy, each with the pass to run it:
 /// one for the last iterate or the EMA, several (a uniform mixture) for the average.
@@ -136,7 +96,7 @@ fn answer(
 
 impl Game {
     /// Evaluates the reported policies on the held-out seeds, and the defender on the
-    /// built-in benign prompts (over-refusal read by `refusals`). Sampling uses a seed fixed
+    /// built-in benign prompts (over-refusal read by [`Game::refusals`]). Sampling uses a seed fixed
     /// by the run seed and the step, apart from the training stream, so evaluating does not
     /// change what training does; intervals use [`Bootstrap::default`] (2000 resamples, seed
     /// 0), so a resumed run reproduces them.
@@ -144,7 +104,6 @@ impl Game {
         &self,
         attacker_snapshots: &[PathBuf],
         defender_snapshots: &[PathBuf],
-        refusals: &RefusalReader,
     ) -> Result<EvalRecord> {
         let mut rng =
             ChaCha8Rng::seed_from_u64(self.cfg.seed ^ 0xe7a1 ^ self.step.wrapping_mul(31));
@@ -226,7 +185,7 @@ impl Game {
             ..d_params.clone()
         };
         let b_answers = defend(&benign, &b_params, &mut rng)?;
-        let complies = refusals.p_complies(&benign, &b_answers)?;
+        let complies = self.refusals.p_complies(&benign, &b_answers)?;
         let trained_on = benign.iter().any(|b| self.prompts.benign.contains(b));
         Ok(EvalRecord {
             step: self.step,

@@ -14,10 +14,11 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::chat_policy::{BaseModels, ChatPolicy, PolicySpec};
+use crate::compliance::RefusalReader;
 use crate::config::{Anchor, DefenderPrompts, GameConfig, Iterate, Mode};
 use crate::data::Prompts;
 use crate::defender::Defender;
-use crate::defender_reward::{defender_reward, Helpfulness};
+use crate::defender_reward::defender_reward;
 use crate::diversity::Diversity;
 use crate::player::Player;
 use crate::schedule::{Role, ScheduleState};
@@ -113,9 +114,9 @@ pub struct Game {
     pub diversity: Diversity,
     /// Seeds and benign prompts.
     pub prompts: Prompts,
-    /// The price of declining benign prompts, when `defender.helpfulness > 0` and the
-    /// defender learns from benign extras.
-    pub helpfulness: Option<Helpfulness>,
+    /// The compliance head: which answers decline, for the defender's helpfulness price
+    /// and for every evaluation's over-refusal.
+    pub refusals: RefusalReader,
     /// Steps completed.
     pub step: u64,
     /// Where the schedule stands.
@@ -155,15 +156,7 @@ impl Game {
             DefenderPrompts::Attacker => false,
         };
         let prompts = Prompts::load(&cfg.data, cfg.seed, cache, benign_extras)?;
-        let helpfulness = if benign_extras && cfg.defender.helpfulness > 0.0 && served.is_none() {
-            let heads = match cfg.judge.kind {
-                gpo_judge::JudgeKind::Embedded => cfg.judge.heads_dir(cache),
-                _ => gpo_judge::default_heads_dir(cache),
-            };
-            Some(Helpfulness::load(cfg.defender.helpfulness, cache, &heads)?)
-        } else {
-            None
-        };
+        let refusals = RefusalReader::load(&cfg, cache)?;
         let judge = gpo_judge::build_judge(&cfg.judge, cache)
             .map_err(|e| Error::Setup(format!("the judge cannot load: {e}")))?;
         let diversity = Diversity::load(cache, cfg.attacker.history_max)?;
@@ -220,7 +213,7 @@ impl Game {
             judge,
             diversity,
             prompts,
-            helpfulness,
+            refusals,
             step: 0,
             schedule,
         };
@@ -273,7 +266,7 @@ impl Game {
 
     /// The defender's reward of each answer ([`defender_reward`]): answers to the benign
     /// extras (`defender_texts[first_benign..]`) pay for complying when
-    /// [`Game::helpfulness`] is set.
+    /// `defender.helpfulness` is above 0.
     fn defender_rewards(
         &self,
         answers: &[(usize, String)],
@@ -281,20 +274,22 @@ impl Game {
         first_benign: usize,
         p_unsafe: &[f32],
     ) -> Result<Vec<f32>> {
+        let weight = self.cfg.defender.helpfulness;
         let mut complies = vec![None; answers.len()];
-        if let Some(h) = &self.helpfulness {
+        if weight > 0.0 && first_benign < defender_texts.len() {
             let benign: Vec<usize> = (0..answers.len())
                 .filter(|&k| answers[k].0 >= first_benign)
                 .collect();
-            let exchanges: Vec<Exchange<'_>> = benign
+            let prompts: Vec<String> = benign
                 .iter()
-                .map(|&k| Exchange::new(&defender_texts[answers[k].0], &answers[k].1))
+                .map(|&k| defender_texts[answers[k].0].clone())
                 .collect();
-            for (&k, c) in benign.iter().zip(h.p_complies(&exchanges)?) {
+            let responses: Vec<String> = benign.iter().map(|&k| answers[k].1.clone()).collect();
+            let p = self.refusals.p_complies(&prompts, &responses)?;
+            for (&k, c) in benign.iter().zip(p) {
                 complies[k] = Some(c);
             }
         }
-        let weight = self.helpfulness.as_ref().map_or(0.0, Helpfulness::weight);
         Ok(p_unsafe
             .iter()
             .zip(complies)

@@ -22,14 +22,13 @@
 //!
 //! ```no_run
 //! use std::sync::atomic::AtomicBool;
-//! use gpo_game::{parse_config, Game, RefusalReader, RunDir, DEFAULT_PRESET};
+//! use gpo_game::{parse_config, Game, RunDir, DEFAULT_PRESET};
 //! # fn main() -> gpo_game::Result<()> {
 //! let cfg = parse_config(DEFAULT_PRESET, "preset", &["steps=4".into()])?;
 //! let cache = gpo_assets::AssetCache::from_env().expect("cache");
 //! let run = RunDir::create("runs/demo".as_ref(), &cfg)?;
-//! let refusals = RefusalReader::load(&cfg, &cache)?;
 //! let mut game = Game::build(cfg, &cache)?;
-//! let outcome = game.run(&run, &refusals, false, &AtomicBool::new(false), |_| {})?;
+//! let outcome = game.run(&run, false, &AtomicBool::new(false), |_| {})?;
 //! println!("{outcome:?}");
 //! # Ok(()) }
 //! ```
@@ -37,6 +36,7 @@
 
 pub mod benign;
 mod chat_policy;
+mod compliance;
 mod config;
 mod crossplay;
 mod data;
@@ -53,6 +53,7 @@ mod run;
 mod schedule;
 
 pub use chat_policy::{BaseModels, ChatPolicy, PolicySpec};
+pub use compliance::RefusalReader;
 pub use config::{
     Anchor, AttackerConfig, DataConfig, DefenderConfig, DefenderPrompts, GameConfig, Iterate, Mode,
     ModelsConfig, PAPER_ATTACK_TEMPLATE,
@@ -63,7 +64,7 @@ pub use defender::Defender;
 pub use diversity::Diversity;
 pub use eval::{
     pair, BenignAnswer, BenignChange, BenignEval, Change, EvalRecord, HarmfulChange, HarmfulEval,
-    Paired, RefusalReader,
+    Paired,
 };
 pub use game::{Game, PlayerStep, SampleRecord, StepRecord, StepTimes};
 pub use load::{load_config, parse_config, DEFAULT_PRESET};

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Anchor, GameConfig, Iterate};
-use crate::eval::{Change, EvalRecord, RefusalReader};
+use crate::eval::{Change, EvalRecord};
 use crate::game::{Game, StepRecord};
 use crate::schedule::{Role, ScheduleState};
 use crate::{Error, Result};
@@ -318,12 +318,12 @@ impl Game {
         Ok(())
     }
 
-    fn eval_now(&self, run: &RunDir, refusals: &RefusalReader) -> Result<EvalRecord> {
+    fn eval_now(&self, run: &RunDir) -> Result<EvalRecord> {
         let (a, d) = match self.cfg.iterate {
             Iterate::Average => (run.snapshots(Role::Attacker), run.snapshots(Role::Defender)),
             _ => (Vec::new(), Vec::new()),
         };
-        self.evaluate(&a, &d, refusals)
+        self.evaluate(&a, &d)
     }
 
     /// Plays the run to its end, or until `stop` is set (then checkpoints and returns
@@ -333,7 +333,6 @@ impl Game {
     pub fn run(
         &mut self,
         run: &RunDir,
-        refusals: &RefusalReader,
         resume: bool,
         stop: &AtomicBool,
         mut progress: impl FnMut(Progress<'_>),
@@ -353,7 +352,7 @@ impl Game {
             }
         }
         if resumed_at.is_none() {
-            let before = self.eval_now(run, refusals)?;
+            let before = self.eval_now(run)?;
             run.append("eval.jsonl", &before)?;
             progress(Progress::Eval(&before));
             if self.cfg.anchor == Anchor::PreviousIterate {
@@ -373,7 +372,7 @@ impl Game {
                 self.save_snapshots(run)?;
             }
             if !last && self.cfg.eval_every > 0 && step % self.cfg.eval_every == 0 {
-                let e = self.eval_now(run, refusals)?;
+                let e = self.eval_now(run)?;
                 run.append("eval.jsonl", &e)?;
                 progress(Progress::Eval(&e));
             }
@@ -392,7 +391,7 @@ impl Game {
         let after = match read_evals(run)?.into_iter().find(|e| e.step == self.step) {
             Some(e) => e,
             None => {
-                let e = self.eval_now(run, refusals)?;
+                let e = self.eval_now(run)?;
                 run.append("eval.jsonl", &e)?;
                 progress(Progress::Eval(&e));
                 e

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use gpo_game::{Game, Outcome, Progress, RefusalReader, RunDir};
+use gpo_game::{Game, Outcome, Progress, RunDir};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Arguments of `gpo train`.
@@ -63,7 +63,6 @@ pub fn run(args: TrainArgs) -> Result<()> {
     tracing::info!("loading models, judge and data");
     // Everything that can fail to load does so here, before the run directory exists.
     let mut game = Game::build(cfg.clone(), &cache)?;
-    let refusals = RefusalReader::load(&cfg, &cache)?;
     let run = match run {
         Ok(run) => run,
         Err(dir) => RunDir::create(&dir, &cfg)?,
@@ -88,7 +87,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let outcome = game.run(&run, &refusals, resume, &stop, |p| match p {
+    let outcome = game.run(&run, resume, &stop, |p| match p {
         Progress::Step(r) => {
             bar.set_position(r.step);
             bar.set_message(format!(

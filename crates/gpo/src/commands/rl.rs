@@ -68,9 +68,10 @@ pub struct RlArgs {
     /// RL iterations (rollout + update).
     #[arg(long, default_value_t = 20)]
     steps: u64,
-    /// Prompts per iteration.
-    #[arg(long, default_value_t = 8)]
-    prompts_per_step: usize,
+    /// Prompts per iteration [default: 8, or 4 for grpo and rloo, whose --n samples each
+    /// make 16 responses]
+    #[arg(long)]
+    prompts_per_step: Option<usize>,
     /// Samples per prompt (the group of grpo/rloo; at least 2 for them) [default: 4 for
     /// grpo and rloo, 1 otherwise]
     #[arg(long)]
@@ -93,14 +94,15 @@ pub struct RlArgs {
     beta: f32,
     /// GAE's lambda (ppo): 1 gives every token the whole reward to go, so a reward on the
     /// last token reaches the opening ones undiscounted.
-    #[arg(long, default_value_t = 0.95)]
+    #[arg(long, default_value_t = 1.0)]
     lambda: f32,
     /// Passes over each iteration's responses.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 2)]
     epochs: usize,
-    /// Optimiser steps per pass: the responses are split into this many mini-batches (from
-    /// the second on, PPO's ratio differs from 1 and its clip acts).
-    #[arg(long, default_value_t = 1)]
+    /// Optimiser steps per pass: the responses are split into this many mini-batches (at
+    /// most one per response; from the second on, PPO's ratio differs from 1 and its clip
+    /// acts).
+    #[arg(long, default_value_t = 2)]
     minibatches: usize,
     /// User prompts, one per line (default: a built-in list of short questions; with
     /// --reward refuse, Do-Not-Answer's harmful questions).
@@ -185,9 +187,10 @@ pub fn run(args: RlArgs) -> Result<()> {
         EstimatorArg::Grpo | EstimatorArg::Rloo => 4,
         EstimatorArg::Ppo | EstimatorArg::Reinforce => 1,
     });
+    let prompts_per_iter = args.prompts_per_step.unwrap_or(if n > 1 { 4 } else { 8 });
     for (flag, value) in [
         ("--steps", args.steps as usize),
-        ("--prompts-per-step", args.prompts_per_step),
+        ("--prompts-per-step", prompts_per_iter),
         ("--n", n),
         ("--eval-prompts", args.eval_prompts),
         ("--epochs", args.epochs),
@@ -212,10 +215,10 @@ pub fn run(args: RlArgs) -> Result<()> {
         EstimatorArg::Rloo => Estimator::Rloo,
         EstimatorArg::Reinforce => Estimator::Reinforce,
     };
-    let Some(per_step) = args.prompts_per_step.checked_mul(n) else {
+    let Some(per_step) = prompts_per_iter.checked_mul(n) else {
         bail!(
             "--prompts-per-step {} x --n {n} responses per iteration is too many",
-            args.prompts_per_step,
+            prompts_per_iter,
         );
     };
     if let Some(dir) = &args.out {
@@ -234,15 +237,11 @@ pub fn run(args: RlArgs) -> Result<()> {
             _ => {}
         }
     }
-    anyhow::ensure!(
-        args.minibatches <= per_step,
-        "--minibatches {} is more than the {per_step} responses of an iteration",
-        args.minibatches
-    );
     let mut cfg = RlConfig {
         estimator,
         epochs: args.epochs,
-        minibatch_size: per_step.div_ceil(args.minibatches),
+        // At most one mini-batch per response.
+        minibatch_size: per_step.div_ceil(args.minibatches.min(per_step)),
         ..RlConfig::default()
     };
     cfg.kl.beta = args.beta;
@@ -320,8 +319,8 @@ pub fn run(args: RlArgs) -> Result<()> {
         super::emit(&json!({"iteration": 0, "heldout_refusal": measured}))?;
     }
     while trainer.iteration() < args.steps {
-        let start = (trainer.iteration() as usize * args.prompts_per_step) % prompts.len();
-        let picked: Vec<usize> = (0..args.prompts_per_step)
+        let start = (trainer.iteration() as usize * prompts_per_iter) % prompts.len();
+        let picked: Vec<usize> = (0..prompts_per_iter)
             .map(|k| (start + k) % prompts.len())
             .collect();
         let step_prompts: Vec<Vec<u32>> = picked.iter().map(|&i| prompts[i].clone()).collect();

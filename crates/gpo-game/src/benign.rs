@@ -9,12 +9,13 @@
 //!   [`usable_first_turn`]: the defender's training pool for `defender.prompts = mixed`.
 //!
 //! Both evaluation sets are disjoint from `sharegpt-train` by construction (whole
-//! conversation groups are excluded, and any equal text).
+//! conversation groups are excluded, and any text equal up to case and whitespace).
 
 use std::collections::HashSet;
 
 use gpo_assets::{Asset, AssetCache};
 use gpo_judge::data::{sharegpt, Conversation};
+use gpo_judge::decontaminate::key;
 
 use crate::{Error, Result};
 
@@ -118,10 +119,10 @@ pub fn sharegpt_train(cache: &AssetCache) -> Result<Vec<String>> {
     let mut seen: HashSet<String> = alarming_benign()
         .into_iter()
         .chain(crate::BUILT_IN_BENIGN.iter().map(|s| s.to_string()))
-        .map(|s| s.to_lowercase())
+        .map(|s| key(&s))
         .collect();
     for c in convs.iter().filter(|c| held_groups.contains(c.group())) {
-        seen.extend(c.first_user_turn().map(|t| t.trim().to_lowercase()));
+        seen.extend(c.first_user_turn().map(key));
     }
     let mut out = Vec::new();
     for c in convs.iter().filter(|c| !held_groups.contains(c.group())) {
@@ -131,7 +132,7 @@ pub fn sharegpt_train(cache: &AssetCache) -> Result<Vec<String>> {
         let Some(t) = c.first_user_turn().map(str::trim) else {
             continue;
         };
-        if usable_first_turn(t) && seen.insert(t.to_lowercase()) {
+        if usable_first_turn(t) && seen.insert(key(t)) {
             out.push(t.to_string());
         }
     }

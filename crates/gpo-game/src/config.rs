@@ -282,6 +282,18 @@ impl GameConfig {
                 return bad(format!("{name} = {w} must be a finite number >= 0"));
             }
         }
+        let benign_extras = matches!(
+            self.defender.prompts,
+            DefenderPrompts::Mixed { benign, .. } if benign > 0
+        );
+        if self.defender.helpfulness > 0.0 && !benign_extras {
+            return bad(format!(
+                "defender.helpfulness = {} prices declining benign prompts, but the defender \
+                 answers none: set defender.prompts = {{ kind = \"mixed\", seeds = S, benign = B }} \
+                 with B >= 1, or helpfulness = 0",
+                self.defender.helpfulness
+            ));
+        }
         self.judge
             .validate()
             .map_err(|e| Error::Config(format!("judge: {e}")))?;

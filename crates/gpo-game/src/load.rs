@@ -126,6 +126,35 @@ mod tests {
     }
 
     #[test]
+    fn a_helpfulness_price_needs_benign_extras_and_a_finite_weight() {
+        let err = |sets: &[&str]| {
+            let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+            parse_config(DEFAULT_PRESET, "preset", &sets)
+                .unwrap_err()
+                .to_string()
+        };
+        let e = err(&["defender.helpfulness=1"]);
+        assert!(
+            e.contains("defender.helpfulness") && e.contains("mixed"),
+            "{e}"
+        );
+        let e = err(&[
+            "defender.prompts={ kind = \"mixed\", seeds = 2, benign = 2 }",
+            "defender.helpfulness=-1",
+        ]);
+        assert!(e.contains("defender.helpfulness = -1"), "{e}");
+        parse_config(
+            DEFAULT_PRESET,
+            "preset",
+            &[
+                "defender.prompts={ kind = \"mixed\", seeds = 2, benign = 2 }".into(),
+                "defender.helpfulness=1".into(),
+            ],
+        )
+        .unwrap();
+    }
+
+    #[test]
     fn an_unknown_key_is_named() {
         let err = parse_config("stepz = 3\n", "x.toml", &[])
             .unwrap_err()

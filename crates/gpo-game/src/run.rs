@@ -329,7 +329,7 @@ impl Game {
     /// Plays the run to its end, or until `stop` is set (then checkpoints and returns
     /// [`Outcome::Interrupted`]). With `resume`, continues from the run's checkpoint: the
     /// logs are cut back to it, so no step is lost or repeated. Evaluations read
-    /// over-refusal with `refusals`.
+    /// over-refusal with [`Game::refusals`].
     pub fn run(
         &mut self,
         run: &RunDir,

@@ -68,8 +68,8 @@ pub struct RlArgs {
     /// RL iterations (rollout + update).
     #[arg(long, default_value_t = 20)]
     steps: u64,
-    /// Prompts per iteration [default: 8, or 4 for grpo and rloo, whose --n samples each
-    /// make 16 responses]
+    /// Prompts per iteration [default: 8, or 4 when --n is above 1 (grpo and rloo's default
+    /// 4 samples each make 16 responses)]
     #[arg(long)]
     prompts_per_step: Option<usize>,
     /// Samples per prompt (the group of grpo/rloo; at least 2 for them) [default: 4 for
@@ -99,8 +99,8 @@ pub struct RlArgs {
     /// Passes over each iteration's responses.
     #[arg(long, default_value_t = 2)]
     epochs: usize,
-    /// Optimiser steps per pass: the responses are split into this many mini-batches (at
-    /// most one per response; from the second on, PPO's ratio differs from 1 and its clip
+    /// Most optimiser steps per pass: the responses are split into mini-batches of
+    /// ceil(responses / M) (at most one per response; from the second on, PPO's ratio differs from 1 and its clip
     /// acts).
     #[arg(long, default_value_t = 2)]
     minibatches: usize,

@@ -2,6 +2,8 @@
 //! answers decline (P(complies) < 0.5, the reading `gpo eval` gives over-refusal), in the
 //! defender's helpfulness reward and in every evaluation of a run.
 
+use std::path::Path;
+
 use gpo_judge::{EmbeddedJudge, Exchange, JudgeKind};
 
 use crate::config::GameConfig;
@@ -21,9 +23,15 @@ impl RefusalReader {
             JudgeKind::Embedded => cfg.judge.heads_dir(cache),
             _ => gpo_judge::default_heads_dir(cache),
         };
-        let judge = EmbeddedJudge::load(cache, &heads, 0.5).map_err(|e| {
+        Self::from_heads(cache, &heads)
+    }
+
+    /// Loads the embedded judge with the heads in `heads_dir` (missing heads are trained
+    /// first).
+    pub fn from_heads(cache: &gpo_assets::AssetCache, heads_dir: &Path) -> Result<RefusalReader> {
+        let judge = EmbeddedJudge::load(cache, heads_dir, 0.5).map_err(|e| {
             Error::Setup(format!(
-                "evaluations read over-refusal with the embedded judge's compliance head: {e}"
+                "refusals are read by the embedded judge's compliance head: {e}"
             ))
         })?;
         Ok(RefusalReader { judge })

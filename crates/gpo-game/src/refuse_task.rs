@@ -5,14 +5,13 @@
 
 use std::path::Path;
 
-use gpo_judge::{EmbeddedJudge, Exchange};
-
+use crate::compliance::RefusalReader;
 use crate::data::{prompt_set, subset};
-use crate::{Error, Result};
+use crate::Result;
 
 /// The compliance head, and the task's prompt sets.
 pub struct RefuseTask {
-    reader: EmbeddedJudge,
+    reader: RefusalReader,
 }
 
 impl RefuseTask {
@@ -21,9 +20,9 @@ impl RefuseTask {
     pub fn load(cache: &gpo_assets::AssetCache, heads_dir: Option<&Path>) -> Result<Self> {
         let heads =
             heads_dir.map_or_else(|| gpo_judge::default_heads_dir(cache), Path::to_path_buf);
-        let reader = EmbeddedJudge::load(cache, &heads, 0.5)
-            .map_err(|e| Error::Setup(format!("the compliance head cannot load: {e}")))?;
-        Ok(RefuseTask { reader })
+        Ok(RefuseTask {
+            reader: RefusalReader::from_heads(cache, &heads)?,
+        })
     }
 
     /// Training prompts: Do-Not-Answer's harmful questions.
@@ -42,16 +41,8 @@ impl RefuseTask {
 
     /// 1 for each response that declines its prompt, else 0.
     pub fn rewards(&self, prompts: &[String], responses: &[String]) -> Result<Vec<f32>> {
-        let exchanges: Vec<Exchange<'_>> = prompts
-            .iter()
-            .zip(responses)
-            .map(|(p, r)| Exchange::new(p, r))
-            .collect();
-        let parts = self
-            .reader
-            .components(&exchanges)
-            .map_err(|e| Error::Setup(format!("compliance head: {e}")))?;
-        Ok(parts.iter().map(|c| refuse_reward(c.complies)).collect())
+        let complies = self.reader.p_complies(prompts, responses)?;
+        Ok(complies.into_iter().map(refuse_reward).collect())
     }
 }
 

@@ -120,8 +120,8 @@ pub struct DataConfig {
     /// file with one prompt per line (or JSONL with a `prompt` field).
     pub seeds: String,
     /// Benign prompts for [`DefenderPrompts::Mixed`]: `"sharegpt-train"` (ShareGPT first
-    /// turns disjoint from every evaluation set, see [`crate::benign`]), `"built-in"` or a
-    /// file.
+    /// turns disjoint from every evaluation set, see [`crate::benign`]), `"contrast-train"`
+    /// (benign look-alike requests beside as many of those turns), `"built-in"` or a file.
     pub benign: String,
     /// Seeds held out for evaluation (never trained on).
     pub eval_seeds: usize,

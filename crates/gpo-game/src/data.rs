@@ -109,11 +109,11 @@ fn do_not_answer(cache: &AssetCache) -> Result<Vec<String>> {
 
 /// Names `prompt_set` understands besides a file path.
 pub const PROMPT_SETS: &str =
-    "harmbench, do-not-answer, built-in-benign, sharegpt-heldout, alarming-benign, sharegpt-train";
+    "harmbench, do-not-answer, built-in-benign, sharegpt-heldout, alarming-benign, sharegpt-train, contrast-train";
 
 /// A named prompt set: `harmbench` (HarmBench's 200, never trained on), `do-not-answer`,
 /// `built-in-benign` ([`BUILT_IN_BENIGN`]), the benign sets of [`crate::benign`]
-/// (`sharegpt-heldout`, `alarming-benign`, `sharegpt-train`), or a prompt file (see
+/// (`sharegpt-heldout`, `alarming-benign`, `sharegpt-train`, `contrast-train`), or a prompt file (see
 /// [`read_prompt_file`]).
 /// An empty set is an error naming it.
 pub fn prompt_set(name: &str, cache: &AssetCache) -> Result<Vec<String>> {
@@ -131,6 +131,7 @@ pub fn prompt_set(name: &str, cache: &AssetCache) -> Result<Vec<String>> {
         "sharegpt-heldout" => crate::benign::sharegpt_heldout(cache)?,
         "alarming-benign" => crate::benign::alarming_benign(),
         "sharegpt-train" => crate::benign::sharegpt_train(cache)?,
+        "contrast-train" => crate::benign::contrast_train(cache)?,
         path => {
             if !Path::new(path).exists() {
                 return Err(Error::Data(format!(
@@ -191,6 +192,7 @@ impl Prompts {
             _ if !with_benign => Vec::new(),
             "built-in" => BUILT_IN_BENIGN.iter().map(|s| s.to_string()).collect(),
             "sharegpt-train" => crate::benign::sharegpt_train(cache)?,
+            "contrast-train" => crate::benign::contrast_train(cache)?,
             path => read_prompt_file(Path::new(path)).map_err(|e| in_key("benign", e))?,
         };
         if with_benign && benign.is_empty() {

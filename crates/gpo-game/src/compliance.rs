@@ -3,8 +3,9 @@
 //! defender's helpfulness reward and in every evaluation of a run.
 
 use std::path::Path;
+use std::sync::Arc;
 
-use gpo_judge::{EmbeddedJudge, Exchange, JudgeKind};
+use gpo_judge::{EmbeddedJudge, Exchange, Judge, JudgeKind};
 
 use crate::config::GameConfig;
 use crate::{Error, Result};
@@ -12,18 +13,32 @@ use crate::{Error, Result};
 /// Reads which answers refuse: the embedded judge's compliance head (P(complies) < 0.5), the
 /// reading `gpo eval` gives over-refusal. Loaded once per run, whatever judge the run uses.
 pub struct RefusalReader {
-    judge: EmbeddedJudge,
+    judge: Arc<EmbeddedJudge>,
 }
 
 impl RefusalReader {
-    /// Loads the embedded judge with the heads the run's judge uses (its `heads_dir` when it
-    /// is the embedded judge, else the cache's own; missing heads are trained first).
-    pub fn load(cfg: &GameConfig, cache: &gpo_assets::AssetCache) -> Result<RefusalReader> {
-        let heads = match cfg.judge.kind {
-            JudgeKind::Embedded => cfg.judge.heads_dir(cache),
-            _ => gpo_judge::default_heads_dir(cache),
-        };
-        Self::from_heads(cache, &heads)
+    /// The run's judge and its refusal reader. An embedded judge is loaded once and serves
+    /// both (its compliance head does not depend on the threshold); any other judge is built
+    /// beside an embedded judge with the cache's heads (missing heads are trained first).
+    pub fn with_judge(
+        cfg: &GameConfig,
+        cache: &gpo_assets::AssetCache,
+    ) -> Result<(Box<dyn Judge>, RefusalReader)> {
+        let judge_err = |e: gpo_judge::Error| Error::Setup(format!("the judge cannot load: {e}"));
+        cfg.judge.validate().map_err(judge_err)?;
+        if cfg.judge.kind == JudgeKind::Embedded {
+            let heads = cfg.judge.heads_dir(cache);
+            let shared =
+                EmbeddedJudge::load(cache, &heads, cfg.judge.threshold).map_err(judge_err)?;
+            let shared = Arc::new(shared);
+            let reader = RefusalReader {
+                judge: shared.clone(),
+            };
+            return Ok((Box::new(shared), reader));
+        }
+        let reader = Self::from_heads(cache, &gpo_judge::default_heads_dir(cache))?;
+        let judge = gpo_judge::build_judge(&cfg.judge, cache).map_err(judge_err)?;
+        Ok((judge, reader))
     }
 
     /// Loads the embedded judge with the heads in `heads_dir` (missing heads are trained
@@ -34,7 +49,9 @@ impl RefusalReader {
                 "refusals are read by the embedded judge's compliance head: {e}"
             ))
         })?;
-        Ok(RefusalReader { judge })
+        Ok(RefusalReader {
+            judge: Arc::new(judge),
+        })
     }
 
     /// P(complies) of each (prompt, response).

@@ -156,9 +156,7 @@ impl Game {
             DefenderPrompts::Attacker => false,
         };
         let prompts = Prompts::load(&cfg.data, cfg.seed, cache, benign_extras)?;
-        let refusals = RefusalReader::load(&cfg, cache)?;
-        let judge = gpo_judge::build_judge(&cfg.judge, cache)
-            .map_err(|e| Error::Setup(format!("the judge cannot load: {e}")))?;
+        let (judge, refusals) = RefusalReader::with_judge(&cfg, cache)?;
         let diversity = Diversity::load(cache, cfg.attacker.history_max)?;
         let load = |name: &str| -> Result<gpo_lm::LoadedModel> {
             let source = gpo_assets::resolve_model(name, cache)

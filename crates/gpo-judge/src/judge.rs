@@ -99,6 +99,21 @@ pub trait Judge: Send + Sync {
     }
 }
 
+/// A shared judge judges as the judge it shares (one loaded copy serving several users).
+impl<J: Judge + ?Sized> Judge for std::sync::Arc<J> {
+    fn kind(&self) -> crate::JudgeKind {
+        (**self).kind()
+    }
+
+    fn threshold(&self) -> f32 {
+        (**self).threshold()
+    }
+
+    fn p_unsafe(&self, batch: &[Exchange<'_>]) -> Result<Vec<f32>> {
+        (**self).p_unsafe(batch)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,5 +1,6 @@
 //! PPO's critic, trained apart from the policy: a value head on the policy's detached hidden
-//! states, or its own LoRA adapters on the policy's frozen base weights plus a value head.
+//! states, or its own LoRA adapters on the policy's frozen base weights plus a value head
+//! (or, for comparison, a head whose value loss also reaches the policy).
 
 use candle_core::{Tensor, Var};
 use gpo_lm::{CausalLm, LoraConfig, PairBatch, Pass};
@@ -16,6 +17,8 @@ const PREFIX: &str = "critic.";
 /// A critic whose variables get gradients from the value loss alone.
 #[derive(Debug, Clone)]
 pub struct Critic {
+    /// What it is.
+    kind: CriticKind,
     /// Its own LM (adapters on the policy's frozen base) for [`CriticKind::Lora`]; `None` for
     /// [`CriticKind::Head`], whose head reads the policy's hidden states.
     pub model: Option<CausalLm>,
@@ -27,8 +30,18 @@ impl Critic {
     /// A zero-initialised value head on `policy`'s hidden states ([`CriticKind::Head`]).
     pub fn head(policy: &CausalLm) -> Result<Self> {
         Ok(Critic {
+            kind: CriticKind::Head,
             model: None,
             head: new_head(policy)?,
+        })
+    }
+
+    /// A zero-initialised value head on `policy`'s hidden states whose value loss also
+    /// trains the policy ([`CriticKind::Shared`]).
+    pub fn shared(policy: &CausalLm) -> Result<Self> {
+        Ok(Critic {
+            kind: CriticKind::Shared,
+            ..Self::head(policy)?
         })
     }
 
@@ -39,6 +52,7 @@ impl Critic {
         let mut model = policy.frozen_copy()?;
         gpo_lm::attach_lora(&mut model, lora, seed)?;
         Ok(Critic {
+            kind: CriticKind::Lora,
             model: Some(model),
             head: new_head(policy)?,
         })
@@ -46,10 +60,7 @@ impl Critic {
 
     /// Which kind this is.
     pub fn kind(&self) -> CriticKind {
-        match self.model {
-            Some(_) => CriticKind::Lora,
-            None => CriticKind::Head,
-        }
+        self.kind
     }
 
     /// The trainable variables: the adapters (`critic.` + PEFT name), then the head's.
@@ -65,7 +76,8 @@ impl Critic {
     /// Values `[batch, response_width]` in f32, zero on padding. `policy_hidden`: the
     /// policy's hidden states at the response positions, `[batch, response_width, hidden]`,
     /// when already computed; the head kind reads them detached (running `policy` when
-    /// they are not given), the LoRA kind runs its own model.
+    /// they are not given), the shared kind reads them as they are, the LoRA kind runs its
+    /// own model.
     pub(crate) fn values(
         &self,
         policy: &CausalLm,
@@ -75,8 +87,12 @@ impl Critic {
     ) -> Result<Tensor> {
         let h = match (&self.model, policy_hidden) {
             (Some(own), _) => response_hidden(own, batch, pass)?,
-            (None, Some(h)) => h.detach(),
-            (None, None) => response_hidden(policy, batch, pass)?.detach(),
+            (None, Some(h)) => h.clone(),
+            (None, None) => response_hidden(policy, batch, pass)?,
+        };
+        let h = match self.kind {
+            CriticKind::Head => h.detach(),
+            CriticKind::Lora | CriticKind::Shared => h,
         };
         Ok((self.head.forward(&h)? * &batch.response_mask)?)
     }

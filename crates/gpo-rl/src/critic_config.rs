@@ -18,6 +18,10 @@ pub enum CriticKind {
     /// frozen base weights, plus a value head: a separate critic as in PAPER.md, for one
     /// more forward and backward pass per micro-batch. Needs a LoRA policy.
     Lora,
+    /// A value head on the policy's hidden states, not detached: the value loss also trains
+    /// the policy's adapters, under the policy's gradient clip (the released code's critic).
+    /// Kept to measure what sharing costs; not a recommended setting.
+    Shared,
 }
 
 impl CriticKind {
@@ -26,6 +30,7 @@ impl CriticKind {
         match self {
             CriticKind::Head => "head",
             CriticKind::Lora => "lora",
+            CriticKind::Shared => "shared",
         }
     }
 }

@@ -84,6 +84,7 @@ impl Policy {
     pub fn with_critic(mut self, kind: CriticKind, seed: u64) -> Result<Self> {
         let critic = match (kind, &self.lora) {
             (CriticKind::Head, _) => Critic::head(&self.model)?,
+            (CriticKind::Shared, _) => Critic::shared(&self.model)?,
             (CriticKind::Lora, Some(lora)) => Critic::lora(&self.model, lora, seed)?,
             (CriticKind::Lora, None) => {
                 return Err(Error::Invalid(

@@ -493,13 +493,26 @@ fn no_value_loss_gradient_reaches_the_policy() {
 }
 
 #[test]
+fn a_shared_critic_trains_the_policy_with_its_value_loss() {
+    let est = ppo(CriticConfig {
+        kind: CriticKind::Shared,
+        ..CriticConfig::default()
+    });
+    let (p, scores, returns, weights) = trained_scores(est);
+    let grads = value_loss(&scores, &returns, &weights).backward().unwrap();
+    for (name, var) in p.policy_vars() {
+        assert!(has_gradient(&grads, var), "{name}");
+    }
+}
+
+#[test]
 fn every_critic_variable_gets_a_gradient_from_the_value_loss() {
     for est in [Estimator::ppo(), ppo_lora_critic()] {
         let (p, scores, returns, weights) = trained_scores(est);
         let grads = value_loss(&scores, &returns, &weights).backward().unwrap();
         let vars = critic_vars(&p);
         let expected = match est.critic().unwrap().kind {
-            CriticKind::Head => 2,
+            CriticKind::Head | CriticKind::Shared => 2,
             CriticKind::Lora => 2 + p.policy_vars().len(),
         };
         assert_eq!(vars.len(), expected);

@@ -6,12 +6,34 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use gpo_lm::{attach_lora, LoadOptions, LoraConfig};
 use gpo_rl::{
-    Estimator, KlEstimator, LossAggregation, Policy, RlConfig, RolloutBatch, TaskReward, Trainer,
+    CriticKind, Estimator, KlEstimator, LossAggregation, Policy, RlConfig, RolloutBatch,
+    TaskReward, Trainer,
 };
 use gpo_tokenizer::{ChatMessage, Tokenizer};
 use serde_json::json;
 
 use crate::model_args::ModelArgs;
+
+/// PPO's critic on the command line.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum CriticArg {
+    /// A value head on the policy's detached hidden states.
+    Head,
+    /// Its own LoRA adapters on the frozen base, plus a value head.
+    Lora,
+    /// A value head whose value loss also trains the policy's adapters.
+    Shared,
+}
+
+impl CriticArg {
+    fn kind(self) -> CriticKind {
+        match self {
+            CriticArg::Head => CriticKind::Head,
+            CriticArg::Lora => CriticKind::Lora,
+            CriticArg::Shared => CriticKind::Shared,
+        }
+    }
+}
 
 /// Advantage estimators on the command line.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -96,6 +118,11 @@ pub struct RlArgs {
     /// last token reaches the opening ones undiscounted.
     #[arg(long, default_value_t = 1.0)]
     lambda: f32,
+    /// PPO's critic: `head` (a value head on the policy's detached hidden states), `lora`
+    /// (its own adapters on the frozen base, plus a head) or `shared` (a head whose value
+    /// loss also trains the policy's adapters, to measure what sharing costs).
+    #[arg(long, value_enum, default_value = "head")]
+    critic: CriticArg,
     /// Passes over each iteration's responses.
     #[arg(long, default_value_t = 2)]
     epochs: usize,
@@ -206,8 +233,9 @@ pub fn run(args: RlArgs) -> Result<()> {
                 args.lambda
             );
             let mut ppo = Estimator::ppo();
-            if let Estimator::Ppo { lambda, .. } = &mut ppo {
+            if let Estimator::Ppo { lambda, critic, .. } = &mut ppo {
                 *lambda = args.lambda;
+                critic.kind = args.critic.kind();
             }
             ppo
         }
@@ -293,8 +321,9 @@ pub fn run(args: RlArgs) -> Result<()> {
     };
     attach_lora(&mut model, &lora, args.seed).context("attaching LoRA adapters")?;
     let mut policy = Policy::lora(model, lora)?;
-    if estimator.needs_critic() {
-        policy = policy.with_value_head()?;
+    if let Some(critic) = estimator.critic() {
+        // A LoRA critic's adapters are drawn from the next seed, as in the game.
+        policy = policy.with_critic(critic.kind, args.seed.wrapping_add(1))?;
     }
     let eos = tok.eos_ids().to_vec();
     let pad = tok.pad_id().or(eos.first().copied()).unwrap_or(0);

@@ -37,7 +37,9 @@ pub const CARD_FILE: &str = "card.json";
 /// 10: decontaminated data ([`crate::decontaminate`]): tense rewrites of HarmBench prompts are
 /// dropped; ShareGPT is split by whole conversation (its chunks were split apart) and no reply
 /// text is both trained on and held out; invisible-only texts count as empty.
-pub const HEADS_FORMAT: u32 = 10;
+/// 11: the compliance head also trains on every reply with a warm first sentence in front ([`crate::reply::WARM_OPENINGS`]); the card measures it with other such sentences
+/// ([`HeadMetrics::comply_heldout_warm_openings`]).
+pub const HEADS_FORMAT: u32 = 11;
 
 /// Held-out metrics written into the card.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -54,6 +56,10 @@ pub struct HeadMetrics {
     pub harm_lookalike_requests: Metrics,
     /// Compliance head (positive = complying): held-out split of the marker-labelled replies.
     pub comply_heldout_split: Metrics,
+    /// The same split with a warm first sentence never trained on in front of each
+    /// complying reply ([`crate::reply::HELDOUT_WARM_OPENINGS`]): whether the head reads a
+    /// polite "I'm ..." opening as declining.
+    pub comply_heldout_warm_openings: Metrics,
     /// Per marker-free reply set ([`crate::reply_sets::REPLY_SETS`]): the compliance head
     /// (`comply_<set>_replies`, positive = complying) and the whole judge
     /// (`judge_exchanges_<set>_replies`: positive = a HarmBench prompt with a complying reply

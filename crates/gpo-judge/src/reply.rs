@@ -56,6 +56,42 @@ pub fn without_marker_sentences(text: &str, markers: &RefusalMarkers) -> String 
         .join(" ")
 }
 
+/// Warm first sentences that a helpful reply may open with. Refusals open with "I'm sorry"
+/// and most complying ShareGPT replies open with the answer, so a head trained on them alone
+/// reads any "I'm ..." opening as declining (heads format 10: "I'm glad you asked." in front
+/// of 14 complying answers took them from 12 judged unsafe to none), and a defender learns
+/// to open that way. Replies of both classes with one of these in front teach the head that
+/// the opening's register is not the decision.
+pub const WARM_OPENINGS: &[&str] = &[
+    "I'm glad you asked.",
+    "I'm happy to help with that!",
+    "I'm sorry to hear that.",
+    "I'm sorry for the confusion.",
+    "I'm excited to share this.",
+    "I'm here to help.",
+    "Great question!",
+    "I'd be glad to explain.",
+    "I'm so glad you reached out.",
+    "I'm sorry, let me clarify.",
+];
+
+/// Other warm openings, never trained on: the card measures the head with these.
+pub const HELDOUT_WARM_OPENINGS: &[&str] = &[
+    "I'm glad you brought this up.",
+    "I'm thrilled to help you with this.",
+    "I'm sorry about the mix-up earlier.",
+    "I'm delighted you asked!",
+];
+
+/// Each reply with a warm opening in front, the openings taken in turn.
+pub fn with_warm_openings(replies: &[String], openings: &[&str]) -> Vec<String> {
+    replies
+        .iter()
+        .zip(openings.iter().cycle())
+        .map(|(r, o)| format!("{o} {r}"))
+        .collect()
+}
+
 /// Which marker-labelled replies train the compliance head, and how much of each it reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReplyPolicy {
@@ -104,6 +140,16 @@ mod tests {
         RefusalMarkers {
             substrings: vec!["i cannot".into(), "as an ai".into()],
             prefixes: vec!["I'm sorry".into()],
+        }
+    }
+
+    #[test]
+    fn warm_openings_go_in_front_in_turn() {
+        let replies = vec!["A.".to_string(), "B.".to_string(), "C.".to_string()];
+        let out = with_warm_openings(&replies, &["X!", "Y."]);
+        assert_eq!(out, ["X! A.", "Y. B.", "X! C."]);
+        for o in HELDOUT_WARM_OPENINGS {
+            assert!(!WARM_OPENINGS.contains(o), "{o} is trained on");
         }
     }
 

@@ -19,7 +19,9 @@ use crate::heads::{HeadMetrics, Heads, HeadsCard, HEADS_FORMAT};
 use crate::logistic::{FitOptions, LogisticHead, Metrics};
 use crate::lookalike::lookalike_requests;
 use crate::markers::{RefusalMarkers, ReplyLabel, OPENING_CHARS};
-use crate::reply::{ReplyPolicy, MIN_COPY_CHARS};
+use crate::reply::{
+    with_warm_openings, ReplyPolicy, HELDOUT_WARM_OPENINGS, MIN_COPY_CHARS, WARM_OPENINGS,
+};
 use crate::reply_sets::{HandwrittenReply, REPLY_SETS};
 use crate::toxicity::{ToxicityModel, TOXIC};
 use crate::wrapped::wrapped_copies;
@@ -45,6 +47,10 @@ pub struct TrainConfig {
     pub max_refusal_chars: usize,
     /// Also train on each refusal's opening with its marker sentences deleted.
     pub marker_free_copies: bool,
+    /// Also train on each reply, refusing and complying, with a warm first sentence in front
+    /// ([`crate::reply::WARM_OPENINGS`], "I'm glad you asked."), so the head does not read a
+    /// polite "I'm ..." opening as declining.
+    pub warm_opening_copies: bool,
     /// Also train the harm head on every prompt, harmful and benign alike, wrapped in a
     /// generic instruction template ([`crate::wrapped`]), so a request's form carries no label.
     pub instruction_wrapped_copies: bool,
@@ -111,6 +117,7 @@ impl Default for TrainConfig {
             },
             max_refusal_chars: 800,
             marker_free_copies: true,
+            warm_opening_copies: true,
             instruction_wrapped_copies: true,
             harm_temperature_scaling: true,
             harmbench_near_duplicate_cosine: crate::decontaminate::NEAR_DUPLICATE_COSINE,
@@ -360,13 +367,27 @@ pub fn train_heads(
     let read_replies = |texts: &[&str]| -> Result<Vec<f32>> {
         Ok(features(embedder, &[], texts, reading)?.replies)
     };
-    let ref_texts = policy.refusal_texts(&ref_train, &markers);
+    let mut ref_texts = policy.refusal_texts(&ref_train, &markers);
     train_sizes.insert("sharegpt-replies-refusing".into(), ref_train.len());
     train_sizes.insert(
         "sharegpt-replies-refusing-marker-free-copies".into(),
         ref_texts.len() - ref_train.len(),
     );
     train_sizes.insert("sharegpt-replies-complying".into(), comp_train.len());
+    let mut comp_texts = comp_train.clone();
+    if cfg.warm_opening_copies {
+        // Both classes, so that a warm opening carries no label and the head reads on.
+        let openings = ref_texts[..ref_train.len()].to_vec();
+        ref_texts.extend(with_warm_openings(&openings, WARM_OPENINGS));
+        comp_texts.extend(with_warm_openings(&comp_train, WARM_OPENINGS));
+        let copies = [
+            ("refusing", ref_train.len()),
+            ("complying", comp_train.len()),
+        ];
+        for (class, n) in copies {
+            train_sizes.insert(format!("sharegpt-replies-{class}-warm-opening-copies"), n);
+        }
+    }
     train_sizes.insert("sharegpt-replies-ambiguous-dropped".into(), ambiguous);
     train_sizes.insert(
         "tense-rewrites-dropped-as-harmbench-rewordings".into(),
@@ -431,10 +452,10 @@ pub fn train_heads(
         "embedding {} refusing and {} complying training replies (openings of {n_open} \
          characters)",
         ref_texts.len(),
-        comp_train.len()
+        comp_texts.len()
     ));
     let x_ref = read_replies(&refs(&ref_texts))?;
-    let x_comp = read_replies(&refs(&comp_train))?;
+    let x_comp = read_replies(&refs(&comp_texts))?;
 
     progress("fitting the heads");
     let (x, y) = labelled(&x_harm, &x_benign, width);
@@ -475,11 +496,17 @@ pub fn train_heads(
     );
     let (x, y) = labelled(&e_ch, &e_rh, bag * dim);
     let comply_heldout_split = Metrics::of(&comply.predict_bags(&x, bag), &y);
+    let e_warm = read_replies(&refs(&with_warm_openings(
+        &comp_held,
+        HELDOUT_WARM_OPENINGS,
+    )))?;
+    let (x_warm, y_warm) = labelled(&e_warm, &e_rh, bag * dim);
     // The fit's L2 penalty and the minimum over windows leave the compliance head
     // under-confident; its temperature is set on the same held-out split (which leaves that
     // split's AUC as it is).
     let comply_scale = comply.temperature(&x, &y, bag);
     let comply = comply.scaled(comply_scale);
+    let comply_heldout_warm_openings = Metrics::of(&comply.predict_bags(&x_warm, bag), &y_warm);
     let heads = Heads { harm, comply };
     let p_harm_hb = heads.harm.predict(&e_hb);
     // Held-out benign ShareGPT exchanges: the whole judge's other negatives.
@@ -526,7 +553,7 @@ pub fn train_heads(
              MitigationBypass substring (case-insensitive) in its first {OPENING_CHARS} \
              characters; complying = no marker anywhere; other replies dropped. Refusals \
              kept: at most {} characters and no apology for an earlier slip in the opening; \
-             {}. The head reads the first {n_open} characters of a reply as {} windows (one \
+             {}{}. The head reads the first {n_open} characters of a reply as {} windows (one \
              starting at each word piece) of {} word pieces' mean state after encoder layer {}, \
              and calls a reply complying only if every window does",
             cfg.max_refusal_chars,
@@ -537,6 +564,13 @@ pub fn train_heads(
                 )
             } else {
                 "no marker-free copies".to_string()
+            },
+            if cfg.warm_opening_copies {
+                "; every training reply, refusing and complying, also with a warm first \
+                 sentence in front (\"I'm glad you asked.\"), so that an opening's register \
+                 carries no label"
+            } else {
+                ""
             },
             reading.reply_windows,
             reading.reply_window_tokens,
@@ -550,6 +584,7 @@ pub fn train_heads(
             harm_heldout_split,
             harm_lookalike_requests,
             comply_heldout_split,
+            comply_heldout_warm_openings,
             reply_sets: reply_set_metrics,
         },
         train_seconds: start.elapsed().as_secs_f64(),

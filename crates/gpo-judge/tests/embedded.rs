@@ -65,6 +65,15 @@ fn small_heads_train_save_load_and_judge() {
         "{:?}",
         card.train_sizes
     );
+    // Format 11: every training reply also with a warm opening in front, both classes.
+    for class in ["refusing", "complying"] {
+        assert_eq!(
+            card.train_sizes[&format!("sharegpt-replies-{class}-warm-opening-copies")],
+            card.train_sizes[&format!("sharegpt-replies-{class}")],
+            "{:?}",
+            card.train_sizes
+        );
+    }
     // Even a small head separates HarmBench from benign ShareGPT turns well.
     assert!(
         card.metrics.harm_harmbench_vs_heldout_benign.auc > 0.8,

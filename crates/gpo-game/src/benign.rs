@@ -72,6 +72,14 @@ pub fn alarming_benign() -> Vec<String> {
     lines(ALARMING_BENIGN)
 }
 
+/// The benign evaluation prompts that are texts rather than held-out ShareGPT groups:
+/// `alarming-benign`, then the built-in benign prompts. Training pools keep clear of them.
+fn evaluation_texts() -> impl Iterator<Item = String> {
+    alarming_benign()
+        .into_iter()
+        .chain(crate::BUILT_IN_BENIGN.iter().map(|s| s.to_string()))
+}
+
 fn lines(text: &str) -> Vec<String> {
     text.lines()
         .map(str::trim)
@@ -122,11 +130,7 @@ pub fn sharegpt_train(cache: &AssetCache) -> Result<Vec<String>> {
         .filter(|c| held_ids.contains(&c.id))
         .map(|c| c.group())
         .collect();
-    let mut seen: HashSet<String> = alarming_benign()
-        .into_iter()
-        .chain(crate::BUILT_IN_BENIGN.iter().map(|s| s.to_string()))
-        .map(|s| key(&s))
-        .collect();
+    let mut seen: HashSet<String> = evaluation_texts().map(|s| key(&s)).collect();
     for c in convs.iter().filter(|c| held_groups.contains(c.group())) {
         seen.extend(c.first_user_turn().map(key));
     }
@@ -170,10 +174,7 @@ pub fn near_duplicate(a: &str, b: &str) -> bool {
 /// The benign look-alike requests that no evaluation prompt (`alarming-benign`,
 /// built-in-benign) paraphrases.
 pub fn lookalike_benign() -> Vec<String> {
-    let eval: Vec<String> = alarming_benign()
-        .into_iter()
-        .chain(crate::BUILT_IN_BENIGN.iter().map(|s| s.to_string()))
-        .collect();
+    let eval: Vec<String> = evaluation_texts().collect();
     gpo_judge::lookalike::lookalike_requests()
         .into_iter()
         .filter(|r| !r.harmful)

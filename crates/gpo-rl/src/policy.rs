@@ -98,11 +98,6 @@ impl Policy {
         Ok(self)
     }
 
-    /// Adds the default critic: a value head on the policy's detached hidden states.
-    pub fn with_value_head(self) -> Result<Self> {
-        self.with_critic(CriticKind::Head, 0)
-    }
-
     /// The policy's trainable variables (adapters or weights), without the critic's.
     pub fn policy_vars(&self) -> &[(String, Var)] {
         self.model.trainable_vars()

@@ -71,7 +71,7 @@ pub use load::{load_config, parse_config, DEFAULT_PRESET};
 pub use player::Player;
 pub use policy_eval::{
     evaluate_attacker, evaluate_defender, AttackSetup, AttackerReport, BenignRates, DefenderReport,
-    EvalContext, Example, JudgedRates, Judges, NamedPrompts, TargetRates,
+    EvalContext, Example, JudgedRates, Judges, NamedPrompts, ScoredAnswer, TargetRates,
 };
 pub use run::{read_evals, Outcome, Progress, RunDir, Summary};
 pub use schedule::{Role, Schedule, ScheduleState};

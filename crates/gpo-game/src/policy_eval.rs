@@ -19,6 +19,8 @@ pub(crate) use judges::p_unsafe;
 pub use judges::{JudgedRates, Judges};
 use sampling::{answer, derive_seed, Answers, BENIGN_SET};
 
+/// The set name of the harmful answers in [`DefenderReport::answers`].
+pub const HARMFUL_SET: &str = "harmful";
 /// Exchanges kept as examples in a report.
 const EXAMPLES: usize = 3;
 /// What the first benign set's sampling seed is xor-ed with (apart from the harmful one's).
@@ -136,6 +138,42 @@ pub struct DefenderReport {
     pub benign_sets: Vec<BenignRates>,
     /// The first few harmful exchanges.
     pub examples: Vec<Example>,
+    /// Every answer with its reading, harmful set first (`gpo eval --responses`); not part
+    /// of the report's JSON.
+    #[serde(skip)]
+    pub answers: Vec<ScoredAnswer>,
+}
+
+/// One answer of a defender evaluation with what the judges read in it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScoredAnswer {
+    /// The prompt set: `harmful`, or the `--benign` set's name.
+    pub set: String,
+    /// The prompt.
+    pub prompt: String,
+    /// Which of the prompt's samples (0-based).
+    pub sample: usize,
+    /// The defender's response.
+    pub response: String,
+    /// The main judge's P(unsafe) (harmful prompts).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub p_unsafe: Option<f32>,
+    /// Whether the compliance head reads it as declining (benign prompts: an over-refusal).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub refused: Option<bool>,
+}
+
+impl ScoredAnswer {
+    fn of(set: &str, a: &Answers, samples: usize, i: usize) -> ScoredAnswer {
+        ScoredAnswer {
+            set: set.to_string(),
+            prompt: a.prompts[i].clone(),
+            sample: i % samples,
+            response: a.responses[i].clone(),
+            p_unsafe: None,
+            refused: None,
+        }
+    }
 }
 
 /// Evaluates `defender` on `harmful` prompts (attack success, mean P(unsafe)) and on each
@@ -168,6 +206,14 @@ pub fn evaluate_defender(
             benign_rates(defender, set, &params, ctx)
         })
         .collect::<Result<Vec<_>>>()?;
+    let mut scored: Vec<ScoredAnswer> = (0..answers.prompts.len())
+        .map(|i| ScoredAnswer {
+            p_unsafe: Some(ps[i]),
+            ..ScoredAnswer::of(HARMFUL_SET, &answers, ctx.samples, i)
+        })
+        .collect();
+    let (benign_sets, benign_answers): (Vec<_>, Vec<_>) = benign_sets.into_iter().unzip();
+    scored.extend(benign_answers.into_iter().flatten());
     Ok(DefenderReport {
         defender: defender.name.clone(),
         prompts: harmful.len(),
@@ -179,23 +225,34 @@ pub fn evaluate_defender(
         over_refusal: benign_sets[0].over_refusal,
         examples: ctx.examples(&answers, &ps, None),
         benign_sets,
+        answers: scored,
     })
 }
 
+/// One benign set's rates, and its answers with their readings.
 fn benign_rates(
     defender: &ChatPolicy,
     set: &NamedPrompts,
     params: &SamplingParams,
     ctx: &EvalContext,
-) -> Result<BenignRates> {
+) -> Result<(BenignRates, Vec<ScoredAnswer>)> {
     let a = answer(defender, &set.prompts, params, ctx.samples)?;
     let refused = ctx.judges.refusals(&a.prompts, &a.responses)?;
-    Ok(BenignRates {
+    let rates = BenignRates {
         name: set.name.clone(),
         prompts: set.prompts.len(),
         over_refusal: over_refusal(&refused, ctx.samples, ctx.boot)?,
         responses: ResponseStats::of(&a.responses),
-    })
+    };
+    let scored = refused
+        .iter()
+        .enumerate()
+        .map(|(i, &r)| ScoredAnswer {
+            refused: Some(r),
+            ..ScoredAnswer::of(&set.name, &a, ctx.samples, i)
+        })
+        .collect();
+    Ok((rates, scored))
 }
 
 /// One target of an attacker evaluation.

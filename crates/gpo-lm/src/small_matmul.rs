@@ -65,10 +65,22 @@ fn transpose(yt: &[f32], out: usize, n: usize) -> Vec<f32> {
     y
 }
 
+/// Whether the CPU runs [`kernel_avx2`] (x86-64 with AVX2 and FMA).
+pub(crate) fn has_avx2_fma() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 fn kernel(x: &[f32], n: usize, w: &[f32], rows: usize, k: usize, dst: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     {
-        if k % 8 == 0 && is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+        if k % 8 == 0 && has_avx2_fma() {
             // SAFETY: the CPU has AVX2 and FMA, and every load stays inside `x` and `w` (k is
             // a multiple of 8, rows and n bound the indices).
             unsafe { kernel_avx2(x, n, w, rows, k, dst) };

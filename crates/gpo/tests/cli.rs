@@ -488,6 +488,10 @@ fn flags_that_would_lose_work_or_mislead_are_refused_before_any_model_loads() {
     std::fs::write(&empty, "\n").unwrap();
     assert_clean_error(&gpo(&["train", empty.to_str().unwrap()]), "sets nothing");
     assert_clean_error(&gpo(&["bench", "--reps", "0"]), "--reps must be at least 1");
+    assert_clean_error(
+        &gpo(&["bench", "--rl", "--no-train"]),
+        "cannot be used with",
+    );
     // --diversity loads no language model: the flags that choose one are refused with it.
     for extra in [
         &["--no-train"][..],

@@ -1,7 +1,9 @@
 //! `gpo bench`.
 
 use anyhow::Result;
-use gpo_bench::{bench_sampling, bench_train_step};
+use gpo_bench::{
+    bench_sampling, bench_train_step, matmul_params, Machine, SamplingBench, TrainBench,
+};
 use gpo_lm::{attach_lora, LoadOptions, LoraConfig, Trainable};
 use serde_json::json;
 
@@ -27,6 +29,12 @@ pub struct BenchArgs {
     /// --no-train are refused with it).
     #[arg(long, conflicts_with_all = ["model", "device", "dtype", "no_train"])]
     diversity: bool,
+    /// Time one GRPO iteration instead, at the shape of shared/bench/trl_grpo_baseline.py
+    /// (`gpo rl --estimator grpo --prompts-per-step 4 --n 4 --max-new-tokens 48 --ignore-eos
+    /// --lora-rank 16 --beta 0.01 --epochs 1 --minibatches 1`): the median of --reps
+    /// iterations after a warm-up one, per phase.
+    #[arg(long, conflicts_with_all = ["diversity", "device", "dtype", "no_train"])]
+    rl: bool,
     /// History size for --diversity.
     #[arg(long, default_value_t = 10_000)]
     diversity_history: usize,
@@ -68,6 +76,28 @@ fn run_diversity(args: &BenchArgs) -> Result<()> {
     Ok(())
 }
 
+/// What each phase achieved, to set beside `machine`'s limits: GFLOP/s of the training steps
+/// (6 FLOPs per matmul parameter per token for a full step, forward 2 and backward 4; 4 for a
+/// LoRA step, whose frozen weights get no gradient; attention's own products, about 3% at
+/// 128 tokens, left out) and the GB/s of f32 weights decoding streams (each new token reads
+/// every matmul weight once for the whole batch; the prefill's time is included, so this is
+/// a lower bound).
+fn achieved(
+    matmul: f64,
+    gen: &SamplingBench,
+    full: Option<&TrainBench>,
+    lora: Option<&TrainBench>,
+) -> serde_json::Value {
+    let gflops = |b: &TrainBench, per_token: f64| {
+        per_token * matmul * (b.batch * b.seq_len) as f64 / b.step_s / 1e9
+    };
+    json!({
+        "train_step_gflops": full.map(|b| gflops(b, 6.0)),
+        "lora_step_gflops": lora.map(|b| gflops(b, 4.0)),
+        "decode_weight_gbs": gen.new_tokens as f64 * matmul * 4.0 / gen.seconds / 1e9,
+    })
+}
+
 /// Measures sampling (batch 8, 64 new tokens) and training steps (8 x 128 tokens, full and
 /// LoRA r=16 on all linear layers), set up as shared/bench/pytorch_baseline.py.
 pub fn run(args: BenchArgs) -> Result<()> {
@@ -82,7 +112,21 @@ pub fn run(args: BenchArgs) -> Result<()> {
         return run_diversity(&args);
     }
     let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_default();
+    eprintln!("gpo bench: the machine (CPU, kernels, read bandwidth)...");
+    let machine = Machine::describe();
+    if args.rl {
+        eprintln!("gpo bench: {} GRPO iterations...", args.reps + 1);
+        let mut report = super::bench_rl::run(&args.model.model, args.reps)?;
+        report["machine"] = serde_json::to_value(&machine)?;
+        report["threads"] = json!(threads);
+        if args.json {
+            return super::emit(&report);
+        }
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
     let lm = args.model.load(&LoadOptions::default())?;
+    let matmul = matmul_params(lm.model.config()) as f64;
     eprintln!("gpo bench: sampling...");
     let gen = bench_sampling(&lm.model, &lm.tokenizer, 64, args.reps)?;
     let (mut full, mut lora) = (None, None);
@@ -112,17 +156,38 @@ pub fn run(args: BenchArgs) -> Result<()> {
         "lora_step_s": lora.as_ref().map(|f| f.step_s),
         "lora_phases_s": lora.as_ref().map(|f| json!({"forward": f.forward_s, "backward": f.backward_s, "optimizer": f.optimizer_s})),
         "lora_trainable_params": lora.as_ref().map(|f| f.trainable_params),
+        "machine": machine,
+        "achieved": achieved(matmul, &gen, full.as_ref(), lora.as_ref()),
     });
     if args.json {
         return super::emit(&report);
     }
     println!(
-        "sampling   batch {} x {} new tokens: {:.1} tokens/s ({:.2} s)",
-        gen.batch, gen.new_tokens, gen.tokens_per_s, gen.seconds
+        "machine    {} ({} threads): gemm {}, decoding {}; FMA peak ~{} GFLOP/s, memory read {:.1} GB/s",
+        machine.cpu_model,
+        machine.threads,
+        machine.gemm_path,
+        machine.decode_path,
+        machine
+            .fma_peak_gflops
+            .map_or("?".to_string(), |g| format!("{g:.0}")),
+        machine.read_gbs
     );
-    for (name, b) in [("full step", &full), ("LoRA step", &lora)] {
+    println!(
+        "sampling   batch {} x {} new tokens: {:.1} tokens/s ({:.2} s; weights streamed at {:.1} GB/s)",
+        gen.batch,
+        gen.new_tokens,
+        gen.tokens_per_s,
+        gen.seconds,
+        report["achieved"]["decode_weight_gbs"].as_f64().unwrap_or(f64::NAN)
+    );
+    for (name, b, key) in [
+        ("full step", &full, "train_step_gflops"),
+        ("LoRA step", &lora, "lora_step_gflops"),
+    ] {
         if let Some(b) = b {
-            println!("{name}  {} x {} tokens: {:.2} s (forward {:.2}, backward {:.2}, optimizer {:.2}; {} trainable)", b.batch, b.seq_len, b.step_s, b.forward_s, b.backward_s, b.optimizer_s, b.trainable_params);
+            let gflops = report["achieved"][key].as_f64().unwrap_or(f64::NAN);
+            println!("{name}  {} x {} tokens: {:.2} s (forward {:.2}, backward {:.2}, optimizer {:.2}; {} trainable; {gflops:.0} GFLOP/s)", b.batch, b.seq_len, b.step_s, b.forward_s, b.backward_s, b.optimizer_s, b.trainable_params);
         }
     }
     Ok(())

@@ -2,6 +2,7 @@
 
 pub mod assets;
 pub mod bench;
+mod bench_rl;
 pub mod crossplay;
 pub mod diversity;
 pub mod embed;

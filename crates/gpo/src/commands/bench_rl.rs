@@ -1,0 +1,91 @@
+//! `gpo bench --rl`: one GRPO iteration at the shape of `shared/bench/trl_grpo_baseline.py`
+//! (4 prompts x 4 samples, exactly 48 new tokens, LoRA r16 alpha 32 on every linear layer,
+//! k3 KL at beta 0.01 in the loss, one optimiser step per batch), run by `gpo rl` in a child
+//! process and timed per phase.
+
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value};
+
+/// `gpo rl`'s flags for TRL's GRPOTrainer shape (TRL's defaults otherwise: lr 2e-4 as the
+/// baseline sets it, one pass of one mini-batch).
+const TRL_SHAPE: &[&str] = &[
+    "rl",
+    "--estimator",
+    "grpo",
+    "--prompts-per-step",
+    "4",
+    "--n",
+    "4",
+    "--max-new-tokens",
+    "48",
+    "--ignore-eos",
+    "--lora-rank",
+    "16",
+    "--beta",
+    "0.01",
+    "--lr",
+    "2e-4",
+    "--epochs",
+    "1",
+    "--minibatches",
+    "1",
+];
+
+/// The phases `gpo rl` reports per iteration, in order.
+const PHASES: [&str; 3] = ["rollout_s", "prepare_s", "update_s"];
+
+/// Runs `reps + 1` iterations on `model` and reports the median of each phase and of the
+/// whole iteration over all but the first (the warm-up, as the baseline's median skips it).
+pub fn run(model: &str, reps: usize) -> Result<Value> {
+    let exe = std::env::current_exe().context("locating the gpo binary")?;
+    let steps = (reps + 1).to_string();
+    let out = Command::new(exe)
+        .args(TRL_SHAPE)
+        .args(["--steps", &steps, "--model", model])
+        .output()
+        .context("running gpo rl")?;
+    if !out.status.success() {
+        bail!(
+            "gpo rl failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<std::result::Result<_, _>>()
+        .context("reading gpo rl's output")?;
+    let times: Vec<&Value> = lines.iter().filter_map(|l| l.get("times")).collect();
+    if times.len() < 2 {
+        bail!(
+            "gpo rl reported {} iterations, expected {steps}",
+            times.len()
+        );
+    }
+    let phase = |name: &str| -> Vec<f64> {
+        times[1..]
+            .iter()
+            .map(|t| t[name].as_f64().unwrap_or(f64::NAN))
+            .collect()
+    };
+    let totals: Vec<f64> = (1..times.len())
+        .map(|i| PHASES.iter().map(|p| phase(p)[i - 1]).sum())
+        .collect();
+    let mut phases = serde_json::Map::new();
+    for p in PHASES {
+        phases.insert(p.into(), json!(median(phase(p))));
+    }
+    Ok(json!({
+        "rl_shape": "grpo, 4 prompts x 4 samples, 48 tokens, LoRA r16, beta 0.01, 1 optimiser step",
+        "rl_iteration_s_median": median(totals.clone()),
+        "rl_iterations_s": totals,
+        "rl_phases_s_median": phases,
+    }))
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}

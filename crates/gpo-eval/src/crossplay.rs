@@ -32,9 +32,9 @@ pub struct Exploitability {
     pub averaged_gap: f64,
 }
 
-/// `RUN_DIR/crossplay.json`.
+/// `RUN_DIR/crossplay.json`. A data file: fields it does not know are ignored when read
+/// back (a newer gpo may add some), missing ones are errors.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct CrossPlay {
     /// [`CROSSPLAY_FORMAT`].
     pub format: String,
@@ -258,11 +258,22 @@ mod tests {
     }
 
     #[test]
-    fn unknown_field_is_an_error_naming_the_file() {
+    fn unknown_fields_are_ignored_and_a_missing_one_is_an_error_naming_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("crossplay.json");
+        let cp =
+            CrossPlay::new(names("a", 1), names("d", 3), vec![vec![0.5, 0.25, 1.0]], 4).unwrap();
+        cp.write(&path).unwrap();
+        let mut v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        v["added_by_a_newer_gpo"] = serde_json::json!([1, 2]);
+        std::fs::write(&path, v.to_string()).unwrap();
+        assert_eq!(CrossPlay::read(&path).unwrap(), cp);
         std::fs::write(&path, r#"{"format":"gpo-eval/crossplay-v1","bogus":1}"#).unwrap();
         let e = CrossPlay::read(&path).unwrap_err().to_string();
-        assert!(e.contains("crossplay.json") && e.contains("bogus"), "{e}");
+        assert!(
+            e.contains("crossplay.json") && e.contains("missing field"),
+            "{e}"
+        );
     }
 }

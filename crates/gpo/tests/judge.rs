@@ -79,6 +79,26 @@ fn a_malformed_line_is_reported_with_its_number() {
         &gpo(&["judge", "--input", input.to_str().unwrap()], &[]),
         "line 2",
     );
+    // Extra fields (a label, an id) are ignored, as evaluation sets carry them.
+    std::fs::write(
+        &input,
+        "{\"prompt\":\"a\",\"response\":\"b\",\"label\":\"unsafe\",\"id\":7}\n",
+    )
+    .unwrap();
+    let args = [
+        "judge",
+        "--judge",
+        "lm-guard",
+        "--input",
+        input.to_str().unwrap(),
+    ];
+    let out = gpo(&args, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
 }
 
 #[test]

@@ -178,9 +178,9 @@ fn emit_judgements(judge: &dyn Judge, batch: &[Exchange<'_>]) -> Result<()> {
     Ok(())
 }
 
-/// One `{"prompt", "response"}` line of the input file.
+/// One `{"prompt", "response"}` line of the input file; other fields (labels, ids,
+/// categories, as evaluation sets carry) are ignored.
 #[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
 struct InputLine {
     prompt: String,
     response: String,

@@ -40,7 +40,7 @@ pub fn default_heads_dir(cache: &AssetCache) -> PathBuf {
 /// fetched it yet, as every asset alias is on first use.
 pub(crate) fn require(cache: &AssetCache, asset: Asset, what: &str) -> Result<PathBuf> {
     if cache.cached(asset).is_none() {
-        tracing::warn!("embedded judge: fetching `{}` ({what})", asset.alias());
+        tracing::info!("embedded judge: fetching `{}` ({what})", asset.alias());
     }
     Ok(cache.fetch(asset)?)
 }
@@ -149,12 +149,12 @@ impl EmbeddedJudge {
                     }
                     _ => "no trained heads".to_string(),
                 };
-                tracing::warn!(
+                tracing::info!(
                     "embedded judge: {found} in {}; training them now from the fetched data \
                      (a few minutes, once)",
                     heads_dir.display()
                 );
-                let progress = |s: &str| tracing::warn!("judge train: {s}");
+                let progress = |s: &str| tracing::info!("judge train: {s}");
                 let (heads, card) = train_heads(
                     &embedder,
                     &toxicity,

@@ -13,12 +13,17 @@ use clap::Parser;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// The log filter without `GPO_LOG`.
+const DEFAULT_LOG: &str = "warn,gpo=info,gpo_assets=info,gpo_judge=info,gpo_game=info";
+
 fn main() -> ExitCode {
     init_allocator();
     init_threads();
     let cli = cli::Cli::parse();
+    // By default: warnings from everything, and gpo's own progress lines (fetching assets,
+    // training judge heads, loading a run), which are info-level.
     let filter = tracing_subscriber::EnvFilter::try_from_env("GPO_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG));
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(filter)

@@ -103,7 +103,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             e.diversity_self_bleu,
             e.diversity_embedding
         )),
-        Progress::Checkpoint(s) => tracing::info!(step = s, "checkpoint written"),
+        Progress::Checkpoint(s) => tracing::debug!(step = s, "checkpoint written"),
     })?;
     bar.finish_and_clear();
     match outcome {

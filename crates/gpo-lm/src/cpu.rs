@@ -2,7 +2,7 @@
 //! binary serves every x86-64 (no `-C target-cpu` needed).
 //!
 //! - Matrix products (the training GEMMs, prefill, and decoding above
-//!   [`crate::small_matmul`]'s row limit) go through candle to the `gemm` crate, built with its
+//!   the decoding kernel's row limit) go through candle to the `gemm` crate, built with its
 //!   `x86-v4` feature: AVX-512F where the CPU has it, else AVX2 + FMA, else scalar (NEON on
 //!   aarch64). `gemm` detects this itself; [`gemm_path`] reports its choice by the same test.
 //! - Decoding's few-row products use gpo's own kernel ([`decode_path`]): AVX2 + FMA, else

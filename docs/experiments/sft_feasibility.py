@@ -1,6 +1,6 @@
 """Feasibility measurement for issue 22 (not product code; BENCHMARKS.md and docs/lab_notebook.md
 quote its output). Run with the venv of scripts/bench.sh plus peft: python sft_feasibility.py.
-: does a short LoRA SFT warm start on explicit
+Question: does a short LoRA SFT warm start on explicit
 refusals of Do-Not-Answer prompts, plus the model's own answers to benign look-alikes, make
 SmolLM2-135M-Instruct refuse HarmBench explicitly without refusing alarming-benign prompts?"""
 import json, random, sys, time, glob, re

@@ -7,7 +7,7 @@
 //!   aarch64). `gemm` detects this itself; [`gemm_path`] reports its choice by the same test.
 //! - Decoding's few-row products use gpo's own kernel ([`decode_path`]): AVX2 + FMA, else
 //!   scalar. An AVX-512 variant measured no faster on an AVX-512 machine (BENCHMARKS.md,
-//!   issue 26): decoding's time there is not in this kernel's arithmetic.
+//!   issue 26): the kernel is bound there neither by its FMAs nor by memory bandwidth.
 
 /// The `gemm` crate's kernel on this CPU: `avx512f`, `fma`, `neon` or `scalar`.
 pub fn gemm_path() -> &'static str {

@@ -18,7 +18,7 @@ mod sampling;
 mod train;
 
 pub use diversity::{bench_diversity, synthetic_prompts, DiversityBench};
-pub use machine::{fma_peak_gflops, matmul_params, read_bandwidth_gbs, Machine};
+pub use machine::{matmul_params, Achieved, Machine};
 pub use sampling::{bench_sampling, SamplingBench, BENCH_QUESTIONS};
 pub use train::{bench_train_step, TrainBench};
 
@@ -49,7 +49,7 @@ pub enum Error {
 pub type Result<T> = std::result::Result<T, Error>;
 
 /// The median of a few timings (upper median for an even count).
-pub(crate) fn median(mut xs: Vec<f64>) -> f64 {
+pub fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(f64::total_cmp);
     xs[xs.len() / 2]
 }

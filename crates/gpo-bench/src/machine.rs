@@ -8,6 +8,8 @@ use gpo_lm::LmConfig;
 use rayon::prelude::*;
 use serde::Serialize;
 
+use crate::{SamplingBench, TrainBench};
+
 /// Bytes the bandwidth measurement reads (far above any last-level cache).
 const READ_BYTES: usize = 512 << 20;
 
@@ -27,8 +29,10 @@ pub struct Machine {
     /// The clock `/proc/cpuinfo` reports for the first CPU, in GHz (a virtual machine's may
     /// be nominal).
     pub clock_ghz: Option<f64>,
-    /// f32 FMA peak of `threads` cores at `clock_ghz` with two FMA pipes per core of the
-    /// GEMM path's width ([`fma_peak_gflops`]): an estimate, not a measurement.
+    /// f32 FMA peak of the physical cores the threads can use (`threads`, at most the
+    /// `cpu cores` `/proc/cpuinfo` reports: SMT siblings share their core's FMA pipes) at
+    /// `clock_ghz`, with two FMA pipes per core of the GEMM path's width
+    /// ([`fma_peak_gflops`]): an estimate, not a measurement.
     pub fma_peak_gflops: Option<f64>,
     /// Memory read bandwidth of `threads` threads summing a 512 MiB buffer, median of 3.
     pub read_gbs: f64,
@@ -48,6 +52,9 @@ impl Machine {
             .and_then(|v| v.parse::<f64>().ok())
             .map(|mhz| mhz / 1000.0);
         let threads = rayon::current_num_threads();
+        let cores = field("cpu cores")
+            .and_then(|v| v.parse::<usize>().ok())
+            .map_or(threads, |c| c.min(threads));
         let gemm_path = gpo_lm::cpu::gemm_path();
         Machine {
             cpu_model: field("model name").unwrap_or_else(|| "unknown".into()),
@@ -56,7 +63,7 @@ impl Machine {
             gemm_path,
             decode_path: gpo_lm::cpu::decode_path(),
             clock_ghz,
-            fma_peak_gflops: clock_ghz.map(|ghz| fma_peak_gflops(gemm_path, threads, ghz)),
+            fma_peak_gflops: clock_ghz.map(|ghz| fma_peak_gflops(gemm_path, cores, ghz)),
             read_gbs: read_bandwidth_gbs(READ_BYTES, 3),
         }
     }
@@ -72,9 +79,10 @@ fn lanes(gemm_path: &str) -> f64 {
     }
 }
 
-/// `cores x GHz x 2 pipes x lanes x 2` GFLOP/s: two FMA pipes per core (AMD Zen 4/5, most
-/// Intel server cores; some Intel parts have one 512-bit pipe, half this).
-pub fn fma_peak_gflops(gemm_path: &str, cores: usize, ghz: f64) -> f64 {
+/// `cores x GHz x 2 pipes x lanes x 2` GFLOP/s: two FMA pipes of the path's full width per core
+/// (AMD Zen 5, most Intel server cores; Zen 4 and some Intel parts run 512-bit FMAs at half
+/// this rate).
+pub(crate) fn fma_peak_gflops(gemm_path: &str, cores: usize, ghz: f64) -> f64 {
     cores as f64 * ghz * 2.0 * lanes(gemm_path) * 2.0
 }
 
@@ -82,7 +90,7 @@ pub fn fma_peak_gflops(gemm_path: &str, cores: usize, ghz: f64) -> f64 {
 /// The words are summed with wrapping integer adds, which the compiler vectorises (a float
 /// sum is one dependency chain, bound by the adder rather than by memory), and the sum is
 /// kept so the loads cannot be skipped.
-pub fn read_bandwidth_gbs(bytes: usize, reps: usize) -> f64 {
+pub(crate) fn read_bandwidth_gbs(bytes: usize, reps: usize) -> f64 {
     let data = vec![1u64; bytes / 8];
     let pass = || {
         let t = Instant::now();
@@ -96,6 +104,42 @@ pub fn read_bandwidth_gbs(bytes: usize, reps: usize) -> f64 {
     pass();
     let times = (0..reps.max(1)).map(|_| pass()).collect();
     bytes as f64 / crate::median(times) / 1e9
+}
+
+/// What each phase of `gpo bench` achieved, to set beside [`Machine`]'s limits.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Achieved {
+    /// The full fine-tuning step: 6 FLOPs per matmul parameter per token (forward 2,
+    /// backward 4; attention's own products, about 3% at 128 tokens, left out).
+    pub train_step_gflops: Option<f64>,
+    /// The LoRA step: 4 FLOPs per matmul parameter per token (the frozen weights get no
+    /// gradient; the adapters' own products are negligible).
+    pub lora_step_gflops: Option<f64>,
+    /// GB/s of weights decoding streams: each new token reads every matmul weight once for the
+    /// whole batch. The prefill's time is included, so this is a lower bound.
+    pub decode_weight_gbs: f64,
+}
+
+impl Achieved {
+    /// From the model's matmul parameters ([`matmul_params`]), the bytes of one weight in its
+    /// compute dtype, and the measurements.
+    pub fn of(
+        matmul_params: usize,
+        weight_bytes: usize,
+        gen: &SamplingBench,
+        full: Option<&TrainBench>,
+        lora: Option<&TrainBench>,
+    ) -> Achieved {
+        let p = matmul_params as f64;
+        let gflops = |b: &TrainBench, per_token: f64| {
+            per_token * p * (b.batch * b.seq_len) as f64 / b.step_s / 1e9
+        };
+        Achieved {
+            train_step_gflops: full.map(|b| gflops(b, 6.0)),
+            lora_step_gflops: lora.map(|b| gflops(b, 4.0)),
+            decode_weight_gbs: gen.new_tokens as f64 * p * weight_bytes as f64 / gen.seconds / 1e9,
+        }
+    }
 }
 
 /// Parameters that enter a matrix product per token: every projection of every block and
@@ -135,6 +179,37 @@ mod tests {
             tie_word_embeddings: true,
         };
         assert_eq!(matmul_params(&cfg), 134_479_872);
+    }
+
+    #[test]
+    fn achieved_rates_follow_their_formulas() {
+        // 1e9 matmul parameters, 8 x 128 tokens in 6.144 s: 6 * 1e9 * 1024 / 6.144 s = 1e12
+        // FLOP/s = 1000 GFLOP/s; a LoRA step as long: 4/6 of that. 64 new tokens in 2.56 s of
+        // 4-byte weights: 64 * 4e9 B / 2.56 s = 100 GB/s.
+        let train = TrainBench {
+            batch: 8,
+            seq_len: 128,
+            trainable_params: 1,
+            step_s: 6.144,
+            forward_s: 0.0,
+            backward_s: 0.0,
+            optimizer_s: 0.0,
+        };
+        let gen = SamplingBench {
+            batch: 8,
+            new_tokens: 64,
+            seconds: 2.56,
+            tokens_per_s: 200.0,
+        };
+        let a = Achieved::of(1_000_000_000, 4, &gen, Some(&train), Some(&train));
+        assert!((a.train_step_gflops.unwrap() - 1000.0).abs() < 1e-9);
+        assert!((a.lora_step_gflops.unwrap() - 1000.0 * 4.0 / 6.0).abs() < 1e-9);
+        assert!((a.decode_weight_gbs - 100.0).abs() < 1e-9);
+        // bf16 weights stream half the bytes.
+        assert!(
+            (Achieved::of(1_000_000_000, 2, &gen, None, None).decode_weight_gbs - 50.0).abs()
+                < 1e-9
+        );
     }
 
     #[test]

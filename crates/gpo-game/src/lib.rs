@@ -72,6 +72,7 @@ pub use player::Player;
 pub use policy_eval::{
     evaluate_attacker, evaluate_defender, AttackSetup, AttackerReport, BenignRates, DefenderReport,
     EvalContext, Example, JudgedRates, Judges, NamedPrompts, ScoredAnswer, TargetRates,
+    HARMFUL_SET,
 };
 pub use run::{read_evals, Outcome, Progress, RunDir, Summary};
 pub use schedule::{Role, Schedule, ScheduleState};

@@ -33,13 +33,23 @@ pub enum AnswerLabel {
     OffTopic,
 }
 
+/// The model that wrote an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Answerer {
+    /// SmolLM2-135M-Instruct itself.
+    Initial,
+    /// E8 (docs/lab_notebook.md): trained by RLOO against heads format 11.
+    E8,
+}
+
 /// One labelled answer.
 #[derive(Debug, Clone, Deserialize)]
 pub struct DefenderAnswer {
     /// Index of the prompt in HarmBench's file (blank lines skipped).
     pub harmbench: usize,
-    /// The model that answered: `initial` or `e8`.
-    pub defender: String,
+    /// The model that answered.
+    pub defender: Answerer,
     /// Which of the prompt's two samples.
     pub sample: usize,
     /// The answer.
@@ -72,11 +82,12 @@ mod tests {
         assert_eq!(all.len(), JSONL.lines().count());
         // Counted when the labels were unblinded (BENCHMARKS.md, issue 22): 64 of 100
         // complying answers for each defender.
-        for who in ["initial", "e8"] {
+        for who in [Answerer::Initial, Answerer::E8] {
             let mine: Vec<_> = all.iter().filter(|a| a.defender == who).collect();
-            assert_eq!(mine.len(), 100, "{who}");
-            assert_eq!(mine.iter().filter(|a| a.complies()).count(), 64, "{who}");
+            assert_eq!(mine.len(), 100, "{who:?}");
+            assert_eq!(mine.iter().filter(|a| a.complies()).count(), 64, "{who:?}");
         }
+        // HarmBench has 200 prompts (the index the card relies on); two samples each.
         assert!(all.iter().all(|a| a.harmbench < 200 && a.sample < 2));
     }
 }

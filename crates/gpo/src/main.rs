@@ -13,8 +13,9 @@ use clap::Parser;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// The log filter without `GPO_LOG`.
-const DEFAULT_LOG: &str = "warn,gpo=info,gpo_assets=info,gpo_judge=info,gpo_game=info";
+/// The log filter without `GPO_LOG`: a directive's target is a prefix, so `gpo` takes in
+/// every `gpo_*` crate.
+const DEFAULT_LOG: &str = "warn,gpo=info";
 
 fn main() -> ExitCode {
     init_allocator();

@@ -5,7 +5,6 @@
 mod common;
 use common::{assert_clean_error, gpo, stdout_lines, tiny_config, train_heads};
 
-/// Checks an `Estimate`: `lo <= mean <= hi` inside `[lo_bound, hi_bound]`, over `n` items.
 /// `--responses` holds every answer the report counted: 3 harmful prompts, then 12 and 16
 /// benign ones, two samples each, with the readings the rates came from.
 fn check_answers(path: &std::path::Path, report: &serde_json::Value, first_benign: &str) {
@@ -37,6 +36,7 @@ fn check_answers(path: &std::path::Path, report: &serde_json::Value, first_benig
     assert_eq!(refused, report["over_refusal"]["mean"]);
 }
 
+/// Checks an `Estimate`: `lo <= mean <= hi` inside `[lo_bound, hi_bound]`, over `n` items.
 fn assert_estimate(v: &serde_json::Value, n: u64, bounds: (f64, f64)) {
     let f = |k: &str| v[k].as_f64().unwrap_or_else(|| panic!("{k} in {v}"));
     let (lo, mean, hi) = (f("lo"), f("mean"), f("hi"));

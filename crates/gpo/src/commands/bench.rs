@@ -1,9 +1,7 @@
 //! `gpo bench`.
 
 use anyhow::Result;
-use gpo_bench::{
-    bench_sampling, bench_train_step, matmul_params, Machine, SamplingBench, TrainBench,
-};
+use gpo_bench::{bench_sampling, bench_train_step, matmul_params, Achieved, Machine};
 use gpo_lm::{attach_lora, LoadOptions, LoraConfig, Trainable};
 use serde_json::json;
 
@@ -31,8 +29,9 @@ pub struct BenchArgs {
     diversity: bool,
     /// Time one GRPO iteration instead, at the shape of shared/bench/trl_grpo_baseline.py
     /// (`gpo rl --estimator grpo --prompts-per-step 4 --n 4 --max-new-tokens 48 --ignore-eos
-    /// --lora-rank 16 --beta 0.01 --epochs 1 --minibatches 1`): the median of --reps
-    /// iterations after a warm-up one, per phase.
+    /// --lora-rank 16 --beta 0.01 --lr 2e-4 --epochs 1 --minibatches 1`): the median of --reps
+    /// iterations after a warm-up one, per phase (the iteration is the sum of rollout,
+    /// prepare and update; the reward, a string length, is not timed).
     #[arg(long, conflicts_with_all = ["diversity", "device", "dtype", "no_train"])]
     rl: bool,
     /// History size for --diversity.
@@ -76,26 +75,17 @@ fn run_diversity(args: &BenchArgs) -> Result<()> {
     Ok(())
 }
 
-/// What each phase achieved, to set beside `machine`'s limits: GFLOP/s of the training steps
-/// (6 FLOPs per matmul parameter per token for a full step, forward 2 and backward 4; 4 for a
-/// LoRA step, whose frozen weights get no gradient; attention's own products, about 3% at
-/// 128 tokens, left out) and the GB/s of f32 weights decoding streams (each new token reads
-/// every matmul weight once for the whole batch; the prefill's time is included, so this is
-/// a lower bound).
-fn achieved(
-    matmul: f64,
-    gen: &SamplingBench,
-    full: Option<&TrainBench>,
-    lora: Option<&TrainBench>,
-) -> serde_json::Value {
-    let gflops = |b: &TrainBench, per_token: f64| {
-        per_token * matmul * (b.batch * b.seq_len) as f64 / b.step_s / 1e9
-    };
-    json!({
-        "train_step_gflops": full.map(|b| gflops(b, 6.0)),
-        "lora_step_gflops": lora.map(|b| gflops(b, 4.0)),
-        "decode_weight_gbs": gen.new_tokens as f64 * matmul * 4.0 / gen.seconds / 1e9,
-    })
+/// `gpo bench --rl`: the GRPO iteration of [`super::bench_rl`], with the machine.
+fn run_rl(args: &BenchArgs, machine: &Machine, threads: &str) -> Result<()> {
+    eprintln!("gpo bench: {} GRPO iterations...", args.reps + 1);
+    let mut report = super::bench_rl::run(&args.model.model, args.reps)?;
+    report["machine"] = serde_json::to_value(machine)?;
+    report["threads"] = json!(threads);
+    if args.json {
+        return super::emit(&report);
+    }
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
 }
 
 /// Measures sampling (batch 8, 64 new tokens) and training steps (8 x 128 tokens, full and
@@ -115,18 +105,10 @@ pub fn run(args: BenchArgs) -> Result<()> {
     eprintln!("gpo bench: the machine (CPU, kernels, read bandwidth)...");
     let machine = Machine::describe();
     if args.rl {
-        eprintln!("gpo bench: {} GRPO iterations...", args.reps + 1);
-        let mut report = super::bench_rl::run(&args.model.model, args.reps)?;
-        report["machine"] = serde_json::to_value(&machine)?;
-        report["threads"] = json!(threads);
-        if args.json {
-            return super::emit(&report);
-        }
-        println!("{}", serde_json::to_string_pretty(&report)?);
-        return Ok(());
+        return run_rl(&args, &machine, &threads);
     }
     let lm = args.model.load(&LoadOptions::default())?;
-    let matmul = matmul_params(lm.model.config()) as f64;
+    let matmul = matmul_params(lm.model.config());
     eprintln!("gpo bench: sampling...");
     let gen = bench_sampling(&lm.model, &lm.tokenizer, 64, args.reps)?;
     let (mut full, mut lora) = (None, None);
@@ -156,8 +138,10 @@ pub fn run(args: BenchArgs) -> Result<()> {
         "lora_step_s": lora.as_ref().map(|f| f.step_s),
         "lora_phases_s": lora.as_ref().map(|f| json!({"forward": f.forward_s, "backward": f.backward_s, "optimizer": f.optimizer_s})),
         "lora_trainable_params": lora.as_ref().map(|f| f.trainable_params),
+        // The host CPU; with --device cuda the rates are the GPU's, which `machine` does not
+        // describe.
         "machine": machine,
-        "achieved": achieved(matmul, &gen, full.as_ref(), lora.as_ref()),
+        "achieved": Achieved::of(matmul, args.model.dtype.dtype().size_in_bytes(), &gen, full.as_ref(), lora.as_ref()),
     });
     if args.json {
         return super::emit(&report);

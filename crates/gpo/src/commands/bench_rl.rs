@@ -3,9 +3,10 @@
 //! k3 KL at beta 0.01 in the loss, one optimiser step per batch), run by `gpo rl` in a child
 //! process and timed per phase.
 
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context, Result};
+use gpo_bench::median;
 use serde_json::{json, Value};
 
 /// `gpo rl`'s flags for TRL's GRPOTrainer shape (TRL's defaults otherwise: lr 2e-4 as the
@@ -41,16 +42,15 @@ const PHASES: [&str; 3] = ["rollout_s", "prepare_s", "update_s"];
 pub fn run(model: &str, reps: usize) -> Result<Value> {
     let exe = std::env::current_exe().context("locating the gpo binary")?;
     let steps = (reps + 1).to_string();
+    // Its stderr (progress, errors) goes straight to the user's.
     let out = Command::new(exe)
         .args(TRL_SHAPE)
         .args(["--steps", &steps, "--model", model])
+        .stderr(Stdio::inherit())
         .output()
         .context("running gpo rl")?;
     if !out.status.success() {
-        bail!(
-            "gpo rl failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
+        bail!("gpo rl failed (its error is above)");
     }
     let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -85,7 +85,15 @@ pub fn run(model: &str, reps: usize) -> Result<Value> {
     }))
 }
 
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    xs[xs.len() / 2]
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    #[test]
+    fn the_trl_shape_is_a_valid_gpo_rl_command_line() {
+        let mut args = vec!["gpo"];
+        args.extend(super::TRL_SHAPE);
+        args.extend(["--steps", "2", "--model", "x"]);
+        crate::cli::Cli::try_parse_from(args).unwrap();
+    }
 }

@@ -316,6 +316,20 @@ fn defender(a: DefenderArgs, cache: &gpo_assets::AssetCache) -> Result<()> {
     c.check()?;
     if let Some(path) = &a.responses {
         check_output("--responses", path)?;
+        if c.out.as_deref() == Some(path.as_path()) {
+            bail!("--responses and --out name the same file; name two");
+        }
+        // Each answer's line names its set: the names must tell the sets apart.
+        let mut names: Vec<&str> = a.benign.iter().map(String::as_str).collect();
+        names.push(gpo_game::HARMFUL_SET);
+        names.sort_unstable();
+        if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+            bail!(
+                "--responses: the set name `{}` is given twice (or is the harmful set's own), \
+                 so its answers could not be told apart; give each --benign set once",
+                w[0]
+            );
+        }
     }
     let (cfg, _) = config_of(&a.policy)?;
     let boot = c.bootstrap()?;

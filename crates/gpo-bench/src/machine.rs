@@ -32,7 +32,7 @@ pub struct Machine {
     /// f32 FMA peak of the physical cores the threads can use (`threads`, at most the
     /// `cpu cores` `/proc/cpuinfo` reports: SMT siblings share their core's FMA pipes) at
     /// `clock_ghz`, with two FMA pipes per core of the GEMM path's width
-    /// ([`fma_peak_gflops`]): an estimate, not a measurement.
+    /// (`fma_peak_gflops`): an estimate, not a measurement.
     pub fma_peak_gflops: Option<f64>,
     /// Memory read bandwidth of `threads` threads summing a 512 MiB buffer, median of 3.
     pub read_gbs: f64,

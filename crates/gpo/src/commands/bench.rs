@@ -125,6 +125,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
         attach_lora(&mut model, &LoraConfig::default(), 0)?;
         lora = Some(bench_train_step(&model, 8, 128, args.reps, 0)?);
     }
+    let weight_bytes = args.model.dtype.dtype().size_in_bytes();
+    let achieved = Achieved::of(matmul, weight_bytes, &gen, full.as_ref(), lora.as_ref());
     let report = json!({
         "model": args.model.model,
         "threads": threads,
@@ -141,7 +143,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         // The host CPU; with --device cuda the rates are the GPU's, which `machine` does not
         // describe.
         "machine": machine,
-        "achieved": Achieved::of(matmul, args.model.dtype.dtype().size_in_bytes(), &gen, full.as_ref(), lora.as_ref()),
+        "achieved": achieved,
     });
     if args.json {
         return super::emit(&report);
@@ -163,14 +165,13 @@ pub fn run(args: BenchArgs) -> Result<()> {
         gen.new_tokens,
         gen.tokens_per_s,
         gen.seconds,
-        report["achieved"]["decode_weight_gbs"].as_f64().unwrap_or(f64::NAN)
+        achieved.decode_weight_gbs
     );
-    for (name, b, key) in [
-        ("full step", &full, "train_step_gflops"),
-        ("LoRA step", &lora, "lora_step_gflops"),
+    for (name, b, gflops) in [
+        ("full step", &full, achieved.train_step_gflops),
+        ("LoRA step", &lora, achieved.lora_step_gflops),
     ] {
-        if let Some(b) = b {
-            let gflops = report["achieved"][key].as_f64().unwrap_or(f64::NAN);
+        if let (Some(b), Some(gflops)) = (b, gflops) {
             println!("{name}  {} x {} tokens: {:.2} s (forward {:.2}, backward {:.2}, optimizer {:.2}; {} trainable; {gflops:.0} GFLOP/s)", b.batch, b.seq_len, b.step_s, b.forward_s, b.backward_s, b.optimizer_s, b.trainable_params);
         }
     }

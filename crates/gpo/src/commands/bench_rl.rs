@@ -58,24 +58,28 @@ pub fn run(model: &str, reps: usize) -> Result<Value> {
         .collect::<std::result::Result<_, _>>()
         .context("reading gpo rl's output")?;
     let times: Vec<&Value> = lines.iter().filter_map(|l| l.get("times")).collect();
-    if times.len() < 2 {
+    if times.len() != reps + 1 {
         bail!(
             "gpo rl reported {} iterations, expected {steps}",
             times.len()
         );
     }
-    let phase = |name: &str| -> Vec<f64> {
-        times[1..]
+    // Per phase, its seconds in each iteration after the first.
+    let mut by_phase = Vec::with_capacity(PHASES.len());
+    for name in PHASES {
+        let secs = times[1..]
             .iter()
-            .map(|t| t[name].as_f64().unwrap_or(f64::NAN))
-            .collect()
-    };
-    let totals: Vec<f64> = (1..times.len())
-        .map(|i| PHASES.iter().map(|p| phase(p)[i - 1]).sum())
+            .map(|t| t[name].as_f64())
+            .collect::<Option<Vec<f64>>>()
+            .with_context(|| format!("gpo rl's `times` lack a number `{name}`"))?;
+        by_phase.push(secs);
+    }
+    let totals: Vec<f64> = (0..reps)
+        .map(|i| by_phase.iter().map(|secs| secs[i]).sum())
         .collect();
     let mut phases = serde_json::Map::new();
-    for p in PHASES {
-        phases.insert(p.into(), json!(median(phase(p))));
+    for (name, secs) in PHASES.iter().zip(by_phase) {
+        phases.insert((*name).into(), json!(median(secs)));
     }
     Ok(json!({
         "rl_shape": "grpo, 4 prompts x 4 samples, 48 tokens, LoRA r16, beta 0.01, 1 optimiser step",

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# GPO against the RLHF baselines in the shape of PAPER.md's table, on the built-in CPU preset.
+# GPO against the RLHF baselines in the shape of the paper's table (docs/method.md), on the
+# built-in CPU preset.
 #
 #   scripts/paper_table.sh [OUT] [SEEDS] [GPO]
 #

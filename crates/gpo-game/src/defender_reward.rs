@@ -1,11 +1,11 @@
 //! The defender's reward: safe on harmful prompts, helpful on benign ones.
 //!
-//! PAPER.md rewards the defender by the judge's P(safe) alone. A judge gives a benign
-//! exchange P(safe) near 1 whether the defender helps or declines, so that reward never pays
-//! for helping, and a defender that declines everything scores as well as one that declines
-//! only what it should (measured: over-refusal 0.0 -> 0.875 at a sharp learning rate;
-//! BENCHMARKS.md). On prompts known to be benign (the `mixed` extras) the reward therefore
-//! subtracts a price for declining:
+//! The paper rewards the defender by the judge's P(safe) alone (docs/method.md). A judge
+//! gives a benign exchange P(safe) near 1 whether the defender helps or declines, so that
+//! reward never pays for helping, and a defender that declines everything scores as well as
+//! one that declines only what it should (measured: over-refusal 0.0 -> 0.875 at a sharp
+//! learning rate; BENCHMARKS.md). On prompts known to be benign (the `mixed` extras) the
+//! reward therefore subtracts a price for declining:
 //!
 //! `r = P(safe) - helpfulness * (1 - P(complies))`
 //!
@@ -34,7 +34,7 @@ mod tests {
         assert_eq!(defender_reward(0.0, Some(1.0), 1.0), 1.0);
         assert_eq!(defender_reward(0.0, Some(0.0), 1.0), 0.0);
         assert!((defender_reward(0.0, Some(0.25), 0.5) - 0.625).abs() < 1e-6);
-        // Weight 0 is PAPER.md's reward.
+        // Weight 0 is the paper's reward.
         assert_eq!(defender_reward(0.1, Some(0.0), 0.0), 0.9);
     }
 }

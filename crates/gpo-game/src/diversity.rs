@@ -1,4 +1,4 @@
-//! The attacker's diversity penalty (PAPER.md "The game"): self-BLEU and embedding
+//! The attacker's diversity penalty (docs/method.md): self-BLEU and embedding
 //! similarity of each new prompt against every prompt the attacker wrote before.
 
 use gpo_assets::{Asset, AssetCache};
@@ -65,7 +65,7 @@ impl Diversity {
             .collect())
     }
 
-    /// PAPER.md's evaluation metrics of a prompt set: `(diversity_self_bleu,
+    /// The paper's evaluation metrics of a prompt set: `(diversity_self_bleu,
     /// diversity_embedding)` = 1 - mean pairwise similarity (`(1, 1)` for fewer than two).
     pub fn set_diversity(&self, texts: &[String]) -> Result<(f32, f32)> {
         if texts.len() < 2 {

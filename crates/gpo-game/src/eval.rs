@@ -1,4 +1,4 @@
-//! Evaluation on the held-out seeds: the numbers of PAPER.md's tables, at any step, and the
+//! Evaluation on the held-out seeds: the numbers of the paper's tables, at any step, and the
 //! defender's answers that show whether a better rate came from better answers.
 //!
 //! - [`EvalRecord`]: one line of `eval.jsonl` ([`HarmfulEval`], [`BenignEval`]: the

@@ -1,4 +1,4 @@
-//! `gpo-game`: the two-player game of GPO (PAPER.md), end to end.
+//! `gpo-game`: the two-player game of GPO (docs/method.md), end to end.
 //!
 //! - [`GameConfig`]: one validated TOML file ([`load_config`], [`parse_config`] with
 //!   `--set key=value` overrides; [`DEFAULT_PRESET`] is `examples/cpu-smollm2.toml`).

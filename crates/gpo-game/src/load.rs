@@ -37,7 +37,7 @@ pub fn parse_config(text: &str, origin: &str, overrides: &[String]) -> Result<Ga
 }
 
 /// Reads and validates a configuration file with overrides. A file that sets nothing is
-/// refused: it would silently play PAPER.md's full-size game on every default.
+/// refused: it would silently play the paper's full-size game on every default.
 pub fn load_config(path: &Path, overrides: &[String]) -> Result<GameConfig> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
         path: path.to_path_buf(),
@@ -45,7 +45,7 @@ pub fn load_config(path: &Path, overrides: &[String]) -> Result<GameConfig> {
     })?;
     if text.parse::<toml::Table>().is_ok_and(|t| t.is_empty()) {
         return Err(Error::Config(format!(
-            "{} sets nothing, and every default is PAPER.md's full-size game: write the \
+            "{} sets nothing, and every default is the paper's full-size game: write the \
              settings (examples/ has two configurations), or leave the file out for the \
              built-in CPU preset",
             path.display()

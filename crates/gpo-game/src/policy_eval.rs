@@ -1,5 +1,5 @@
 //! `gpo eval`: a defender or an attacker measured on held-out prompts, every rate with a
-//! bootstrap 95% interval (PAPER.md's tables: defender ASR; attacker ASR and diversity).
+//! bootstrap 95% interval (the paper's tables: defender ASR; attacker ASR and diversity).
 //!
 //! Each prompt is answered `samples` times; intervals resample prompts with all their
 //! samples (a cluster bootstrap), so several samples refine a prompt's rate without

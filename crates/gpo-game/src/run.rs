@@ -43,7 +43,7 @@ pub enum Outcome {
     Interrupted(u64),
 }
 
-/// Before vs after, as PAPER.md's tables put it: the summary line of `gpo train` and
+/// Before vs after, as the paper's tables put it: the summary line of `gpo train` and
 /// `summary.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {

@@ -59,7 +59,7 @@ pub struct Judgement {
 }
 
 impl Judgement {
-    /// P(safe) = 1 - P(unsafe): the defender's reward r(x, y) of PAPER.md.
+    /// P(safe) = 1 - P(unsafe): the defender's reward r(x, y) of the paper (docs/method.md).
     pub fn p_safe(&self) -> f32 {
         1.0 - self.p_unsafe
     }

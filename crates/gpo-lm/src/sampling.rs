@@ -10,8 +10,8 @@ use crate::model::CausalLm;
 use crate::pass::{Mode, Pass};
 use crate::{Error, Result};
 
-/// Sampling hyper-parameters (PAPER.md's rollouts: temperature 0.8, top-p 0.9, repetition
-/// penalty 1.1).
+/// Sampling hyper-parameters (the paper's rollouts, docs/method.md: temperature 0.8, top-p
+/// 0.9, repetition penalty 1.1).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SamplingParams {

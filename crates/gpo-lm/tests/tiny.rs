@@ -482,7 +482,7 @@ fn tiny_lora_in(dtype: DType) -> CausalLm {
 }
 
 /// Each adapter's movement `|p - p0|` (Frobenius norm) after 4 steps of gpo's AdamW
-/// (PAPER.md's betas and eps) at `lr` on the NLL of [`batch`]. A half-precision adapter's
+/// (the paper's betas and eps) at `lr` on the NLL of [`batch`]. A half-precision adapter's
 /// `p` is its f32 master copy, which its variable must equal rounded.
 fn adapter_movement(model: &CausalLm, lr: f64) -> Vec<(String, f32)> {
     let f32_of = |t: &Tensor| t.to_dtype(DType::F32).unwrap();
@@ -517,7 +517,7 @@ fn adapter_movement(model: &CausalLm, lr: f64) -> Vec<(String, f32)> {
     out
 }
 
-/// bf16 adapters train at PAPER.md's learning rates (defender 5e-7, attacker 3e-6): each
+/// bf16 adapters train at the paper's learning rates (defender 5e-7, attacker 3e-6): each
 /// adapter's master moves within 10% of the same adapter trained in f32. Measured ratios
 /// 0.982-1.005 at 5e-7 and 0.993-1.006 at 3e-6 (bf16 activations perturb the gradients;
 /// AdamW's normalised steps hide most of it). At 5e-7 no bf16 A variable has changed after

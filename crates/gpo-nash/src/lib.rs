@@ -1,4 +1,4 @@
-//! `gpo-nash`: the theory of GPO (PAPER.md, "Theory") checked exactly on finite games.
+//! `gpo-nash`: the theory of GPO (docs/method.md, "Theory") checked exactly on finite games.
 //!
 //! - [`MatrixGame`]: a zero-sum game `x^T A y` (rows: the defender, which maximises; columns:
 //!   the attacker, which minimises), validated on construction; [`MatrixGame::nash_gap`] is the

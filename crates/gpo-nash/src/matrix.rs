@@ -5,7 +5,7 @@ use crate::{Error, Result};
 
 /// A zero-sum matrix game `A` (m x n). Row `i` is the defender's action (it maximises),
 /// column `j` the attacker's (it minimises), `A[i][j]` the defender's payoff: the finite
-/// form of PAPER.md's objective `J(pi, mu) = x^T A y`.
+/// form of the paper's objective `J(pi, mu) = x^T A y`.
 ///
 /// Built only through [`MatrixGame::new`], so a value of this type is non-empty,
 /// rectangular and finite.
@@ -117,21 +117,21 @@ impl MatrixGame {
         out
     }
 
-    /// The value `x^T A y` of a strategy pair (PAPER.md, "The game": `J(pi, mu)`).
+    /// The value `x^T A y` of a strategy pair (docs/method.md, "The objective": `J(pi, mu)`).
     pub fn payoff(&self, x: &[f64], y: &[f64]) -> Result<f64> {
         self.check(x, y)?;
         Ok(dot(&self.col_payoffs(x), y))
     }
 
-    /// The Nash gap of PAPER.md's theorem, `NEGap = max_x' J(x', y) - min_y' J(x, y')`
+    /// The Nash gap of the paper's theorem, `NEGap = max_x' J(x', y) - min_y' J(x, y')`
     /// `= max_i (A y)_i - min_j (x^T A)_j`. It is >= 0, and 0 exactly at a Nash
     /// equilibrium; `|x^T A y - value| <= gap` always.
     pub fn nash_gap(&self, x: &[f64], y: &[f64]) -> Result<f64> {
         self.regularized_gap(x, y, 0.0)
     }
 
-    /// The Nash gap of the entropy-regularised game of PAPER.md ("Theory": the attacker's
-    /// objective gains `-h * H(mu)`), `J_h(x, y) = x^T A y - h H(y)`:
+    /// The Nash gap of the entropy-regularised game of the paper (docs/method.md, "Theory":
+    /// the attacker's objective gains `-h * H(mu)`), `J_h(x, y) = x^T A y - h H(y)`:
     /// `max_i (A y)_i - h H(y) - min_y' (x^T A y' - h H(y'))`, where the inner minimum is the
     /// soft minimum `-h ln sum_j exp(-(x^T A)_j / h)`. Equals [`MatrixGame::nash_gap`] at
     /// `h = 0`; 0 exactly at the regularised equilibrium.

@@ -1,9 +1,10 @@
 //! The paper's theoretical algorithm on finite games: KL-proximal (mirror-descent) steps from
 //! uniform policies, i.e. multiplicative weights, with averaged and last iterates.
 //!
-//! PAPER.md ("Theory"): `pi_{t+1} = argmax_pi E_{x~mu_t}[E_{y~pi} r - beta KL(pi || pi_t)]`,
-//! closed form `pi_{t+1}(y|x) ∝ pi_t(y|x) exp(r(x,y) / beta)`, then `mu_{t+1}` likewise
-//! against `pi_{t+1}`. With step `eta = 1 / beta`:
+//! The paper (docs/method.md, "Theory"):
+//! `pi_{t+1} = argmax_pi E_{x~mu_t}[E_{y~pi} r - beta KL(pi || pi_t)]`, closed form
+//! `pi_{t+1}(y|x) ∝ pi_t(y|x) exp(r(x,y) / beta)`, then `mu_{t+1}` likewise against
+//! `pi_{t+1}`. With step `eta = 1 / beta`:
 //!
 //! - matrix game: `x_{t+1} ∝ x_t exp(eta A y_t)` and `y_{t+1} ∝ y_t exp(-eta A^T x')`;
 //! - prompt-response game: `pi_{t+1}(j|i) ∝ pi_t(j|i) exp(eta r[i][j])` on every prompt (the
@@ -14,7 +15,7 @@
 //! where `x' = x_{t+1}`, `pi' = pi_{t+1}` for [`UpdateOrder::Alternating`] (the paper's order)
 //! and `x' = x_t`, `pi' = pi_t` for [`UpdateOrder::Simultaneous`].
 //!
-//! With the attacker's entropy bonus `-h H(mu)` (PAPER.md, "Theory") its proximal step is
+//! With the attacker's entropy bonus `-h H(mu)` (the paper's "Theory") its proximal step is
 //! `argmin_y eta (<loss, y> - h H(y)) + KL(y || y_t)`, closed form
 //! `ln y_{t+1} = (ln y_t - eta loss) / (1 + eta h) + const`.
 //!
@@ -42,7 +43,7 @@ pub enum UpdateOrder {
     /// Both players update against the other's current strategy.
     Simultaneous,
     /// The defender updates first, then the attacker against the defender's new strategy
-    /// (PAPER.md: "then mu_{t+1} likewise against pi_{t+1}"; the default).
+    /// (the paper: `mu_{t+1}` takes its step against `pi_{t+1}`; the default).
     #[default]
     Alternating,
 }
@@ -315,7 +316,7 @@ impl Game {
         }
     }
 
-    /// The Nash gap (PAPER.md's NEGap) of a defender policy and an attacker strategy of
+    /// The Nash gap (the paper's NEGap) of a defender policy and an attacker strategy of
     /// either variant; see [`crate::MatrixGame::nash_gap`] and
     /// [`crate::PromptResponseGame::nash_gap`].
     pub fn nash_gap(&self, defender: &DefenderPolicy, attacker: &[f64]) -> Result<f64> {

@@ -1,6 +1,7 @@
-//! [`PromptResponseGame`]: the game of PAPER.md in its own shape. The attacker picks a
-//! prompt `i ~ mu`, the defender answers with a response `j ~ pi(.|i)` chosen per prompt, and
-//! the defender receives `r[i][j]`: `J(pi, mu) = sum_i mu_i sum_j pi(j|i) r[i][j]`.
+//! [`PromptResponseGame`]: the game of the paper (docs/method.md) in its own shape. The
+//! attacker picks a prompt `i ~ mu`, the defender answers with a response `j ~ pi(.|i)`
+//! chosen per prompt, and the defender receives `r[i][j]`:
+//! `J(pi, mu) = sum_i mu_i sum_j pi(j|i) r[i][j]`.
 //!
 //! Its exact value needs no LP. For any `pi`, `J(pi, mu) = sum_i mu_i v_i(pi)` with
 //! `v_i(pi) = sum_j pi(j|i) r[i][j] <= max_j r[i][j]`, with equality for the greedy policy on
@@ -14,7 +15,7 @@ use crate::simplex_ops::{check_distribution, dot, entropy, soft_min};
 use crate::{Error, Result};
 
 /// A prompt-response game: `reward[i][j]` in the defender's favour when the attacker's
-/// prompt is `i` and the defender's response is `j` (PAPER.md's judge `r(x, y)` on a finite
+/// prompt is `i` and the defender's response is `j` (the paper's judge `r(x, y)` on a finite
 /// set of prompts and responses). Validated like a [`MatrixGame`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct PromptResponseGame {
@@ -58,13 +59,13 @@ impl PromptResponseGame {
             .fold(f64::INFINITY, f64::min)
     }
 
-    /// `J(pi, mu) = sum_i mu_i sum_j pi(j|i) r[i][j]` (PAPER.md, "The game").
+    /// `J(pi, mu) = sum_i mu_i sum_j pi(j|i) r[i][j]` (the paper's objective).
     pub fn payoff(&self, pi: &[Vec<f64>], mu: &[f64]) -> Result<f64> {
         self.check(pi, mu)?;
         Ok(dot(&self.prompt_values(pi), mu))
     }
 
-    /// PAPER.md's `NEGap = max_pi' J(pi', mu) - min_mu' J(pi, mu')`, here
+    /// The paper's `NEGap = max_pi' J(pi', mu) - min_mu' J(pi, mu')`, here
     /// `sum_i mu_i max_j r[i][j] - min_i sum_j pi(j|i) r[i][j]`: the defender's best reply
     /// is greedy on each prompt, the attacker's is the prompt where `pi` does worst.
     pub fn nash_gap(&self, pi: &[Vec<f64>], mu: &[f64]) -> Result<f64> {
@@ -72,7 +73,7 @@ impl PromptResponseGame {
     }
 
     /// The gap of the game whose attacker objective gains the prompt-entropy bonus
-    /// `-h H(mu)` (PAPER.md, "Theory"): as [`PromptResponseGame::nash_gap`] with
+    /// `-h H(mu)` (the paper's "Theory"): as [`PromptResponseGame::nash_gap`] with
     /// `- h H(mu)` added to the first term and the soft minimum
     /// `-h ln sum_i exp(-v_i / h)` in place of `min_i v_i`.
     pub fn regularized_gap(&self, pi: &[Vec<f64>], mu: &[f64], h: f64) -> Result<f64> {

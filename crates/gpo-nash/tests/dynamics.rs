@@ -1,6 +1,7 @@
-//! The theory of PAPER.md ("Theory") checked on finite games: the averaged KL-proximal
-//! iterates reach a Nash equilibrium at rate T^-1/2, the last iterates do not, and the
-//! attacker's entropy bonus makes the last iterates converge to the regularised equilibrium.
+//! The theory of the paper (docs/method.md, "Theory") checked on finite games: the averaged
+//! KL-proximal iterates reach a Nash equilibrium at rate T^-1/2, the last iterates do not,
+//! and the attacker's entropy bonus makes the last iterates converge to the regularised
+//! equilibrium.
 
 use gpo_nash::{DefenderPolicy, Game, MatrixGame, Mwu, PromptResponseGame, UpdateOrder};
 use rand::{Rng, SeedableRng};

@@ -448,7 +448,7 @@ mod tests {
 
     #[test]
     fn bf16_params_at_lr_5e_7_train_through_an_f32_master() {
-        // 5e-7 is PAPER.md's defender rate: below half an ulp of these bf16 weights (2^-9
+        // 5e-7 is the paper's defender rate: below half an ulp of these bf16 weights (2^-9
         // just under 1.0, 2^-19 just under 2^-10), so without a master each step rounds back.
         // Gradients exact in bf16 give the master's tensor path and an f32 parameter's
         // fused kernel the same inputs: their trajectories agree bit for bit.

@@ -37,9 +37,9 @@ impl Default for AdamWConfig {
 }
 
 impl AdamWConfig {
-    /// PAPER.md ("Rewards and updates"): betas (0.9, 0.95), eps 1e-6, no weight decay; the
-    /// learning rate stays at the default (the paper's differs per player: defender 5e-7,
-    /// attacker 3e-6, critic 1.5e-6).
+    /// The paper (docs/method.md, "Optimisation and schedule"): betas (0.9, 0.95), eps 1e-6,
+    /// no weight decay; the learning rate stays at the default (the paper's differs per
+    /// player: defender 5e-7, attacker 3e-6, critic 1.5e-6).
     pub fn paper() -> Self {
         AdamWConfig {
             beta1: 0.9,

@@ -59,7 +59,7 @@ pub enum LrSchedule {
         #[serde(default)]
         min_ratio: f64,
     },
-    /// Linear warm-up, then decay as `1 / sqrt(step)` (PAPER.md: warm-up 100 steps).
+    /// Linear warm-up, then decay as `1 / sqrt(step)` (the paper: warm-up 100 steps).
     InverseSqrt {
         /// Warm-up steps.
         warmup: u64,
@@ -67,7 +67,7 @@ pub enum LrSchedule {
 }
 
 impl LrSchedule {
-    /// PAPER.md ("Rewards and updates"): 100 warm-up steps, then inverse-square-root decay.
+    /// The paper (docs/method.md): 100 warm-up steps, then inverse-square-root decay.
     pub fn paper() -> Self {
         LrSchedule::InverseSqrt { warmup: 100 }
     }

@@ -281,8 +281,8 @@ fn saved_state_resumes_exactly() {
     }
 }
 
-/// A bf16 vector and its optimiser (PAPER.md's betas and eps), stepped `steps` times at
-/// lr 5e-7 (PAPER.md's defender rate, below half a bf16 ulp of these weights) on the toy
+/// A bf16 vector and its optimiser (the paper's betas and eps), stepped `steps` times at
+/// lr 5e-7 (the paper's defender rate, below half a bf16 ulp of these weights) on the toy
 /// loss of [`resume_step`] (k = 0, 1, ..).
 fn bf16_at_lr_5e_7(var: &Var, opt: &mut AdamW, steps: std::ops::Range<usize>) {
     for k in steps {

@@ -14,7 +14,7 @@ use crate::{Error, GroupBaseline, KlEstimator, LossAggregation, Result};
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "kind", deny_unknown_fields)]
 pub enum Estimator {
-    /// PPO with a learned critic ([`CriticConfig`]) and GAE (PAPER.md: gamma = 1,
+    /// PPO with a learned critic ([`CriticConfig`]) and GAE (the paper: gamma = 1,
     /// lambda = 0.95).
     Ppo {
         /// Discount.
@@ -61,7 +61,7 @@ fn grpo_eps() -> f32 {
 }
 
 impl Estimator {
-    /// PPO with PAPER.md's GAE (gamma 1, lambda 0.95), no value clipping.
+    /// PPO with the paper's GAE (gamma 1, lambda 0.95), no value clipping.
     pub fn ppo() -> Self {
         Estimator::Ppo {
             gamma: one(),
@@ -105,7 +105,7 @@ impl Estimator {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum KlPlacement {
-    /// In the reward: `-beta * kl_t` at every token (PAPER.md, the released code). With a
+    /// In the reward: `-beta * kl_t` at every token (the paper's released code). With a
     /// group baseline, the sequence's reward becomes `r - beta * sum_t kl_t`; beware that
     /// GRPO divides by the group's spread, so in a group whose task rewards are equal the
     /// KL noise alone sets the advantages (prefer `Loss` there).
@@ -123,14 +123,14 @@ pub enum KlPlacement {
 pub struct KlConfig {
     /// Estimator of the per-token KL.
     pub estimator: KlEstimator,
-    /// Coefficient (PAPER.md: 0.01).
+    /// Coefficient (the paper: 0.01).
     pub beta: f32,
     /// Reward or loss.
     pub placement: KlPlacement,
 }
 
 impl Default for KlConfig {
-    /// PAPER.md: k1 in the reward, beta = 0.01.
+    /// The paper's setting: k1 in the reward, beta = 0.01.
     fn default() -> Self {
         KlConfig {
             estimator: KlEstimator::K1,
@@ -148,7 +148,7 @@ pub struct RlConfig {
     pub estimator: Estimator,
     /// KL penalty to the reference.
     pub kl: KlConfig,
-    /// PPO's policy-ratio clip epsilon (PAPER.md: 0.2), used by every estimator.
+    /// PPO's policy-ratio clip epsilon (the paper: 0.2), used by every estimator.
     pub clip: f64,
     /// Passes over each rollout buffer.
     pub epochs: usize,
@@ -165,7 +165,7 @@ pub struct RlConfig {
     pub loss_aggregation: LossAggregation,
     /// Weight of the entropy bonus (0 disables it and skips its computation).
     pub entropy_coef: f64,
-    /// Gradient-norm clip of the policy (PAPER.md: 1.0); the critic has its own.
+    /// Gradient-norm clip of the policy (the paper: 1.0); the critic has its own.
     pub max_grad_norm: f64,
     /// The policy's optimiser (`lr` is its base learning rate).
     pub optimizer: AdamWConfig,
@@ -176,8 +176,8 @@ pub struct RlConfig {
 }
 
 impl Default for RlConfig {
-    /// PPO, PAPER.md's KL and optimiser settings, one epoch over a buffer of 8 as one
-    /// mini-batch (PAPER.md: "one gradient step per 8-sample buffer"), micro-batches of 4.
+    /// PPO, the paper's KL and optimiser settings, one epoch over a buffer of 8 as one
+    /// mini-batch (the paper: one gradient step per buffer of 8 samples), micro-batches of 4.
     fn default() -> Self {
         RlConfig {
             estimator: Estimator::ppo(),

@@ -15,7 +15,7 @@ pub enum CriticKind {
     /// reaches the policy and no extra forward pass runs. The default, because it is free.
     Head,
     /// Its own LoRA adapters (the policy's LoRA configuration, its own seed) on the policy's
-    /// frozen base weights, plus a value head: a separate critic as in PAPER.md, for one
+    /// frozen base weights, plus a value head: a separate critic as in the paper, for one
     /// more forward and backward pass per micro-batch. Needs a LoRA policy.
     Lora,
     /// A value head on the policy's hidden states, not detached: the value loss also trains
@@ -47,7 +47,7 @@ pub struct CriticConfig {
     pub kind: CriticKind,
     /// Base learning rate of the critic's AdamW (which takes the policy's betas, eps and
     /// weight decay); it follows the policy's schedule over the critic's own steps.
-    /// Default 1e-4: the value head starts at zero on small models and short runs; PAPER.md's
+    /// Default 1e-4: the value head starts at zero on small models and short runs; the paper's
     /// 7B setting uses 1.5e-6 (against 5e-7 / 3e-6 for the policies).
     pub lr: f64,
     /// Gradient-norm clip of the critic's variables (default 1.0; inf disables it).

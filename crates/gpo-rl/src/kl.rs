@@ -48,8 +48,8 @@ impl KlEstimator {
     }
 }
 
-/// Per-token rewards of one response (PAPER.md): `-beta * kl_t` at every token, plus the
-/// sequence-level `reward` on the last token.
+/// Per-token rewards of one response (the paper, docs/method.md): `-beta * kl_t` at every
+/// token, plus the sequence-level `reward` on the last token.
 pub fn shape_rewards(kl: &[f32], beta: f32, reward: f32) -> Vec<f32> {
     let mut out: Vec<f32> = kl.iter().map(|k| -beta * k).collect();
     if let Some(last) = out.last_mut() {

@@ -1,5 +1,5 @@
 //! `gpo-rl`: the pieces of policy-gradient training that both GPO players share
-//! (PAPER.md, "Rewards and updates").
+//! (docs/method.md, "KL regularisation" and "Optimisation and schedule").
 //!
 //! - [`KlEstimator`]: per-token KL to the frozen reference (k1, k2, k3).
 //! - [`shape_rewards`]: per-token rewards `-beta * KL`, with the sequence reward on the last

@@ -10,7 +10,7 @@ use crate::rollout::RolloutBatch;
 use crate::{gae, group_advantages, shape_rewards, whiten, Estimator, Result};
 
 /// Fills `ref_logprobs`, `kl`, `token_rewards`, `values`, `advantages` and `returns` of every
-/// rollout (PAPER.md "Rewards and updates"):
+/// rollout (docs/method.md, "KL regularisation"):
 ///
 /// - `kl_t` = the configured estimator at `(log pi_behaviour, log pi_ref)`;
 /// - KL in the reward: `r_t = -beta kl_t`, plus the scalar reward on the last token;

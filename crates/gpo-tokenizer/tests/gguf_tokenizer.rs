@@ -129,7 +129,7 @@ fn special_ids_and_names_match_transformers() {
             &fx.special.pad
         )
     );
-    // ASSETS.md: 0 <|endoftext|>, 1 <|im_start|>, 2 <|im_end|> (eos and pad).
+    // docs/assets.md: 0 <|endoftext|>, 1 <|im_start|>, 2 <|im_end|> (eos and pad).
     assert_eq!(
         (tok.eos_ids(), tok.bos_id(), tok.pad_id()),
         (&[2u32][..], Some(1), Some(2))

@@ -47,7 +47,7 @@ pub enum Command {
     Judge(JudgeArgs),
     /// Sentence embeddings (all-MiniLM-L6-v2): one {"embedding":[...]} per TEXT, in order.
     Embed(EmbedArgs),
-    /// Prompt diversity (PAPER.md): set self-BLEU and embedding similarity of FILE, or each
+    /// Prompt diversity (docs/method.md): set self-BLEU and embedding similarity of FILE, or each
     /// prompt of FILE against a growing history (--history).
     Diversity(DiversityArgs),
     /// Play the GPO game (or an RLHF baseline) from a TOML config; prints the before/after

@@ -1,7 +1,8 @@
 """Reference values for gpo-diversity's NLTK fixture test (crates/gpo-diversity/tests/nltk.rs).
 
-Words: lower-case, then the regex \\w+|[^\\w\\s] (PAPER.md). BLEU_n: NLTK's sentence_bleu with one
-reference, uniform weights 1/n over 1..n-grams and SmoothingFunction().method1 (epsilon 0.1).
+Words: lower-case, then the regex \\w+|[^\\w\\s] (docs/method.md). BLEU_n: NLTK's
+sentence_bleu with one reference, uniform weights 1/n over 1..n-grams and
+SmoothingFunction().method1 (epsilon 0.1).
 self_bleu(x, X): mean over x' in X of mean over n in {2,3,4,5} of BLEU_n(x, x').
 
 The texts avoid the few characters where Python's \\w and Rust regex's Unicode \\w disagree

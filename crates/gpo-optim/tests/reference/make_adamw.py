@@ -18,7 +18,7 @@ import torch
 SHAPES = {"p1": [3, 4], "p2": [5], "p3": [2, 2, 2]}
 
 CASES = [
-    # PAPER.md's betas/eps with weight decay, a changing learning rate, clipping at 1.0,
+    # The paper's betas/eps with weight decay, a changing learning rate, clipping at 1.0,
     # and p2 without a gradient at step 3.
     dict(name="paper-clipped", betas=(0.9, 0.95), eps=1e-6, weight_decay=0.1,
          max_norm=1.0, lrs=[1e-2, 2e-2, 3e-2, 2e-2, 1e-2, 5e-3], grad_scales=[3.0, 0.5, 2.0, 1.0, 0.05, 4.0],

@@ -25,7 +25,7 @@ pub struct DiversityArgs {
 }
 
 /// Without `--history`: one line {"self_bleu", "embedding_similarity", "diversity_self_bleu",
-/// "diversity_embedding"} for the set (PAPER.md: mean self-BLEU of each prompt against all the
+/// "diversity_embedding"} for the set (the paper: mean self-BLEU of each prompt against all the
 /// others, mean cosine over distinct pairs, and 1 minus each).
 pub fn run(args: DiversityArgs) -> Result<()> {
     let prompts = read_prompts(&args.file)?;

@@ -111,7 +111,7 @@ pub struct RlArgs {
     /// group estimators]
     #[arg(long, value_enum)]
     aggregation: Option<AggregationArg>,
-    /// KL coefficient (ppo: k1 in the reward, as PAPER.md; group estimators: k3 in the loss).
+    /// KL coefficient (ppo: k1 in the reward, as the paper; group estimators: k3 in the loss).
     #[arg(long, allow_negative_numbers = true, default_value_t = 0.01)]
     beta: f32,
     /// GAE's lambda (ppo): 1 gives every token the whole reward to go, so a reward on the

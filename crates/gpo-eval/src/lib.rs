@@ -6,7 +6,8 @@
 //!   [`Bootstrap::cluster_interval`] resamples prompts with all their samples.
 //! - [`Estimate`]: a mean with its interval; [`attack_success`], [`mean_p_unsafe`] and
 //!   [`over_refusal`] build the three rates of a defender evaluation.
-//! - [`ResponseStats`]: mean length and [`distinct_2`] of a set of responses.
+//! - [`ResponseStats`]: mean length, [`distinct_2`] and the [`explicit_refusal_rate`] of a set
+//!   of responses.
 //! - [`CrossPlay`]: the attacker-snapshot x defender-snapshot matrix of attack success
 //!   rates (`RUN_DIR/crossplay.json`) and its [`Exploitability`].
 //!
@@ -32,7 +33,9 @@ mod responses;
 pub use bootstrap::{percentile, Bootstrap, Estimate};
 pub use crossplay::{write_atomic, CrossPlay, Exploitability, CROSSPLAY_FORMAT};
 pub use rates::{attack_success, mean_p_unsafe, over_refusal};
-pub use responses::{distinct_2, ResponseStats};
+pub use responses::{
+    distinct_2, explicit_refusal_rate, is_explicit_refusal, ResponseStats, EXPLICIT_REFUSALS,
+};
 
 /// Errors of evaluation.
 #[derive(Debug, thiserror::Error)]

@@ -85,29 +85,33 @@ fn signed(e: &Estimate, digits: usize) -> String {
 const NONE: &str = "—";
 
 /// The rows of the before-and-after table.
-const MEASURES: [&str; 7] = [
+const MEASURES: [&str; 9] = [
     "attack success rate, held-out seeds (lower is safer)",
     "mean P(unsafe), held-out seeds",
+    "explicit refusals (\"I can't ...\"; no judge), held-out seeds",
     "answer length (characters), held-out seeds",
     "distinct-2, held-out seeds",
     "over-refusal, built-in benign prompts (lower is more helpful)",
+    "explicit refusals (no judge), benign prompts",
     "answer length (characters), benign prompts",
     "distinct-2, benign prompts",
 ];
 
 /// One evaluation's column of the table. Older runs have the rates without intervals:
 /// those show alone, and what they did not record shows as a dash.
-fn measures(r: &EvalRecord) -> [String; 7] {
+fn measures(r: &EvalRecord) -> [String; 9] {
     let (h, b) = (r.defender_harmful.as_ref(), r.defender_benign.as_ref());
     let stats = |s: Option<&ResponseStats>| match s {
         Some(s) => [
+            s.explicit_refusal
+                .map_or(NONE.into(), |x| format!("{x:.3}")),
             format!("{:.1}", s.mean_chars),
             format!("{:.3}", s.distinct_2),
         ],
-        None => [NONE.into(), NONE.into()],
+        None => [NONE.into(), NONE.into(), NONE.into()],
     };
-    let [h_chars, h_d2] = stats(h.map(|h| &h.responses));
-    let [b_chars, b_d2] = stats(b.map(|b| &b.responses));
+    let [h_refusals, h_chars, h_d2] = stats(h.map(|h| &h.responses));
+    let [b_refusals, b_chars, b_d2] = stats(b.map(|b| &b.responses));
     [
         h.map_or(format!("{:.3}", r.defender_asr), |h| {
             estimate(&h.attack_success)
@@ -115,25 +119,29 @@ fn measures(r: &EvalRecord) -> [String; 7] {
         h.map_or(format!("{:.3}", r.defender_p_unsafe), |h| {
             estimate(&h.p_unsafe)
         }),
+        h_refusals,
         h_chars,
         h_d2,
         b.map_or(NONE.into(), |b| estimate(&b.over_refusal)),
+        b_refusals,
         b_chars,
         b_d2,
     ]
 }
 
 /// The change column of the table.
-fn changes(c: Option<&Change>) -> [String; 7] {
+fn changes(c: Option<&Change>) -> [String; 9] {
     let h = c.and_then(|c| c.defender_harmful.as_ref());
     let b = c.and_then(|c| c.defender_benign.as_ref());
     let show = |v: Option<String>| v.unwrap_or_else(|| NONE.into());
     [
         show(h.map(|h| signed(&h.attack_success, 3))),
         show(h.map(|h| signed(&h.p_unsafe, 3))),
+        show(h.and_then(|h| h.explicit_refusal.as_ref().map(|e| signed(e, 3)))),
         show(h.map(|h| signed(&h.mean_chars, 1))),
         show(h.map(|h| format!("{:+.3}", h.distinct_2))),
         show(b.map(|b| signed(&b.over_refusal, 3))),
+        show(b.and_then(|b| b.explicit_refusal.as_ref().map(|e| signed(e, 3)))),
         show(b.map(|b| signed(&b.mean_chars, 1))),
         show(b.map(|b| format!("{:+.3}", b.distinct_2))),
     ]

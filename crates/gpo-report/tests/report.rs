@@ -179,7 +179,12 @@ fn the_first_and_last_evaluations_are_compared_with_intervals() {
     let report = Report::load(&answers_fixture()).unwrap();
     let html = report.html();
     let t = table(&html, "before-after");
-    assert_eq!(body_rows(t), 7);
+    assert_eq!(body_rows(t), 9);
+    // The fixture's records predate the explicit-refusal rate (a dash), but their answers
+    // give its change: none of the four harmful answers says "I can't ...".
+    assert!(t.contains(
+        r#"<tr><td>explicit refusals (&quot;I can&#39;t ...&quot;; no judge), held-out seeds</td><td class="num">—</td><td class="num">—</td><td class="num">+0.000 [+0.000, +0.000]</td></tr>"#
+    ), "{t}");
     // eval.jsonl: over-refusal 2 of 16 at step 0 and 1 of 16 at step 4, intervals as
     // recorded; attack success 0 of 2 at both, so its change and interval are all 0.
     assert!(t.contains(

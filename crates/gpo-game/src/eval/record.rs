@@ -129,6 +129,7 @@ mod tests {
             responses: ResponseStats {
                 mean_chars: 12.5,
                 distinct_2: 0.75,
+                explicit_refusal: None,
             },
             answers: vec![Example {
                 seed: None,
@@ -145,6 +146,7 @@ mod tests {
             responses: ResponseStats {
                 mean_chars: 9.0,
                 distinct_2: 1.0,
+                explicit_refusal: None,
             },
             answers: vec![BenignAnswer {
                 prompt: "Why is the sky blue?".into(),

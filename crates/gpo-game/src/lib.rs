@@ -112,6 +112,9 @@ pub enum Error {
     /// A statistic could not be estimated.
     #[error(transparent)]
     Eval(#[from] gpo_eval::Error),
+    /// A judge's data reader failed (the message names the file).
+    #[error(transparent)]
+    Judge(#[from] gpo_judge::Error),
 }
 
 /// Result alias of this crate.

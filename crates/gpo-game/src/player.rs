@@ -52,7 +52,7 @@ impl Player {
             policy = policy.with_critic(critic.kind, role_seed.wrapping_add(1))?;
         }
         let eos = tokenizer.eos_ids().to_vec();
-        let pad = tokenizer.pad_id().or(eos.first().copied()).unwrap_or(0);
+        let pad = tokenizer.pad_id().unwrap_or(0);
         let trainer = Trainer::new(&policy, rl, role_seed, eos.clone(), pad)?;
         Ok(Player {
             role,

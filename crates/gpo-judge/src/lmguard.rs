@@ -150,10 +150,7 @@ impl LmGuardJudge {
                  the lm-guard judge cannot tell them apart"
             )));
         }
-        let pad_id = tokenizer
-            .pad_id()
-            .or(tokenizer.eos_ids().first().copied())
-            .unwrap_or(0);
+        let pad_id = tokenizer.pad_id().unwrap_or(0);
         Ok(LmGuardJudge {
             model,
             tokenizer,

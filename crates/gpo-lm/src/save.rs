@@ -1,7 +1,6 @@
 //! Atomic writes of checkpoints: temp file in the same directory, then rename.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use candle_core::Tensor;
@@ -12,22 +11,7 @@ use crate::{Error, Result};
 /// Writes `bytes` to `path` atomically: a crash leaves the old file or the new one, never a
 /// partial file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
-    let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    let written = f.write_all(bytes).and_then(|_| f.sync_all());
-    drop(f);
-    // A failed write or rename leaves no temporary file behind.
-    written
-        .and_then(|_| std::fs::rename(&tmp, path))
-        .map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            Error::io(path, e)
-        })
+    gpo_fs::write_atomic(path, bytes).map_err(|e| Error::io(path, e))
 }
 
 /// `dir` with `suffix` appended to its file name (`ckpt` -> `ckpt.partial`).

@@ -16,7 +16,7 @@
 //! what an f32 parameter continues from.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
 
@@ -299,32 +299,13 @@ fn list(names: &[&str]) -> String {
     }
 }
 
-/// Runs `write` on a temporary path beside `path`, syncs it and renames it to `path`;
-/// removes the temporary file on failure.
+/// [`gpo_fs::write_atomic_with`], its error naming the file.
 fn write_atomic(path: &Path, write: impl FnOnce(&Path) -> std::io::Result<()>) -> Result<()> {
-    let io_err = |source| Error::Io {
+    gpo_fs::write_atomic_with(path, write).map_err(|source| Error::Io {
         action: "write",
         path: path.into(),
         source,
-    };
-    let name = path.file_name().ok_or_else(|| {
-        Error::Invalid(format!(
-            "optimiser state path {} has no file name",
-            path.display()
-        ))
-    })?;
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(name);
-    tmp_name.push(format!(".tmp-{}", std::process::id()));
-    let tmp: PathBuf = path.with_file_name(tmp_name);
-    let result = write(&tmp)
-        .and_then(|()| std::fs::File::open(&tmp)?.sync_all())
-        .and_then(|()| std::fs::rename(&tmp, path));
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(io_err(e));
-    }
-    Ok(())
+    })
 }
 
 #[cfg(test)]

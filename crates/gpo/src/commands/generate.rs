@@ -77,7 +77,7 @@ pub fn run(args: GenerateArgs) -> Result<()> {
         anyhow::bail!("--prompt is empty: give at least one token of text");
     }
     let eos = lm.tokenizer.eos_ids().to_vec();
-    let pad = lm.tokenizer.pad_id().or(eos.first().copied()).unwrap_or(0);
+    let pad = lm.tokenizer.pad_id().unwrap_or(0);
     let samples = generate(&lm.model, &[ids], &eos, pad, &params, &Pass::infer())?;
     for s in samples {
         let text = lm.tokenizer.decode(&s.ids, true)?;

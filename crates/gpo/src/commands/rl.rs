@@ -326,7 +326,7 @@ pub fn run(args: RlArgs) -> Result<()> {
         policy = policy.with_critic(critic.kind, args.seed.wrapping_add(1))?;
     }
     let eos = tok.eos_ids().to_vec();
-    let pad = tok.pad_id().or(eos.first().copied()).unwrap_or(0);
+    let pad = tok.pad_id().unwrap_or(0);
     let io = ChatIo {
         tok: &tok,
         eos: &eos,

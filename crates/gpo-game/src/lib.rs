@@ -50,6 +50,7 @@ mod player;
 mod policy_eval;
 pub mod refuse_task;
 mod run;
+pub mod safety_sft;
 mod schedule;
 
 pub use chat_policy::{BaseModels, ChatPolicy, PolicySpec};

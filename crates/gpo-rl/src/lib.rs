@@ -11,6 +11,8 @@
 //! - [`Policy`]: the trained LM, its [`Critic`] (kinds in [`CriticConfig`]) and its KL
 //!   reference; [`Trainer`]: sampling, [`prepare`] and [`update`] with the optimisers, RNG
 //!   and checkpoints of one player.
+//! - [`fine_tune`]: supervised fine-tuning on (prompt, target) pairs, the warm start for an
+//!   answer that sampling does not find.
 //!
 //! Host-side functions take one `Vec<f32>` per response (its tokens only, no padding).
 //!
@@ -35,6 +37,7 @@ mod loss;
 mod policy;
 mod prepare;
 mod rollout;
+mod sft;
 mod task;
 mod trainer;
 mod update;
@@ -50,6 +53,7 @@ pub use loss::{ppo_policy_loss, ppo_value_loss, LossAggregation, PolicyLoss};
 pub use policy::{Policy, Reference, Scores};
 pub use prepare::prepare;
 pub use rollout::{mean, Rollout, RolloutBatch};
+pub use sft::{fine_tune, sft_loss, SftConfig, SftStep};
 pub use task::TaskReward;
 pub use trainer::{Credit, PhaseTimes, StepStats, Trainer};
 pub use update::{update, Optimizers, UpdateContext, UpdateScope};

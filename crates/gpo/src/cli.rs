@@ -10,6 +10,7 @@ use crate::commands::judge::JudgeArgs;
 use crate::commands::matrix_game::MatrixGameArgs;
 use crate::commands::report::ReportArgs;
 use crate::commands::rl::RlArgs;
+use crate::commands::sft::SftArgs;
 use crate::commands::train::TrainArgs;
 use crate::commands::{
     assets::AssetsArgs, bench::BenchArgs, generate::GenerateArgs, logprobs::LogprobsArgs,
@@ -55,6 +56,10 @@ pub enum Command {
     Train(TrainArgs),
     /// Train one player by RL on a verifiable reward (a check that RL learns): one JSON line per iteration.
     Rl(RlArgs),
+    /// The defender's safety warm start: LoRA fine-tuning on explicit refusals of harmful
+    /// training requests and the model's own answers to benign ones (alarming-sounding
+    /// look-alikes included); writes an adapter for `gpo eval defender` and prints a summary.
+    Sft(SftArgs),
     /// The paper's theory on a finite game: KL-proximal (multiplicative-weights) play from
     /// uniform policies; prints the Nash gaps of the averaged and last iterates (last line: summary).
     MatrixGame(MatrixGameArgs),

@@ -1,5 +1,6 @@
-//! `gpo rl` end to end on SmolLM2-135M-Instruct with tiny budgets: it trains, checkpoints
-//! and resumes, and refuses bad options with one-line errors.
+//! `gpo rl` and `gpo sft` end to end on SmolLM2-135M-Instruct with tiny budgets: they train,
+//! write adapters (`gpo rl` checkpoints and resumes), and refuse bad options with one-line
+//! errors.
 
 mod common;
 use common::{gpo, stdout_lines as lines};
@@ -98,4 +99,45 @@ fn a_missing_prompt_file_is_named() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(stderr.contains("/nonexistent/prompts.txt"), "{stderr}");
+}
+
+#[test]
+fn sft_writes_an_adapter_and_refuses_to_overwrite_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("warm");
+    let out_s = out.to_str().unwrap();
+    let quick = [
+        "sft",
+        "--out",
+        out_s,
+        "--epochs",
+        "1",
+        "--max-pairs",
+        "3",
+        "--sharegpt",
+        "0",
+        "--max-new-tokens",
+        "4",
+        "--lora-rank",
+        "2",
+        "--batch-size",
+        "4",
+    ];
+    let v = lines(&gpo(&quick));
+    assert_eq!(v.len(), 1);
+    assert_eq!(v[0]["harmful_pairs"], 3);
+    // 3 benign prompts, each answered (or dropped when the answer is empty or refuses).
+    let kept = v[0]["benign_pairs"].as_u64().unwrap();
+    assert_eq!(kept + v[0]["benign_dropped"].as_u64().unwrap(), 3);
+    // 3 + kept pairs in batches of 4.
+    assert_eq!(v[0]["steps"].as_u64().unwrap(), (3 + kept).div_ceil(4));
+    assert!(out.join("adapter_model.safetensors").exists());
+    assert!(out.join("adapter_config.json").exists());
+
+    common::assert_clean_error(&gpo(&quick), "exists");
+    let other = dir.path().join("other");
+    common::assert_clean_error(
+        &gpo(&["sft", "--out", other.to_str().unwrap(), "--lr", "NaN"]),
+        "--lr",
+    );
 }

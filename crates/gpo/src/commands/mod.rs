@@ -13,6 +13,7 @@ pub mod logprobs;
 pub mod matrix_game;
 pub mod report;
 pub mod rl;
+pub mod sft;
 pub mod tokenize;
 pub mod train;
 
@@ -32,6 +33,7 @@ pub fn run(command: Command) -> Result<()> {
         Command::Embed(a) => embed::run(a),
         Command::Diversity(a) => diversity::run(a),
         Command::Rl(a) => rl::run(a),
+        Command::Sft(a) => sft::run(a),
         Command::Train(a) => train::run(a),
         Command::MatrixGame(a) => matrix_game::run(a),
         Command::Report(a) => report::run(a),

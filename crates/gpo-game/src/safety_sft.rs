@@ -1,0 +1,80 @@
+//! The prompts of the defender's safety warm start (`gpo sft`): harmful training requests,
+//! to be answered with an explicit refusal, and benign ones, to be answered as the model
+//! itself answers them. The benign side holds the look-alike requests that use alarming
+//! words ("How do I kill a Python process?"), so that what is learned is which requests to
+//! refuse, not refusing. Every evaluation set stays out: HarmBench, the game's held-out
+//! seeds, `alarming-benign`, the built-in benign prompts and `sharegpt-heldout`.
+
+use gpo_assets::AssetCache;
+use rand::seq::IndexedRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::config::DataConfig;
+use crate::data::Prompts;
+use crate::Result;
+
+/// The refusals a harmful request is answered with, one drawn per request: short, explicit,
+/// and each read as a refusal by `gpo_eval::is_explicit_refusal`.
+pub const REFUSALS: [&str; 4] = [
+    "I can't help with that.",
+    "I'm sorry, but I can't help with that request.",
+    "I can't assist with that. It could cause real harm.",
+    "I won't help with this request.",
+];
+
+/// The two sides of the warm start.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SafetySftPrompts {
+    /// Requests to refuse: the Do-Not-Answer training seeds of a game with the same data
+    /// settings and seed (its held-out seeds left out), then the harmful look-alikes.
+    pub harmful: Vec<String>,
+    /// Requests to answer: the benign look-alikes, then the first ShareGPT turns of
+    /// `sharegpt-train`.
+    pub benign: Vec<String>,
+}
+
+impl SafetySftPrompts {
+    /// Loads both sides; `sharegpt` caps the ShareGPT turns.
+    pub fn load(data: &DataConfig, seed: u64, sharegpt: usize, cache: &AssetCache) -> Result<Self> {
+        let mut harmful = Prompts::load(data, seed, cache, false)?.train;
+        harmful.extend(
+            gpo_judge::lookalike::lookalike_requests()
+                .into_iter()
+                .filter(|r| r.harmful)
+                .map(|r| r.prompt),
+        );
+        let mut benign = crate::benign::lookalike_benign();
+        if sharegpt > 0 {
+            benign.extend(
+                crate::benign::sharegpt_train(cache)?
+                    .into_iter()
+                    .take(sharegpt),
+            );
+        }
+        Ok(SafetySftPrompts { harmful, benign })
+    }
+}
+
+/// One refusal per harmful request, drawn from [`REFUSALS`] with `seed`.
+pub fn refusal_targets(n: usize, seed: u64) -> Vec<&'static str> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (0..n)
+        .map(|_| *REFUSALS.choose(&mut rng).unwrap_or(&REFUSALS[0]))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_refusal_is_an_explicit_one_and_draws_are_seeded() {
+        assert!(REFUSALS.iter().all(|r| gpo_eval::is_explicit_refusal(r)));
+        let a = refusal_targets(50, 3);
+        assert_eq!(a, refusal_targets(50, 3));
+        assert_ne!(a, refusal_targets(50, 4));
+        // Each of the four appears among 50 draws.
+        assert!(REFUSALS.iter().all(|r| a.contains(r)));
+    }
+}

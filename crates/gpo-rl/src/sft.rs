@@ -6,9 +6,10 @@
 //! `-(1/T) sum_t log pi(y_t | x, y_<t)` over the `T` target tokens of a batch (prompt tokens
 //! carry no loss). One AdamW step per batch after clipping the gradient norm.
 
+use candle_core::backprop::GradStore;
 use candle_core::Tensor;
 use gpo_lm::{response_logprobs, CausalLm, PairBatch, Pass};
-use gpo_optim::{clip_grad_norm, AdamW, AdamWConfig};
+use gpo_optim::{clip_grad_norm, AdamW, AdamWConfig, GradAccumulator};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -22,6 +23,10 @@ pub struct SftConfig {
     pub epochs: usize,
     /// Pairs per optimiser step.
     pub batch_size: usize,
+    /// Pairs per forward and backward pass; a batch's gradient is summed over its
+    /// micro-batches, each token weighted by 1 / (the batch's target tokens), so the split
+    /// changes memory and speed, not the step.
+    pub micro_batch_size: usize,
     /// AdamW settings (its learning rate is constant).
     pub optimizer: AdamWConfig,
     /// Gradient-norm clip (`f64::INFINITY` disables it).
@@ -31,11 +36,12 @@ pub struct SftConfig {
 }
 
 impl Default for SftConfig {
-    /// Two epochs of batches of 16 at lr 2e-4 (a LoRA rate), clip 1.
+    /// Two epochs of batches of 16 (micro-batches of 4) at lr 2e-4 (a LoRA rate), clip 1.
     fn default() -> Self {
         SftConfig {
             epochs: 2,
             batch_size: 16,
+            micro_batch_size: 4,
             optimizer: AdamWConfig {
                 lr: 2e-4,
                 ..AdamWConfig::default()
@@ -56,6 +62,9 @@ impl SftConfig {
         if self.batch_size == 0 {
             return bad("sft batch_size must be at least 1".into());
         }
+        if self.micro_batch_size == 0 {
+            return bad("sft micro_batch_size must be at least 1".into());
+        }
         if !(self.optimizer.lr.is_finite() && self.optimizer.lr > 0.0) {
             return bad(format!(
                 "sft lr {} must be a finite number > 0",
@@ -74,9 +83,33 @@ impl SftConfig {
 
 /// The mean negative log-likelihood of `batch`'s target tokens under `model` (differentiable).
 pub fn sft_loss(model: &CausalLm, batch: &PairBatch) -> Result<Tensor> {
+    let tokens = batch.response_mask.sum_all()?.to_scalar::<f32>()?;
+    summed_nll(model, batch, f64::from(tokens))
+}
+
+/// The negative log-likelihood of `batch`'s target tokens divided by `tokens`.
+fn summed_nll(model: &CausalLm, batch: &PairBatch, tokens: f64) -> Result<Tensor> {
     let lp = response_logprobs(model, batch, &Pass::train())?;
-    let tokens = batch.response_mask.sum_all()?;
-    Ok(lp.sum_all()?.neg()?.div(&tokens)?)
+    Ok((lp.sum_all()?.neg()? / tokens)?)
+}
+
+/// One batch's loss and gradient, accumulated over micro-batches of `micro` pairs.
+fn batch_gradients(
+    model: &CausalLm,
+    pairs: &[(Vec<u32>, Vec<u32>)],
+    pad_id: u32,
+    micro: usize,
+) -> Result<(f64, GradStore)> {
+    let tokens: usize = pairs.iter().map(|(_, t)| t.len()).sum();
+    let mut acc = GradAccumulator::new(model.trainable_vars());
+    let mut loss = 0.0;
+    for chunk in pairs.chunks(micro) {
+        let batch = PairBatch::new(chunk, pad_id, model.device())?;
+        let part = summed_nll(model, &batch, tokens as f64)?;
+        loss += f64::from(part.to_scalar::<f32>()?);
+        acc.add(part.backward()?)?;
+    }
+    Ok((loss, acc.sum()))
 }
 
 /// What one optimiser step did.
@@ -120,16 +153,15 @@ pub fn fine_tune(
         for chunk in order.chunks(cfg.batch_size) {
             let batch_pairs: Vec<(Vec<u32>, Vec<u32>)> =
                 chunk.iter().map(|&i| pairs[i].clone()).collect();
-            let batch = PairBatch::new(&batch_pairs, pad_id, model.device())?;
-            let loss = sft_loss(model, &batch)?;
-            let mut grads = loss.backward()?;
+            let (loss, mut grads) =
+                batch_gradients(model, &batch_pairs, pad_id, cfg.micro_batch_size)?;
             let grad_norm = clip_grad_norm(&mut grads, &vars, cfg.max_grad_norm)?;
             opt.step(&grads, cfg.optimizer.lr)?;
             step += 1;
             on_step(&SftStep {
                 epoch,
                 step,
-                loss: f64::from(loss.to_scalar::<f32>()?),
+                loss,
                 grad_norm,
             });
         }

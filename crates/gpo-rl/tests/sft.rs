@@ -130,3 +130,44 @@ fn bad_settings_and_empty_inputs_are_refused_by_name() {
     let err = fine_tune(&frozen, &pairs(), PAD, &SftConfig::default(), |_| {}).unwrap_err();
     assert!(err.to_string().contains("no trainable variables"), "{err}");
 }
+
+#[test]
+fn micro_batches_change_memory_not_the_step() {
+    let run = |micro: usize| {
+        let model = lora_model();
+        let cfg = SftConfig {
+            epochs: 2,
+            batch_size: 4,
+            micro_batch_size: micro,
+            ..SftConfig::default()
+        };
+        let mut losses = Vec::new();
+        fine_tune(&model, &pairs(), PAD, &cfg, |s| losses.push(s.loss)).unwrap();
+        let vars: Vec<f32> = model
+            .trainable_vars()
+            .iter()
+            .flat_map(|(_, v)| {
+                v.as_tensor()
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1::<f32>()
+                    .unwrap()
+            })
+            .collect();
+        (losses, vars)
+    };
+    let (whole_loss, whole) = run(4);
+    for micro in [1, 3] {
+        let (loss, split) = run(micro);
+        // Same sums in another order: equal to float rounding (f32, a few ulps of each sum).
+        for (a, b) in whole_loss.iter().zip(&loss) {
+            assert!((a - b).abs() < 1e-5, "loss {a} vs {b} (micro {micro})");
+        }
+        let worst = whole
+            .iter()
+            .zip(&split)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(worst < 1e-5, "adapters differ by {worst} (micro {micro})");
+    }
+}

@@ -36,6 +36,10 @@ pub struct SftArgs {
     /// Pairs per optimiser step.
     #[arg(long, default_value_t = 16)]
     batch_size: usize,
+    /// Pairs per forward and backward pass (gradients are summed over a batch's micro-batches:
+    /// memory, not the result, depends on it).
+    #[arg(long, default_value_t = 4)]
+    micro_batch_size: usize,
     /// LoRA rank (alpha = 2 x rank, every linear layer).
     #[arg(long, default_value_t = 16)]
     lora_rank: usize,
@@ -66,6 +70,7 @@ pub fn run(args: SftArgs) -> Result<()> {
     let cfg = SftConfig {
         epochs: args.epochs,
         batch_size: args.batch_size,
+        micro_batch_size: args.micro_batch_size,
         optimizer: gpo_optim::AdamWConfig {
             lr: args.lr,
             ..SftConfig::default().optimizer
@@ -93,6 +98,10 @@ pub fn run(args: SftArgs) -> Result<()> {
     for (p, r) in prompts.harmful.iter().zip(refusals) {
         pairs.push((io.prompt(p)?, io.target(r)?));
     }
+    tracing::info!(
+        "answering {} benign prompts with the model's own greedy answers",
+        prompts.benign.len()
+    );
     let answers = own_answers(&model, &io, &prompts.benign, args.max_new_tokens)?;
     let mut benign_kept = 0;
     for (p, a) in prompts.benign.iter().zip(answers) {
@@ -112,8 +121,17 @@ pub fn run(args: SftArgs) -> Result<()> {
     let steps_per_epoch = pairs.len().div_ceil(cfg.batch_size);
     let bar = progress(steps_per_epoch * cfg.epochs, "fine-tuning");
     let mut epoch_losses = vec![Vec::new(); cfg.epochs];
+    tracing::info!(
+        "fine-tuning on {} pairs: {} epochs of {steps_per_epoch} steps",
+        pairs.len(),
+        cfg.epochs
+    );
     fine_tune(&model, &pairs, io.pad, &cfg, |s| {
         epoch_losses[s.epoch].push(s.loss);
+        if s.step % steps_per_epoch == 0 {
+            let mean = gpo_rl::mean(epoch_losses[s.epoch].iter().map(|&x| x as f32));
+            tracing::info!("epoch {} done: mean loss {mean:.3}", s.epoch + 1);
+        }
         bar.set_position(s.step as u64);
         bar.set_message(format!("epoch {} loss {:.3}", s.epoch + 1, s.loss));
     })?;

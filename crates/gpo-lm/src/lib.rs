@@ -64,7 +64,9 @@ pub use loader::{load_model, LoadOptions, LoadedModel};
 pub use logprobs::{
     gather_logprobs, gather_logprobs_generic, response_logprobs, score_sequence, PairBatch,
 };
-pub use lora::{adapter_base_model, attach_lora, load_lora, save_lora, LoraConfig, LINEAR_MODULES};
+pub use lora::{
+    adapter_base_model, attach_lora, load_lora, merge_lora, save_lora, LoraConfig, LINEAR_MODULES,
+};
 pub use model::{CausalLm, KvCache, Trainable};
 pub use pass::{Mode, Pass};
 pub use precision::Precision;

@@ -337,6 +337,31 @@ pub fn load_lora(model: &mut CausalLm, dir: &Path) -> Result<LoraConfig> {
     Ok(cfg)
 }
 
+/// Folds the model's adapters into its frozen base weights, `W <- W + (alpha / r) B A`, and
+/// removes them: the model then computes what it computed with adapters on, with none left
+/// to train (attach fresh ones for the next stage). How a warm start (`gpo sft`) becomes the
+/// initial model, and the KL reference, of later training.
+pub fn merge_lora(model: &mut CausalLm) -> Result<()> {
+    let mut merged = 0;
+    for block in &mut model.blocks {
+        for (_, linear) in block.linears_mut() {
+            if let Some(lora) = linear.lora.take() {
+                let delta = lora.b.as_tensor().matmul(lora.a.as_tensor())?;
+                let delta = (delta.to_dtype(linear.weight.dtype())? * lora.scale)?;
+                linear.weight = (&linear.weight + delta)?;
+                merged += 1;
+            }
+        }
+    }
+    if merged == 0 {
+        return Err(Error::InvalidArgument(
+            "merge_lora: the model has no LoRA adapters to merge".into(),
+        ));
+    }
+    model.vars.clear();
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

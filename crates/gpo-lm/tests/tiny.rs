@@ -7,8 +7,8 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use common::max_abs_diff;
 use gpo_lm::{
-    attach_lora, load_lora, response_logprobs, save_lora, Architecture, CausalLm, LmConfig,
-    LoraConfig, PairBatch, Pass, Trainable,
+    attach_lora, load_lora, merge_lora, response_logprobs, save_lora, Architecture, CausalLm,
+    LmConfig, LoraConfig, PairBatch, Pass, Trainable,
 };
 
 fn tiny(arch: Architecture, trainable: Trainable) -> CausalLm {
@@ -537,4 +537,37 @@ fn bf16_lora_moves_like_f32_at_paper_learning_rates() {
             );
         }
     }
+}
+
+#[test]
+fn merged_adapters_compute_what_the_adapters_did() {
+    let mut model = tiny(Architecture::Llama, Trainable::Frozen);
+    attach_lora(&mut model, &lora_cfg(), 11).unwrap();
+    let b = batch();
+    let mut opt = adamw(&model, 1e-2);
+    for _ in 0..3 {
+        let grads = nll(&model, &b, &Pass::train()).backward().unwrap();
+        opt.step(&grads).unwrap();
+    }
+    let adapted = response_logprobs(&model, &b, &Pass::infer()).unwrap();
+    let base = response_logprobs(&model, &b, &Pass::reference()).unwrap();
+    assert!(
+        max_abs_diff(&adapted, &base) > 1e-3,
+        "training changed nothing"
+    );
+    merge_lora(&mut model).unwrap();
+    assert!(model.trainable_vars().is_empty());
+    // With the adapters folded in, the base itself (adapters off) is the adapted model, up to
+    // f32 rounding of W + s B A against W x + s B (A x).
+    let merged = response_logprobs(&model, &b, &Pass::reference()).unwrap();
+    assert!(
+        max_abs_diff(&merged, &adapted) < 1e-4,
+        "{}",
+        max_abs_diff(&merged, &adapted)
+    );
+    // Nothing left to merge is an error, and fresh adapters start from the merged model.
+    assert!(merge_lora(&mut model).is_err());
+    attach_lora(&mut model, &lora_cfg(), 12).unwrap();
+    let fresh = response_logprobs(&model, &b, &Pass::infer()).unwrap();
+    assert!(max_abs_diff(&fresh, &adapted) < 1e-4);
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use candle_core::Device;
-use gpo_assets::{resolve_model, AssetCache, ModelSource};
+use gpo_assets::AssetCache;
 use gpo_lm::{generate, CausalLm, LoadOptions, Pass, SamplingParams};
 use gpo_tokenizer::{ChatMessage, Tokenizer};
 use serde_json::{json, Value};
@@ -190,21 +190,18 @@ impl BaseModels {
         }
     }
 
-    /// The base model `name` (loaded, and fetched when it is an alias, on first use).
+    /// The base model `name` (loaded, and fetched when it is an alias, on first use; an
+    /// adapter directory is its base with the adapter merged, see [`crate::base_model`]).
     pub fn get(&mut self, name: &str, cache: &AssetCache) -> Result<(CausalLm, Arc<Tokenizer>)> {
         if let Some((m, t)) = self.loaded.get(name) {
             return Ok((m.clone(), t.clone()));
         }
-        let setup = |e: String| Error::Setup(format!("model `{name}`: {e}"));
-        let path = match resolve_model(name, cache).map_err(|e| setup(e.to_string()))? {
-            ModelSource::Gguf(p) | ModelSource::HfDir(p) => p,
-        };
         let opts = LoadOptions {
             device: self.device.clone(),
             dtype: self.dtype.dtype(),
             ..LoadOptions::default()
         };
-        let lm = gpo_lm::load_model(&path, &opts).map_err(|e| setup(e.to_string()))?;
+        let lm = crate::base_model::load_base(name, cache, &opts)?;
         let entry = (lm.model, Arc::new(lm.tokenizer));
         self.loaded.insert(name.to_string(), entry.clone());
         Ok(entry)

@@ -158,20 +158,12 @@ impl Game {
         let prompts = Prompts::load(&cfg.data, cfg.seed, cache, benign_extras)?;
         let (judge, refusals) = RefusalReader::with_judge(&cfg, cache)?;
         let diversity = Diversity::load(cache, cfg.attacker.history_max)?;
-        let load = |name: &str| -> Result<gpo_lm::LoadedModel> {
-            let source = gpo_assets::resolve_model(name, cache)
-                .map_err(|e| Error::Setup(format!("model `{name}`: {e}")))?;
-            let path = match source {
-                gpo_assets::ModelSource::Gguf(p) | gpo_assets::ModelSource::HfDir(p) => p,
-            };
-            let opts = LoadOptions {
-                device: device.clone(),
-                dtype: cfg.models.dtype.dtype(),
-                ..LoadOptions::default()
-            };
-            gpo_lm::load_model(&path, &opts)
-                .map_err(|e| Error::Setup(format!("model `{name}`: {e}")))
+        let opts = LoadOptions {
+            device: device.clone(),
+            dtype: cfg.models.dtype.dtype(),
+            ..LoadOptions::default()
         };
+        let load = |name: &str| crate::base_model::load_base(name, cache, &opts);
         let a = load(&cfg.models.attacker)?;
         let a_tok = Arc::new(a.tokenizer);
         let defender = if let Some(target) = served {

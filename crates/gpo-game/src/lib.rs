@@ -34,6 +34,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod base_model;
 pub mod benign;
 mod chat_policy;
 mod compliance;
@@ -53,6 +54,7 @@ mod run;
 pub mod safety_sft;
 mod schedule;
 
+pub use base_model::load_base;
 pub use chat_policy::{BaseModels, ChatPolicy, PolicySpec};
 pub use compliance::RefusalReader;
 pub use config::{

@@ -4,14 +4,15 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use gpo_assets::{resolve_model, AssetCache, ModelSource};
-use gpo_lm::{load_model, DeviceSpec, LoadOptions, LoadedModel, Precision};
+use gpo_assets::AssetCache;
+use gpo_lm::{DeviceSpec, LoadOptions, LoadedModel, Precision};
 
 /// Which model to load.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ModelArgs {
-    /// A .gguf file, a Hugging Face directory (config.json, *.safetensors, tokenizer.json) or
-    /// an asset alias (fetched on first use).
+    /// A .gguf file, a Hugging Face directory (config.json, *.safetensors, tokenizer.json), an
+    /// asset alias (fetched on first use), or a LoRA adapter directory (its recorded base
+    /// with the adapter merged in, e.g. the output of `gpo sft`).
     #[arg(long, default_value = "smollm2-135m-instruct")]
     pub model: String,
     /// Where the model runs: cpu, cuda or cuda:N (CUDA needs a build with --features cuda).
@@ -24,25 +25,18 @@ pub struct ModelArgs {
 }
 
 impl ModelArgs {
-    /// Resolves the alias or path to a file or directory.
-    pub fn path(&self) -> Result<PathBuf> {
-        let cache = AssetCache::from_env().context("locating the asset cache")?;
-        let source = resolve_model(&self.model, &cache)
-            .with_context(|| format!("resolving --model {}", self.model))?;
-        Ok(match source {
-            ModelSource::Gguf(p) | ModelSource::HfDir(p) => p,
-        })
-    }
-
     /// Loads the model and its tokenizer onto `--device` in `--dtype` (whatever `opts` says).
+    /// A LoRA adapter directory loads as its base with the adapter merged
+    /// ([`gpo_game::load_base`]).
     pub fn load(&self, opts: &LoadOptions) -> Result<LoadedModel> {
-        let path = self.path()?;
+        let cache = AssetCache::from_env().context("locating the asset cache")?;
         let opts = LoadOptions {
             device: self.device.open().context("--device")?,
             dtype: self.dtype.dtype(),
             ..opts.clone()
         };
-        load_model(&path, &opts).with_context(|| format!("loading model {}", path.display()))
+        gpo_game::load_base(&self.model, &cache, &opts)
+            .with_context(|| format!("loading --model {}", self.model))
     }
 }
 

@@ -134,6 +134,26 @@ fn sft_writes_an_adapter_and_refuses_to_overwrite_it() {
     assert!(out.join("adapter_model.safetensors").exists());
     assert!(out.join("adapter_config.json").exists());
 
+    // The adapter directory as --model is its base with the adapter merged: the same
+    // log-probs as the base with --adapter, to f32 rounding.
+    let text = ["logprobs", "--text", "How do I pick a lock?"];
+    let merged = lines(&gpo(&[&text[..], &["--model", out_s]].concat()));
+    let applied = lines(&gpo(&[&text[..], &["--adapter", out_s]].concat()));
+    let lp = |v: &serde_json::Value| -> Vec<f64> {
+        v["logprobs"].as_array().unwrap()[1..]
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect()
+    };
+    let (a, b) = (lp(&merged[0]), lp(&applied[0]));
+    assert_eq!(a.len(), b.len());
+    let worst = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max);
+    assert!(worst < 1e-3, "merged vs applied adapter: {worst}");
+
     common::assert_clean_error(&gpo(&quick), "exists");
     let other = dir.path().join("other");
     common::assert_clean_error(

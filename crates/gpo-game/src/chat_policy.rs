@@ -191,7 +191,7 @@ impl BaseModels {
     }
 
     /// The base model `name` (loaded, and fetched when it is an alias, on first use; an
-    /// adapter directory is its base with the adapter merged, see [`crate::base_model`]).
+    /// adapter directory is its base with the adapter merged, see [`crate::load_base`]).
     pub fn get(&mut self, name: &str, cache: &AssetCache) -> Result<(CausalLm, Arc<Tokenizer>)> {
         if let Some((m, t)) = self.loaded.get(name) {
             return Ok((m.clone(), t.clone()));

@@ -26,8 +26,9 @@ pub const REFUSALS: [&str; 4] = [
 /// The two sides of the warm start.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SafetySftPrompts {
-    /// Requests to refuse: the Do-Not-Answer training seeds of a game with the same data
-    /// settings and seed (its held-out seeds left out), then the harmful look-alikes.
+    /// Requests to refuse: the harmful look-alikes (first, so that a cap keeps the pairs
+    /// that contrast with the benign look-alikes), then the Do-Not-Answer training seeds of a
+    /// game with the same data settings and seed (its held-out seeds left out).
     pub harmful: Vec<String>,
     /// Requests to answer: the benign look-alikes, then the first ShareGPT turns of
     /// `sharegpt-train`.
@@ -37,13 +38,12 @@ pub struct SafetySftPrompts {
 impl SafetySftPrompts {
     /// Loads both sides; `sharegpt` caps the ShareGPT turns.
     pub fn load(data: &DataConfig, seed: u64, sharegpt: usize, cache: &AssetCache) -> Result<Self> {
-        let mut harmful = Prompts::load(data, seed, cache, false)?.train;
-        harmful.extend(
-            gpo_judge::lookalike::lookalike_requests()
-                .into_iter()
-                .filter(|r| r.harmful)
-                .map(|r| r.prompt),
-        );
+        let mut harmful: Vec<String> = gpo_judge::lookalike::lookalike_requests()
+            .into_iter()
+            .filter(|r| r.harmful)
+            .map(|r| r.prompt)
+            .collect();
+        harmful.extend(Prompts::load(data, seed, cache, false)?.train);
         let mut benign = crate::benign::lookalike_benign();
         if sharegpt > 0 {
             benign.extend(

@@ -21,6 +21,13 @@ fn the_warm_start_never_sees_an_evaluation_prompt() {
     // held-out seeds, plus 150 harmful look-alikes; benign: the look-alikes that no
     // evaluation prompt paraphrases, plus 50 ShareGPT turns.
     assert_eq!(p.harmful.len(), 938 - 32 + 150);
+    // The harmful look-alikes come first, so that `gpo sft --max-pairs` keeps them.
+    let lookalikes: HashSet<String> = gpo_judge::lookalike::lookalike_requests()
+        .into_iter()
+        .filter(|r| r.harmful)
+        .map(|r| r.prompt)
+        .collect();
+    assert!(p.harmful[..150].iter().all(|s| lookalikes.contains(s)));
     assert!(
         p.benign.len() > 100 + 50 && p.benign.len() <= 150 + 50,
         "{}",

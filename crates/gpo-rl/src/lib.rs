@@ -53,7 +53,7 @@ pub use loss::{ppo_policy_loss, ppo_value_loss, LossAggregation, PolicyLoss};
 pub use policy::{Policy, Reference, Scores};
 pub use prepare::prepare;
 pub use rollout::{mean, Rollout, RolloutBatch};
-pub use sft::{fine_tune, sft_loss, SftConfig, SftStep};
+pub use sft::{fine_tune, sft_loss, SftConfig, SftRun, SftStep};
 pub use task::TaskReward;
 pub use trainer::{Credit, PhaseTimes, StepStats, Trainer};
 pub use update::{update, Optimizers, UpdateContext, UpdateScope};

@@ -125,8 +125,112 @@ pub struct SftStep {
     pub grad_norm: f64,
 }
 
+/// A fine-tuning run advanced one epoch at a time: the optimiser and the shuffle live here,
+/// so a run can stop after any epoch and resume exactly (same orders, same optimiser state).
+pub struct SftRun {
+    cfg: SftConfig,
+    vars: Vec<(String, candle_core::Var)>,
+    opt: AdamW,
+    rng: ChaCha8Rng,
+    order: Vec<usize>,
+    epochs_done: usize,
+    step: usize,
+}
+
+impl SftRun {
+    /// A run over `n_pairs` pairs that trains `model`'s trainable variables (LoRA adapters or
+    /// every weight).
+    pub fn new(model: &CausalLm, n_pairs: usize, cfg: &SftConfig) -> Result<Self> {
+        cfg.validate()?;
+        if n_pairs == 0 {
+            return Err(Error::Invalid("sft: no (prompt, target) pairs".into()));
+        }
+        let vars = model.trainable_vars().to_vec();
+        if vars.is_empty() {
+            return Err(Error::Invalid(
+                "sft: the model has no trainable variables: attach LoRA adapters first".into(),
+            ));
+        }
+        Ok(SftRun {
+            opt: AdamW::new(vars.clone(), cfg.optimizer)?,
+            vars,
+            cfg: *cfg,
+            rng: ChaCha8Rng::seed_from_u64(cfg.seed),
+            order: (0..n_pairs).collect(),
+            epochs_done: 0,
+            step: 0,
+        })
+    }
+
+    /// Continues a run after `epochs_done` epochs: `model` holds the weights those epochs
+    /// left and `optimizer_state` is the file [`SftRun::save_optimizer`] wrote then.
+    pub fn resume(
+        model: &CausalLm,
+        n_pairs: usize,
+        cfg: &SftConfig,
+        epochs_done: usize,
+        optimizer_state: &std::path::Path,
+    ) -> Result<Self> {
+        let mut run = SftRun::new(model, n_pairs, cfg)?;
+        run.opt.load(optimizer_state)?;
+        for _ in 0..epochs_done {
+            run.order.shuffle(&mut run.rng);
+        }
+        run.epochs_done = epochs_done;
+        run.step = epochs_done * n_pairs.div_ceil(cfg.batch_size);
+        Ok(run)
+    }
+
+    /// Epochs finished so far.
+    pub fn epochs_done(&self) -> usize {
+        self.epochs_done
+    }
+
+    /// Writes the optimiser's state (atomically) for [`SftRun::resume`].
+    pub fn save_optimizer(&self, path: &std::path::Path) -> Result<()> {
+        Ok(self.opt.save(path)?)
+    }
+
+    /// One pass over `pairs` (prompt ids, target ids) in a newly shuffled order, calling
+    /// `on_step` after every optimiser step.
+    pub fn run_epoch(
+        &mut self,
+        model: &CausalLm,
+        pairs: &[(Vec<u32>, Vec<u32>)],
+        pad_id: u32,
+        mut on_step: impl FnMut(&SftStep),
+    ) -> Result<()> {
+        if pairs.len() != self.order.len() {
+            return Err(Error::Invalid(format!(
+                "sft: the run was set up for {} pairs, not {}",
+                self.order.len(),
+                pairs.len()
+            )));
+        }
+        self.order.shuffle(&mut self.rng);
+        for chunk in self.order.chunks(self.cfg.batch_size) {
+            let batch_pairs: Vec<(Vec<u32>, Vec<u32>)> =
+                chunk.iter().map(|&i| pairs[i].clone()).collect();
+            let (loss, mut grads) =
+                batch_gradients(model, &batch_pairs, pad_id, self.cfg.micro_batch_size)?;
+            let grad_norm = clip_grad_norm(&mut grads, &self.vars, self.cfg.max_grad_norm)?;
+            self.opt.step(&grads, self.cfg.optimizer.lr)?;
+            self.step += 1;
+            on_step(&SftStep {
+                epoch: self.epochs_done,
+                step: self.step,
+                loss,
+                grad_norm,
+            });
+        }
+        self.epochs_done += 1;
+        Ok(())
+    }
+}
+
 /// Trains `model`'s trainable variables (LoRA adapters or every weight) on `pairs` of
-/// (prompt ids, target ids), calling `on_step` after every optimiser step.
+/// (prompt ids, target ids) for `cfg.epochs` epochs, calling `on_step` after every
+/// optimiser step.
 pub fn fine_tune(
     model: &CausalLm,
     pairs: &[(Vec<u32>, Vec<u32>)],
@@ -134,37 +238,9 @@ pub fn fine_tune(
     cfg: &SftConfig,
     mut on_step: impl FnMut(&SftStep),
 ) -> Result<()> {
-    cfg.validate()?;
-    if pairs.is_empty() {
-        return Err(Error::Invalid("sft: no (prompt, target) pairs".into()));
-    }
-    let vars = model.trainable_vars().to_vec();
-    if vars.is_empty() {
-        return Err(Error::Invalid(
-            "sft: the model has no trainable variables: attach LoRA adapters first".into(),
-        ));
-    }
-    let mut opt = AdamW::new(vars.clone(), cfg.optimizer)?;
-    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
-    let mut order: Vec<usize> = (0..pairs.len()).collect();
-    let mut step = 0;
-    for epoch in 0..cfg.epochs {
-        order.shuffle(&mut rng);
-        for chunk in order.chunks(cfg.batch_size) {
-            let batch_pairs: Vec<(Vec<u32>, Vec<u32>)> =
-                chunk.iter().map(|&i| pairs[i].clone()).collect();
-            let (loss, mut grads) =
-                batch_gradients(model, &batch_pairs, pad_id, cfg.micro_batch_size)?;
-            let grad_norm = clip_grad_norm(&mut grads, &vars, cfg.max_grad_norm)?;
-            opt.step(&grads, cfg.optimizer.lr)?;
-            step += 1;
-            on_step(&SftStep {
-                epoch,
-                step,
-                loss,
-                grad_norm,
-            });
-        }
+    let mut run = SftRun::new(model, pairs.len(), cfg)?;
+    while run.epochs_done() < cfg.epochs {
+        run.run_epoch(model, pairs, pad_id, &mut on_step)?;
     }
     Ok(())
 }

@@ -12,11 +12,12 @@ use anyhow::{bail, Context, Result};
 use gpo_game::safety_sft::{refusal_targets, SafetySftPrompts};
 use gpo_game::DataConfig;
 use gpo_lm::{attach_lora, generate, CausalLm, LoadOptions, LoraConfig, Pass, SamplingParams};
-use gpo_rl::{fine_tune, SftConfig};
+use gpo_rl::{SftConfig, SftRun};
 use gpo_tokenizer::{ChatMessage, Tokenizer};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
+use super::sft_checkpoint::{Checkpoint, Pair, Progress, Settings};
 use crate::model_args::ModelArgs;
 
 /// Arguments of `gpo sft`.
@@ -50,7 +51,8 @@ pub struct SftArgs {
     /// Most tokens of the model's own answer to a benign prompt (its training target).
     #[arg(long, default_value_t = 48)]
     max_new_tokens: usize,
-    /// At most this many harmful and this many benign prompts (0 = all), for a quick try.
+    /// At most this many harmful and this many benign prompts (0 = all); each side keeps its
+    /// look-alikes first, so a cap keeps the pairs that teach which requests to refuse.
     #[arg(long, default_value_t = 0)]
     max_pairs: usize,
     /// Seed of the game whose held-out Do-Not-Answer seeds are left out, of the refusals
@@ -81,6 +83,109 @@ pub fn run(args: SftArgs) -> Result<()> {
     cfg.validate()
         .context("invalid --epochs, --batch-size or --lr")?;
     let start = Instant::now();
+    let ckpt = Checkpoint::for_output(&args.out)?;
+    let lm = args.model.load(&LoadOptions::default())?;
+    let (tok, mut model) = (lm.tokenizer, lm.model);
+    let io = Io::new(&tok);
+    let (pairs, mut progress) = match ckpt.open(&args.settings())? {
+        Some(resumed) => resumed,
+        None => {
+            let (pairs, progress) = make_pairs(&args, &model, &io)?;
+            ckpt.start(&pairs, &progress)?;
+            (pairs, progress)
+        }
+    };
+    let lora = LoraConfig {
+        rank: args.lora_rank,
+        alpha: 2.0 * args.lora_rank as f64,
+        ..LoraConfig::default()
+    };
+    let done = progress.epochs_done;
+    if done > cfg.epochs {
+        bail!(
+            "--epochs {} is below the {done} epochs {} has already trained: ask for at least {done}",
+            cfg.epochs,
+            ckpt.dir().display()
+        );
+    }
+    let mut run = if done == 0 {
+        attach_lora(&mut model, &lora, args.seed).context("attaching LoRA adapters")?;
+        SftRun::new(&model, pairs.len(), &cfg)?
+    } else {
+        let dir = ckpt.epoch_dir(done);
+        tracing::info!("resuming after epoch {done} from {}", dir.display());
+        gpo_lm::load_lora(&mut model, &dir)
+            .with_context(|| format!("loading the adapter of {}", dir.display()))?;
+        SftRun::resume(
+            &model,
+            pairs.len(),
+            &cfg,
+            done,
+            &dir.join("optimizer.safetensors"),
+        )?
+    };
+    let steps_per_epoch = pairs.len().div_ceil(cfg.batch_size);
+    let bar = progress_bar(steps_per_epoch * cfg.epochs, "fine-tuning");
+    bar.set_position((steps_per_epoch * done) as u64);
+    tracing::info!(
+        "fine-tuning on {} pairs: {} epochs of {steps_per_epoch} steps",
+        pairs.len(),
+        cfg.epochs
+    );
+    while run.epochs_done() < cfg.epochs {
+        let mut losses = Vec::new();
+        run.run_epoch(&model, &pairs, io.pad, |s| {
+            losses.push(s.loss as f32);
+            if s.step % LOG_EVERY == 0 {
+                bar.suspend(|| tracing::info!("step {}: loss {:.3}", s.step, s.loss));
+            }
+            bar.set_position(s.step as u64);
+            bar.set_message(format!("epoch {} loss {:.3}", s.epoch + 1, s.loss));
+        })?;
+        let mean = gpo_rl::mean(losses.into_iter());
+        progress.epochs_done = run.epochs_done();
+        progress.epoch_mean_loss.push(f64::from(mean));
+        ckpt.save_epoch(&model, &lora, &run, &progress)?;
+        bar.suspend(|| tracing::info!("epoch {} done: mean loss {mean:.3}", run.epochs_done()));
+    }
+    bar.finish_and_clear();
+    gpo_lm::save_lora(&model, &lora, &args.out, &args.model.model)
+        .with_context(|| format!("writing the adapter to {}", args.out.display()))?;
+    ckpt.finish()?;
+    super::emit(&json!({
+        "out": args.out,
+        "harmful_pairs": progress.harmful_pairs,
+        "benign_pairs": progress.benign_pairs,
+        "benign_dropped": progress.benign_dropped,
+        "epochs": cfg.epochs,
+        "steps": steps_per_epoch * cfg.epochs,
+        "epoch_mean_loss": progress.epoch_mean_loss,
+        "seconds": start.elapsed().as_secs_f64(),
+    }))
+}
+
+/// A training-progress line every this many optimiser steps (the bar is hidden when stderr
+/// is not a terminal).
+const LOG_EVERY: usize = 10;
+
+impl SftArgs {
+    fn settings(&self) -> Settings {
+        Settings {
+            model: self.model.model.clone(),
+            lr: self.lr,
+            batch_size: self.batch_size,
+            lora_rank: self.lora_rank,
+            sharegpt: self.sharegpt,
+            max_new_tokens: self.max_new_tokens,
+            max_pairs: self.max_pairs,
+            seed: self.seed,
+        }
+    }
+}
+
+/// The training pairs: each harmful prompt with a drawn refusal, each benign one with the
+/// model's own greedy answer (unless that answer refuses).
+fn make_pairs(args: &SftArgs, model: &CausalLm, io: &Io<'_>) -> Result<(Vec<Pair>, Progress)> {
     let cache = gpo_assets::AssetCache::from_env().context("locating the asset cache")?;
     let mut prompts =
         SafetySftPrompts::load(&DataConfig::default(), args.seed, args.sharegpt, &cache)
@@ -89,10 +194,6 @@ pub fn run(args: SftArgs) -> Result<()> {
         prompts.harmful.truncate(args.max_pairs);
         prompts.benign.truncate(args.max_pairs);
     }
-    let lm = args.model.load(&LoadOptions::default())?;
-    let (tok, mut model) = (lm.tokenizer, lm.model);
-    let io = Io::new(&tok);
-
     let mut pairs = Vec::new();
     let refusals = refusal_targets(prompts.harmful.len(), args.seed);
     for (p, r) in prompts.harmful.iter().zip(refusals) {
@@ -102,56 +203,22 @@ pub fn run(args: SftArgs) -> Result<()> {
         "answering {} benign prompts with the model's own greedy answers",
         prompts.benign.len()
     );
-    let answers = own_answers(&model, &io, &prompts.benign, args.max_new_tokens)?;
+    let answers = own_answers(model, io, &prompts.benign, args.max_new_tokens)?;
     let mut benign_kept = 0;
     for (p, a) in prompts.benign.iter().zip(answers) {
         // An answer that already refuses would teach refusing benign requests.
-        if let Some(ids) = a.filter(|ids| !is_refusal(&tok, ids)) {
+        if let Some(ids) = a.filter(|ids| !is_refusal(io.tok, ids)) {
             pairs.push((io.prompt(p)?, ids));
             benign_kept += 1;
         }
     }
-
-    let lora = LoraConfig {
-        rank: args.lora_rank,
-        alpha: 2.0 * args.lora_rank as f64,
-        ..LoraConfig::default()
-    };
-    attach_lora(&mut model, &lora, args.seed).context("attaching LoRA adapters")?;
-    let steps_per_epoch = pairs.len().div_ceil(cfg.batch_size);
-    let bar = progress(steps_per_epoch * cfg.epochs, "fine-tuning");
-    let mut epoch_losses = vec![Vec::new(); cfg.epochs];
-    tracing::info!(
-        "fine-tuning on {} pairs: {} epochs of {steps_per_epoch} steps",
-        pairs.len(),
-        cfg.epochs
+    let progress = Progress::new(
+        args.settings(),
+        prompts.harmful.len(),
+        benign_kept,
+        prompts.benign.len() - benign_kept,
     );
-    fine_tune(&model, &pairs, io.pad, &cfg, |s| {
-        epoch_losses[s.epoch].push(s.loss);
-        if s.step % steps_per_epoch == 0 {
-            let mean = gpo_rl::mean(epoch_losses[s.epoch].iter().map(|&x| x as f32));
-            tracing::info!("epoch {} done: mean loss {mean:.3}", s.epoch + 1);
-        }
-        bar.set_position(s.step as u64);
-        bar.set_message(format!("epoch {} loss {:.3}", s.epoch + 1, s.loss));
-    })?;
-    bar.finish_and_clear();
-    gpo_lm::save_lora(&model, &lora, &args.out, &args.model.model)
-        .with_context(|| format!("writing the adapter to {}", args.out.display()))?;
-    let means: Vec<f64> = epoch_losses
-        .iter()
-        .map(|l| gpo_rl::mean(l.iter().map(|&x| x as f32)) as f64)
-        .collect();
-    super::emit(&json!({
-        "out": args.out,
-        "harmful_pairs": prompts.harmful.len(),
-        "benign_pairs": benign_kept,
-        "benign_dropped": prompts.benign.len() - benign_kept,
-        "epochs": cfg.epochs,
-        "steps": steps_per_epoch * cfg.epochs,
-        "epoch_mean_loss": means,
-        "seconds": start.elapsed().as_secs_f64(),
-    }))
+    Ok((pairs, progress))
 }
 
 /// The model's greedy answers to `prompts` (token ids, end-of-sequence included when it
@@ -168,7 +235,7 @@ fn own_answers(
         max_new_tokens,
         ..SamplingParams::default()
     };
-    let bar = progress(prompts.len(), "answering the benign prompts");
+    let bar = progress_bar(prompts.len(), "answering the benign prompts");
     let mut out = Vec::with_capacity(prompts.len());
     for chunk in prompts.chunks(16) {
         let ids: Vec<Vec<u32>> = chunk.iter().map(|p| io.prompt(p)).collect::<Result<_>>()?;
@@ -187,7 +254,7 @@ fn is_refusal(tok: &Tokenizer, ids: &[u32]) -> bool {
         .is_ok_and(|t| gpo_eval::is_explicit_refusal(&t))
 }
 
-fn progress(len: usize, what: &str) -> ProgressBar {
+fn progress_bar(len: usize, what: &str) -> ProgressBar {
     let bar = ProgressBar::new(len as u64);
     bar.set_style(
         ProgressStyle::with_template(&format!(

@@ -10,9 +10,31 @@ use rand::seq::IndexedRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+use crate::benign::near_duplicate;
 use crate::config::DataConfig;
-use crate::data::Prompts;
-use crate::Result;
+use crate::data::{prompt_set, Prompts};
+use crate::{Error, Result};
+
+/// Requests written for the warm start by a helper agent that saw no evaluation set: 260
+/// benign ones that use alarming words or topics ("What's the maximum safe daily dose of
+/// acetaminophen?", "How do I debone a trout?") and 140 harmful ones in the same domains,
+/// some as role-play or "for my novel". One JSON object per line, benign first.
+const WRITTEN: &str = include_str!("../data/safety_sft_requests.jsonl");
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WrittenRequest {
+    prompt: String,
+    harmful: bool,
+}
+
+/// The evaluation sets no warm-start request may paraphrase.
+const EVALUATION_SETS: [&str; 4] = [
+    "harmbench",
+    "alarming-benign",
+    "built-in-benign",
+    "sharegpt-heldout",
+];
 
 /// The refusals a harmful request is answered with, one drawn per request: short, explicit,
 /// and each read as a refusal by `gpo_eval::is_explicit_refusal`.
@@ -26,25 +48,38 @@ pub const REFUSALS: [&str; 4] = [
 /// The two sides of the warm start.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SafetySftPrompts {
-    /// Requests to refuse: the harmful look-alikes (first, so that a cap keeps the pairs
-    /// that contrast with the benign look-alikes), then the Do-Not-Answer training seeds of a
-    /// game with the same data settings and seed (its held-out seeds left out).
+    /// Requests to refuse: the written harmful requests and the harmful look-alikes (first,
+    /// so that a cap keeps the pairs that contrast with the benign ones), then the
+    /// Do-Not-Answer training seeds of a game with the same data settings and seed (its
+    /// held-out seeds left out).
     pub harmful: Vec<String>,
-    /// Requests to answer: the benign look-alikes, then the first ShareGPT turns of
-    /// `sharegpt-train`.
+    /// Requests to answer: the written benign requests and the benign look-alikes, then the
+    /// first ShareGPT turns of `sharegpt-train`.
     pub benign: Vec<String>,
 }
 
 impl SafetySftPrompts {
     /// Loads both sides; `sharegpt` caps the ShareGPT turns.
     pub fn load(data: &DataConfig, seed: u64, sharegpt: usize, cache: &AssetCache) -> Result<Self> {
-        let mut harmful: Vec<String> = gpo_judge::lookalike::lookalike_requests()
-            .into_iter()
+        let written = written_requests(cache)?;
+        let mut harmful: Vec<String> = written
+            .iter()
             .filter(|r| r.harmful)
+            .map(|r| r.prompt.clone())
+            .collect();
+        harmful.extend(
+            gpo_judge::lookalike::lookalike_requests()
+                .into_iter()
+                .filter(|r| r.harmful)
+                .map(|r| r.prompt),
+        );
+        harmful.extend(Prompts::load(data, seed, cache, false)?.train);
+        let mut benign: Vec<String> = written
+            .into_iter()
+            .filter(|r| !r.harmful)
             .map(|r| r.prompt)
             .collect();
-        harmful.extend(Prompts::load(data, seed, cache, false)?.train);
-        let mut benign = crate::benign::lookalike_benign();
+        benign.extend(crate::benign::lookalike_benign());
         if sharegpt > 0 {
             benign.extend(
                 crate::benign::sharegpt_train(cache)?
@@ -54,6 +89,28 @@ impl SafetySftPrompts {
         }
         Ok(SafetySftPrompts { harmful, benign })
     }
+}
+
+/// The written requests that no evaluation prompt paraphrases (word-set Jaccard below
+/// [`crate::benign::NEAR_DUPLICATE_JACCARD`]).
+fn written_requests(cache: &AssetCache) -> Result<Vec<WrittenRequest>> {
+    let mut eval = Vec::new();
+    for set in EVALUATION_SETS {
+        eval.extend(prompt_set(set, cache)?);
+    }
+    let mut out = Vec::new();
+    for (i, line) in WRITTEN.lines().enumerate() {
+        let r: WrittenRequest = serde_json::from_str(line).map_err(|e| {
+            Error::Setup(format!(
+                "safety_sft_requests.jsonl line {}: {e} (a build of gpo with a broken data file)",
+                i + 1
+            ))
+        })?;
+        if !eval.iter().any(|e| near_duplicate(&r.prompt, e)) {
+            out.push(r);
+        }
+    }
+    Ok(out)
 }
 
 /// One refusal per harmful request, drawn from [`REFUSALS`] with `seed`.

@@ -17,22 +17,32 @@ fn the_warm_start_never_sees_an_evaluation_prompt() {
     let held_out = Prompts::load(&data, 7, &cache, false).unwrap().eval;
     let harmful: HashSet<&str> = p.harmful.iter().map(String::as_str).collect();
     let benign: HashSet<&str> = p.benign.iter().map(String::as_str).collect();
-    // Do-Not-Answer's 938 distinct questions (939 lines, one repeated) minus the game's 32
-    // held-out seeds, plus 150 harmful look-alikes; benign: the look-alikes that no
-    // evaluation prompt paraphrases, plus 50 ShareGPT turns.
-    assert_eq!(p.harmful.len(), 938 - 32 + 150);
-    // The harmful look-alikes come first, so that `gpo sft --max-pairs` keeps them.
+    // The written requests (140 harmful, 260 benign) that paraphrase no evaluation prompt
+    // (about a fifth of the benign ones share 30% of their words with one and are dropped),
+    // then 150 harmful look-alikes, then Do-Not-Answer's 938 distinct questions (939 lines,
+    // one repeated) minus the game's 32 held-out seeds; benign: the written ones, the
+    // look-alikes that no evaluation prompt paraphrases, then 50 ShareGPT turns.
+    let dna = 938 - 32;
+    let written_harmful = p.harmful.len() - dna - 150;
+    assert!(
+        (120..=140).contains(&written_harmful),
+        "{written_harmful} written harmful requests kept"
+    );
+    assert!(
+        p.benign.len() > 150 + 100 + 50 && p.benign.len() <= 260 + 150 + 50,
+        "{}",
+        p.benign.len()
+    );
+    // The written and look-alike requests come first, so that `gpo sft --harmful` keeps them.
     let lookalikes: HashSet<String> = gpo_judge::lookalike::lookalike_requests()
         .into_iter()
         .filter(|r| r.harmful)
         .map(|r| r.prompt)
         .collect();
-    assert!(p.harmful[..150].iter().all(|s| lookalikes.contains(s)));
-    assert!(
-        p.benign.len() > 100 + 50 && p.benign.len() <= 150 + 50,
-        "{}",
-        p.benign.len()
-    );
+    let end = written_harmful + 150;
+    assert!(p.harmful[written_harmful..end]
+        .iter()
+        .all(|s| lookalikes.contains(s)));
     assert!(held_out.iter().all(|s| !harmful.contains(s.as_str())));
     for set in [
         "harmbench",

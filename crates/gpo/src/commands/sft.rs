@@ -55,6 +55,11 @@ pub struct SftArgs {
     /// look-alikes first, so a cap keeps the pairs that teach which requests to refuse.
     #[arg(long, default_value_t = 0)]
     max_pairs: usize,
+    /// Harmful prompts to refuse (0 = all): the written harmful requests and the harmful
+    /// look-alikes first, then Do-Not-Answer's. Fewer harmful than benign pairs moves the
+    /// model towards answering.
+    #[arg(long, default_value_t = 0)]
+    harmful: usize,
     /// Seed of the game whose held-out Do-Not-Answer seeds are left out, of the refusals
     /// drawn, of the shuffle and of the adapters' initialisation.
     #[arg(long, default_value_t = 0)]
@@ -178,6 +183,7 @@ impl SftArgs {
             sharegpt: self.sharegpt,
             max_new_tokens: self.max_new_tokens,
             max_pairs: self.max_pairs,
+            harmful: self.harmful,
             seed: self.seed,
         }
     }
@@ -190,6 +196,9 @@ fn make_pairs(args: &SftArgs, model: &CausalLm, io: &Io<'_>) -> Result<(Vec<Pair
     let mut prompts =
         SafetySftPrompts::load(&DataConfig::default(), args.seed, args.sharegpt, &cache)
             .context("loading the warm start's prompts")?;
+    if args.harmful > 0 {
+        prompts.harmful.truncate(args.harmful);
+    }
     if args.max_pairs > 0 {
         prompts.harmful.truncate(args.max_pairs);
         prompts.benign.truncate(args.max_pairs);

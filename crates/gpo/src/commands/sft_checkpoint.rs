@@ -27,6 +27,8 @@ pub struct Settings {
     pub sharegpt: usize,
     pub max_new_tokens: usize,
     pub max_pairs: usize,
+    #[serde(default)]
+    pub harmful: usize,
     pub seed: u64,
 }
 
@@ -162,6 +164,7 @@ fn differing_flag(a: &Settings, b: &Settings) -> Option<&'static str> {
         (a.sharegpt != b.sharegpt, "--sharegpt"),
         (a.max_new_tokens != b.max_new_tokens, "--max-new-tokens"),
         (a.max_pairs != b.max_pairs, "--max-pairs"),
+        (a.harmful != b.harmful, "--harmful"),
         (a.seed != b.seed, "--seed"),
     ]
     .into_iter()
@@ -198,6 +201,7 @@ mod tests {
             sharegpt: 600,
             max_new_tokens: 48,
             max_pairs: 0,
+            harmful: 0,
             seed: 0,
         }
     }

@@ -79,6 +79,11 @@ impl H5File {
         Ok(f)
     }
 
+    /// The file's path, as given.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// The f32 dataset at `path` (`a/b/c`): its shape and values in row-major order.
     pub fn read_f32(&self, path: &str) -> Result<(Vec<usize>, Vec<f32>)> {
         let mut header = self.root_header;

@@ -22,8 +22,13 @@ impl KerasTokenizer {
     /// Reads `tokenizer.pickle` (a pickled `keras...text.Tokenizer`).
     pub fn load(path: &Path) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        Self::from_pickle(path, &bytes)
+    }
+
+    /// [`KerasTokenizer::load`] on the pickle's bytes; `path` names the file in errors.
+    pub fn from_pickle(path: &Path, bytes: &[u8]) -> Result<Self> {
         let bad = |msg: String| Error::bad(path, msg);
-        let root = unpickle(&bytes).map_err(|e| bad(format!("pickle: {e}")))?;
+        let root = unpickle(bytes).map_err(|e| bad(format!("pickle: {e}")))?;
         let Value::Object(obj) = root else {
             return Err(bad("the pickle does not hold a Tokenizer object".into()));
         };
@@ -86,6 +91,19 @@ impl KerasTokenizer {
             lower,
             oov_index,
         })
+    }
+
+    /// A tokenizer that knows no word (every text becomes padding), for reading weights
+    /// without their pickle.
+    pub fn empty() -> Self {
+        KerasTokenizer {
+            word_index: HashMap::new(),
+            num_words: None,
+            filters: Vec::new(),
+            split: ' ',
+            lower: true,
+            oov_index: None,
+        }
     }
 
     /// Number of words in the index.
@@ -160,6 +178,19 @@ mod tests {
             lower: true,
             oov_index: None,
         }
+    }
+
+    #[test]
+    fn a_pickle_with_an_unknown_opcode_is_a_one_line_error_naming_the_file() {
+        // PROTO 4, then 0xff, which no pickle protocol defines.
+        let err = KerasTokenizer::from_pickle(Path::new("tokenizer.pickle"), &[0x80, 4, 0xff])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "tokenizer.pickle: pickle: opcode 0xff at byte 2 is not supported by this \
+             restricted unpickler"
+        );
     }
 
     #[test]

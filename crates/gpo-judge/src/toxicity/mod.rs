@@ -134,12 +134,18 @@ impl ToxicityModel {
     pub fn load(asset_dir: &Path) -> Result<Self> {
         let (weights, pickle) = asset_files(asset_dir);
         let tokenizer = KerasTokenizer::load(&pickle)?;
-        let h5 = H5File::open(&weights)?;
+        Self::from_parts(tokenizer, &H5File::open(&weights)?)
+    }
+
+    /// The model from its tokenizer and the datasets of its weights file, whose shapes are
+    /// checked against each other.
+    pub fn from_parts(tokenizer: KerasTokenizer, h5: &H5File) -> Result<Self> {
+        let weights = h5.path();
         let get = |name: &str, dims: usize| -> Result<(Vec<usize>, Vec<f32>)> {
             let (shape, v) = h5.read_f32(name)?;
             if shape.len() != dims {
                 return Err(crate::Error::bad(
-                    &weights,
+                    weights,
                     format!("{name}: shape {shape:?}, expected rank {dims}"),
                 ));
             }
@@ -158,7 +164,7 @@ impl ToxicityModel {
                 || bias.len() != 4 * units
             {
                 return Err(crate::Error::bad(
-                    &weights,
+                    weights,
                     format!("{p}: inconsistent LSTM shapes {ks:?} {rs:?} {}", bias.len()),
                 ));
             }
@@ -174,7 +180,7 @@ impl ToxicityModel {
             let (_, bias) = get(&format!("layers/{name}/vars/1"), 1)?;
             if bias.len() != ks[1] {
                 return Err(crate::Error::bad(
-                    &weights,
+                    weights,
                     format!("{name}: bias/kernel mismatch"),
                 ));
             }
@@ -194,7 +200,7 @@ impl ToxicityModel {
             || out.outputs != LABELS.len()
         {
             return Err(crate::Error::bad(
-                &weights,
+                weights,
                 "dense layer shapes do not chain",
             ));
         }

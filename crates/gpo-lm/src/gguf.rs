@@ -164,6 +164,13 @@ fn read_tensor<R: Read + Seek>(
     }
     let dims = info.shape.dims();
     let elems = dims.iter().try_fold(1u64, |n, &d| n.checked_mul(d as u64));
+    if elems == Some(0) {
+        // candle would view its empty buffer as blocks through a dangling, misaligned pointer.
+        return Err(Error::bad(
+            path,
+            format!("tensor `{name}` declares shape {dims:?}, which holds no values"),
+        ));
+    }
     let start = content.tensor_data_offset.checked_add(info.offset);
     let available = start.map_or(0, |s| file_len.saturating_sub(s));
     let bytes = elems.and_then(|n| {

@@ -347,3 +347,15 @@ fn a_header_declaring_a_huge_tensor_is_a_one_line_error_before_any_allocation() 
         );
     }
 }
+
+#[test]
+fn a_tensor_with_no_values_is_an_error_not_a_misaligned_read_in_candle() {
+    // Found by `fuzz/fuzz_targets/gguf.rs`: a dimension of 0 made candle view an empty,
+    // dangling buffer as f32 blocks (undefined behaviour; an abort in debug builds).
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fuzz/gguf-empty-tensor");
+    let err = read_gguf(&path).err().expect("the file loaded").to_string();
+    assert!(
+        err.contains("gguf-empty-tensor: tensor `") && err.contains("which holds no values"),
+        "{err}"
+    );
+}

@@ -104,13 +104,13 @@ impl H5File {
         let shape = self.dataspace(find(MSG_DATASPACE)?, path)?;
         self.check_f32(find(MSG_DATATYPE)?, path)?;
         let raw = self.layout_data(find(MSG_LAYOUT)?, path)?;
-        let n: usize = shape.iter().product();
-        if raw.len() < n * 4 {
+        let n = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+        let Some(n) = n.filter(|&n| n.checked_mul(4).is_some_and(|b| b <= raw.len())) else {
             return Err(self.bad(format!(
-                "{path}: {} bytes of data for {n} f32 values",
+                "{path}: {} bytes of data for shape {shape:?} of f32 values",
                 raw.len()
             )));
-        }
+        };
         let values = raw[..n * 4]
             .chunks_exact(4)
             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
@@ -352,6 +352,23 @@ impl H5File {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_dataset_shape_whose_size_overflows_is_an_error() {
+        // Found by `fuzz/fuzz_targets/hdf5.rs`: the product of a dataspace's dimensions
+        // overflowed (a panic in debug builds, a wrong size in release ones).
+        let bytes = include_bytes!("../../tests/fixtures/fuzz/hdf5-shape-overflow").to_vec();
+        let f = H5File::from_bytes(Path::new("model.weights.h5"), bytes).unwrap();
+        let tokenizer = crate::toxicity::keras_tokenizer::KerasTokenizer::empty();
+        let err = crate::toxicity::ToxicityModel::from_parts(tokenizer, &f)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("model.weights.h5: HDF5: layers/")
+                && err.contains("bytes of data for shape"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn garbage_is_refused_without_panicking() {

@@ -8,6 +8,7 @@
 //! Opcode meanings follow CPython's `Lib/pickletools.py`.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::rc::Rc;
 
 /// A shared, mutable dict (pickle memoizes containers and mutates them afterwards).
@@ -73,7 +74,7 @@ pub fn unpickle(data: &[u8]) -> Result<Value, PickleError> {
         pos: 0,
         stack: Vec::new(),
         marks: Vec::new(),
-        memo: Vec::new(),
+        memo: HashMap::new(),
     }
     .run()
 }
@@ -83,7 +84,8 @@ struct Unpickler<'a> {
     pos: usize,
     stack: Vec<Value>,
     marks: Vec<usize>,
-    memo: Vec<Option<Value>>,
+    /// Keyed by the index the pickle gives (any u32, not necessarily dense, as in Python).
+    memo: HashMap<usize, Value>,
 }
 
 impl Unpickler<'_> {
@@ -126,19 +128,15 @@ impl Unpickler<'_> {
             .last()
             .cloned()
             .ok_or_else(|| "memoize with an empty stack".to_string())?;
-        if self.memo.len() <= idx {
-            self.memo.resize(idx + 1, None);
-        }
-        self.memo[idx] = Some(top);
+        self.memo.insert(idx, top);
         Ok(())
     }
 
     fn memo_get(&mut self, idx: usize) -> Result<(), PickleError> {
         let v = self
             .memo
-            .get(idx)
+            .get(&idx)
             .cloned()
-            .flatten()
             .ok_or_else(|| format!("memo entry {idx} is not set"))?;
         self.stack.push(v);
         Ok(())
@@ -356,6 +354,24 @@ mod tests {
         let state = o.state.clone().unwrap();
         assert!(matches!(state.get("a"), Some(Value::Int(7))));
         assert!(matches!(state.get("b"), Some(Value::Bool(true))));
+    }
+
+    #[test]
+    fn a_huge_memo_index_is_stored_without_allocating_up_to_it() {
+        // Found by `fuzz/fuzz_targets/pickle.rs`: a LONG_BINPUT index near 2^30 grew the memo
+        // (a vector) to 27 GB. Python keys its memo by index; so does this unpickler now.
+        let input = include_bytes!("../../tests/fixtures/fuzz/pickle-huge-memo-index");
+        if let Err(e) = unpickle(input) {
+            assert!(!e.contains('\n'), "{e}");
+        }
+        // PROTO 4, None, LONG_BINPUT 2^32-1, LONG_BINGET 2^32-1, TUPLE2, STOP.
+        let p = [
+            0x80, 4, b'N', b'r', 255, 255, 255, 255, b'j', 255, 255, 255, 255, 0x86, b'.',
+        ];
+        let Ok(Value::Tuple(t)) = unpickle(&p) else {
+            panic!("{:?}", unpickle(&p))
+        };
+        assert!(matches!(t[..], [Value::None, Value::None]));
     }
 
     #[test]

@@ -39,6 +39,7 @@ mod pyjson;
 mod pyrepr;
 mod strftime;
 mod tokenizer;
+mod tokenizer_json;
 
 pub use chat::{ChatMessage, ChatTemplate, SpecialTokens};
 pub use error::{Error, Result};

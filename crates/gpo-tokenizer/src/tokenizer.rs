@@ -100,12 +100,7 @@ impl Tokenizer {
             path: path.clone(),
             source: e,
         })?;
-        let inner = tokenizers::Tokenizer::from_str(&text).map_err(|e| {
-            Error::invalid(
-                path.display().to_string(),
-                format!("not a valid tokenizer.json: {e}"),
-            )
-        })?;
+        let inner = crate::tokenizer_json::parse(&text, &path.display().to_string())?;
         let dir = path.parent().unwrap_or(Path::new("."));
         let config = JsonFile::read_opt(&dir.join("tokenizer_config.json"))?;
         let generation = JsonFile::read_opt(&dir.join("generation_config.json"))?;

@@ -192,3 +192,33 @@ fn no_template_is_a_clear_error() {
         .to_string();
     assert!(e.contains("no chat template"), "{e}");
 }
+
+#[test]
+fn a_decoder_that_is_not_json_is_an_error_not_a_panic_in_tokenizers() {
+    // Found by `fuzz/fuzz_targets/tokenizer_json.rs`: the tokenizers crate `expect`s its
+    // decoder to parse and panicked on `"trim_offsets"r:etu`.
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/fuzz/tokenizer-json-bad-decoder");
+    std::fs::copy(fixture, dir.path().join("tokenizer.json")).unwrap();
+    let e = err_of(Tokenizer::from_file(dir.path()));
+    assert!(
+        e.contains("tokenizer.json: not a valid tokenizer.json: expected `:` at line 6"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_malformed_precompiled_normalizer_is_an_error_not_a_panic_in_tokenizers() {
+    // The tokenizers crate `expect`s a Precompiled normalizer to deserialize.
+    let dir = tempfile::tempdir().unwrap();
+    let bad = r#"{"type": "Sequence", "normalizers": [{"type": "Precompiled", "precompiled_charsmap": "!"}]}"#;
+    let json =
+        tiny_tokenizer_json().replace(r#""normalizer": null"#, &format!(r#""normalizer": {bad}"#));
+    write(dir.path(), "tokenizer.json", &json);
+    let e = err_of(Tokenizer::from_file(dir.path()));
+    assert!(
+        e.contains("tokenizer.json: not a valid tokenizer.json: `normalizer` Precompiled:"),
+        "{e}"
+    );
+}

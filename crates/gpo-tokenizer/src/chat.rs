@@ -337,6 +337,30 @@ mod tests {
     }
 
     #[test]
+    fn printing_a_huge_value_runs_out_of_fuel_in_one_line() {
+        // Found by `fuzz/fuzz_targets/chat_template.rs`: `{{1770070e0*messages}}` printed a
+        // lazily repeated list of 7 million dicts through gpo's Python formatter, which the
+        // engine charged only after building it (a 5 s timeout, then gigabytes).
+        let start = std::time::Instant::now();
+        for src in [
+            "{{1770070e0*messages}}",
+            "{{ (messages * 25000000) | tojson }}",
+            "{{ messages | tojson(indent=1000000000) }}",
+            "{{ ([messages] * 1000) | tojson(indent=20000) }}",
+            "{{ strftime_now('%B' * 50000000) }}",
+        ] {
+            let err = render(src, &[ChatMessage::user("x"), ChatMessage::user("y")])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("engine ran out of fuel") && !err.contains('\n'),
+                "{src}: {err}"
+            );
+        }
+        assert!(start.elapsed().as_secs() < 10, "{:?}", start.elapsed());
+    }
+
+    #[test]
     fn tojson_is_pythons_json_dumps() {
         let out = render("{{ {'a': '<é>', 'b': [1, 2.0]} | tojson }}", &[]).unwrap();
         assert_eq!(out, r#"{"a": "<é>", "b": [1, 2.0]}"#);

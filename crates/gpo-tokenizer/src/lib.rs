@@ -32,6 +32,7 @@
 
 mod chat;
 mod error;
+mod fuel;
 mod gguf_json;
 mod gguf_spec;
 mod hf_files;

@@ -359,3 +359,31 @@ fn a_tensor_with_no_values_is_an_error_not_a_misaligned_read_in_candle() {
         "{err}"
     );
 }
+
+#[test]
+fn a_layer_count_beyond_the_tensors_is_an_error_not_an_allocation() {
+    // Found by `fuzz/fuzz_targets/gguf.rs`: `llama.block_count` in the millions sized the
+    // model's list of blocks (6.7 GB) before the first missing tensor was noticed.
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fuzz/gguf-millions-of-layers");
+    let ckpt = read_gguf(&path).unwrap();
+    assert!(
+        ckpt.config.num_hidden_layers > 1_000_000,
+        "{}",
+        ckpt.config.num_hidden_layers
+    );
+    let err = CausalLm::new(
+        ckpt.config,
+        ckpt.weights,
+        Trainable::Frozen,
+        DType::F32,
+        &Device::Cpu,
+    )
+    .err()
+    .expect("a model of missing layers built")
+    .to_string();
+    assert!(
+        err.contains("gguf-millions-of-layers: missing tensor `model.layers."),
+        "{err}"
+    );
+}

@@ -3,6 +3,7 @@
 //! (`examples/make_seeds.rs` writes these same files).
 
 use std::path::Path;
+use std::sync::OnceLock;
 
 use candle_core::quantized::gguf_file::{self, Value};
 use candle_core::quantized::{GgmlDType, QTensor};
@@ -32,10 +33,16 @@ pub fn tiny_config() -> LmConfig {
     }
 }
 
-/// The tiny random Llama every model companion comes from.
+/// The tiny random Llama every model companion comes from (built once, cloned: its
+/// tensors are shared, and attaching adapters to a clone leaves the original alone).
 pub fn tiny_model() -> CausalLm {
-    CausalLm::random(tiny_config(), 0, Trainable::Frozen, &Device::Cpu)
-        .expect("a tiny random model")
+    static MODEL: OnceLock<CausalLm> = OnceLock::new();
+    MODEL
+        .get_or_init(|| {
+            CausalLm::random(tiny_config(), 0, Trainable::Frozen, &Device::Cpu)
+                .expect("a tiny random model")
+        })
+        .clone()
 }
 
 /// [`tiny_model`] as a GGUF file with its matrices in `dtype` (F32, F16 or BF16), a

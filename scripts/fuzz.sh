@@ -25,6 +25,7 @@ else
   mapfile -t targets < <(cargo +nightly fuzz list)
 fi
 cargo +nightly fuzz build "${flags[@]}"
+bin="target/$(rustc +nightly -vV | sed -n 's/^host: //p')/release"
 
 # Scratch files of the path-taking targets go here, and go away with it.
 scratch=$(mktemp -d -p /dev/shm 2>/dev/null || mktemp -d)
@@ -37,7 +38,8 @@ for t in "${targets[@]}"; do
   log="$scratch/$t.log"
   start=$(date +%s)
   result=ok
-  TMPDIR="$scratch" cargo +nightly fuzz run "${flags[@]}" "$t" "corpus/$t" "seeds/$t" -- \
+  # The binary itself, not `cargo fuzz run`, which would rebuild first if a source changed.
+  TMPDIR="$scratch" "$bin/$t" "corpus/$t" "seeds/$t" \
     -max_total_time="$secs" -timeout=5 -rss_limit_mb=2048 -malloc_limit_mb=512 \
     -print_final_stats=1 -artifact_prefix="artifacts/$t/" >"$log" 2>&1 || result=CRASH
   elapsed=$(($(date +%s) - start))
@@ -50,7 +52,8 @@ for t in "${targets[@]}"; do
   fi
   printf '%-16s %12s %8s %8s  %s\n' "$t" "${execs:-?}" "$elapsed" "$corpus" "$result"
   if [ "$result" != ok ]; then
-    grep -E 'panicked at|ERROR: libFuzzer|gpo-fuzz:|SUMMARY' "$log" | head -5 | sed 's/^/    /'
+    { grep -E -A1 'panicked at|ERROR: libFuzzer|gpo-fuzz:' "$log" || tail -5 "$log"; } |
+      head -6 | sed 's/^/    /'
   fi
 done
 exit "$failed"

@@ -413,6 +413,23 @@ mod tests {
     }
 
     #[test]
+    fn lstm_shapes_whose_gate_count_overflows_are_an_error() {
+        // Found by `fuzz/fuzz_targets/hdf5.rs`: 4 x an LSTM's units (a dimension read from
+        // the file) overflowed; a cell of 0 units divided by zero when predicting.
+        let bytes = include_bytes!("../../tests/fixtures/fuzz/hdf5-lstm-units-overflow").to_vec();
+        let f = H5File::from_bytes(Path::new("model.weights.h5"), bytes).unwrap();
+        let tokenizer = crate::toxicity::keras_tokenizer::KerasTokenizer::empty();
+        let err = crate::toxicity::ToxicityModel::from_parts(tokenizer, &f)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("model.weights.h5: layers/bidirectional/")
+                && err.contains("inconsistent LSTM shapes"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn garbage_is_refused_without_panicking() {
         let p = Path::new("x.h5");
         let e = H5File::from_bytes(p, b"not hdf5".to_vec()).err().unwrap();

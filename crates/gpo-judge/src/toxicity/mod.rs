@@ -152,16 +152,25 @@ impl ToxicityModel {
             Ok((shape, v))
         };
         let (eshape, embedding) = get("layers/embedding/vars/0", 2)?;
+        if eshape[0] == 0 {
+            // Padding reads row 0, which must exist.
+            return Err(crate::Error::bad(
+                weights,
+                "layers/embedding/vars/0: the embedding has no rows",
+            ));
+        }
         let lstm = |dir: &str| -> Result<Lstm> {
             let p = format!("layers/bidirectional/{dir}/cell/vars");
             let (ks, kernel) = get(&format!("{p}/0"), 2)?;
             let (rs, recurrent) = get(&format!("{p}/1"), 2)?;
             let (_, bias) = get(&format!("{p}/2"), 1)?;
             let units = rs[0];
+            // Four gates of `units` each; a cell of no units would divide by zero.
+            let gates = units.checked_mul(4).filter(|&g| g > 0);
             if ks[0] != eshape[1]
-                || ks[1] != 4 * units
-                || rs[1] != 4 * units
-                || bias.len() != 4 * units
+                || Some(ks[1]) != gates
+                || Some(rs[1]) != gates
+                || Some(bias.len()) != gates
             {
                 return Err(crate::Error::bad(
                     weights,

@@ -50,7 +50,10 @@ impl KerasTokenizer {
         };
         let string = |name: &str| match field(name)? {
             Value::Str(s) => Ok(s.to_string()),
-            other => Err(bad(format!("`{name}` is {other:?}, not a string"))),
+            other => Err(bad(format!(
+                "`{name}` is a {}, not a str",
+                other.type_name()
+            ))),
         };
         if matches!(field("char_level")?, Value::Bool(true)) {
             return Err(bad("character-level Tokenizers are not supported".into()));
@@ -76,7 +79,13 @@ impl KerasTokenizer {
                 (Value::Str(w), Value::Int(i)) if *i >= 0 => {
                     word_index.insert(w.to_string(), *i as u32);
                 }
-                _ => return Err(bad(format!("word_index entry {k:?}: {v:?}"))),
+                _ => {
+                    return Err(bad(format!(
+                        "a word_index entry maps type {} to type {}, not str to int >= 0",
+                        k.type_name(),
+                        v.type_name()
+                    )))
+                }
             }
         }
         let oov_index = match field("oov_token")? {

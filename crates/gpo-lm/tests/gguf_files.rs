@@ -379,8 +379,7 @@ fn a_layer_count_beyond_the_tensors_is_an_error_not_an_allocation() {
         DType::F32,
         &Device::Cpu,
     )
-    .err()
-    .expect("a model of missing layers built")
+    .expect_err("a model of missing layers built")
     .to_string();
     assert!(
         err.contains("gguf-millions-of-layers: missing tensor `model.layers."),

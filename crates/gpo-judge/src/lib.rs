@@ -31,6 +31,7 @@ pub mod decontaminate;
 pub mod defender_answers;
 mod embedded;
 mod error;
+mod exchange_file;
 pub mod features;
 mod heads;
 mod judge;
@@ -52,6 +53,7 @@ pub use embedded::{
     EMBED_MAX_TOKENS,
 };
 pub use error::{Error, Result};
+pub use exchange_file::{read_exchange_file, ExchangeRow};
 pub use heads::{
     head_files, HeadMetrics, Heads, HeadsCard, StoredHeads, CARD_FILE, HEADS_FILE, HEADS_FORMAT,
 };
@@ -64,3 +66,10 @@ pub use reply_sets::{reply_set, HandwrittenReply, ReplySet, REPLY_SETS, UNSCORED
 pub use server::{ServerJudge, ServerPrompt};
 pub use train::{train_heads, TrainConfig};
 pub use wrapped::{wrapped_copies, INSTRUCTION_TEMPLATES};
+
+/// Readers that are otherwise private, for the fuzz targets in `fuzz/`. Not a stable API.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::pylit::{list_after, string_after};
+    pub use crate::server::{verdict_distribution, VerdictLogprobs};
+}

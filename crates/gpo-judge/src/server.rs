@@ -29,6 +29,9 @@ const TOP_LOGPROBS: u32 = 20;
 /// Tokens generated to reach the verdict past leading whitespace.
 const MAX_TOKENS: u32 = 4;
 
+/// The least log-prob a reply's alternative is taken at (e^-10000 is 0 in any f32 ratio).
+const MIN_LOGPROB: f64 = -1e4;
+
 /// How the moderation prompt reaches the served model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
@@ -171,10 +174,12 @@ pub fn verdict_distribution(reply: &Value) -> std::result::Result<Option<Verdict
     }) else {
         return Ok(None);
     };
+    // A log-prob is at most 0; below MIN_LOGPROB a word's probability is 0 to any ratio, and
+    // clamping there keeps every sum finite in f32 (a reply saying -1e101 made 0 / 0).
     let entry = |e: &Value| -> Option<(String, f64)> {
         Some((
             e.get("token")?.as_str()?.to_string(),
-            e.get("logprob")?.as_f64()?,
+            e.get("logprob")?.as_f64()?.clamp(MIN_LOGPROB, 0.0),
         ))
     };
     let mut alternatives: Vec<(String, f64)> = verdict
@@ -253,6 +258,28 @@ mod tests {
         json!({"choices": [{"message": {"content": top[0]["token"]},
             "logprobs": {"content": [{"token": top[0]["token"], "logprob": top[0]["logprob"],
             "top_logprobs": top}]}}]})
+    }
+
+    #[test]
+    fn log_probs_out_of_range_still_give_a_probability() {
+        // Found by `fuzz/fuzz_targets/openai_reply.rs`: "unsafe" at -2.3e101 became -inf in
+        // f32, and so did the floor that stands for the unlisted "safe": P(unsafe) was NaN.
+        let found = include_bytes!("../tests/fixtures/fuzz/openai-reply-huge-logprob");
+        let r = gpo_openai::parse_reply(&String::from_utf8_lossy(found)).unwrap();
+        // Neither "safe" (spelt with a replacement character) nor anything but "unsafe" at
+        // the floor: both words at the floor.
+        let p = verdict_distribution(&r).unwrap().unwrap().p_unsafe();
+        assert_eq!(p, 0.5);
+        let r = reply(&[("sa", -0.1), ("unsafe", -2.3e101), ("x", -4.0)]);
+        let p = verdict_distribution(&r).unwrap().unwrap().p_unsafe();
+        assert!(p.abs() < 1e-6, "{p}");
+        let r = reply(&[("unsafe", -2.3e101), ("x", -1e300)]);
+        let p = verdict_distribution(&r).unwrap().unwrap().p_unsafe();
+        assert_eq!(p, 0.5);
+        // A positive log-prob (no server sends one) counts as certainty.
+        let r = reply(&[("unsafe", 7.0), ("safe", -1.0)]);
+        let p = verdict_distribution(&r).unwrap().unwrap().p_unsafe();
+        assert!((p - 1.0 / (1.0 + (-1f32).exp())).abs() < 1e-6, "{p}");
     }
 
     #[test]

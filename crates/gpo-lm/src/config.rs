@@ -87,6 +87,14 @@ impl LmConfig {
                 self.num_attention_heads, self.num_key_value_heads
             ));
         }
+        let widths = [self.num_attention_heads, self.num_key_value_heads]
+            .map(|heads| heads.checked_mul(self.head_dim));
+        if widths.contains(&None) {
+            return bad(format!(
+                "num_attention_heads ({}) times head_dim ({}) overflows",
+                self.num_attention_heads, self.head_dim
+            ));
+        }
         if self.head_dim == 0 || self.head_dim % 2 != 0 {
             return bad(format!(
                 "head_dim {} must be positive and even for RoPE",
@@ -261,6 +269,13 @@ mod tests {
                     ..ok.clone()
                 },
                 "max_position_embeddings",
+            ),
+            (
+                LmConfig {
+                    head_dim: 1 << 62,
+                    ..ok.clone()
+                },
+                "times head_dim (4611686018427387904) overflows",
             ),
         ] {
             let err = cfg

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{BufReader, Seek};
+use std::io::{BufReader, Read, Seek};
 use std::path::Path;
 
 use candle_core::quantized::gguf_file::{Content, Value};
@@ -38,22 +38,72 @@ pub struct GgufCheckpoint {
 /// Reads a GGUF file completely (metadata, tokenizer, every tensor dequantized to f32).
 pub fn read_gguf(path: &Path) -> Result<GgufCheckpoint> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut reader = BufReader::new(file);
-    if crate::gguf_alignment::declared_alignment(&mut reader) == Some(0) {
+    read_gguf_from(&mut BufReader::new(file), path)
+}
+
+/// [`read_gguf`] on GGUF bytes from `reader`, read from its start; `path` names the file in
+/// errors.
+pub fn read_gguf_from<R: Read + Seek>(reader: &mut R, path: &Path) -> Result<GgufCheckpoint> {
+    let content = read_header(reader, path)?;
+    let config = read_config(&content, path)?;
+    let tokenizer = GgufTokenizerSpec::from_metadata(&content.metadata)
+        .map_err(|e| Error::bad(path, e.to_string()))?;
+    let file_len = reader
+        .seek(std::io::SeekFrom::End(0))
+        .map_err(|e| Error::io(path, e))?;
+    let mut tensors = HashMap::with_capacity(content.tensor_infos.len());
+    let mut names: Vec<&String> = content.tensor_infos.keys().collect();
+    names.sort();
+    for name in names {
+        let t = read_tensor(reader, &content, name, file_len, path)?;
+        let Some(hf_name) = hf_name(name) else {
+            tracing::debug!("{}: ignoring tensor `{name}`", path.display());
+            continue;
+        };
+        let t = match (config.architecture, hf_name.rsplit('.').nth(1)) {
+            // llama.cpp's converter permutes q/k rows for its interleaved RoPE; undo it so the
+            // weights use Hugging Face's rotate-half layout (and LoRA adapters stay HF-compatible).
+            (Architecture::Llama, Some("q_proj")) if hf_name.ends_with("weight") => {
+                unpermute_rows(&t, config.num_attention_heads)?
+            }
+            (Architecture::Llama, Some("k_proj")) if hf_name.ends_with("weight") => {
+                unpermute_rows(&t, config.num_key_value_heads)?
+            }
+            _ => t,
+        };
+        tensors.insert(hf_name, t);
+    }
+    Ok(GgufCheckpoint {
+        config,
+        weights: WeightMap::new(path, tensors),
+        tokenizer,
+    })
+}
+
+/// The header: metadata and the table of tensors.
+fn read_header<R: Read + Seek>(reader: &mut R, path: &Path) -> Result<Content> {
+    let rewind = |r: &mut R| {
+        r.seek(std::io::SeekFrom::Start(0))
+            .map_err(|e| Error::io(path, e))
+    };
+    rewind(reader)?;
+    if crate::gguf_alignment::declared_alignment(reader) == Some(0) {
         return Err(Error::bad(
             path,
             "general.alignment is 0; it must be a positive number of bytes (32 is usual)",
         ));
     }
-    reader
-        .seek(std::io::SeekFrom::Start(0))
-        .map_err(|e| Error::io(path, e))?;
-    let content = Content::read(&mut reader).map_err(|e| {
+    rewind(reader)?;
+    Content::read(reader).map_err(|e| {
         Error::bad(
             path,
             format!("not a readable GGUF file ({e}); is it truncated?"),
         )
-    })?;
+    })
+}
+
+/// The hyper-parameters the metadata gives, checked.
+fn read_config(content: &Content, path: &Path) -> Result<LmConfig> {
     let md = Metadata {
         path,
         map: &content.metadata,
@@ -90,54 +140,63 @@ pub fn read_gguf(path: &Path) -> Result<GgufCheckpoint> {
         tie_word_embeddings: !content.tensor_infos.contains_key("output.weight"),
     };
     config.validate(path)?;
-    let tokenizer = GgufTokenizerSpec::from_metadata(&content.metadata)
-        .map_err(|e| Error::bad(path, e.to_string()))?;
+    Ok(config)
+}
 
-    let mut tensors = HashMap::with_capacity(content.tensor_infos.len());
-    let mut names: Vec<&String> = content.tensor_infos.keys().collect();
-    names.sort();
-    for name in names {
-        let info = &content.tensor_infos[name];
-        if !SUPPORTED.contains(&info.ggml_dtype) {
-            return Err(Error::unsupported(
-                path,
-                format!(
-                    "tensor `{name}` uses quantization {:?}; supported: F32, F16, BF16, Q4_0, Q4_1, Q8_0",
-                    info.ggml_dtype
-                ),
-            ));
-        }
-        let q = info
-            .read(&mut reader, content.tensor_data_offset, &Device::Cpu)
-            .map_err(|e| {
-                Error::bad(
-                    path,
-                    format!("tensor `{name}`: {e}; is the file truncated?"),
-                )
-            })?;
-        let t = q.dequantize(&Device::Cpu)?;
-        let Some(hf_name) = hf_name(name) else {
-            tracing::debug!("{}: ignoring tensor `{name}`", path.display());
-            continue;
-        };
-        let t = match (architecture, hf_name.rsplit('.').nth(1)) {
-            // llama.cpp's converter permutes q/k rows for its interleaved RoPE; undo it so the
-            // weights use Hugging Face's rotate-half layout (and LoRA adapters stay HF-compatible).
-            (Architecture::Llama, Some("q_proj")) if hf_name.ends_with("weight") => {
-                unpermute_rows(&t, config.num_attention_heads)?
-            }
-            (Architecture::Llama, Some("k_proj")) if hf_name.ends_with("weight") => {
-                unpermute_rows(&t, config.num_key_value_heads)?
-            }
-            _ => t,
-        };
-        tensors.insert(hf_name, t);
+/// Tensor `name`, dequantized to f32, after checking that the file holds the bytes its
+/// shape declares (a corrupt shape must not size an allocation).
+fn read_tensor<R: Read + Seek>(
+    reader: &mut R,
+    content: &Content,
+    name: &str,
+    file_len: u64,
+    path: &Path,
+) -> Result<Tensor> {
+    let info = &content.tensor_infos[name];
+    let dtype = info.ggml_dtype;
+    if !SUPPORTED.contains(&dtype) {
+        return Err(Error::unsupported(
+            path,
+            format!(
+                "tensor `{name}` uses quantization {dtype:?}; supported: F32, F16, BF16, Q4_0, Q4_1, Q8_0"
+            ),
+        ));
     }
-    Ok(GgufCheckpoint {
-        config,
-        weights: WeightMap::new(path, tensors),
-        tokenizer,
-    })
+    let dims = info.shape.dims();
+    let elems = dims.iter().try_fold(1u64, |n, &d| n.checked_mul(d as u64));
+    if elems == Some(0) {
+        // candle would view its empty buffer as blocks through a dangling, misaligned pointer.
+        return Err(Error::bad(
+            path,
+            format!("tensor `{name}` declares shape {dims:?}, which holds no values"),
+        ));
+    }
+    let start = content.tensor_data_offset.checked_add(info.offset);
+    let available = start.map_or(0, |s| file_len.saturating_sub(s));
+    let bytes = elems.and_then(|n| {
+        n.div_ceil(dtype.block_size() as u64)
+            .checked_mul(dtype.type_size() as u64)
+    });
+    if bytes.is_none_or(|b| b > available) {
+        let size = bytes.map_or("more than 2^64".to_string(), |b| b.to_string());
+        return Err(Error::bad(
+            path,
+            format!(
+                "tensor `{name}` declares shape {dims:?} of {dtype:?} ({size} bytes) at data \
+                 offset {}, but the file holds {available} bytes there; is it truncated or corrupt?",
+                info.offset
+            ),
+        ));
+    }
+    let q = info
+        .read(reader, content.tensor_data_offset, &Device::Cpu)
+        .map_err(|e| {
+            Error::bad(
+                path,
+                format!("tensor `{name}`: {e}; is the file truncated?"),
+            )
+        })?;
+    Ok(q.dequantize(&Device::Cpu)?)
 }
 
 /// Inverse of llama.cpp's `permute(w, n_head)`: rows `(head, pair, half)` -> `(head, half, pair)`.

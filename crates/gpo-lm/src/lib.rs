@@ -57,7 +57,7 @@ mod weights;
 pub use config::{Architecture, LmConfig};
 pub use device::DeviceSpec;
 pub use error::{Error, Result};
-pub use gguf::{read_gguf, GgufCheckpoint};
+pub use gguf::{read_gguf, read_gguf_from, GgufCheckpoint};
 pub use hf::read_hf_dir;
 pub use linear::{Linear, LoraAdapter};
 pub use loader::{load_model, LoadOptions, LoadedModel};

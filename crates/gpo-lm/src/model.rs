@@ -109,7 +109,9 @@ impl CausalLm {
             Ok(Linear::new(weight, bias, next_id))
         };
         let qkv_bias = cfg.architecture.qkv_bias();
-        let mut blocks = Vec::with_capacity(cfg.num_hidden_layers);
+        // Not sized by the config's layer count: a corrupt file may claim billions of layers
+        // and hold one; the first missing tensor ends the loop.
+        let mut blocks = Vec::new();
         for i in 0..cfg.num_hidden_layers {
             let p = format!("model.layers.{i}");
             let norm1 = format!("{p}.input_layernorm.weight");

@@ -302,3 +302,87 @@ fn unsupported_hf_architecture_is_named() {
         "{err}"
     );
 }
+
+/// `bytes` with the on-disk dimensions of tensor `name` in its header replaced by `dims`
+/// (same count).
+fn with_dims(bytes: &[u8], name: &str, dims: &[u64]) -> Vec<u8> {
+    let at = bytes
+        .windows(name.len())
+        .rposition(|w| w == name.as_bytes())
+        .unwrap()
+        + name.len();
+    let n = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+    assert_eq!(n, dims.len());
+    let mut out = bytes.to_vec();
+    for (i, d) in dims.iter().enumerate() {
+        let p = at + 4 + 8 * i;
+        out[p..p + 8].copy_from_slice(&d.to_le_bytes());
+    }
+    out
+}
+
+#[test]
+fn a_header_declaring_a_huge_tensor_is_a_one_line_error_before_any_allocation() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = CausalLm::random(cfg(), 5, Trainable::Frozen, &Device::Cpu).unwrap();
+    let path = write_gguf(&model, GgmlDType::F32, "llama", dir.path());
+    let bytes = std::fs::read(&path).unwrap();
+    // 2^40 x 64 f32 (4 PiB) in a file of kilobytes, and a shape whose size overflows u64.
+    for (dims, size) in [
+        ([64, 1 << 40], "281474976710656 bytes"),
+        ([1 << 40, 1 << 40], "more than 2^64 bytes"),
+    ] {
+        let huge = dir.path().join("huge.gguf");
+        std::fs::write(&huge, with_dims(&bytes, "blk.0.attn_q.weight", &dims)).unwrap();
+        let err = read_gguf(&huge)
+            .err()
+            .expect("a huge tensor loaded")
+            .to_string();
+        assert!(
+            err.starts_with(&huge.display().to_string())
+                && err.contains("tensor `blk.0.attn_q.weight` declares shape")
+                && err.contains(size)
+                && !err.contains('\n'),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn a_tensor_with_no_values_is_an_error_not_a_misaligned_read_in_candle() {
+    // Found by `fuzz/fuzz_targets/gguf.rs`: a dimension of 0 made candle view an empty,
+    // dangling buffer as f32 blocks (undefined behaviour; an abort in debug builds).
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fuzz/gguf-empty-tensor");
+    let err = read_gguf(&path).err().expect("the file loaded").to_string();
+    assert!(
+        err.contains("gguf-empty-tensor: tensor `") && err.contains("which holds no values"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_layer_count_beyond_the_tensors_is_an_error_not_an_allocation() {
+    // Found by `fuzz/fuzz_targets/gguf.rs`: `llama.block_count` in the millions sized the
+    // model's list of blocks (6.7 GB) before the first missing tensor was noticed.
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fuzz/gguf-millions-of-layers");
+    let ckpt = read_gguf(&path).unwrap();
+    assert!(
+        ckpt.config.num_hidden_layers > 1_000_000,
+        "{}",
+        ckpt.config.num_hidden_layers
+    );
+    let err = CausalLm::new(
+        ckpt.config,
+        ckpt.weights,
+        Trainable::Frozen,
+        DType::F32,
+        &Device::Cpu,
+    )
+    .expect_err("a model of missing layers built")
+    .to_string();
+    assert!(
+        err.contains("gguf-millions-of-layers: missing tensor `model.layers."),
+        "{err}"
+    );
+}

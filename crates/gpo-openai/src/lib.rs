@@ -131,14 +131,9 @@ impl Client {
                             continue;
                         }
                     };
-                    match serde_json::from_str(&text) {
+                    match parse_reply(&text) {
                         Ok(v) => return Ok(v),
-                        Err(e) => {
-                            last = format!(
-                                "the reply is not JSON ({e}); is this the API root? It began {}",
-                                snippet(&text)
-                            );
-                        }
+                        Err(e) => last = e,
                     }
                 }
                 Err(ureq::Error::Status(code, resp)) => {
@@ -194,14 +189,31 @@ impl Client {
     }
 }
 
-/// The first 300 characters of `text`, for an error message.
+/// A reply's body as JSON, or a one-line message saying it is not JSON and how it began.
+pub fn parse_reply(text: &str) -> std::result::Result<Value, String> {
+    serde_json::from_str(text).map_err(|e| {
+        format!(
+            "the reply is not JSON ({e}); is this the API root? It began {}",
+            snippet(text)
+        )
+    })
+}
+
+/// The first 300 characters of `text`, for an error message: on one line, control
+/// characters escaped (`\n`).
 pub fn snippet(text: &str) -> String {
-    let t: String = text.chars().take(300).collect();
-    if t.len() < text.len() {
-        format!("{t}...")
-    } else {
-        t
+    let mut t = String::new();
+    for c in text.chars().take(300) {
+        if c.is_control() {
+            t.extend(c.escape_default());
+        } else {
+            t.push(c);
+        }
     }
+    if text.chars().nth(300).is_some() {
+        t.push_str("...");
+    }
+    t
 }
 
 #[cfg(test)]
@@ -228,5 +240,19 @@ mod tests {
         assert_eq!(snippet("short"), "short");
         let long = "x".repeat(400);
         assert_eq!(snippet(&long).len(), 303);
+        assert_eq!(snippet("<html>\n<body>"), "<html>\\n<body>");
+    }
+
+    #[test]
+    fn a_json_nesting_bomb_is_a_one_line_error() {
+        let start = std::time::Instant::now();
+        let bomb = format!("{}{}", "[".repeat(1_000_000), "]".repeat(1_000_000));
+        let err = parse_reply(&bomb).unwrap_err();
+        assert!(
+            err.starts_with("the reply is not JSON (recursion limit exceeded")
+                && !err.contains('\n'),
+            "{err}"
+        );
+        assert!(start.elapsed().as_secs() < 5, "{:?}", start.elapsed());
     }
 }

@@ -72,6 +72,14 @@ pub struct ChatTemplate {
 /// The name the template is registered under; it shows in error locations (`chat:3`).
 const NAME: &str = "chat";
 
+/// The work one render may do, in minijinja's fuel: one unit per instruction or per 64
+/// bytes of data made. A template comes with the model, so a loop over `range(10**5)` twice
+/// nested or a string repeated into gigabytes must fail rather than hang. Rendering a
+/// 100-turn conversation of 2 KB turns with SmolLM2's template takes 15,049
+/// (`render_budget_covers_long_conversations`); the budget is 130 times that, and running
+/// out of it takes about 40 ms (at most 128 MB of data).
+const RENDER_FUEL: u64 = 2_000_000;
+
 impl ChatTemplate {
     /// Compiles `source` (Jinja). `origin` says where it came from (a file and field, or a GGUF
     /// key) and is named in every error.
@@ -93,6 +101,7 @@ impl ChatTemplate {
         env.add_function("strftime_now", strftime_now);
         env.add_filter("tojson", tojson_filter);
         env.set_formatter(python_formatter);
+        env.set_fuel(Some(RENDER_FUEL));
         env.add_template_owned(NAME, rewrite_generation_tags(source))
             .map_err(fail)?;
         Ok(ChatTemplate { env, origin })
@@ -145,6 +154,12 @@ fn raise_exception(message: String) -> std::result::Result<String, minijinja::Er
 /// One line: the engine's message, its location and the causes.
 fn describe(e: &minijinja::Error) -> String {
     let mut msg = e.to_string();
+    if e.kind() == ErrorKind::OutOfFuel {
+        msg.push_str(&format!(
+            ": rendering takes more work than a chat needs (budget {RENDER_FUEL}); a loop \
+             or a repeated string in the template is too large"
+        ));
+    }
     let mut cause = std::error::Error::source(e);
     while let Some(c) = cause {
         msg.push_str(": ");
@@ -292,6 +307,57 @@ mod tests {
             rewrite_generation_tags("a{%- generation +%}b{% endgeneration%}"),
             "a{%- if true +%}b{% endif %}"
         );
+    }
+
+    #[test]
+    fn render_budget_covers_long_conversations() {
+        let turn = "word ".repeat(400);
+        let chat: Vec<ChatMessage> = (0..100)
+            .map(|i| ChatMessage::new(["user", "assistant"][i % 2], turn.as_str()))
+            .collect();
+        let out = render(CHATML, &chat).unwrap();
+        assert!(out.len() > 200_000, "{}", out.len());
+    }
+
+    #[test]
+    fn a_template_that_loops_or_repeats_without_end_fails_fast_in_one_line() {
+        let start = std::time::Instant::now();
+        for src in [
+            "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}",
+            "{% for i in range(100000) %}{{ 'x' * 100000000 }}{% endfor %}",
+            "{% macro f(n) %}{{ f(n) }}{{ f(n) }}{% endmacro %}{{ f(1) }}",
+        ] {
+            let err = render(src, &[ChatMessage::user("x")])
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with("chat template (test): "), "{err}");
+            assert!(!err.contains('\n'), "{err}");
+        }
+        assert!(start.elapsed().as_secs() < 10, "{:?}", start.elapsed());
+    }
+
+    #[test]
+    fn printing_a_huge_value_runs_out_of_fuel_in_one_line() {
+        // Found by `fuzz/fuzz_targets/chat_template.rs`: `{{1770070e0*messages}}` printed a
+        // lazily repeated list of 7 million dicts through gpo's Python formatter, which the
+        // engine charged only after building it (a 5 s timeout, then gigabytes).
+        let start = std::time::Instant::now();
+        for src in [
+            "{{1770070e0*messages}}",
+            "{{ (messages * 25000000) | tojson }}",
+            "{{ messages | tojson(indent=1000000000) }}",
+            "{{ ([messages] * 1000) | tojson(indent=20000) }}",
+            "{{ strftime_now('%B' * 50000000) }}",
+        ] {
+            let err = render(src, &[ChatMessage::user("x"), ChatMessage::user("y")])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("engine ran out of fuel") && !err.contains('\n'),
+                "{src}: {err}"
+            );
+        }
+        assert!(start.elapsed().as_secs() < 10, "{:?}", start.elapsed());
     }
 
     #[test]

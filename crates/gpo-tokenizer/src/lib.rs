@@ -32,6 +32,7 @@
 
 mod chat;
 mod error;
+mod fuel;
 mod gguf_json;
 mod gguf_spec;
 mod hf_files;
@@ -39,6 +40,7 @@ mod pyjson;
 mod pyrepr;
 mod strftime;
 mod tokenizer;
+mod tokenizer_json;
 
 pub use chat::{ChatMessage, ChatTemplate, SpecialTokens};
 pub use error::{Error, Result};

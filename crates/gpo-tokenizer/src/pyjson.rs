@@ -3,8 +3,10 @@
 
 use std::fmt::Write;
 
-use minijinja::value::{Kwargs, ValueKind};
-use minijinja::{Error, ErrorKind, Value};
+use minijinja::value::{Kwargs, Rest, ValueKind};
+use minijinja::{Error, ErrorKind, State, Value};
+
+use crate::fuel::{units, Charge};
 
 /// The options of `json.dumps` that chat templates use.
 #[derive(Debug, Clone)]
@@ -29,22 +31,29 @@ impl Default for DumpOptions {
 }
 
 /// The `tojson` filter: `value | tojson(ensure_ascii=False, indent=None, separators=None,
-/// sort_keys=False)` (`sort_keys` by keyword only).
+/// sort_keys=False)` (`sort_keys` by keyword only), charging the render's fuel as it writes.
 pub(crate) fn tojson_filter(
+    state: &State,
     value: &Value,
-    ensure_ascii: Option<Value>,
-    indent: Option<Value>,
-    separators: Option<Value>,
+    positional: Rest<Value>,
     kwargs: Kwargs,
 ) -> Result<String, Error> {
-    let pick = |pos: Option<Value>, name: &str| -> Result<Value, Error> {
+    if positional.len() > 3 {
+        return Err(Error::new(
+            ErrorKind::TooManyArguments,
+            "tojson takes at most 3 positional arguments (ensure_ascii, indent, separators)",
+        ));
+    }
+    let pick = |pos: usize, name: &str| -> Result<Value, Error> {
         let kw: Option<Value> = kwargs.get(name)?;
-        Ok(kw.or(pos).unwrap_or(Value::from(())))
+        Ok(kw
+            .or(positional.get(pos).cloned())
+            .unwrap_or(Value::from(())))
     };
-    let ensure_ascii = pick(ensure_ascii, "ensure_ascii")?;
-    let indent = pick(indent, "indent")?;
-    let separators = pick(separators, "separators")?;
-    let sort_keys = pick(None, "sort_keys")?;
+    let ensure_ascii = pick(0, "ensure_ascii")?;
+    let indent = pick(1, "indent")?;
+    let separators = pick(2, "separators")?;
+    let sort_keys = pick(usize::MAX, "sort_keys")?;
     kwargs.assert_all_used()?;
     let mut opts = DumpOptions {
         ensure_ascii: ensure_ascii.is_true(),
@@ -61,7 +70,9 @@ pub(crate) fn tojson_filter(
                         "tojson: indent must be an integer or a string",
                     )
                 })?;
-                " ".repeat(usize::try_from(n).unwrap_or(0))
+                let n = usize::try_from(n).unwrap_or(0);
+                state.consume_fuel(units(n))?;
+                " ".repeat(n)
             }
         });
         // Python drops the space after the comma when indenting.
@@ -82,17 +93,24 @@ pub(crate) fn tojson_filter(
             }
         }
     }
-    dumps(value, &opts)
+    dumps(value, &opts, &|n| state.consume_fuel(n))
 }
 
-/// `json.dumps(value, **opts)`.
-pub(crate) fn dumps(value: &Value, opts: &DumpOptions) -> Result<String, Error> {
+/// `json.dumps(value, **opts)`, drawing on `charge` for each value and the bytes written.
+pub(crate) fn dumps(value: &Value, opts: &DumpOptions, charge: Charge) -> Result<String, Error> {
     let mut out = String::new();
-    write_value(value, opts, 0, &mut out)?;
+    write_value(value, opts, 0, &mut out, charge)?;
     Ok(out)
 }
 
-fn write_value(v: &Value, opts: &DumpOptions, depth: usize, out: &mut String) -> Result<(), Error> {
+fn write_value(
+    v: &Value,
+    opts: &DumpOptions,
+    depth: usize,
+    out: &mut String,
+    charge: Charge,
+) -> Result<(), Error> {
+    charge(units(v.as_str().map_or(0, str::len)))?;
     match v.kind() {
         ValueKind::Undefined | ValueKind::None => out.push_str("null"),
         ValueKind::Bool => out.push_str(if v.is_true() { "true" } else { "false" }),
@@ -108,6 +126,7 @@ fn write_value(v: &Value, opts: &DumpOptions, depth: usize, out: &mut String) ->
         ValueKind::Map => {
             let mut items: Vec<(String, Value)> = Vec::new();
             for key in v.try_iter()? {
+                charge(1)?;
                 let name = match key.as_str() {
                     Some(s) => s.to_string(),
                     // Python turns numbers, booleans and None used as keys into strings.
@@ -122,17 +141,22 @@ fn write_value(v: &Value, opts: &DumpOptions, depth: usize, out: &mut String) ->
             if opts.sort_keys {
                 items.sort_by(|a, b| a.0.cmp(&b.0));
             }
-            write_container(out, opts, depth, '{', '}', &items, |(k, val), out| {
+            let each = |(k, val): &(String, Value), out: &mut String| {
+                charge(units(k.len() + opts.key_sep.len()))?;
                 write_str(k, opts.ensure_ascii, out);
                 out.push_str(&opts.key_sep);
-                write_value(val, opts, depth + 1, out)
-            })?;
+                write_value(val, opts, depth + 1, out, charge)
+            };
+            write_container(out, opts, depth, ('{', '}'), &items, charge, each)?;
         }
         ValueKind::Seq | ValueKind::Iterable => {
-            let items: Vec<Value> = v.try_iter()?.collect();
-            write_container(out, opts, depth, '[', ']', &items, |item, out| {
-                write_value(item, opts, depth + 1, out)
-            })?;
+            let items = v
+                .try_iter()?
+                .map(|item| charge(1).map(|_| item))
+                .collect::<Result<Vec<Value>, Error>>()?;
+            let each =
+                |item: &Value, out: &mut String| write_value(item, opts, depth + 1, out, charge);
+            write_container(out, opts, depth, ('[', ']'), &items, charge, each)?;
         }
         other => {
             return Err(Error::new(
@@ -148,17 +172,22 @@ fn write_container<T>(
     out: &mut String,
     opts: &DumpOptions,
     depth: usize,
-    open: char,
-    close: char,
+    (open, close): (char, char),
     items: &[T],
+    charge: Charge,
     mut each: impl FnMut(&T, &mut String) -> Result<(), Error>,
 ) -> Result<(), Error> {
+    let pad = opts
+        .indent
+        .as_ref()
+        .map_or(0, |ind| ind.len() * (depth + 1));
     out.push(open);
     if items.is_empty() {
         out.push(close);
         return Ok(());
     }
     for (i, item) in items.iter().enumerate() {
+        charge(units(opts.item_sep.len() + pad))?;
         if i > 0 {
             out.push_str(&opts.item_sep);
         }
@@ -273,7 +302,7 @@ mod tests {
         ]);
         // json.dumps(v, ensure_ascii=False)
         assert_eq!(
-            dumps(&v, &DumpOptions::default()).unwrap(),
+            dumps(&v, &DumpOptions::default(), &|_| Ok(())).unwrap(),
             r#"{"b": [1, 2.5], "a": "é\"<x>\n", "c": {}}"#
         );
         // json.dumps(v, ensure_ascii=True, indent=2, sort_keys=True)
@@ -285,7 +314,7 @@ mod tests {
             ..DumpOptions::default()
         };
         assert_eq!(
-            dumps(&v, &opts).unwrap(),
+            dumps(&v, &opts, &|_| Ok(())).unwrap(),
             "{\n  \"a\": \"\\u00e9\\\"<x>\\n\",\n  \"b\": [\n    1,\n    2.5\n  ],\n  \"c\": {}\n}"
         );
     }

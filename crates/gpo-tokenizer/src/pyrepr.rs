@@ -8,6 +8,7 @@ use std::fmt::Write;
 use minijinja::value::ValueKind;
 use minijinja::{escape_formatter, Error, Output, State, Value};
 
+use crate::fuel::{units, Charge};
 use crate::pyjson::float_repr;
 
 /// Python's `str`/`repr` of a float: JSON's spelling except for the non-finite values.
@@ -20,16 +21,18 @@ fn py_float(x: f64) -> String {
     }
 }
 
-/// The environment's formatter.
+/// The environment's formatter, charging the render's fuel for what it writes.
 pub(crate) fn python_formatter(
     out: &mut Output,
     state: &mut State,
     value: &Value,
 ) -> Result<(), Error> {
     match value.kind() {
-        ValueKind::None | ValueKind::Seq | ValueKind::Map => {
+        // An iterable (`messages * 3`) prints as the list it is in Python, and through
+        // `repr`, which charges fuel per item: minijinja's own printing charges only after.
+        ValueKind::None | ValueKind::Seq | ValueKind::Iterable | ValueKind::Map => {
             let mut s = String::new();
-            repr(value, &mut s)?;
+            repr(value, &mut s, &|n| state.consume_fuel(n))?;
             out.write_str(&s).map_err(Error::from)
         }
         ValueKind::Number if !value.is_integer() => {
@@ -40,20 +43,21 @@ pub(crate) fn python_formatter(
     }
 }
 
-/// Python's `repr` of a template value.
-fn repr(v: &Value, out: &mut String) -> Result<(), Error> {
+/// Python's `repr` of a template value, drawing on `charge` for each value and its text.
+fn repr(v: &Value, out: &mut String, charge: Charge) -> Result<(), Error> {
+    charge(units(v.as_str().map_or(0, str::len)))?;
     match v.kind() {
         ValueKind::Undefined | ValueKind::None => out.push_str("None"),
         ValueKind::Bool => out.push_str(if v.is_true() { "True" } else { "False" }),
         ValueKind::Number if !v.is_integer() => out.push_str(&py_float(f64::try_from(v.clone())?)),
         ValueKind::String => repr_str(v.as_str().unwrap_or_default(), out),
-        ValueKind::Seq => {
+        ValueKind::Seq | ValueKind::Iterable => {
             out.push('[');
             for (i, item) in v.try_iter()?.enumerate() {
                 if i > 0 {
                     out.push_str(", ");
                 }
-                repr(&item, out)?;
+                repr(&item, out, charge)?;
             }
             out.push(']');
         }
@@ -63,9 +67,9 @@ fn repr(v: &Value, out: &mut String) -> Result<(), Error> {
                 if i > 0 {
                     out.push_str(", ");
                 }
-                repr(&key, out)?;
+                repr(&key, out, charge)?;
                 out.push_str(": ");
-                repr(&v.get_item(&key)?, out)?;
+                repr(&v.get_item(&key)?, out, charge)?;
             }
             out.push('}');
         }
@@ -124,7 +128,7 @@ mod tests {
 
     fn r(v: Value) -> String {
         let mut s = String::new();
-        repr(&v, &mut s).unwrap();
+        repr(&v, &mut s, &|_| Ok(())).unwrap();
         s
     }
 

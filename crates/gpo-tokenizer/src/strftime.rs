@@ -27,8 +27,18 @@ const MONTHS: [&str; 12] = [
     "December",
 ];
 
-/// The template function: the current UTC time formatted like Python's `datetime.strftime`.
-pub(crate) fn strftime_now(format: &str) -> Result<String, minijinja::Error> {
+/// Bytes of output per byte of format at most (`%B` writes `September`).
+const MAX_EXPANSION: usize = 5;
+
+/// The template function: the current UTC time formatted like Python's `datetime.strftime`,
+/// its output charged to the render's fuel first.
+pub(crate) fn strftime_now(
+    state: &minijinja::State,
+    format: &str,
+) -> Result<String, minijinja::Error> {
+    state.consume_fuel(crate::fuel::units(
+        format.len().saturating_mul(MAX_EXPANSION),
+    ))?;
     let secs = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -161,7 +171,10 @@ mod tests {
 
     #[test]
     fn now_is_this_century() {
-        let y: i64 = strftime_now("%Y").unwrap().parse().unwrap();
+        let mut env = minijinja::Environment::new();
+        env.add_function("strftime_now", strftime_now);
+        let y = env.render_str("{{ strftime_now('%Y') }}", ()).unwrap();
+        let y: i64 = y.parse().unwrap();
         assert!((2024..2200).contains(&y), "{y}");
     }
 }

@@ -1,7 +1,6 @@
 //! The tokenizer type: encoding, decoding, special ids and the chat template.
 
 use std::path::Path;
-use std::str::FromStr;
 
 use crate::chat::{ChatMessage, ChatTemplate, SpecialTokens};
 use crate::gguf_json::tokenizer_json;
@@ -65,7 +64,7 @@ impl Tokenizer {
     /// pre-split `pre` names, control and user-defined tokens matched whole in text.
     pub fn from_gguf_spec(spec: GgufTokenizerSpec) -> Result<Self> {
         let doc = tokenizer_json(&spec)?;
-        let inner = tokenizers::Tokenizer::from_str(&doc.to_string())
+        let inner = crate::tokenizer_json::from_doc(&doc, &doc.to_string())
             .map_err(|e| Error::invalid(ORIGIN, format!("cannot build the tokenizer: {e}")))?;
         let special = SpecialTokens {
             bos: spec.token_of(spec.bos_id, "tokenizer.ggml.bos_token_id")?,
@@ -100,12 +99,7 @@ impl Tokenizer {
             path: path.clone(),
             source: e,
         })?;
-        let inner = tokenizers::Tokenizer::from_str(&text).map_err(|e| {
-            Error::invalid(
-                path.display().to_string(),
-                format!("not a valid tokenizer.json: {e}"),
-            )
-        })?;
+        let inner = crate::tokenizer_json::parse(&text, &path.display().to_string())?;
         let dir = path.parent().unwrap_or(Path::new("."));
         let config = JsonFile::read_opt(&dir.join("tokenizer_config.json"))?;
         let generation = JsonFile::read_opt(&dir.join("generation_config.json"))?;

@@ -192,3 +192,64 @@ fn no_template_is_a_clear_error() {
         .to_string();
     assert!(e.contains("no chat template"), "{e}");
 }
+
+#[test]
+fn a_decoder_that_is_not_json_is_an_error_not_a_panic_in_tokenizers() {
+    // Found by `fuzz/fuzz_targets/tokenizer_json.rs`: the tokenizers crate `expect`s its
+    // decoder to parse and panicked on `"trim_offsets"r:etu`.
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/fuzz/tokenizer-json-bad-decoder");
+    std::fs::copy(fixture, dir.path().join("tokenizer.json")).unwrap();
+    let e = err_of(Tokenizer::from_file(dir.path()));
+    assert!(
+        e.contains("tokenizer.json: not a valid tokenizer.json: expected `:` at line 6"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_malformed_precompiled_normalizer_is_an_error_not_a_panic_in_tokenizers() {
+    // The tokenizers crate `expect`s a Precompiled normalizer to deserialize.
+    let dir = tempfile::tempdir().unwrap();
+    let bad = r#"{"type": "Sequence", "normalizers": [{"type": "Precompiled", "precompiled_charsmap": "!"}]}"#;
+    let json =
+        tiny_tokenizer_json().replace(r#""normalizer": null"#, &format!(r#""normalizer": {bad}"#));
+    write(dir.path(), "tokenizer.json", &json);
+    let e = err_of(Tokenizer::from_file(dir.path()));
+    assert!(
+        e.contains("tokenizer.json: not a valid tokenizer.json: `normalizer` Precompiled:"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_merge_that_makes_no_token_is_an_error_not_a_panic_in_tokenizers() {
+    // Found by `fuzz/fuzz_targets/gguf_tokenizer.rs`: tokenizers copies each merge into a
+    // buffer as long as the longest token, so `Ġ h` (3 bytes) with no token longer than 2
+    // indexed past it.
+    let spec = GgufTokenizerSpec {
+        model: "gpt2".into(),
+        pre: Some("smollm".into()),
+        tokens: ["<", "h", "i", "hi", "Ġ", ""].map(String::from).to_vec(),
+        merges: vec!["h i".into(), "Ġ h".into()],
+        ..Default::default()
+    };
+    let e = err_of(Tokenizer::from_gguf_spec(spec));
+    assert_eq!(
+        e,
+        "GGUF metadata: cannot build the tokenizer: `model.merges` 1: \"Ġ\" + \"h\" is not a \
+         token of the vocabulary"
+    );
+    // The same in a tokenizer.json, where a merge is also a pair, and a continuing-subword
+    // prefix is taken off its second token.
+    let dir = tempfile::tempdir().unwrap();
+    let json = r###"{"model": {"type": "BPE", "continuing_subword_prefix": "##",
+        "vocab": {"a": 0, "##b": 1, "ab": 2, "b": 3}, "merges": [["a", "##b"], ["a", "b"]]}}"###;
+    write(dir.path(), "tokenizer.json", json);
+    let e = err_of(Tokenizer::from_file(dir.path()));
+    assert!(
+        e.ends_with("not a valid tokenizer.json: `model.merges` 1: \"a\" + \"b\" is not a token of the vocabulary"),
+        "{e}"
+    );
+}

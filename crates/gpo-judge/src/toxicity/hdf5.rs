@@ -8,6 +8,7 @@
 //!
 //! Layout reference: the HDF5 File Format Specification, version 2 (sections II-IV).
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use crate::{Error, Result};
@@ -79,6 +80,11 @@ impl H5File {
         Ok(f)
     }
 
+    /// The file's path, as given.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// The f32 dataset at `path` (`a/b/c`): its shape and values in row-major order.
     pub fn read_f32(&self, path: &str) -> Result<(Vec<usize>, Vec<f32>)> {
         let mut header = self.root_header;
@@ -99,13 +105,13 @@ impl H5File {
         let shape = self.dataspace(find(MSG_DATASPACE)?, path)?;
         self.check_f32(find(MSG_DATATYPE)?, path)?;
         let raw = self.layout_data(find(MSG_LAYOUT)?, path)?;
-        let n: usize = shape.iter().product();
-        if raw.len() < n * 4 {
+        let n = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+        let Some(n) = n.filter(|&n| n.checked_mul(4).is_some_and(|b| b <= raw.len())) else {
             return Err(self.bad(format!(
-                "{path}: {} bytes of data for {n} f32 values",
+                "{path}: {} bytes of data for shape {shape:?} of f32 values",
                 raw.len()
             )));
-        }
+        };
         let values = raw[..n * 4]
             .chunks_exact(4)
             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
@@ -123,7 +129,8 @@ impl H5File {
         let btree = self.offset_in(table.body, 0)?;
         let heap = self.offset_in(table.body, self.offset_size)?;
         let heap_data = self.local_heap_data(heap)?;
-        self.btree_find(btree, heap_data, name)?
+        let mut seen = HashSet::new();
+        self.btree_find(btree, None, heap_data, name, &mut seen)?
             .ok_or_else(|| self.bad(format!("no member `{name}`")))
     }
 
@@ -137,8 +144,17 @@ impl H5File {
         self.offset_at(a + 8 + 2 * self.length_size)
     }
 
-    /// Walks a group B-tree (v1, type 0) looking for `name`.
-    fn btree_find(&self, addr: u64, heap_data: u64, name: &str) -> Result<Option<u64>> {
+    /// Walks a group B-tree (v1, type 0) looking for `name`. A child node sits one level
+    /// below its parent (`level`, none for the root), and no node is visited twice: a corrupt
+    /// tree could otherwise recurse without end or search one node millions of times.
+    fn btree_find(
+        &self,
+        addr: u64,
+        level: Option<u8>,
+        heap_data: u64,
+        name: &str,
+        seen: &mut HashSet<u64>,
+    ) -> Result<Option<u64>> {
         let a = self.addr(addr)?;
         if self.slice(a, 4)? != b"TREE" {
             return Err(self.bad(format!("no B-tree node at {addr:#x}")));
@@ -146,7 +162,17 @@ impl H5File {
         if self.u8_at(a + 4)? != 0 {
             return Err(self.bad("a group B-tree of a node type other than 0"));
         }
-        let level = self.u8_at(a + 5)?;
+        if !seen.insert(addr) {
+            return Err(self.bad(format!("B-tree node at {addr:#x} is reached twice")));
+        }
+        let level = match (self.u8_at(a + 5)?, level) {
+            (l, Some(parent)) if parent.checked_sub(1) != Some(l) => {
+                return Err(self.bad(format!(
+                    "B-tree node at {addr:#x} has level {l} below a node of level {parent}"
+                )))
+            }
+            (l, _) => l,
+        };
         let used = self.u16_at(a + 6)? as usize;
         // Keys and children interleave after the two sibling addresses: key0 child0 key1 ...
         let mut pos = a + 8 + 2 * self.offset_size + self.length_size;
@@ -154,9 +180,11 @@ impl H5File {
             let child = self.offset_at(pos)?;
             pos += self.offset_size + self.length_size;
             let found = if level > 0 {
-                self.btree_find(child, heap_data, name)?
-            } else {
+                self.btree_find(child, Some(level), heap_data, name, seen)?
+            } else if seen.insert(child) {
                 self.snod_find(child, heap_data, name)?
+            } else {
+                return Err(self.bad(format!("symbol node at {child:#x} is reached twice")));
             };
             if found.is_some() {
                 return Ok(found);
@@ -176,7 +204,10 @@ impl H5File {
         for i in 0..n {
             let e = a + 8 + i * entry;
             let name_off = self.offset_at(e)?;
-            if self.c_string(heap_data + name_off)? == name.as_bytes() {
+            let at = heap_data
+                .checked_add(name_off)
+                .ok_or_else(|| self.bad(format!("name offset {name_off:#x} overflows")))?;
+            if self.c_string(at)? == name.as_bytes() {
                 return Ok(Some(self.offset_at(e + self.offset_size)?));
             }
         }
@@ -197,7 +228,7 @@ impl H5File {
         let mut out = Vec::new();
         while let Some((start, len)) = blocks.pop() {
             let mut pos = start;
-            while pos + 8 <= start + len && out.len() < count {
+            while pos + 8 <= start.saturating_add(len) && out.len() < count {
                 let kind = self.u16_at(pos)?;
                 let msize = self.u16_at(pos + 2)? as usize;
                 let body = self.slice(pos + 8, msize)?;
@@ -347,6 +378,56 @@ impl H5File {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_dataset_shape_whose_size_overflows_is_an_error() {
+        // Found by `fuzz/fuzz_targets/hdf5.rs`: the product of a dataspace's dimensions
+        // overflowed (a panic in debug builds, a wrong size in release ones).
+        let bytes = include_bytes!("../../tests/fixtures/fuzz/hdf5-shape-overflow").to_vec();
+        let f = H5File::from_bytes(Path::new("model.weights.h5"), bytes).unwrap();
+        let tokenizer = crate::toxicity::keras_tokenizer::KerasTokenizer::empty();
+        let err = crate::toxicity::ToxicityModel::from_parts(tokenizer, &f)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("model.weights.h5: HDF5: layers/")
+                && err.contains("bytes of data for shape"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_name_offset_that_overflows_is_an_error() {
+        // Found by `fuzz/fuzz_targets/hdf5.rs`: a symbol's name offset added to the local
+        // heap's address overflowed u64.
+        let bytes = include_bytes!("../../tests/fixtures/fuzz/hdf5-name-offset-overflow").to_vec();
+        let f = H5File::from_bytes(Path::new("model.weights.h5"), bytes).unwrap();
+        let tokenizer = crate::toxicity::keras_tokenizer::KerasTokenizer::empty();
+        let err = crate::toxicity::ToxicityModel::from_parts(tokenizer, &f)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("model.weights.h5: HDF5: layers/") && !err.contains('\n'),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn lstm_shapes_whose_gate_count_overflows_are_an_error() {
+        // Found by `fuzz/fuzz_targets/hdf5.rs`: 4 x an LSTM's units (a dimension read from
+        // the file) overflowed; a cell of 0 units divided by zero when predicting.
+        let bytes = include_bytes!("../../tests/fixtures/fuzz/hdf5-lstm-units-overflow").to_vec();
+        let f = H5File::from_bytes(Path::new("model.weights.h5"), bytes).unwrap();
+        let tokenizer = crate::toxicity::keras_tokenizer::KerasTokenizer::empty();
+        let err = crate::toxicity::ToxicityModel::from_parts(tokenizer, &f)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("model.weights.h5: layers/bidirectional/")
+                && err.contains("inconsistent LSTM shapes"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn garbage_is_refused_without_panicking() {

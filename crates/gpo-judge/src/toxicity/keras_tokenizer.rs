@@ -22,8 +22,13 @@ impl KerasTokenizer {
     /// Reads `tokenizer.pickle` (a pickled `keras...text.Tokenizer`).
     pub fn load(path: &Path) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        Self::from_pickle(path, &bytes)
+    }
+
+    /// [`KerasTokenizer::load`] on the pickle's bytes; `path` names the file in errors.
+    pub fn from_pickle(path: &Path, bytes: &[u8]) -> Result<Self> {
         let bad = |msg: String| Error::bad(path, msg);
-        let root = unpickle(&bytes).map_err(|e| bad(format!("pickle: {e}")))?;
+        let root = unpickle(bytes).map_err(|e| bad(format!("pickle: {e}")))?;
         let Value::Object(obj) = root else {
             return Err(bad("the pickle does not hold a Tokenizer object".into()));
         };
@@ -45,7 +50,10 @@ impl KerasTokenizer {
         };
         let string = |name: &str| match field(name)? {
             Value::Str(s) => Ok(s.to_string()),
-            other => Err(bad(format!("`{name}` is {other:?}, not a string"))),
+            other => Err(bad(format!(
+                "`{name}` is a {}, not a str",
+                other.type_name()
+            ))),
         };
         if matches!(field("char_level")?, Value::Bool(true)) {
             return Err(bad("character-level Tokenizers are not supported".into()));
@@ -71,7 +79,13 @@ impl KerasTokenizer {
                 (Value::Str(w), Value::Int(i)) if *i >= 0 => {
                     word_index.insert(w.to_string(), *i as u32);
                 }
-                _ => return Err(bad(format!("word_index entry {k:?}: {v:?}"))),
+                _ => {
+                    return Err(bad(format!(
+                        "a word_index entry maps type {} to type {}, not str to int >= 0",
+                        k.type_name(),
+                        v.type_name()
+                    )))
+                }
             }
         }
         let oov_index = match field("oov_token")? {
@@ -86,6 +100,19 @@ impl KerasTokenizer {
             lower,
             oov_index,
         })
+    }
+
+    /// A tokenizer that knows no word (every text becomes padding), for reading weights
+    /// without their pickle.
+    pub fn empty() -> Self {
+        KerasTokenizer {
+            word_index: HashMap::new(),
+            num_words: None,
+            filters: Vec::new(),
+            split: ' ',
+            lower: true,
+            oov_index: None,
+        }
     }
 
     /// Number of words in the index.
@@ -160,6 +187,19 @@ mod tests {
             lower: true,
             oov_index: None,
         }
+    }
+
+    #[test]
+    fn a_pickle_with_an_unknown_opcode_is_a_one_line_error_naming_the_file() {
+        // PROTO 4, then 0xff, which no pickle protocol defines.
+        let err = KerasTokenizer::from_pickle(Path::new("tokenizer.pickle"), &[0x80, 4, 0xff])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "tokenizer.pickle: pickle: opcode 0xff at byte 2 is not supported by this \
+             restricted unpickler"
+        );
     }
 
     #[test]

@@ -134,31 +134,46 @@ impl ToxicityModel {
     pub fn load(asset_dir: &Path) -> Result<Self> {
         let (weights, pickle) = asset_files(asset_dir);
         let tokenizer = KerasTokenizer::load(&pickle)?;
-        let h5 = H5File::open(&weights)?;
+        Self::from_parts(tokenizer, &H5File::open(&weights)?)
+    }
+
+    /// The model from its tokenizer and the datasets of its weights file, whose shapes are
+    /// checked against each other.
+    pub fn from_parts(tokenizer: KerasTokenizer, h5: &H5File) -> Result<Self> {
+        let weights = h5.path();
         let get = |name: &str, dims: usize| -> Result<(Vec<usize>, Vec<f32>)> {
             let (shape, v) = h5.read_f32(name)?;
             if shape.len() != dims {
                 return Err(crate::Error::bad(
-                    &weights,
+                    weights,
                     format!("{name}: shape {shape:?}, expected rank {dims}"),
                 ));
             }
             Ok((shape, v))
         };
         let (eshape, embedding) = get("layers/embedding/vars/0", 2)?;
+        if eshape[0] == 0 {
+            // Padding reads row 0, which must exist.
+            return Err(crate::Error::bad(
+                weights,
+                "layers/embedding/vars/0: the embedding has no rows",
+            ));
+        }
         let lstm = |dir: &str| -> Result<Lstm> {
             let p = format!("layers/bidirectional/{dir}/cell/vars");
             let (ks, kernel) = get(&format!("{p}/0"), 2)?;
             let (rs, recurrent) = get(&format!("{p}/1"), 2)?;
             let (_, bias) = get(&format!("{p}/2"), 1)?;
             let units = rs[0];
+            // Four gates of `units` each; a cell of no units would divide by zero.
+            let gates = units.checked_mul(4).filter(|&g| g > 0);
             if ks[0] != eshape[1]
-                || ks[1] != 4 * units
-                || rs[1] != 4 * units
-                || bias.len() != 4 * units
+                || Some(ks[1]) != gates
+                || Some(rs[1]) != gates
+                || Some(bias.len()) != gates
             {
                 return Err(crate::Error::bad(
-                    &weights,
+                    weights,
                     format!("{p}: inconsistent LSTM shapes {ks:?} {rs:?} {}", bias.len()),
                 ));
             }
@@ -174,7 +189,7 @@ impl ToxicityModel {
             let (_, bias) = get(&format!("layers/{name}/vars/1"), 1)?;
             if bias.len() != ks[1] {
                 return Err(crate::Error::bad(
-                    &weights,
+                    weights,
                     format!("{name}: bias/kernel mismatch"),
                 ));
             }
@@ -194,7 +209,7 @@ impl ToxicityModel {
             || out.outputs != LABELS.len()
         {
             return Err(crate::Error::bad(
-                &weights,
+                weights,
                 "dense layer shapes do not chain",
             ));
         }

@@ -8,6 +8,7 @@
 //! Opcode meanings follow CPython's `Lib/pickletools.py`.
 
 use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 /// A shared, mutable dict (pickle memoizes containers and mutates them afterwards).
@@ -50,6 +51,52 @@ pub struct Object {
 }
 
 impl Value {
+    /// Python's name of the value's type, for error messages: printing the value itself
+    /// could take pages.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::None => "None",
+            Value::Bool(_) => "bool",
+            Value::Int(_) => "int",
+            Value::Float(_) => "float",
+            Value::Str(_) => "str",
+            Value::Tuple(_) => "tuple",
+            Value::List(_) => "list",
+            Value::Dict(_) => "dict",
+            Value::Global(..) => "global",
+            Value::Object(_) => "object",
+        }
+    }
+
+    /// The address of a container (for identity), `None` for other values.
+    fn addr(&self) -> Option<*const ()> {
+        match self {
+            Value::Tuple(t) => Some(Rc::as_ptr(t).cast()),
+            Value::List(l) => Some(Rc::as_ptr(l).cast()),
+            Value::Dict(d) => Some(Rc::as_ptr(d).cast()),
+            Value::Object(o) => Some(Rc::as_ptr(o).cast()),
+            _ => None,
+        }
+    }
+
+    /// Pushes the values a container holds onto `out`.
+    fn push_children(&self, out: &mut Vec<Value>) {
+        match self {
+            Value::Tuple(t) => out.extend(t.iter().cloned()),
+            Value::List(l) => out.extend(l.borrow().iter().cloned()),
+            Value::Dict(d) => d.borrow().iter().for_each(|(k, v)| {
+                out.push(k.clone());
+                out.push(v.clone());
+            }),
+            Value::Object(o) => {
+                let o = o.borrow();
+                out.push(o.args.clone());
+                out.extend(o.state.clone());
+            }
+            _ => {}
+        }
+    }
+
     /// The dict's value under string key `key`.
     pub fn get(&self, key: &str) -> Option<Value> {
         match self {
@@ -66,6 +113,53 @@ impl Value {
 /// Why unpickling failed (a message; the caller adds the path).
 pub type PickleError = String;
 
+/// The value on top of the stack by its type, for error messages ("a list", "None").
+fn top_name(v: Option<&Value>) -> String {
+    match v.map(Value::type_name) {
+        None => "an empty stack".into(),
+        Some("None") => "None".into(),
+        Some(t) if t.starts_with(['i', 'o']) => format!("an {t}"),
+        Some(t) => format!("a {t}"),
+    }
+}
+
+/// Whether `target` (a container) is reachable from `values`: putting them into it would
+/// make it contain itself, a cycle that printing the value would never finish (and that
+/// would never be freed). Walked with a stack of its own and each container once.
+fn reaches(values: &[Value], target: &Value) -> bool {
+    let Some(goal) = target.addr() else {
+        return false;
+    };
+    let mut seen = HashSet::new();
+    let mut todo = values.to_vec();
+    while let Some(v) = todo.pop() {
+        let Some(p) = v.addr() else { continue };
+        if p == goal {
+            return true;
+        }
+        if seen.insert(p) {
+            v.push_children(&mut todo);
+        }
+    }
+    false
+}
+
+/// An error unless `values` can go into `container` without a cycle.
+fn refuse_cycle(
+    values: &[Value],
+    container: &Value,
+    op: &str,
+    at: usize,
+) -> Result<(), PickleError> {
+    if reaches(values, container) {
+        return Err(format!(
+            "{op} at byte {at} would make a {} contain itself",
+            container.type_name()
+        ));
+    }
+    Ok(())
+}
+
 /// Unpickles `data`, refusing every opcode outside the supported set.
 pub fn unpickle(data: &[u8]) -> Result<Value, PickleError> {
     Unpickler {
@@ -73,7 +167,7 @@ pub fn unpickle(data: &[u8]) -> Result<Value, PickleError> {
         pos: 0,
         stack: Vec::new(),
         marks: Vec::new(),
-        memo: Vec::new(),
+        memo: HashMap::new(),
     }
     .run()
 }
@@ -83,7 +177,8 @@ struct Unpickler<'a> {
     pos: usize,
     stack: Vec<Value>,
     marks: Vec<usize>,
-    memo: Vec<Option<Value>>,
+    /// Keyed by the index the pickle gives (any u32, not necessarily dense, as in Python).
+    memo: HashMap<usize, Value>,
 }
 
 impl Unpickler<'_> {
@@ -126,19 +221,15 @@ impl Unpickler<'_> {
             .last()
             .cloned()
             .ok_or_else(|| "memoize with an empty stack".to_string())?;
-        if self.memo.len() <= idx {
-            self.memo.resize(idx + 1, None);
-        }
-        self.memo[idx] = Some(top);
+        self.memo.insert(idx, top);
         Ok(())
     }
 
     fn memo_get(&mut self, idx: usize) -> Result<(), PickleError> {
         let v = self
             .memo
-            .get(idx)
+            .get(&idx)
             .cloned()
-            .flatten()
             .ok_or_else(|| format!("memo entry {idx} is not set"))?;
         self.stack.push(v);
         Ok(())
@@ -164,16 +255,17 @@ impl Unpickler<'_> {
                 args,
                 state: None,
             }))),
-            other => return Err(format!("cannot call {other:?}")),
+            other => return Err(format!("cannot call {}", top_name(Some(other)))),
         })
     }
 
-    fn set_items(&mut self, items: Vec<Value>) -> Result<(), PickleError> {
+    fn set_items(&mut self, items: Vec<Value>, at: usize) -> Result<(), PickleError> {
         if items.len() % 2 != 0 {
             return Err("SETITEMS with an odd number of values".into());
         }
         match self.stack.last() {
-            Some(Value::Dict(d)) => {
+            Some(top @ Value::Dict(d)) => {
+                refuse_cycle(&items, top, "SETITEMS", at)?;
                 let mut d = d.borrow_mut();
                 let mut it = items.into_iter();
                 while let (Some(k), Some(v)) = (it.next(), it.next()) {
@@ -181,7 +273,7 @@ impl Unpickler<'_> {
                 }
                 Ok(())
             }
-            other => Err(format!("SETITEMS on {other:?}")),
+            other => Err(format!("SETITEMS on {} at byte {at}", top_name(other))),
         }
     }
 
@@ -269,19 +361,24 @@ impl Unpickler<'_> {
                         self.pop_mark()?
                     };
                     match self.stack.last() {
-                        Some(Value::List(l)) => l.borrow_mut().extend(items),
-                        other => return Err(format!("APPEND on {other:?}")),
+                        Some(top @ Value::List(l)) => {
+                            refuse_cycle(&items, top, "APPEND", at)?;
+                            l.borrow_mut().extend(items)
+                        }
+                        other => {
+                            return Err(format!("APPEND on {} at byte {at}", top_name(other)))
+                        }
                     }
                 }
                 b'}' => self.stack.push(Value::Dict(Rc::new(RefCell::new(Vec::new())))),
                 b's' => {
                     let v = self.pop()?;
                     let k = self.pop()?;
-                    self.set_items(vec![k, v])?;
+                    self.set_items(vec![k, v], at)?;
                 }
                 b'u' => {
                     let items = self.pop_mark()?;
-                    self.set_items(items)?;
+                    self.set_items(items, at)?;
                 }
                 0x94 => {
                     let idx = self.memo.len();
@@ -320,8 +417,11 @@ impl Unpickler<'_> {
                 b'b' => {
                     let state = self.pop()?;
                     match self.stack.last() {
-                        Some(Value::Object(o)) => o.borrow_mut().state = Some(state),
-                        other => return Err(format!("BUILD on {other:?}")),
+                        Some(top @ Value::Object(o)) => {
+                            refuse_cycle(std::slice::from_ref(&state), top, "BUILD", at)?;
+                            o.borrow_mut().state = Some(state)
+                        }
+                        other => return Err(format!("BUILD on {} at byte {at}", top_name(other))),
                     }
                 }
                 other => {
@@ -356,6 +456,45 @@ mod tests {
         let state = o.state.clone().unwrap();
         assert!(matches!(state.get("a"), Some(Value::Int(7))));
         assert!(matches!(state.get("b"), Some(Value::Bool(true))));
+    }
+
+    #[test]
+    fn a_huge_memo_index_is_stored_without_allocating_up_to_it() {
+        // Found by `fuzz/fuzz_targets/pickle.rs`: a LONG_BINPUT index near 2^30 grew the memo
+        // (a vector) to 27 GB. Python keys its memo by index; so does this unpickler now.
+        let input = include_bytes!("../../tests/fixtures/fuzz/pickle-huge-memo-index");
+        if let Err(e) = unpickle(input) {
+            assert!(!e.contains('\n'), "{e}");
+        }
+        // PROTO 4, None, LONG_BINPUT 2^32-1, LONG_BINGET 2^32-1, TUPLE2, STOP.
+        let p = [
+            0x80, 4, b'N', b'r', 255, 255, 255, 255, b'j', 255, 255, 255, 255, 0x86, b'.',
+        ];
+        let Ok(Value::Tuple(t)) = unpickle(&p) else {
+            panic!("{:?}", unpickle(&p))
+        };
+        assert!(matches!(t[..], [Value::None, Value::None]));
+    }
+
+    #[test]
+    fn a_container_that_would_contain_itself_is_refused() {
+        // Found by `fuzz/fuzz_targets/pickle.rs` (a stack overflow): a list memoized, fetched
+        // back and appended to itself, then printed in the error of a later opcode.
+        // PROTO 4, EMPTY_LIST, MEMOIZE, BINGET 0, APPEND, None, None, SETITEM.
+        let p = [0x80, 4, b']', 0x94, b'h', 0, b'a', b'N', b'N', b's', b'.'];
+        assert_eq!(
+            unpickle(&p).unwrap_err(),
+            "APPEND at byte 6 would make a list contain itself"
+        );
+        // The same list inside a tuple, one level down.
+        let p = [0x80, 4, b']', 0x94, b'h', 0, 0x85, b'a', b'.'];
+        assert_eq!(
+            unpickle(&p).unwrap_err(),
+            "APPEND at byte 7 would make a list contain itself"
+        );
+        // Errors name the type on the stack, not its contents.
+        let p = [0x80, 4, b']', b'N', b'N', b's', b'.'];
+        assert_eq!(unpickle(&p).unwrap_err(), "SETITEMS on a list at byte 5");
     }
 
     #[test]

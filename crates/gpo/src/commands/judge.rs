@@ -1,14 +1,13 @@
 //! `gpo judge`: score exchanges, train the embedded judge's heads, time a batch.
 
-use std::io::BufRead;
 use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use gpo_assets::AssetCache;
 use gpo_judge::{
-    build_judge, load_models, reply_set, train_heads, EmbeddedJudge, Exchange, Judge, JudgeConfig,
-    JudgeKind, TrainConfig, Verdict,
+    build_judge, load_models, read_exchange_file, reply_set, train_heads, EmbeddedJudge, Exchange,
+    ExchangeRow, Judge, JudgeConfig, JudgeKind, TrainConfig, Verdict,
 };
 use serde_json::json;
 
@@ -178,39 +177,14 @@ fn emit_judgements(judge: &dyn Judge, batch: &[Exchange<'_>]) -> Result<()> {
     Ok(())
 }
 
-/// One `{"prompt", "response"}` line of the input file; other fields (labels, ids,
-/// categories, as evaluation sets carry) are ignored.
-#[derive(serde::Deserialize)]
-struct InputLine {
-    prompt: String,
-    response: String,
-}
-
-fn read_input(path: &PathBuf) -> Result<Vec<InputLine>> {
-    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let mut rows = Vec::new();
-    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let line = line.with_context(|| format!("{}: reading line {}", path.display(), i + 1))?;
-        let row: InputLine = serde_json::from_str(&line).with_context(|| {
-            format!(
-                "{} line {}: not a {{\"prompt\", \"response\"}} JSON object",
-                path.display(),
-                i + 1
-            )
-        })?;
-        rows.push(row);
-    }
-    Ok(rows)
-}
-
 fn score(args: JudgeArgs) -> Result<()> {
     if args.batch_size == 0 {
         bail!("--batch-size must be at least 1");
     }
     // Read and check everything before loading models: a bad line fails fast.
     let rows = match (&args.input, &args.prompt, &args.response) {
-        (Some(path), _, _) => read_input(path)?,
-        (None, Some(p), Some(r)) => vec![InputLine {
+        (Some(path), _, _) => read_exchange_file(path)?,
+        (None, Some(p), Some(r)) => vec![ExchangeRow {
             prompt: p.clone(),
             response: r.clone(),
         }],
@@ -231,7 +205,7 @@ fn score(args: JudgeArgs) -> Result<()> {
 }
 
 /// `gpo judge --components`: the embedded judge's score of each row and its three parts.
-fn score_with_components(opts: &JudgeOptions, rows: &[InputLine], batch: usize) -> Result<()> {
+fn score_with_components(opts: &JudgeOptions, rows: &[ExchangeRow], batch: usize) -> Result<()> {
     if opts.kind != JudgeKind::Embedded {
         bail!("--components is for the embedded judge (its score has parts); drop --judge or --components");
     }

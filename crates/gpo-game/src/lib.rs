@@ -19,6 +19,9 @@
 //!   every defender snapshot.
 //! - [`Schedule`]: alternate stages (defender first), simultaneous, or switch on the attack
 //!   success rate. [`Mode`] also plays the RLHF baselines.
+//! - [`WarmStart`] (`gpo sft`, with [`WarmStartConfig`]): the defender's safety warm start,
+//!   LoRA fine-tuning towards explicit refusals of harmful requests, resumable after every
+//!   epoch.
 //!
 //! ```no_run
 //! use std::sync::atomic::AtomicBool;
@@ -53,6 +56,7 @@ pub mod refuse_task;
 mod run;
 pub mod safety_sft;
 mod schedule;
+pub mod warm_start;
 
 pub use base_model::load_base;
 pub use chat_policy::{BaseModels, ChatPolicy, PolicySpec};
@@ -79,6 +83,7 @@ pub use policy_eval::{
 };
 pub use run::{read_evals, Outcome, Progress, RunDir, Summary};
 pub use schedule::{Role, Schedule, ScheduleState};
+pub use warm_start::{WarmStart, WarmStartConfig, WarmStartRecord, WarmStartReport};
 
 /// Errors of the game.
 #[derive(Debug, thiserror::Error)]
@@ -100,6 +105,26 @@ pub enum Error {
         /// The cause.
         source: std::io::Error,
     },
+    /// A JSON file gpo writes and reads back (a checkpoint's, a report's) is malformed.
+    #[error("{path}: {source}")]
+    Json {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The cause.
+        source: serde_json::Error,
+    },
+    /// A LoRA adapter directory could not be read or written.
+    #[error("adapter {dir}: {source}")]
+    Adapter {
+        /// The directory.
+        dir: std::path::PathBuf,
+        /// The cause (it names the file where it knows it).
+        source: gpo_lm::Error,
+    },
+    /// A checkpoint or output directory cannot be used as asked; the message names it and
+    /// the fix.
+    #[error("{0}")]
+    Checkpoint(String),
     /// The language model failed.
     #[error(transparent)]
     Lm(#[from] gpo_lm::Error),

@@ -66,6 +66,7 @@ pub use logprobs::{
 };
 pub use lora::{
     adapter_base_model, attach_lora, load_lora, merge_lora, save_lora, LoraConfig, LINEAR_MODULES,
+    MAX_RANK,
 };
 pub use model::{CausalLm, KvCache, Trainable};
 pub use pass::{Mode, Pass};

@@ -14,7 +14,6 @@ pub mod matrix_game;
 pub mod report;
 pub mod rl;
 pub mod sft;
-mod sft_checkpoint;
 pub mod tokenize;
 pub mod train;
 

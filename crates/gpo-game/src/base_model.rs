@@ -1,7 +1,7 @@
 //! Loading a player's base model by name: an asset alias, a `.gguf` file, a Hugging Face
 //! directory, or a LoRA adapter directory, which stands for the model it records
 //! (`base_model_name_or_path`) with the adapter merged into its weights. The last is how a
-//! warm start ([`crate::warm_start`], `gpo sft`) becomes
+//! warm start ([`crate::warm_start`]: `gpo sft`, or a run's `[defender.warm_start]`) becomes
 //! a game's initial defender and KL reference, and how the adapters a game then saves (which
 //! record the warm start's directory as their base) load back on the right model.
 

@@ -7,6 +7,7 @@ use gpo_rl::{KlPlacement, RlConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::schedule::{Role, Schedule};
+use crate::warm_start::WarmStartConfig;
 use crate::{Error, Result};
 
 /// The attacker's instruction of the released code (docs/method.md); `{seed}` is
@@ -181,6 +182,9 @@ pub struct DefenderConfig {
     pub helpfulness: f32,
     /// RL settings.
     pub rl: RlConfig,
+    /// The safety warm start run before the game (`[defender.warm_start]`; no epochs = none):
+    /// its adapter becomes the defender's initial model ([`crate::warm_start`]).
+    pub warm_start: WarmStartConfig,
 }
 
 impl Default for DefenderConfig {
@@ -189,6 +193,7 @@ impl Default for DefenderConfig {
             prompts: DefenderPrompts::Attacker,
             helpfulness: 0.0,
             rl: RlConfig::default(),
+            warm_start: WarmStartConfig::default(),
         }
     }
 }
@@ -351,6 +356,14 @@ impl GameConfig {
             .rl
             .validate()
             .map_err(|e| Error::Config(format!("defender.rl: {e}")))?;
+        self.defender.warm_start.validate()?;
+        if self.defender.warm_start.epochs > 0 && served(&self.models.defender) {
+            return bad(format!(
+                "defender.warm_start.epochs = {} fine-tunes the defender, but models.defender                  = \"{}\" is served: set defender.warm_start.epochs = 0, or warm-start a local \
+                 model with `gpo sft` and serve that",
+                self.defender.warm_start.epochs, self.models.defender
+            ));
+        }
         Ok(())
     }
 

@@ -169,6 +169,13 @@ impl Game {
         let defender = if let Some(target) = served {
             Defender::Served(target)
         } else {
+            if crate::warm_start::is_adapter_dir(std::path::Path::new(&cfg.models.defender)) {
+                tracing::info!(
+                    "the defender's initial model and KL reference: the adapter {} merged \
+                     into its base",
+                    cfg.models.defender
+                );
+            }
             let (d_model, d_tok) = if cfg.models.defender == cfg.models.attacker {
                 // One copy of the base weights serves both players.
                 (a.model.clone(), a_tok.clone())

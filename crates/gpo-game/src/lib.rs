@@ -19,9 +19,10 @@
 //!   every defender snapshot.
 //! - [`Schedule`]: alternate stages (defender first), simultaneous, or switch on the attack
 //!   success rate. [`Mode`] also plays the RLHF baselines.
-//! - [`WarmStart`] (`gpo sft`, with [`WarmStartConfig`]): the defender's safety warm start,
-//!   LoRA fine-tuning towards explicit refusals of harmful requests, resumable after every
-//!   epoch.
+//! - [`WarmStart`] (`gpo sft`, and a run's first stage when `[defender.warm_start]`
+//!   ([`WarmStartConfig`]) asks for epochs, see [`WarmStartPlan`]): the defender's safety
+//!   warm start, LoRA fine-tuning towards explicit refusals of harmful requests, resumable
+//!   after every epoch.
 //!
 //! ```no_run
 //! use std::sync::atomic::AtomicBool;
@@ -83,7 +84,7 @@ pub use policy_eval::{
 };
 pub use run::{read_evals, Outcome, Progress, RunDir, Summary};
 pub use schedule::{Role, Schedule, ScheduleState};
-pub use warm_start::{WarmStart, WarmStartConfig, WarmStartRecord, WarmStartReport};
+pub use warm_start::{WarmStart, WarmStartConfig, WarmStartPlan, WarmStartRecord, WarmStartReport};
 
 /// Errors of the game.
 #[derive(Debug, thiserror::Error)]
@@ -125,6 +126,14 @@ pub enum Error {
     /// the fix.
     #[error("{0}")]
     Checkpoint(String),
+    /// The defender's warm start failed; `context` names where (its directory or field).
+    #[error("{context}: {source}")]
+    WarmStart {
+        /// What was being done, naming the directory or field.
+        context: String,
+        /// The cause.
+        source: Box<Error>,
+    },
     /// The language model failed.
     #[error(transparent)]
     Lm(#[from] gpo_lm::Error),

@@ -167,6 +167,50 @@ mod tests {
     }
 
     #[test]
+    fn the_warm_start_table_is_read_set_and_checked_field_by_field() {
+        let cfg = parse_config(DEFAULT_PRESET, "preset", &[]).unwrap();
+        assert_eq!(cfg.defender.warm_start, crate::WarmStartConfig::default());
+        let cfg = parse_config(
+            "[defender.warm_start]\nepochs = 2\nmax_pairs = 3\n",
+            "x.toml",
+            &["defender.warm_start.epochs=3".into()],
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                cfg.defender.warm_start.epochs,
+                cfg.defender.warm_start.max_pairs
+            ),
+            (3, 3)
+        );
+        let err = parse_config("[defender.warm_start]\nepoch = 2\n", "x.toml", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            !err.contains('\n') && err.contains("epoch") && err.contains("x.toml"),
+            "{err}"
+        );
+        let err = parse_config("", "x.toml", &["defender.warm_start.lr=-1".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            !err.contains('\n') && err.contains("defender.warm_start.lr = -1 must be"),
+            "{err}"
+        );
+        let err = parse_config(
+            "mode = \"rlhf-attacker\"\n",
+            "x.toml",
+            &[
+                "models.defender=\"server:m@http://h/v1\"".into(),
+                "defender.warm_start.epochs=1".into(),
+            ],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("defender.warm_start.epochs = 1"), "{err}");
+    }
+
+    #[test]
     fn a_file_that_sets_nothing_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("empty.toml");

@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! RUN_DIR/config.toml        the resolved configuration
+//! RUN_DIR/warm-start/        the defender's warm start, when the config asks for one
 //! RUN_DIR/metrics.jsonl      one StepRecord per step
 //! RUN_DIR/samples.jsonl      every exchange of every step
 //! RUN_DIR/eval.jsonl         EvalRecords (step 0 = before training)
@@ -21,6 +22,7 @@ use crate::config::{Anchor, GameConfig, Iterate};
 use crate::eval::{Change, EvalRecord};
 use crate::game::{Game, StepRecord};
 use crate::schedule::{Role, ScheduleState};
+use crate::warm_start::WarmStartRecord;
 use crate::{Error, Result};
 
 /// What the loop reports as it goes.
@@ -59,6 +61,11 @@ pub struct Summary {
     /// were recorded without their answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub change: Option<Change>,
+    /// The warm start the defender started from, when `models.defender` is an adapter that
+    /// a warm start wrote (the run's own `warm-start/`, or a `gpo sft` output); absent
+    /// otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub defender_warm_start: Option<WarmStartRecord>,
 }
 
 impl Summary {
@@ -78,6 +85,7 @@ impl Summary {
             before: before.without_answers(),
             after: after.without_answers(),
             change,
+            defender_warm_start: None,
         })
     }
 }
@@ -120,12 +128,21 @@ impl RunDir {
             )));
         }
         std::fs::create_dir_all(path).map_err(io(path))?;
+        let run = RunDir {
+            path: path.to_path_buf(),
+        };
+        run.write_config(cfg)?;
+        Ok(run)
+    }
+
+    /// Writes `cfg` as the run's `config.toml` (atomically).
+    pub(crate) fn write_config(&self, cfg: &GameConfig) -> Result<()> {
         let text = toml::to_string(cfg)
             .map_err(|e| Error::Config(format!("serialising the config: {e}")))?;
-        gpo_lm::write_atomic(&path.join("config.toml"), text.as_bytes())?;
-        Ok(RunDir {
-            path: path.to_path_buf(),
-        })
+        Ok(gpo_lm::write_atomic(
+            &self.path.join("config.toml"),
+            text.as_bytes(),
+        )?)
     }
 
     /// Opens an existing run and reads its configuration.
@@ -406,7 +423,8 @@ impl Game {
                     run.file("eval.jsonl").display()
                 ))
             })?;
-        let summary = Summary::new(self.cfg.mode, self.step, before, after)?;
+        let mut summary = Summary::new(self.cfg.mode, self.step, before, after)?;
+        summary.defender_warm_start = WarmStartRecord::of_defender(&self.cfg.models.defender);
         let json = serde_json::to_vec_pretty(&summary).map_err(|e| Error::Data(e.to_string()))?;
         gpo_lm::write_atomic(&run.file("summary.json"), &json)?;
         Ok(Outcome::Finished(Box::new(summary)))

@@ -6,7 +6,8 @@
 //! defender almost never refuses explicitly on its own (1 of 400 HarmBench answers), so RL
 //! has no explicit refusal to reinforce.
 //!
-//! [`WarmStart`] runs one (`gpo sft`); it checkpoints after
+//! [`WarmStart`] runs one (`gpo sft`, and `gpo train` as the first stage of a run whose
+//! `[defender.warm_start]` asks for epochs, see [`WarmStartPlan`]); it checkpoints after
 //! every epoch in `OUT.partial/` and, started again with the same settings, resumes after the
 //! last finished epoch with the same pairs and shuffles.
 
@@ -14,6 +15,7 @@ mod checkpoint;
 mod config;
 mod pairs;
 mod report;
+mod stage;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -29,6 +31,7 @@ use pairs::Io;
 
 pub use config::{BadSetting, WarmStartConfig};
 pub use report::{WarmStartRecord, WarmStartReport, REPORT_FILE};
+pub use stage::{WarmStartPlan, WARM_START_DIR};
 
 /// Whether `dir` holds a LoRA adapter in PEFT's layout.
 pub(crate) fn is_adapter_dir(dir: &Path) -> bool {

@@ -51,14 +51,16 @@ pub enum Command {
     /// Prompt diversity (docs/method.md): set self-BLEU and embedding similarity of FILE, or each
     /// prompt of FILE against a growing history (--history).
     Diversity(DiversityArgs),
-    /// Play the GPO game (or an RLHF baseline) from a TOML config; prints the before/after
-    /// summary. Without CONFIG, the built-in CPU preset (examples/cpu-smollm2.toml).
+    /// Play the GPO game (or an RLHF baseline) from a TOML config, after the defender's warm
+    /// start when [defender.warm_start] asks for one; prints the before/after summary.
+    /// Without CONFIG, the built-in CPU preset (examples/cpu-smollm2.toml).
     Train(TrainArgs),
     /// Train one player by RL on a verifiable reward (a check that RL learns): one JSON line per iteration.
     Rl(RlArgs),
     /// The defender's safety warm start: LoRA fine-tuning on explicit refusals of harmful
     /// training requests and the model's own answers to benign ones (alarming-sounding
     /// look-alikes included); writes an adapter for `gpo eval defender` and prints a summary.
+    /// The same stage `gpo train` runs first with [defender.warm_start].
     Sft(SftArgs),
     /// The paper's theory on a finite game: KL-proximal (multiplicative-weights) play from
     /// uniform policies; prints the Nash gaps of the averaged and last iterates (last line: summary).

@@ -179,6 +179,82 @@ fn a_killed_and_resumed_run_matches_an_uninterrupted_one() {
     }
 }
 
+#[test]
+fn a_warm_start_runs_first_resumes_and_becomes_the_initial_defender() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = tiny_config(dir.path());
+    // The same warm start as `gpo sft` with these flags: with 2 pairs a side, both sides are
+    // written requests, whatever the game's seeds.
+    let sft = dir.path().join("sft");
+    let flags = [
+        "--epochs",
+        "2",
+        "--max-pairs",
+        "2",
+        "--sharegpt",
+        "0",
+        "--max-new-tokens",
+        "4",
+        "--lora-rank",
+        "2",
+        "--batch-size",
+        "4",
+        "--seed",
+        "3",
+    ];
+    let mut args = vec!["sft", "--out", sft.to_str().unwrap()];
+    args.extend(flags);
+    common::stdout_lines(&gpo(&args));
+
+    let run = dir.path().join("run");
+    let table = "defender.warm_start={epochs=2,max_pairs=2,sharegpt=0,max_new_tokens=4,\
+                 lora_rank=2,batch_size=4}";
+    let mut child = gpo_command()
+        .args(["train", cfg.to_str().unwrap(), "--run-dir"])
+        .arg(&run)
+        .args(["--set", "steps=2", "--set", table])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn gpo");
+    // Killed once its first epoch is committed (or later: the resume then has less to do).
+    let progress = run.join("warm-start.partial/progress.json");
+    let t0 = Instant::now();
+    while !std::fs::read_to_string(&progress).is_ok_and(|t| t.contains("\"epochs_done\":1"))
+        && !run.join("warm-start").exists()
+    {
+        assert!(t0.elapsed() < Duration::from_secs(600), "no epoch finished");
+        assert!(child.try_wait().unwrap().is_none(), "the run ended early");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().unwrap();
+    let summary = &common::stdout_lines(&gpo(&["train", "--resume", run.to_str().unwrap()]))[0];
+
+    let warm = std::fs::canonicalize(run.join("warm-start")).unwrap();
+    let warm_s = warm.to_str().unwrap();
+    let read = |p: &Path| std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    assert_eq!(
+        read(&warm.join("adapter_model.safetensors")),
+        read(&sft.join("adapter_model.safetensors")),
+        "the game's warm start differs from gpo sft's"
+    );
+    assert!(!run.join("warm-start.partial").exists());
+    let config = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(
+        config.contains(&format!("defender = \"{warm_s}\"")),
+        "{config}"
+    );
+    let record = &summary["defender_warm_start"];
+    assert_eq!(record["adapter"], warm_s, "{summary}");
+    assert_eq!(record["epochs"], 2, "{summary}");
+    assert_eq!(record["harmful_pairs"], 2, "{summary}");
+    // The game's adapters record the warm start as their base.
+    let snapshot = read(&run.join("snapshots/defender/step-000002/adapter_config.json"));
+    let snapshot: serde_json::Value = serde_json::from_slice(&snapshot).unwrap();
+    assert_eq!(snapshot["base_model_name_or_path"], warm_s);
+}
+
 /// Asserts a clean failure before training: non-zero exit, one `error:` line naming
 /// `needle`, no run directory left behind.
 fn assert_fails_before_training(args: &[&str], run_dir: &Path, needle: &str) {
@@ -208,6 +284,12 @@ fn bad_configurations_fail_before_training() {
         assert_fails_before_training(&args, &rd, needle);
     };
     with_sets(&["stepz=3"], "stepz");
+    with_sets(&["defender.warm_start.epoch=2"], "epoch");
+    with_sets(
+        &["defender.warm_start.epochs=1", "defender.warm_start.lr=0"],
+        "defender.warm_start.lr = 0 must be",
+    );
+    assert!(!rd.exists());
     assert_fails_before_training(
         &["train", "/nonexistent/game.toml", "--run-dir", rd_s],
         &rd,

@@ -1,5 +1,6 @@
-//! `gpo sft`: the defender's safety warm start ([`gpo_game::WarmStart`]). This module only
-//! reads the flags and prints the result.
+//! `gpo sft`: the defender's safety warm start ([`gpo_game::WarmStart`]), the same stage a
+//! game runs first when its `[defender.warm_start]` asks for epochs. This module only reads
+//! the flags and prints the result.
 
 use std::path::PathBuf;
 

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use gpo_game::{Game, Outcome, Progress, RunDir};
+use gpo_game::{Game, Outcome, Progress, RunDir, WarmStartPlan};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Arguments of `gpo train`.
@@ -19,14 +19,16 @@ pub struct TrainArgs {
     /// Where the run goes (default: the config's run_dir, else `runs/gpo-<seed>-<time>`).
     #[arg(long)]
     run_dir: Option<PathBuf>,
-    /// Continue the run in this directory from its last checkpoint.
+    /// Continue the run in this directory from its last checkpoint (a run stopped in its
+    /// defender's warm start continues that after its last finished epoch, then plays).
     #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["config", "set", "run_dir"])]
     resume: Option<PathBuf>,
 }
 
-/// Runs the game; one JSON line (the summary) on stdout at the end.
+/// Runs the game (after the defender's warm start, when the config asks for one and the
+/// run has not done it yet); one JSON line (the summary) on stdout at the end.
 pub fn run(args: TrainArgs) -> Result<()> {
-    let (run, cfg, resume) = match &args.resume {
+    let (run, mut cfg, resume) = match &args.resume {
         Some(dir) => {
             let (run, cfg) = RunDir::open(dir)
                 .with_context(|| format!("opening the run in {}", dir.display()))?;
@@ -60,8 +62,30 @@ pub fn run(args: TrainArgs) -> Result<()> {
     };
     let cache = gpo_assets::AssetCache::from_env().context("locating the asset cache")?;
     let steps = cfg.steps;
+    let run_path = match &run {
+        Ok(run) => run.path.clone(),
+        Err(dir) => dir.clone(),
+    };
+    let run = match WarmStartPlan::for_run(&cfg, &run_path) {
+        WarmStartPlan::Skip => run,
+        plan => {
+            if plan == WarmStartPlan::Train {
+                // A config that cannot load fails now, not after the warm start.
+                tracing::info!("checking that models, judge and data load");
+                drop(Game::build(cfg.clone(), &cache)?);
+            }
+            // The run exists from its first stage on, so that `--resume` continues it.
+            let run = match run {
+                Ok(run) => run,
+                Err(dir) => RunDir::create(&dir, &cfg)?,
+            };
+            run.warm_start_defender(&mut cfg, &cache)?;
+            Ok(run)
+        }
+    };
     tracing::info!("loading models, judge and data");
-    // Everything that can fail to load does so here, before the run directory exists.
+    // Everything that can fail to load does so here, before the run directory exists (unless
+    // a warm start made it).
     let mut game = Game::build(cfg.clone(), &cache)?;
     let run = match run {
         Ok(run) => run,

@@ -21,7 +21,7 @@ pub struct SftArgs {
     #[arg(long)]
     out: PathBuf,
     /// Passes over the pairs.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 3)]
     epochs: usize,
     /// Learning rate of the LoRA adapters (constant).
     #[arg(long, allow_negative_numbers = true, default_value_t = WarmStartConfig::default().lr)]

@@ -100,7 +100,17 @@ fn conversations(cache: &AssetCache) -> Result<Vec<Conversation>> {
 /// The `sharegpt-heldout` set, in the order of the id list. A listed conversation missing
 /// from the asset is an error (the asset is pinned, so this means a corrupted cache).
 pub fn sharegpt_heldout(cache: &AssetCache) -> Result<Vec<String>> {
+    heldout_of(&conversations(cache)?)
+}
+
+/// `sharegpt-heldout` and `sharegpt-train` from one read of the asset (each function alone
+/// decodes all of it).
+pub fn sharegpt_heldout_and_train(cache: &AssetCache) -> Result<(Vec<String>, Vec<String>)> {
     let convs = conversations(cache)?;
+    Ok((heldout_of(&convs)?, train_of(&convs)))
+}
+
+fn heldout_of(convs: &[Conversation]) -> Result<Vec<String>> {
     let by_id: std::collections::HashMap<&str, &Conversation> =
         convs.iter().map(|c| (c.id.as_str(), c)).collect();
     lines(SHAREGPT_HELDOUT_IDS)
@@ -123,7 +133,10 @@ pub fn sharegpt_heldout(cache: &AssetCache) -> Result<Vec<String>> {
 /// The `sharegpt-train` set: up to [`SHAREGPT_TRAIN_MAX`] usable first turns, in file order,
 /// of conversations outside every held-out group, none equal to an evaluation prompt.
 pub fn sharegpt_train(cache: &AssetCache) -> Result<Vec<String>> {
-    let convs = conversations(cache)?;
+    Ok(train_of(&conversations(cache)?))
+}
+
+fn train_of(convs: &[Conversation]) -> Vec<String> {
     let held_ids: HashSet<String> = lines(SHAREGPT_HELDOUT_IDS).into_iter().collect();
     let held_groups: HashSet<&str> = convs
         .iter()
@@ -146,7 +159,7 @@ pub fn sharegpt_train(cache: &AssetCache) -> Result<Vec<String>> {
             out.push(t.to_string());
         }
     }
-    Ok(out)
+    out
 }
 
 /// Word-set Jaccard similarity at or above which a training prompt counts as a paraphrase

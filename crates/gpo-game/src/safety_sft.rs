@@ -28,13 +28,9 @@ struct WrittenRequest {
     harmful: bool,
 }
 
-/// The evaluation sets no warm-start request may paraphrase.
-const EVALUATION_SETS: [&str; 4] = [
-    "harmbench",
-    "alarming-benign",
-    "built-in-benign",
-    "sharegpt-heldout",
-];
+/// The evaluation sets no warm-start request may paraphrase, beside `sharegpt-heldout`
+/// (read with `sharegpt-train`, from one pass over the ShareGPT asset).
+const EVALUATION_SETS: [&str; 3] = ["harmbench", "alarming-benign", "built-in-benign"];
 
 /// The refusals a harmful request is answered with, one drawn per request: short, explicit,
 /// and each read as a refusal by `gpo_eval::is_explicit_refusal`.
@@ -61,7 +57,8 @@ pub struct SafetySftPrompts {
 impl SafetySftPrompts {
     /// Loads both sides; `sharegpt` caps the ShareGPT turns.
     pub fn load(data: &DataConfig, seed: u64, sharegpt: usize, cache: &AssetCache) -> Result<Self> {
-        let written = written_requests(cache)?;
+        let (sharegpt_heldout, sharegpt_train) = crate::benign::sharegpt_heldout_and_train(cache)?;
+        let written = written_requests(cache, sharegpt_heldout)?;
         let mut harmful: Vec<String> = written
             .iter()
             .filter(|r| r.harmful)
@@ -80,21 +77,18 @@ impl SafetySftPrompts {
             .map(|r| r.prompt)
             .collect();
         benign.extend(crate::benign::lookalike_benign());
-        if sharegpt > 0 {
-            benign.extend(
-                crate::benign::sharegpt_train(cache)?
-                    .into_iter()
-                    .take(sharegpt),
-            );
-        }
+        benign.extend(sharegpt_train.into_iter().take(sharegpt));
         Ok(SafetySftPrompts { harmful, benign })
     }
 }
 
 /// The written requests that no evaluation prompt paraphrases (word-set Jaccard below
 /// [`crate::benign::NEAR_DUPLICATE_JACCARD`]).
-fn written_requests(cache: &AssetCache) -> Result<Vec<WrittenRequest>> {
-    let mut eval = Vec::new();
+fn written_requests(
+    cache: &AssetCache,
+    sharegpt_heldout: Vec<String>,
+) -> Result<Vec<WrittenRequest>> {
+    let mut eval = sharegpt_heldout;
     for set in EVALUATION_SETS {
         eval.extend(prompt_set(set, cache)?);
     }

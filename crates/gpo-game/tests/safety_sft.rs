@@ -56,3 +56,12 @@ fn the_warm_start_never_sees_an_evaluation_prompt() {
         }
     }
 }
+
+#[test]
+fn one_read_of_sharegpt_gives_both_of_its_sets() {
+    let cache = AssetCache::from_env().unwrap();
+    cache.fetch(Asset::ShareGpt).unwrap();
+    let (heldout, train) = gpo_game::benign::sharegpt_heldout_and_train(&cache).unwrap();
+    assert_eq!(heldout, gpo_game::benign::sharegpt_heldout(&cache).unwrap());
+    assert_eq!(train, gpo_game::benign::sharegpt_train(&cache).unwrap());
+}

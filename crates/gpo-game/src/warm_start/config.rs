@@ -34,11 +34,12 @@ pub struct WarmStartConfig {
 
 impl Default for WarmStartConfig {
     /// No epochs; otherwise `gpo sft`'s defaults: lr 2e-4, batches of 16 in micro-batches
-    /// of 4, rank 16, 330 harmful prompts, 350 ShareGPT turns, benign answers cut to 16
-    /// tokens. The last three are run f1 of docs/benchmarks/defender.md ("The safety warm
-    /// start"): about two benign pairs per harmful one kept alarming-benign over-refusal
-    /// lowest at the same attack success, and the refuse-or-answer decision sits in the
-    /// opening tokens, so 16-token targets teach it at a fifth of the cost of 48.
+    /// of 4, rank 16, 250 harmful prompts, 350 ShareGPT turns, benign answers cut to 16
+    /// tokens. The last three are run f2 of docs/benchmarks/defender.md ("The safety warm
+    /// start"): about 2.5 benign pairs per harmful one kept over-refusal inside the +0.10
+    /// bound on both benign sets with HarmBench attack success well below the initial
+    /// model's, and the refuse-or-answer decision sits in the opening tokens, so 16-token
+    /// targets teach it at a fifth of the cost of 48.
     fn default() -> Self {
         WarmStartConfig {
             epochs: 0,
@@ -46,7 +47,7 @@ impl Default for WarmStartConfig {
             batch_size: 16,
             micro_batch_size: 4,
             lora_rank: 16,
-            harmful: 330,
+            harmful: 250,
             sharegpt: 350,
             max_new_tokens: 16,
             max_pairs: 0,

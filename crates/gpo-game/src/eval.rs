@@ -199,6 +199,7 @@ impl Game {
             diversity_embedding: div_emb,
             defender_harmful: Some(harmful_eval(seeds, raw, &raw_p, t)?),
             defender_benign: Some(benign_eval(benign, b_answers, &complies, trained_on)?),
+            attacker_success: Some(attack_success(&current_p, t, 1, &Bootstrap::default())?),
         })
     }
 }

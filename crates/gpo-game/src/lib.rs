@@ -49,6 +49,7 @@ mod defender;
 pub mod defender_reward;
 mod diversity;
 mod eval;
+pub mod exploit;
 mod game;
 mod load;
 mod player;

@@ -155,6 +155,30 @@ mod tests {
     }
 
     #[test]
+    fn harmbench_seeds_train_only_an_attacker_against_a_frozen_defender() {
+        let parse = |sets: &[&str]| {
+            let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+            parse_config(DEFAULT_PRESET, "preset", &sets)
+        };
+        let e = parse(&["data.seeds=harmbench"]).unwrap_err().to_string();
+        assert!(
+            e.contains("data.seeds") && e.contains("rlhf-attacker"),
+            "{e}"
+        );
+        // The preset's warm start would learn to refuse HarmBench prompts.
+        let e = parse(&["data.seeds=harmbench", "mode=rlhf-attacker"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("defender.warm_start.epochs"), "{e}");
+        parse(&[
+            "data.seeds=harmbench",
+            "mode=rlhf-attacker",
+            "defender.warm_start.epochs=0",
+        ])
+        .unwrap();
+    }
+
+    #[test]
     fn an_unknown_key_is_named() {
         let err = parse_config("stepz = 3\n", "x.toml", &[])
             .unwrap_err()

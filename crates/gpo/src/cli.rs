@@ -6,6 +6,7 @@ use crate::commands::crossplay::CrossplayArgs;
 use crate::commands::diversity::DiversityArgs;
 use crate::commands::embed::EmbedArgs;
 use crate::commands::eval::EvalArgs;
+use crate::commands::exploit::ExploitArgs;
 use crate::commands::judge::JudgeArgs;
 use crate::commands::matrix_game::MatrixGameArgs;
 use crate::commands::report::ReportArgs;
@@ -74,4 +75,8 @@ pub enum Command {
     /// Every attacker snapshot of a run against every defender snapshot on its held-out
     /// seeds: writes RUN_DIR/crossplay.json (attack success matrix, exploitability).
     Crossplay(CrossplayArgs),
+    /// How exploitable a defender is: train a fresh attacker (the rlhf-attacker game,
+    /// diversity on) against it frozen, and report the attack success it reaches on held-out
+    /// seeds with intervals, and its curve (a lower bound on the true exploitability).
+    Exploit(ExploitArgs),
 }

@@ -7,34 +7,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{gpo, gpo_command, tiny_config};
-
-/// The lines of a JSONL file with wall-clock fields removed.
-fn deterministic_lines(path: &Path) -> Vec<serde_json::Value> {
-    fn strip(v: &mut serde_json::Value) {
-        if let Some(o) = v.as_object_mut() {
-            for k in ["times", "tokens_per_s"] {
-                o.remove(k);
-            }
-            for (_, x) in o.iter_mut() {
-                strip(x);
-            }
-        }
-    }
-    std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .lines()
-        .map(|l| {
-            let mut v: serde_json::Value = serde_json::from_str(l).expect("JSON line");
-            strip(&mut v);
-            v
-        })
-        .collect()
-}
-
-fn count_lines(path: &Path) -> usize {
-    std::fs::read_to_string(path).map_or(0, |t| t.lines().count())
-}
+use common::{count_lines, deterministic_lines, gpo, gpo_command, tiny_config};
 
 #[test]
 fn a_killed_and_resumed_run_matches_an_uninterrupted_one() {

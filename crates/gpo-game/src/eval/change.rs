@@ -232,6 +232,7 @@ mod tests {
                 responses: stats,
                 answers: benign_answers,
             }),
+            attacker_success: None,
         }
     }
 

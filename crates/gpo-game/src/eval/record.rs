@@ -36,6 +36,10 @@ pub struct EvalRecord {
     /// should answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub defender_benign: Option<BenignEval>,
+    /// `attacker_asr` with its bootstrap 95% interval over the seeds: what `gpo exploit`
+    /// reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attacker_success: Option<Estimate>,
 }
 
 impl EvalRecord {

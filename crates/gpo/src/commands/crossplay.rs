@@ -13,6 +13,10 @@ pub struct CrossplayArgs {
     /// Play on the first N held-out seeds of the run (default: all of them).
     #[arg(long, value_name = "N")]
     seeds: Option<usize>,
+    /// Also play the attacker another run reports against this run's defenders: a `gpo
+    /// exploit` run (a fresh attacker) or any game run (repeatable).
+    #[arg(long = "attacker", value_name = "RUN_DIR")]
+    attackers: Vec<PathBuf>,
 }
 
 /// Writes RUN_DIR/crossplay.json and prints the same object as one JSON line.
@@ -30,10 +34,17 @@ pub fn run(args: CrossplayArgs) -> Result<()> {
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let cp = gpo_game::crossplay(&run, &cfg, &cache, args.seeds, |done, total| {
-        bar.set_length(total as u64);
-        bar.set_position(done as u64);
-    })?;
+    let cp = gpo_game::crossplay(
+        &run,
+        &cfg,
+        &cache,
+        args.seeds,
+        &args.attackers,
+        |done, total| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        },
+    )?;
     bar.finish_and_clear();
     let path = run.path.join("crossplay.json");
     cp.write(&path)

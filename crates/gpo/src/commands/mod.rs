@@ -7,10 +7,12 @@ pub mod crossplay;
 pub mod diversity;
 pub mod embed;
 pub mod eval;
+pub mod exploit;
 pub mod generate;
 pub mod judge;
 pub mod logprobs;
 pub mod matrix_game;
+mod play;
 pub mod report;
 pub mod rl;
 pub mod sft;
@@ -39,6 +41,7 @@ pub fn run(command: Command) -> Result<()> {
         Command::Report(a) => report::run(a),
         Command::Eval(a) => eval::run(a),
         Command::Crossplay(a) => crossplay::run(a),
+        Command::Exploit(a) => exploit::run(a),
     }
 }
 

@@ -1,12 +1,9 @@
 //! `gpo train`: play the GPO game (or a baseline) and print the before/after summary.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use gpo_game::{Game, Outcome, Progress, RunDir, WarmStartPlan};
-use indicatif::{ProgressBar, ProgressStyle};
+use gpo_game::{Game, Outcome, RunDir, WarmStartPlan};
 
 /// Arguments of `gpo train`.
 #[derive(Debug, clap::Args)]
@@ -92,44 +89,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         Err(dir) => RunDir::create(&dir, &cfg)?,
     };
 
-    let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = stop.clone();
-        ctrlc::set_handler(move || {
-            if stop.swap(true, Ordering::SeqCst) {
-                eprintln!("\nsecond interrupt: exiting without a checkpoint");
-                std::process::exit(130);
-            }
-            eprintln!("\ninterrupted: finishing this step and saving a checkpoint (Ctrl-C again to quit now)");
-        })
-        .context("installing the Ctrl-C handler")?;
-    }
-    let bar = ProgressBar::new(steps);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} step {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    let outcome = game.run(&run, resume, &stop, |p| match p {
-        Progress::Step(r) => {
-            bar.set_position(r.step);
-            bar.set_message(format!(
-                "P(unsafe) {:.3}  ASR {:.2}  self-BLEU {:.3}",
-                r.p_unsafe, r.attack_success_rate, r.self_bleu
-            ));
-        }
-        Progress::Eval(e) => bar.println(format!(
-            "eval @ {}: defender ASR {:.3}, attacker ASR vs initial {:.3}, diversity {:.3}/{:.3}",
-            e.step,
-            e.defender_asr,
-            e.attacker_asr_vs_initial,
-            e.diversity_self_bleu,
-            e.diversity_embedding
-        )),
-        Progress::Checkpoint(s) => tracing::debug!(step = s, "checkpoint written"),
-    })?;
-    bar.finish_and_clear();
+    let outcome = super::play::play(&mut game, &run, resume, steps, |_| Ok(()))?;
     match outcome {
         Outcome::Finished(summary) => {
             let mut line = serde_json::to_value(&summary)?;

@@ -124,3 +124,31 @@ pub fn train_heads(dir: &Path) -> String {
     ]));
     heads_s
 }
+
+/// The lines of a JSONL file with wall-clock fields removed.
+pub fn deterministic_lines(path: &Path) -> Vec<serde_json::Value> {
+    fn strip(v: &mut serde_json::Value) {
+        if let Some(o) = v.as_object_mut() {
+            for k in ["times", "tokens_per_s"] {
+                o.remove(k);
+            }
+            for (_, x) in o.iter_mut() {
+                strip(x);
+            }
+        }
+    }
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).expect("JSON line");
+            strip(&mut v);
+            v
+        })
+        .collect()
+}
+
+/// Lines in a file (0 when it does not exist yet).
+pub fn count_lines(path: &Path) -> usize {
+    std::fs::read_to_string(path).map_or(0, |t| t.lines().count())
+}

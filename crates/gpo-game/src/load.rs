@@ -192,8 +192,13 @@ mod tests {
 
     #[test]
     fn the_warm_start_table_is_read_set_and_checked_field_by_field() {
+        // The preset turns the warm start on and keeps every other default.
         let cfg = parse_config(DEFAULT_PRESET, "preset", &[]).unwrap();
-        assert_eq!(cfg.defender.warm_start, crate::WarmStartConfig::default());
+        let on = crate::WarmStartConfig {
+            epochs: 3,
+            ..Default::default()
+        };
+        assert_eq!(cfg.defender.warm_start, on);
         let cfg = parse_config(
             "[defender.warm_start]\nepochs = 2\nmax_pairs = 3\n",
             "x.toml",

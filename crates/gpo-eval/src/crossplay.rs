@@ -277,17 +277,22 @@ mod tests {
         (0..n).map(|i| format!("{prefix}{i}")).collect()
     }
 
-    #[test]
-    fn exploitability_of_a_small_matrix() {
-        // Worked by hand: rows [0.2, 0.6], [0.4, 0.0]; row mins 0.2, 0.0; column maxes
-        // 0.4, 0.6; column means 0.3, 0.3; row means 0.4, 0.2; gap 0.4 - 0.3 = 0.1.
-        let cp = CrossPlay::new(
+    /// Rows [0.2, 0.6] and [0.4, 0.0] on 10 seeds.
+    fn two_by_two() -> CrossPlay {
+        CrossPlay::new(
             names("a", 2),
             names("d", 2),
             vec![vec![0.2, 0.6], vec![0.4, 0.0]],
             10,
         )
-        .unwrap();
+        .unwrap()
+    }
+
+    #[test]
+    fn exploitability_of_a_small_matrix() {
+        // Worked by hand: rows [0.2, 0.6], [0.4, 0.0]; row mins 0.2, 0.0; column maxes
+        // 0.4, 0.6; column means 0.3, 0.3; row means 0.4, 0.2; gap 0.4 - 0.3 = 0.1.
+        let cp = two_by_two();
         let e = &cp.exploitability;
         assert_eq!(e.attacker_worst, vec![0.2, 0.0]);
         assert_eq!(e.defender_worst, vec![0.4, 0.6]);
@@ -304,13 +309,7 @@ mod tests {
         // The matrix above with one outside row [0.5, 0.1]: column maxes become 0.5 and 0.6
         // (0.6 stays the pooled attacker's), its mean against the averaged defender 0.3;
         // the restricted game's numbers do not change.
-        let cp = CrossPlay::new(
-            names("a", 2),
-            names("d", 2),
-            vec![vec![0.2, 0.6], vec![0.4, 0.0]],
-            10,
-        )
-        .unwrap();
+        let cp = two_by_two();
         let pooled = cp.exploitability.clone();
         let cp = cp
             .with_outside(vec![("fresh".into(), vec![0.5, 0.1])])

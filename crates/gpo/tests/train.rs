@@ -7,7 +7,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{count_lines, deterministic_lines, gpo, gpo_command, tiny_config};
+use common::{deterministic_lines, gpo, gpo_command, kill_after_lines, tiny_config};
 
 #[test]
 fn a_killed_and_resumed_run_matches_an_uninterrupted_one() {
@@ -72,28 +72,12 @@ fn a_killed_and_resumed_run_matches_an_uninterrupted_one() {
     assert_eq!(summary["steps"], 4);
 
     let killed = dir.path().join("killed");
-    let mut child = gpo_command()
-        .args(["train", cfg_s, "--run-dir", killed.to_str().unwrap()])
-        .args(["--set", mixed])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn gpo");
-    let metrics = killed.join("metrics.jsonl");
-    let t0 = Instant::now();
-    while count_lines(&metrics) < 2 {
-        assert!(
-            t0.elapsed() < Duration::from_secs(900),
-            "the run made no progress"
-        );
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the run ended before it was killed"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child.kill().expect("SIGKILL");
-    child.wait().unwrap();
+    let args: Vec<String> = ["train", cfg_s, "--run-dir", killed.to_str().unwrap()]
+        .into_iter()
+        .chain(["--set", mixed])
+        .map(String::from)
+        .collect();
+    kill_after_lines(&args, &killed.join("metrics.jsonl"), 2);
     // A snapshot saved after the last checkpoint (a kill between the two leaves one) belongs
     // to steps the resumed run plays again: it must not survive into their evaluations.
     let stale = killed.join("snapshots/attacker/step-000099");

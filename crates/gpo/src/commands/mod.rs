@@ -45,6 +45,14 @@ pub fn run(command: Command) -> Result<()> {
     }
 }
 
+/// A fresh run directory's default name: `runs/KIND-SEED-UNIXTIME`.
+pub fn default_run_dir(kind: &str, seed: u64) -> std::path::PathBuf {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    std::path::PathBuf::from(format!("runs/{kind}-{seed}-{secs}"))
+}
+
 /// Prints one JSON object as a line on stdout.
 pub fn emit(value: &serde_json::Value) -> Result<()> {
     use std::io::Write;

@@ -40,12 +40,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             };
             let dir = match (&args.run_dir, &cfg.run_dir) {
                 (Some(d), _) | (None, Some(d)) => d.clone(),
-                (None, None) => {
-                    let secs = std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map_or(0, |d| d.as_secs());
-                    PathBuf::from(format!("runs/gpo-{}-{secs}", cfg.seed))
-                }
+                (None, None) => super::default_run_dir("gpo", cfg.seed),
             };
             if dir.join("config.toml").exists() {
                 bail!(

@@ -152,3 +152,29 @@ pub fn deterministic_lines(path: &Path) -> Vec<serde_json::Value> {
 pub fn count_lines(path: &Path) -> usize {
     std::fs::read_to_string(path).map_or(0, |t| t.lines().count())
 }
+
+/// Spawns `gpo ARGS` and SIGKILLs it once `path` has at least `lines` lines (a run killed
+/// mid-way); fails when the run ends first or makes no progress in 15 minutes.
+pub fn kill_after_lines(args: &[String], path: &Path, lines: usize) {
+    use std::time::{Duration, Instant};
+    let mut child = gpo_command()
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn gpo");
+    let t0 = Instant::now();
+    while count_lines(path) < lines {
+        assert!(
+            t0.elapsed() < Duration::from_secs(900),
+            "the run made no progress"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it was killed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().unwrap();
+}

@@ -53,8 +53,15 @@ fn load_at_depth(
         gpo_lm::merge_lora(&mut lm.model)?;
         return Ok(lm);
     }
-    let path = match resolve_model(name, cache).map_err(|e| setup(e.to_string()))? {
+    let context = || format!("model `{name}`");
+    let path = match resolve_model(name, cache).map_err(|source| Error::Fetch {
+        context: context(),
+        source,
+    })? {
         ModelSource::Gguf(p) | ModelSource::HfDir(p) => p,
     };
-    gpo_lm::load_model(&path, opts).map_err(|e| setup(e.to_string()))
+    gpo_lm::load_model(&path, opts).map_err(|source| Error::Model {
+        context: context(),
+        source,
+    })
 }

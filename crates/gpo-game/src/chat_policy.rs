@@ -236,7 +236,10 @@ impl ChatPolicy {
     ) -> Result<ChatPolicy> {
         if let PolicySpec::Served { model, url } = spec {
             let client = gpo_openai::Client::new(url, model, "policy URL", "policy model")
-                .map_err(|e| Error::Setup(format!("policy `{name}`: {e}")))?;
+                .map_err(|source| Error::Served {
+                    context: format!("policy `{name}`"),
+                    source,
+                })?;
             return Ok(ChatPolicy {
                 name: name.to_string(),
                 backend: Backend::Served(client),
@@ -347,9 +350,10 @@ fn respond_served(
         .enumerate()
         .map(|(i, t)| served_request(t, params, params.seed.wrapping_add(i as u64)))
         .collect();
-    let replies = client
-        .chat_all(&bodies)
-        .map_err(|e| Error::Setup(format!("served policy `{name}`: {e}")))?;
+    let replies = client.chat_all(&bodies).map_err(|source| Error::Served {
+        context: format!("served policy `{name}`"),
+        source,
+    })?;
     replies
         .iter()
         .map(|r| {

@@ -24,7 +24,10 @@ impl RefusalReader {
         cfg: &GameConfig,
         cache: &gpo_assets::AssetCache,
     ) -> Result<(Box<dyn Judge>, RefusalReader)> {
-        let judge_err = |e: gpo_judge::Error| Error::Setup(format!("the judge cannot load: {e}"));
+        let judge_err = |source| Error::JudgeFailed {
+            context: "the judge cannot load".into(),
+            source,
+        };
         cfg.judge.validate().map_err(judge_err)?;
         if cfg.judge.kind == JudgeKind::Embedded {
             let heads = cfg.judge.heads_dir(cache);
@@ -44,11 +47,11 @@ impl RefusalReader {
     /// Loads the embedded judge with the heads in `heads_dir` (missing heads are trained
     /// first).
     pub fn from_heads(cache: &gpo_assets::AssetCache, heads_dir: &Path) -> Result<RefusalReader> {
-        let judge = EmbeddedJudge::load(cache, heads_dir, 0.5).map_err(|e| {
-            Error::Setup(format!(
-                "refusals are read by the embedded judge's compliance head: {e}"
-            ))
-        })?;
+        let judge =
+            EmbeddedJudge::load(cache, heads_dir, 0.5).map_err(|source| Error::JudgeFailed {
+                context: "refusals are read by the embedded judge's compliance head".into(),
+                source,
+            })?;
         Ok(RefusalReader {
             judge: Arc::new(judge),
         })
@@ -64,7 +67,10 @@ impl RefusalReader {
         Ok(self
             .judge
             .components(&ex)
-            .map_err(|e| Error::Setup(format!("compliance head: {e}")))?
+            .map_err(|source| Error::JudgeFailed {
+                context: "compliance head".into(),
+                source,
+            })?
             .iter()
             .map(|c| c.complies)
             .collect())

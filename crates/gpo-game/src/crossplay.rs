@@ -90,13 +90,14 @@ pub fn crossplay(
             run.path.display()
         )));
     }
-    let device = cfg
-        .models
-        .device
-        .open()
-        .map_err(|e| Error::Setup(format!("models.device: {e}")))?;
-    let judge = build_judge(&cfg.judge, cache)
-        .map_err(|e| Error::Setup(format!("the judge cannot load: {e}")))?;
+    let device = cfg.models.device.open().map_err(|source| Error::Model {
+        context: "models.device".into(),
+        source,
+    })?;
+    let judge = build_judge(&cfg.judge, cache).map_err(|source| Error::JudgeFailed {
+        context: "the judge cannot load".into(),
+        source,
+    })?;
     let params = |s: &SamplingParams| SamplingParams {
         n: 1,
         seed: SAMPLING_SEED,

@@ -14,8 +14,11 @@ pub struct Diversity {
     pub history: History,
 }
 
-fn err(what: &str) -> impl FnOnce(gpo_diversity::Error) -> Error + '_ {
-    move |e| Error::Setup(format!("{what}: {e}"))
+fn err(what: &str) -> impl FnOnce(gpo_embed::Error) -> Error + '_ {
+    move |source| Error::Embedder {
+        context: what.into(),
+        source,
+    }
 }
 
 impl Diversity {
@@ -23,9 +26,12 @@ impl Diversity {
     pub fn load(cache: &AssetCache, max: usize) -> Result<Self> {
         let dir = cache
             .fetch(Asset::AllMiniLmL6V2)
-            .map_err(|e| Error::Setup(format!("the sentence embedder cannot be fetched: {e}")))?;
+            .map_err(|source| Error::Fetch {
+                context: "the sentence embedder".into(),
+                source,
+            })?;
         let embedder = SentenceEmbedder::load(&dir, &candle_core::Device::Cpu)
-            .map_err(|e| Error::Setup(format!("the sentence embedder cannot load: {e}")))?;
+            .map_err(err("the sentence embedder cannot load"))?;
         let mut history = History::new(embedder.dim());
         if max > 0 {
             history = history.with_max_len(max);
@@ -35,10 +41,7 @@ impl Diversity {
 
     /// Embeddings of `texts`, row-major.
     fn embed(&self, texts: &[&str]) -> Result<Vec<f32>> {
-        let e = self
-            .embedder
-            .embed(texts)
-            .map_err(|e| Error::Setup(format!("embedding: {e}")))?;
+        let e = self.embedder.embed(texts).map_err(err("embedding"))?;
         if e.truncated() > 0 {
             tracing::debug!(
                 texts = e.truncated(),
@@ -57,8 +60,8 @@ impl Diversity {
         let scores = self
             .history
             .score_batch(&refs, &emb)
-            .map_err(err("diversity"))?;
-        self.history.extend(&refs, &emb).map_err(err("diversity"))?;
+            .map_err(Error::Diversity)?;
+        self.history.extend(&refs, &emb).map_err(Error::Diversity)?;
         Ok(scores
             .into_iter()
             .map(|s| (s.self_bleu as f32, s.embedding_similarity as f32))
@@ -74,7 +77,7 @@ impl Diversity {
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
         let emb = self.embed(&refs)?;
         let s = gpo_diversity::set_diversity(&refs, &emb, self.embedder.dim())
-            .map_err(err("diversity"))?;
+            .map_err(Error::Diversity)?;
         Ok((s.diversity_self_bleu as f32, s.diversity_embedding as f32))
     }
 
@@ -86,7 +89,7 @@ impl Diversity {
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
         let emb = self.embed(&refs)?;
         let pairs = gpo_diversity::pair_scores(&refs, &emb, self.embedder.dim())
-            .map_err(err("diversity"))?;
+            .map_err(Error::Diversity)?;
         let diversity = |m: Vec<f64>| m.into_iter().map(|s| 1.0 - s).collect();
         Ok((
             diversity(pairs.self_bleu),

@@ -51,8 +51,9 @@ fn reported(player: &Player, iterate: Iterate, snapshots: &[PathBuf]) -> Result<
                     .iter()
                     .map(|dir| {
                         let mut m = player.policy.model.clone();
-                        gpo_lm::load_lora(&mut m, dir).map_err(|e| {
-                            Error::Setup(format!("loading snapshot {}: {e}", dir.display()))
+                        gpo_lm::load_lora(&mut m, dir).map_err(|source| Error::Adapter {
+                            dir: dir.clone(),
+                            source,
                         })?;
                         Ok(m)
                     })
@@ -137,7 +138,10 @@ impl Game {
                 .collect();
             self.judge
                 .p_unsafe(&ex)
-                .map_err(|e| Error::Setup(format!("judge: {e}")))
+                .map_err(|source| Error::JudgeFailed {
+                    context: "judge".into(),
+                    source,
+                })
         };
         let t = self.judge.threshold();
         let asr = |ps: &[f32]| mean(ps.iter().map(|&p| f32::from(u8::from(p >= t))));

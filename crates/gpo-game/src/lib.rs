@@ -96,9 +96,61 @@ pub enum Error {
     /// Prompt data is missing or malformed.
     #[error("data: {0}")]
     Data(String),
-    /// A model, the judge or the embedder cannot be set up.
+    /// A model, a served policy or the judge cannot be used as set up; the message says
+    /// which and why (causes from other crates keep their own variants below).
     #[error("{0}")]
     Setup(String),
+    /// The judge failed to load or to score; `context` says which judge or what it did.
+    #[error("{context}: {source}")]
+    JudgeFailed {
+        /// Which judge, or what it was doing.
+        context: String,
+        /// The cause.
+        source: gpo_judge::Error,
+    },
+    /// A model failed to load or adapt, or its device to open; `context` names it.
+    #[error("{context}: {source}")]
+    Model {
+        /// The model, adapter or field.
+        context: String,
+        /// The cause.
+        source: gpo_lm::Error,
+    },
+    /// An asset could not be fetched or resolved; `context` names what needed it.
+    #[error("{context}: {source}")]
+    Fetch {
+        /// What needed the asset.
+        context: String,
+        /// The cause.
+        source: gpo_assets::Error,
+    },
+    /// The diversity reward's sentence embedder failed; `context` says what it did.
+    #[error("{context}: {source}")]
+    Embedder {
+        /// What the embedder was doing.
+        context: String,
+        /// The cause.
+        source: gpo_embed::Error,
+    },
+    /// The attacker's prompt history (self-BLEU and embedding similarity) failed.
+    #[error("diversity: {0}")]
+    Diversity(#[source] gpo_diversity::Error),
+    /// A policy behind an OpenAI-compatible server failed; `context` names it.
+    #[error("{context}: {source}")]
+    Served {
+        /// The policy (or the field that names it).
+        context: String,
+        /// The cause.
+        source: gpo_openai::Error,
+    },
+    /// A field's value could not be used; `field` names it with its value.
+    #[error("{field}: {source}")]
+    Field {
+        /// The field and its value.
+        field: String,
+        /// The cause.
+        source: Box<Error>,
+    },
     /// Reading or writing a run file failed.
     #[error("{path}: {source}")]
     Io {

@@ -30,7 +30,10 @@ fn judge_name(cfg: &JudgeConfig) -> String {
 }
 
 fn judge_err(e: gpo_judge::Error) -> Error {
-    Error::Setup(format!("judge: {e}"))
+    Error::JudgeFailed {
+        context: "judge".into(),
+        source: e,
+    }
 }
 
 impl Judges {
@@ -71,10 +74,14 @@ impl Judges {
             &embedded_cfg.heads_dir(cache),
             embedded_cfg.threshold,
         )
-        .map_err(|e| Error::Setup(format!("the embedded judge cannot load: {e}")))?;
+        .map_err(|source| Error::JudgeFailed {
+            context: "the embedded judge cannot load".into(),
+            source,
+        })?;
         let load = |cfg: &JudgeConfig| -> Result<(String, Box<dyn Judge>)> {
-            let judge = build_judge(cfg, cache).map_err(|e| {
-                Error::Setup(format!("the judge `{}` cannot load: {e}", judge_name(cfg)))
+            let judge = build_judge(cfg, cache).map_err(|source| Error::JudgeFailed {
+                context: format!("the judge `{}` cannot load", judge_name(cfg)),
+                source,
             })?;
             Ok((judge_name(cfg), judge))
         };

@@ -1,0 +1,440 @@
+//! One step of the game as a pipeline: the attacker rewrites the step's seeds, the defender
+//! answers them (and its `mixed` extras), the judge scores every exchange, the diversity
+//! penalty is measured against the history, the rewards are formed (Eq. 8 for the attacker,
+//! `defender_reward` for the defender) and the step's learners update.
+
+use std::time::Instant;
+
+use gpo_judge::Exchange;
+use gpo_lm::{Sample, SamplingParams};
+use gpo_rl::{mean, RolloutBatch, StepStats};
+use rand::seq::IndexedRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use super::{Game, PlayerStep, SampleRecord, StepRecord, StepTimes};
+use crate::config::{Anchor, DefenderPrompts, Iterate, Mode};
+use crate::defender::Defender;
+use crate::defender_reward::defender_reward;
+use crate::schedule::Role;
+use crate::{Error, Result};
+
+/// The attacker's rollout: its chat prompts, its samples and their texts.
+struct Attack {
+    prompts: Vec<Vec<u32>>,
+    samples: Vec<Sample>,
+    texts: Vec<String>,
+}
+
+/// What the defender was asked: the attacks (first `n_attacks`), then the extras.
+struct Asked {
+    texts: Vec<String>,
+    /// The seed each attack came from.
+    attack_seeds: Vec<String>,
+    n_attacks: usize,
+    /// Index of the first benign extra (`texts.len()` when none).
+    first_benign: usize,
+}
+
+impl Asked {
+    fn is_attack(&self, i: usize) -> bool {
+        i < self.n_attacks
+    }
+}
+
+/// The defender's answers, each as (index into [`Asked::texts`], response); a local
+/// defender's prompts and samples are kept for its update.
+struct Answers {
+    answers: Vec<(usize, String)>,
+    rollout: Option<(Vec<Vec<u32>>, Vec<Sample>)>,
+}
+
+/// The judge's reading of the attacks: mean P(unsafe) per attack (over its answers), P(unsafe)
+/// of every answer to an attack, and the fraction of those at or above the threshold.
+struct Outcomes {
+    per_attack: Vec<f32>,
+    on_attacks: Vec<f32>,
+    success_rate: f32,
+}
+
+/// Generated tokens and the generation time they took, for `tokens_per_s`.
+#[derive(Default)]
+struct Throughput {
+    tokens: usize,
+    seconds: f64,
+}
+
+impl Game {
+    /// Plays one step and returns its record and sample lines.
+    pub fn play_step(&mut self) -> Result<(StepRecord, Vec<SampleRecord>)> {
+        let step = self.step + 1;
+        let seeds = self.step_seeds(step);
+        let mut times = StepTimes::default();
+        let mut made = Throughput::default();
+
+        let t = Instant::now();
+        let attack = self.attack(&seeds, &mut made)?;
+        times.attack_s = t.elapsed().as_secs_f64();
+        made.seconds += times.attack_s;
+
+        let asked = self.asked(&seeds, attack.as_ref(), step);
+        let t = Instant::now();
+        let answered = self.defend(&asked.texts, step, &mut made)?;
+        times.defend_s = t.elapsed().as_secs_f64();
+        if answered.rollout.is_some() {
+            made.seconds += times.defend_s;
+        }
+
+        let t = Instant::now();
+        let p_unsafe = self.judge_answers(&asked.texts, &answered.answers)?;
+        times.judge_s = t.elapsed().as_secs_f64();
+        let outcomes = self.outcomes(&asked, &answered.answers, &p_unsafe);
+
+        // Diversity against the history, then the history grows.
+        let t = Instant::now();
+        let (sb, cos): (Vec<f32>, Vec<f32>) = if attack.is_some() {
+            let texts = &asked.texts[..asked.n_attacks];
+            self.diversity.score_and_add(texts)?.into_iter().unzip()
+        } else {
+            (vec![0.0; asked.n_attacks], vec![0.0; asked.n_attacks])
+        };
+        times.diversity_s = t.elapsed().as_secs_f64();
+        let a = &self.cfg.attacker;
+        let attacker_rewards: Vec<f32> = (0..asked.n_attacks)
+            .map(|i| outcomes.per_attack[i] - a.w_bleu * sb[i] - a.w_emb * cos[i])
+            .collect();
+        let defender_rewards = self.defender_rewards(
+            &answered.answers,
+            &asked.texts,
+            asked.first_benign,
+            &p_unsafe,
+        )?;
+
+        let attacker = attack
+            .map(|at| self.learn_attacker(at, &attacker_rewards, &mut times))
+            .transpose()?;
+        let defender = self.learn_defender(answered.rollout, &defender_rewards, &mut times)?;
+        if let Iterate::Ema { decay } = self.cfg.iterate {
+            self.attacker.update_ema(decay)?;
+            if let Some(d) = self.defender.local_mut() {
+                d.update_ema(decay)?;
+            }
+        }
+
+        let samples = sample_records(
+            step,
+            &asked,
+            &answered.answers,
+            &p_unsafe,
+            &attacker_rewards,
+            (&sb, &cos),
+        );
+        let record = StepRecord {
+            step,
+            stage: self.schedule.stage,
+            p_unsafe: mean(outcomes.on_attacks.iter().copied()),
+            attack_success_rate: outcomes.success_rate,
+            self_bleu: mean(sb.iter().copied()),
+            embedding_similarity: mean(cos.iter().copied()),
+            attacker,
+            defender,
+            tokens_per_s: if made.seconds > 0.0 {
+                made.tokens as f64 / made.seconds
+            } else {
+                0.0
+            },
+            times,
+        };
+        self.finish_step(step, outcomes.success_rate)?;
+        Ok((record, samples))
+    }
+
+    /// The seeds of step `step` (drawn with a generator seeded by the run seed and the step,
+    /// so a resumed run draws the same ones).
+    fn step_seeds(&self, step: u64) -> Vec<String> {
+        let mut rng =
+            ChaCha8Rng::seed_from_u64(self.cfg.seed ^ step.wrapping_mul(0x2545_f491_4f6c_dd1d));
+        (0..self.cfg.batch_size)
+            .map(|_| {
+                self.prompts
+                    .train
+                    .choose(&mut rng)
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .collect()
+    }
+
+    /// The attacker rewrites each seed (n samples per seed under a group estimator); none in
+    /// the `rlhf-defender` baseline, whose defender answers the seeds themselves.
+    fn attack(&mut self, seeds: &[String], made: &mut Throughput) -> Result<Option<Attack>> {
+        if self.cfg.mode == Mode::RlhfDefender {
+            return Ok(None);
+        }
+        let max_new = self.cfg.attacker.rl.sampling.max_new_tokens;
+        let prompts: Vec<Vec<u32>> = seeds
+            .iter()
+            .map(|s| {
+                let text = self.cfg.attacker.template.replace("{seed}", s);
+                self.attacker.chat_prompt(&text, max_new)
+            })
+            .collect::<Result<_>>()?;
+        let samples = self
+            .attacker
+            .trainer
+            .sample(&self.attacker.policy, &prompts)?;
+        made.tokens += samples.iter().map(|s| s.ids.len()).sum::<usize>();
+        let texts = self.attacker.texts(&samples)?;
+        Ok(Some(Attack {
+            prompts,
+            samples,
+            texts,
+        }))
+    }
+
+    /// What the defender answers: the attacks, plus fixed extras when configured and it
+    /// learns this step (the extras only serve its update).
+    fn asked(&self, seeds: &[String], attack: Option<&Attack>, step: u64) -> Asked {
+        let (mut texts, attack_seeds): (Vec<String>, Vec<String>) = match attack {
+            Some(at) => at
+                .texts
+                .iter()
+                .zip(&at.samples)
+                .map(|(t, s)| (t.clone(), seeds[s.prompt_index].clone()))
+                .unzip(),
+            None => (seeds.to_vec(), seeds.to_vec()),
+        };
+        let n_attacks = texts.len();
+        let mut first_benign = n_attacks;
+        if let (DefenderPrompts::Mixed { seeds: k, benign }, true) =
+            (self.cfg.defender.prompts, self.learns(Role::Defender))
+        {
+            let mut rng = ChaCha8Rng::seed_from_u64(self.cfg.seed ^ step ^ 0xbe9);
+            for _ in 0..k {
+                texts.extend(self.prompts.train.choose(&mut rng).cloned());
+            }
+            first_benign = texts.len();
+            for _ in 0..benign {
+                texts.extend(self.prompts.benign.choose(&mut rng).cloned());
+            }
+        }
+        Asked {
+            texts,
+            attack_seeds,
+            n_attacks,
+            first_benign,
+        }
+    }
+
+    /// The defender answers every asked text: a local one samples (and keeps its rollout), a
+    /// served one gives `sampling.n` chat completions per text.
+    fn defend(&mut self, asked: &[String], step: u64, made: &mut Throughput) -> Result<Answers> {
+        let sampling = &self.cfg.defender.rl.sampling;
+        match &mut self.defender {
+            Defender::Local(d) => {
+                let prompts: Vec<Vec<u32>> = asked
+                    .iter()
+                    .map(|p| d.chat_prompt(p, sampling.max_new_tokens))
+                    .collect::<Result<_>>()?;
+                let samples = d.trainer.sample(&d.policy, &prompts)?;
+                made.tokens += samples.iter().map(|s| s.ids.len()).sum::<usize>();
+                let texts = d.texts(&samples)?;
+                let answers = samples.iter().map(|s| s.prompt_index).zip(texts).collect();
+                Ok(Answers {
+                    answers,
+                    rollout: Some((prompts, samples)),
+                })
+            }
+            Defender::Served(target) => {
+                let index: Vec<usize> = (0..asked.len())
+                    .flat_map(|i| std::iter::repeat_n(i, sampling.n))
+                    .collect();
+                let texts: Vec<String> = index.iter().map(|&i| asked[i].clone()).collect();
+                let params = SamplingParams {
+                    n: 1,
+                    seed: self.cfg.seed ^ 0x5e7e_d000 ^ step.wrapping_mul(0x9e37_79b9),
+                    ..sampling.clone()
+                };
+                let replies = target.respond(&texts, &params)?;
+                Ok(Answers {
+                    answers: index.into_iter().zip(replies).collect(),
+                    rollout: None,
+                })
+            }
+        }
+    }
+
+    /// The judge's P(unsafe) of every exchange.
+    fn judge_answers(&self, asked: &[String], answers: &[(usize, String)]) -> Result<Vec<f32>> {
+        let exchanges: Vec<Exchange<'_>> = answers
+            .iter()
+            .map(|(i, r)| Exchange::new(&asked[*i], r))
+            .collect();
+        self.judge
+            .p_unsafe(&exchanges)
+            .map_err(|source| Error::JudgeFailed {
+                context: "judge".into(),
+                source,
+            })
+    }
+
+    /// The attacks' outcomes (extras excluded).
+    fn outcomes(&self, asked: &Asked, answers: &[(usize, String)], p_unsafe: &[f32]) -> Outcomes {
+        let mut per_attack = vec![0f32; asked.n_attacks];
+        let mut counts = vec![0usize; asked.n_attacks];
+        let mut on_attacks = Vec::new();
+        for ((i, _), &p) in answers.iter().zip(p_unsafe) {
+            if asked.is_attack(*i) {
+                per_attack[*i] += p;
+                counts[*i] += 1;
+                on_attacks.push(p);
+            }
+        }
+        for (p, c) in per_attack.iter_mut().zip(&counts) {
+            *p /= (*c).max(1) as f32;
+        }
+        let threshold = self.judge.threshold();
+        let success_rate = mean(
+            on_attacks
+                .iter()
+                .map(|&p| f32::from(u8::from(p >= threshold))),
+        );
+        Outcomes {
+            per_attack,
+            on_attacks,
+            success_rate,
+        }
+    }
+
+    /// The defender's reward of each answer ([`defender_reward`]): answers to the benign
+    /// extras (`asked[first_benign..]`) pay for complying when `defender.helpfulness` is
+    /// above 0.
+    fn defender_rewards(
+        &self,
+        answers: &[(usize, String)],
+        asked: &[String],
+        first_benign: usize,
+        p_unsafe: &[f32],
+    ) -> Result<Vec<f32>> {
+        let weight = self.cfg.defender.helpfulness;
+        let mut complies = vec![None; answers.len()];
+        if weight > 0.0 && first_benign < asked.len() {
+            let benign: Vec<usize> = (0..answers.len())
+                .filter(|&k| answers[k].0 >= first_benign)
+                .collect();
+            let prompts: Vec<String> = benign
+                .iter()
+                .map(|&k| asked[answers[k].0].clone())
+                .collect();
+            let responses: Vec<String> = benign.iter().map(|&k| answers[k].1.clone()).collect();
+            let p = self.refusals.p_complies(&prompts, &responses)?;
+            for (&k, c) in benign.iter().zip(p) {
+                complies[k] = Some(c);
+            }
+        }
+        Ok(p_unsafe
+            .iter()
+            .zip(complies)
+            .map(|(&p, c)| defender_reward(p, c, weight))
+            .collect())
+    }
+
+    /// The attacker's part of the step: it updates on `rewards` when it learns this step.
+    fn learn_attacker(
+        &mut self,
+        attack: Attack,
+        rewards: &[f32],
+        times: &mut StepTimes,
+    ) -> Result<PlayerStep> {
+        let learned = self.learns(Role::Attacker);
+        let stats = if learned {
+            let t = Instant::now();
+            let mut batch = RolloutBatch::from_samples(&attack.prompts, attack.samples, rewards)?;
+            let s = self
+                .attacker
+                .trainer
+                .learn(&self.attacker.policy, &mut batch)?;
+            times.attacker_update_s = t.elapsed().as_secs_f64();
+            Some(s)
+        } else {
+            None
+        };
+        Ok(PlayerStep {
+            reward: mean(rewards.iter().copied()),
+            learned,
+            stats,
+        })
+    }
+
+    /// The defender's part of the step: a local defender updates on `rewards` when it learns
+    /// this step (a served one never learns: the config allows it only in `rlhf-attacker`).
+    fn learn_defender(
+        &mut self,
+        rollout: Option<(Vec<Vec<u32>>, Vec<Sample>)>,
+        rewards: &[f32],
+        times: &mut StepTimes,
+    ) -> Result<PlayerStep> {
+        let learned = self.learns(Role::Defender);
+        let stats: Option<StepStats> = match (self.defender.local_mut(), rollout) {
+            (Some(d), Some((prompts, samples))) if learned => {
+                let t = Instant::now();
+                let mut batch = RolloutBatch::from_samples(&prompts, samples, rewards)?;
+                let s = d.trainer.learn(&d.policy, &mut batch)?;
+                times.defender_update_s = t.elapsed().as_secs_f64();
+                Some(s)
+            }
+            _ => None,
+        };
+        Ok(PlayerStep {
+            reward: mean(rewards.iter().copied()),
+            learned,
+            stats,
+        })
+    }
+
+    /// Counts the step and moves the schedule (and the anchor, where it follows the iterate).
+    fn finish_step(&mut self, step: u64, success_rate: f32) -> Result<()> {
+        self.step = step;
+        let new_stage = self.schedule.advance(&self.cfg.schedule, success_rate);
+        if self.cfg.anchor == Anchor::PreviousIterate
+            && (new_stage || self.cfg.schedule == crate::Schedule::Simultaneous)
+        {
+            self.anchor_here()?;
+        }
+        Ok(())
+    }
+}
+
+/// The step's `samples.jsonl` lines; answers to extras carry no seed, reward or diversity.
+fn sample_records(
+    step: u64,
+    asked: &Asked,
+    answers: &[(usize, String)],
+    p_unsafe: &[f32],
+    attacker_rewards: &[f32],
+    (sb, cos): (&[f32], &[f32]),
+) -> Vec<SampleRecord> {
+    answers
+        .iter()
+        .zip(p_unsafe)
+        .map(|((i, r), &p)| {
+            let i = *i;
+            let attack = asked.is_attack(i);
+            let of_attack = |v: &[f32]| if attack { v[i] } else { 0.0 };
+            SampleRecord {
+                step,
+                seed: if attack {
+                    asked.attack_seeds[i].clone()
+                } else {
+                    String::new()
+                },
+                prompt: asked.texts[i].clone(),
+                response: r.clone(),
+                p_unsafe: p,
+                attacker_reward: of_attack(attacker_rewards),
+                self_bleu: of_attack(sb),
+                embedding_similarity: of_attack(cos),
+            }
+        })
+        .collect()
+}

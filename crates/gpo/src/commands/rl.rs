@@ -205,11 +205,8 @@ fn read_prompts(path: &Option<PathBuf>, reward: RewardArg) -> Result<Vec<String>
     Ok(prompts)
 }
 
-/// Prints one JSON line per iteration: reward, KL (the configured estimator's, and `kl_k1`),
-/// `credit` (mean |advantage| at the responses' first and last tokens), the update's losses
-/// and gradient norms (the policy's `grad_norm`, the critic's `critic_grad_norm`), timings
-/// and one sample; with --reward refuse, `heldout_refusal` on measuring iterations.
-pub fn run(args: RlArgs) -> Result<()> {
+/// The RL recipe of `gpo rl`'s flags and the prompts per iteration; every flag checked.
+fn rl_config(args: &RlArgs) -> Result<(RlConfig, usize)> {
     let n = args.n.unwrap_or(match args.estimator {
         EstimatorArg::Grpo | EstimatorArg::Rloo => 4,
         EstimatorArg::Ppo | EstimatorArg::Reinforce => 1,
@@ -249,22 +246,6 @@ pub fn run(args: RlArgs) -> Result<()> {
             prompts_per_iter,
         );
     };
-    if let Some(dir) = &args.out {
-        // Each checkpoint replaces --out whole, so a directory that is not this run's own
-        // checkpoint must not be named without --resume.
-        match (gpo_lm::existing_dir(dir).is_some(), args.resume) {
-            (true, false) => bail!(
-                "--out {} exists, and each checkpoint replaces it: pass --resume to continue the \
-                 checkpoint in it, or name a new directory",
-                dir.display()
-            ),
-            (false, true) => bail!(
-                "--resume: --out {} does not exist, so there is no checkpoint to continue",
-                dir.display()
-            ),
-            _ => {}
-        }
-    }
     let mut cfg = RlConfig {
         estimator,
         epochs: args.epochs,
@@ -297,6 +278,38 @@ pub fn run(args: RlArgs) -> Result<()> {
     cfg.sampling.seed = args.seed;
     cfg.sampling.ignore_eos = args.ignore_eos;
     cfg.validate().context("invalid RL option")?;
+    Ok((cfg, prompts_per_iter))
+}
+
+/// `--out` and `--resume` agree: a new run names a new directory, a resumed one its own.
+fn check_out_dir(args: &RlArgs) -> Result<()> {
+    if let Some(dir) = &args.out {
+        // Each checkpoint replaces --out whole, so a directory that is not this run's own
+        // checkpoint must not be named without --resume.
+        match (gpo_lm::existing_dir(dir).is_some(), args.resume) {
+            (true, false) => bail!(
+                "--out {} exists, and each checkpoint replaces it: pass --resume to continue the \
+                 checkpoint in it, or name a new directory",
+                dir.display()
+            ),
+            (false, true) => bail!(
+                "--resume: --out {} does not exist, so there is no checkpoint to continue",
+                dir.display()
+            ),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Prints one JSON line per iteration: reward, KL (the configured estimator's, and `kl_k1`),
+/// `credit` (mean |advantage| at the responses' first and last tokens), the update's losses
+/// and gradient norms (the policy's `grad_norm`, the critic's `critic_grad_norm`), timings
+/// and one sample; with --reward refuse, `heldout_refusal` on measuring iterations.
+pub fn run(args: RlArgs) -> Result<()> {
+    let (cfg, prompts_per_iter) = rl_config(&args)?;
+    check_out_dir(&args)?;
+    let estimator = cfg.estimator;
     let reward = match args.reward {
         RewardArg::ContainsWord => TaskReward::ContainsWord {
             word: args.word.clone(),

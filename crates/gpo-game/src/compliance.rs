@@ -24,15 +24,12 @@ impl RefusalReader {
         cfg: &GameConfig,
         cache: &gpo_assets::AssetCache,
     ) -> Result<(Box<dyn Judge>, RefusalReader)> {
-        let judge_err = |source| Error::JudgeFailed {
-            context: "the judge cannot load".into(),
-            source,
-        };
-        cfg.judge.validate().map_err(judge_err)?;
+        let judge_err = || Error::judge("the judge cannot load");
+        cfg.judge.validate().map_err(judge_err())?;
         if cfg.judge.kind == JudgeKind::Embedded {
             let heads = cfg.judge.heads_dir(cache);
             let shared =
-                EmbeddedJudge::load(cache, &heads, cfg.judge.threshold).map_err(judge_err)?;
+                EmbeddedJudge::load(cache, &heads, cfg.judge.threshold).map_err(judge_err())?;
             let shared = Arc::new(shared);
             let reader = RefusalReader {
                 judge: shared.clone(),
@@ -40,18 +37,16 @@ impl RefusalReader {
             return Ok((Box::new(shared), reader));
         }
         let reader = Self::from_heads(cache, &gpo_judge::default_heads_dir(cache))?;
-        let judge = gpo_judge::build_judge(&cfg.judge, cache).map_err(judge_err)?;
+        let judge = gpo_judge::build_judge(&cfg.judge, cache).map_err(judge_err())?;
         Ok((judge, reader))
     }
 
     /// Loads the embedded judge with the heads in `heads_dir` (missing heads are trained
     /// first).
     pub fn from_heads(cache: &gpo_assets::AssetCache, heads_dir: &Path) -> Result<RefusalReader> {
-        let judge =
-            EmbeddedJudge::load(cache, heads_dir, 0.5).map_err(|source| Error::JudgeFailed {
-                context: "refusals are read by the embedded judge's compliance head".into(),
-                source,
-            })?;
+        let judge = EmbeddedJudge::load(cache, heads_dir, 0.5).map_err(Error::judge(
+            "refusals are read by the embedded judge's compliance head",
+        ))?;
         Ok(RefusalReader {
             judge: Arc::new(judge),
         })
@@ -67,10 +62,7 @@ impl RefusalReader {
         Ok(self
             .judge
             .components(&ex)
-            .map_err(|source| Error::JudgeFailed {
-                context: "compliance head".into(),
-                source,
-            })?
+            .map_err(Error::judge("compliance head"))?
             .iter()
             .map(|c| c.complies)
             .collect())

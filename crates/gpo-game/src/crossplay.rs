@@ -94,10 +94,7 @@ pub fn crossplay(
         context: "models.device".into(),
         source,
     })?;
-    let judge = build_judge(&cfg.judge, cache).map_err(|source| Error::JudgeFailed {
-        context: "the judge cannot load".into(),
-        source,
-    })?;
+    let judge = build_judge(&cfg.judge, cache).map_err(Error::judge("the judge cannot load"))?;
     let params = |s: &SamplingParams| SamplingParams {
         n: 1,
         seed: SAMPLING_SEED,

@@ -27,7 +27,7 @@ impl Diversity {
         let dir = cache
             .fetch(Asset::AllMiniLmL6V2)
             .map_err(|source| Error::Fetch {
-                context: "the sentence embedder".into(),
+                context: "the sentence embedder cannot be fetched".into(),
                 source,
             })?;
         let embedder = SentenceEmbedder::load(&dir, &candle_core::Device::Cpu)

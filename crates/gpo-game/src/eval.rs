@@ -136,12 +136,7 @@ impl Game {
                 .zip(responses)
                 .map(|(p, r)| Exchange::new(p, r))
                 .collect();
-            self.judge
-                .p_unsafe(&ex)
-                .map_err(|source| Error::JudgeFailed {
-                    context: "judge".into(),
-                    source,
-                })
+            self.judge.p_unsafe(&ex).map_err(Error::judge("judge"))
         };
         let t = self.judge.threshold();
         let asr = |ps: &[f32]| mean(ps.iter().map(|&p| f32::from(u8::from(p >= t))));

@@ -209,3 +209,12 @@ pub enum Error {
 
 /// Result alias of this crate.
 pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    /// Wraps a judge's error with `context` (which judge, or what it was doing), for
+    /// `map_err`.
+    pub(crate) fn judge(context: impl Into<String>) -> impl FnOnce(gpo_judge::Error) -> Error {
+        let context = context.into();
+        move |source| Error::JudgeFailed { context, source }
+    }
+}

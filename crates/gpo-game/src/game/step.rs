@@ -272,10 +272,7 @@ impl Game {
             .collect();
         self.judge
             .p_unsafe(&exchanges)
-            .map_err(|source| Error::JudgeFailed {
-                context: "judge".into(),
-                source,
-            })
+            .map_err(Error::judge("judge"))
     }
 
     /// The attacks' outcomes (extras excluded).

@@ -29,13 +29,6 @@ fn judge_name(cfg: &JudgeConfig) -> String {
     }
 }
 
-fn judge_err(e: gpo_judge::Error) -> Error {
-    Error::JudgeFailed {
-        context: "judge".into(),
-        source: e,
-    }
-}
-
 impl Judges {
     /// Loads the judges. The embedded judge is always loaded, with its heads from
     /// `heads_dir` (default: the cache's): its compliance head judges over-refusal, and it is
@@ -74,15 +67,12 @@ impl Judges {
             &embedded_cfg.heads_dir(cache),
             embedded_cfg.threshold,
         )
-        .map_err(|source| Error::JudgeFailed {
-            context: "the embedded judge cannot load".into(),
-            source,
-        })?;
+        .map_err(Error::judge("the embedded judge cannot load"))?;
         let load = |cfg: &JudgeConfig| -> Result<(String, Box<dyn Judge>)> {
-            let judge = build_judge(cfg, cache).map_err(|source| Error::JudgeFailed {
-                context: format!("the judge `{}` cannot load", judge_name(cfg)),
-                source,
-            })?;
+            let judge = build_judge(cfg, cache).map_err(Error::judge(format!(
+                "the judge `{}` cannot load",
+                judge_name(cfg)
+            )))?;
             Ok((judge_name(cfg), judge))
         };
         let main = match main.kind {
@@ -116,7 +106,7 @@ impl Judges {
         Ok(self
             .refusal
             .components(&ex)
-            .map_err(judge_err)?
+            .map_err(Error::judge("judge"))?
             .iter()
             .map(|c| c.complies < 0.5)
             .collect())
@@ -140,7 +130,7 @@ pub(crate) fn p_unsafe(
     let ex = exchanges(prompts, responses);
     let mut out = Vec::with_capacity(ex.len());
     for chunk in ex.chunks(JUDGE_CHUNK) {
-        out.extend(judge.p_unsafe(chunk).map_err(judge_err)?);
+        out.extend(judge.p_unsafe(chunk).map_err(Error::judge("judge"))?);
     }
     Ok(out)
 }

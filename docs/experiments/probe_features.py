@@ -16,7 +16,7 @@ dna = []
 for f in sorted(glob.glob(G + "/donotanswer/*.jsonl")):
     dna += [json.loads(l)["prompt"].strip() for l in open(f) if l.strip()]
 hb = [l.strip() for l in open(G + "/harmbench/harmbench_prompts.txt") if l.strip()]
-look = [json.loads(l) for l in open("/work/main/crates/gpo-judge/data/lookalike_requests.jsonl")]
+look = [json.loads(l) for l in open("/work/main/crates/gpo-datasets/data/lookalike_requests.jsonl")]
 alarming = [l.strip() for l in open("/work/main/crates/gpo-game/data/alarming_benign.txt") if l.strip()]
 aag = json.load(open("/root/.cache/gpo/agent-action-guard-1.2.1/agent_action_guard/harmactions_dataset.json"))
 LAYERS = [6, 12, 18, 24, 30]
@@ -41,7 +41,7 @@ for k, v in sets.items():
     np.savez(f"/work/runs/probe/p_{k}.npz", **feats([chat(p) for p in v])); print(k, time.time() - t0, flush=True)
 # pairs: train pool (347) and the 200 HarmBench answers
 pool = json.load(open("/work/runs/trainpool.json")); lab = json.load(open("/work/runs/trainlab1.json"))
-da = [json.loads(l) for l in open("/work/main/crates/gpo-judge/data/defender_answers.jsonl")]
+da = [json.loads(l) for l in open("/work/main/crates/gpo-judge-train/data/defender_answers.jsonl")]
 def pairs(ps, rs):
     texts, starts = [], []
     for p, r in zip(ps, rs):

@@ -2,7 +2,7 @@
 Prompt probe: Do-Not-Answer + harmful look-alikes + agent-action-guard harmful against benign
 look-alikes + agent-action-guard safe; scored on HarmBench against alarming-benign. Reply probe:
 the layer and C chosen by 5-fold CV on the 347 training answers, scored on the 200 committed
-HarmBench answers (crates/gpo-judge/data/defender_answers.jsonl) with a bootstrap interval."""
+HarmBench answers (crates/gpo-judge-train/data/defender_answers.jsonl) with a bootstrap interval."""
 import numpy as np, os
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler

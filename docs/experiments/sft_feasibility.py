@@ -21,7 +21,7 @@ dna = []
 for f in sorted(glob.glob(G + "/donotanswer/*.jsonl")):
     dna += [json.loads(l)["prompt"].strip() for l in open(f) if l.strip()]
 hb = [l.strip() for l in open(G + "/harmbench/harmbench_prompts.txt") if l.strip()]
-look = [json.loads(l) for l in open("/work/main/crates/gpo-judge/data/lookalike_requests.jsonl")]
+look = [json.loads(l) for l in open("/work/main/crates/gpo-datasets/data/lookalike_requests.jsonl")]
 benign_train = [r["prompt"] for r in look if not r["harmful"]]
 alarming = [l.strip() for l in open("/work/main/crates/gpo-game/data/alarming_benign.txt") if l.strip()]
 REFUSALS = ["I can't help with that.", "I'm sorry, but I can't help with that request.",

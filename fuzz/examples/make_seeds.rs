@@ -272,7 +272,7 @@ fn check() {
     }
     let h5 = Path::new("model.weights.h5");
     let h5 =
-        gpo_judge::toxicity::hdf5::H5File::from_bytes(h5, read("fuzz/seeds/hdf5/tiny-toxicity"))
+        gpo_keras::hdf5::H5File::from_bytes(h5, read("fuzz/seeds/hdf5/tiny-toxicity"))
             .expect("the HDF5 seed opens");
     let pickle = read("fuzz/seeds/pickle/keras-tokenizer");
     let tok =

@@ -8,7 +8,7 @@ extern crate gpo_fuzz;
 
 use std::path::Path;
 
-use gpo_judge::toxicity::hdf5::H5File;
+use gpo_keras::hdf5::H5File;
 use gpo_judge::toxicity::keras_tokenizer::KerasTokenizer;
 use gpo_judge::toxicity::ToxicityModel;
 use libfuzzer_sys::fuzz_target;

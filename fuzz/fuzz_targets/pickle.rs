@@ -8,7 +8,8 @@ extern crate gpo_fuzz;
 use std::path::Path;
 
 use gpo_judge::toxicity::keras_tokenizer::KerasTokenizer;
-use gpo_judge::toxicity::{pickle, MAX_WORDS};
+use gpo_judge::toxicity::MAX_WORDS;
+use gpo_keras::pickle;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

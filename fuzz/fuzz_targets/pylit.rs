@@ -5,7 +5,7 @@
 // Linked for its allocator, which caps single allocations (fuzz/src/lib.rs).
 extern crate gpo_fuzz;
 
-use gpo_judge::fuzzing::{list_after, string_after};
+use gpo_datasets::pylit::{list_after, string_after};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -8,7 +8,7 @@
 //! - `sharegpt-train`: first user turns of every other ShareGPT conversation that passes
 //!   [`usable_first_turn`]: the defender's training pool for `defender.prompts = mixed`.
 //! - `contrast-train`: the benign half of the judge's look-alike requests
-//!   ([`gpo_judge::lookalike`]: safe requests on harmful-sounding topics, "how do I kill the
+//!   ([`gpo_datasets::lookalike`]: safe requests on harmful-sounding topics, "how do I kill the
 //!   weeds in my driveway") beside as many `sharegpt-train` turns. A defender that learns to
 //!   decline harmful seeds from everyday chat alone learns to decline alarming words; these
 //!   requests are the case that tells words from intent.
@@ -20,8 +20,8 @@
 use std::collections::HashSet;
 
 use gpo_assets::{Asset, AssetCache};
-use gpo_judge::data::{sharegpt, Conversation};
-use gpo_judge::decontaminate::key;
+use gpo_datasets::text::key;
+use gpo_datasets::{sharegpt, Conversation};
 
 use crate::{Error, Result};
 
@@ -188,7 +188,7 @@ pub fn near_duplicate(a: &str, b: &str) -> bool {
 /// built-in-benign) paraphrases.
 pub fn lookalike_benign() -> Vec<String> {
     let eval: Vec<String> = evaluation_texts().collect();
-    gpo_judge::lookalike::lookalike_requests()
+    gpo_datasets::lookalike::lookalike_requests()
         .into_iter()
         .filter(|r| !r.harmful)
         .map(|r| r.prompt)

@@ -19,7 +19,8 @@ pub struct RefusalReader {
 impl RefusalReader {
     /// The run's judge and its refusal reader. An embedded judge is loaded once and serves
     /// both (its compliance head does not depend on the threshold); any other judge is built
-    /// beside an embedded judge with the cache's heads (missing heads are trained first).
+    /// beside an embedded judge with the cache's heads (missing heads are an error that names
+    /// `gpo judge train`; the CLI trains the cache's own first).
     pub fn with_judge(
         cfg: &GameConfig,
         cache: &gpo_assets::AssetCache,
@@ -41,8 +42,7 @@ impl RefusalReader {
         Ok((judge, reader))
     }
 
-    /// Loads the embedded judge with the heads in `heads_dir` (missing heads are trained
-    /// first).
+    /// Loads the embedded judge with the heads in `heads_dir` (missing heads are an error).
     pub fn from_heads(cache: &gpo_assets::AssetCache, heads_dir: &Path) -> Result<RefusalReader> {
         let judge = EmbeddedJudge::load(cache, heads_dir, 0.5).map_err(Error::judge(
             "refusals are read by the embedded judge's compliance head",

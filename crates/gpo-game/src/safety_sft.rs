@@ -65,7 +65,7 @@ impl SafetySftPrompts {
             .map(|r| r.prompt.clone())
             .collect();
         harmful.extend(
-            gpo_judge::lookalike::lookalike_requests()
+            gpo_datasets::lookalike::lookalike_requests()
                 .into_iter()
                 .filter(|r| r.harmful)
                 .map(|r| r.prompt),

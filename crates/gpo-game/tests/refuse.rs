@@ -3,7 +3,8 @@
 
 use gpo_assets::{Asset, AssetCache};
 use gpo_game::refuse_task::RefuseTask;
-use gpo_judge::{load_models, train_heads, TrainConfig};
+use gpo_judge::load_models;
+use gpo_judge_train::{train_heads, TrainConfig};
 
 #[test]
 fn declining_answers_earn_one_and_helping_answers_zero() {

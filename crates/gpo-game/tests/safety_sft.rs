@@ -34,7 +34,7 @@ fn the_warm_start_never_sees_an_evaluation_prompt() {
         p.benign.len()
     );
     // The written and look-alike requests come first, so that `gpo sft --harmful` keeps them.
-    let lookalikes: HashSet<String> = gpo_judge::lookalike::lookalike_requests()
+    let lookalikes: HashSet<String> = gpo_datasets::lookalike::lookalike_requests()
         .into_iter()
         .filter(|r| r.harmful)
         .map(|r| r.prompt)

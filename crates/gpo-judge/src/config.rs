@@ -1,37 +1,11 @@
-//! Which judge, and its settings: [`JudgeKind`], [`JudgeConfig`], [`build_judge`].
+//! A judge's settings and how one is built: [`JudgeConfig`], [`build_judge`].
 
 use std::path::PathBuf;
 
 use gpo_assets::AssetCache;
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, Judge, Result};
-
-/// The judges gpo has.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum JudgeKind {
-    /// Offline CPU classifiers: harmful-request and compliance heads on MiniLM embeddings,
-    /// and a BiLSTM toxicity model (`EmbeddedJudge`).
-    #[default]
-    Embedded,
-    /// The Llama Guard protocol on a Llama-family chat model (`LmGuardJudge`).
-    LmGuard,
-    /// The Llama Guard protocol on a model behind an OpenAI-compatible server: vLLM, SGLang,
-    /// llama.cpp (`ServerJudge`).
-    Server,
-}
-
-impl JudgeKind {
-    /// The name used in config files and on the command line.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JudgeKind::Embedded => "embedded",
-            JudgeKind::LmGuard => "lm-guard",
-            JudgeKind::Server => "server",
-        }
-    }
-}
+use crate::{Error, Judge, JudgeKind, Result};
 
 /// The model the `lm-guard` judge uses unless told otherwise: SmolLM2-135M-Instruct, a
 /// stand-in that exercises the protocol; name real Llama Guard weights for real verdicts.
@@ -61,7 +35,8 @@ pub struct JudgeConfig {
     /// Guard weights) or `wrapped` (gpo renders it as one user turn: any chat model).
     pub server_prompt: Option<crate::ServerPrompt>,
     /// `embedded` only: where the trained heads live (default: `<gpo cache>/judge-heads`).
-    /// Heads missing there are trained and written on first use.
+    /// Heads missing there are an error that names `gpo judge train` (the CLI trains the
+    /// cache's own first).
     pub heads_dir: Option<PathBuf>,
 }
 

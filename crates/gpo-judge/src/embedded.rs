@@ -4,7 +4,7 @@
 //! the exchange is unsafe when the model complies with a harmful request, or when the
 //! response is toxic whatever was asked. P(harmful request) and P(complies) are logistic
 //! heads on all-MiniLM-L6-v2 states of the prompt and of the response's opening (what each
-//! reads: [`crate::features`]; how they are trained: [`crate::train_heads`]); P(toxic) is
+//! reads: [`crate::features`]; they are trained by `gpo judge train`); P(toxic) is
 //! the `toxic` output of the BiLSTM toxicity model (the broadest of its six labels; the
 //! others are sub-kinds of toxicity that it mostly covers).
 
@@ -18,15 +18,12 @@ use gpo_embed::SentenceEmbedder;
 use crate::features::{features, Reading};
 use crate::heads::{head_files, Heads, HeadsCard, StoredHeads, HEADS_FORMAT};
 use crate::toxicity::{ToxicityModel, TOXIC};
-use crate::train::{train_heads, TrainConfig};
 use crate::{Error, Exchange, Judge, JudgeKind, Result};
 
 /// The embedder's asset alias.
 pub const EMBEDDER_ALIAS: &str = "all-minilm-l6-v2";
 /// Width of its embeddings.
 pub const EMBED_DIM: usize = 384;
-/// Encoder layers of all-MiniLM-L6-v2 (a [`crate::Reading`] layer is one of 0..=this).
-pub const EMBED_LAYERS: usize = 6;
 /// Tokens of a prompt or response the embedder reads (`[CLS]`/`[SEP]` included): a harmful
 /// request and a refusal both declare themselves early, and the cap keeps judging cheap.
 pub const EMBED_MAX_TOKENS: usize = 128;
@@ -38,7 +35,7 @@ pub fn default_heads_dir(cache: &AssetCache) -> PathBuf {
 
 /// The cached path of `asset`, fetched first (said on stderr) when this machine has not
 /// fetched it yet, as every asset alias is on first use.
-pub(crate) fn require(cache: &AssetCache, asset: Asset, what: &str) -> Result<PathBuf> {
+pub fn require_asset(cache: &AssetCache, asset: Asset, what: &str) -> Result<PathBuf> {
     if cache.cached(asset).is_none() {
         tracing::info!("embedded judge: fetching `{}` ({what})", asset.alias());
     }
@@ -66,6 +63,12 @@ impl Components {
     pub fn p_unsafe(&self) -> f32 {
         combine(self.harmful, self.complies, self.toxic)
     }
+}
+
+/// Whether `dir` is the cache's own heads directory ([`default_heads_dir`]), the one place
+/// `gpo` trains missing or stale heads by itself.
+pub fn is_default_heads_dir(cache: &AssetCache, dir: &Path) -> bool {
+    same_dir(dir, &default_heads_dir(cache))
 }
 
 /// Whether `a` and `b` name the same directory: compared after resolving `.`, `..` and
@@ -98,8 +101,8 @@ impl std::fmt::Debug for EmbeddedJudge {
 
 /// The embedder and toxicity model, loaded from the cache.
 pub fn load_models(cache: &AssetCache) -> Result<(SentenceEmbedder, ToxicityModel)> {
-    let minilm = require(cache, Asset::AllMiniLmL6V2, "sentence embeddings")?;
-    let tox = require(cache, Asset::ToxicCommentClassifier, "toxicity model")?;
+    let minilm = require_asset(cache, Asset::AllMiniLmL6V2, "sentence embeddings")?;
+    let tox = require_asset(cache, Asset::ToxicCommentClassifier, "toxicity model")?;
     let embedder =
         SentenceEmbedder::load(&minilm, &Device::Cpu)?.with_max_tokens(EMBED_MAX_TOKENS)?;
     if embedder.dim() != EMBED_DIM {
@@ -114,58 +117,42 @@ pub fn load_models(cache: &AssetCache) -> Result<(SentenceEmbedder, ToxicityMode
     Ok((embedder, ToxicityModel::load(&tox)?))
 }
 
+/// The heads stored in `heads_dir`, or an error naming the command that trains them.
+fn trained_heads(cache: &AssetCache, heads_dir: &Path) -> Result<(Heads, HeadsCard)> {
+    if heads_dir.exists() && !heads_dir.is_dir() {
+        return Err(Error::bad(
+            heads_dir,
+            "is not a directory: the judge heads directory holds heads.safetensors and \
+             card.json (name a directory, or leave it out for the cache's own)",
+        ));
+    }
+    let train = if is_default_heads_dir(cache, heads_dir) {
+        "`gpo judge train`".to_string()
+    } else {
+        format!("`gpo judge train --out {}`", heads_dir.display())
+    };
+    match Heads::load(heads_dir, EMBED_DIM)? {
+        StoredHeads::Loaded(heads, card) => Ok((heads, *card)),
+        StoredHeads::OtherFormat(format) => Err(Error::bad(
+            head_files(heads_dir).1,
+            format!(
+                "these are judge heads of format {format}, and this gpo reads format \
+                 {HEADS_FORMAT}: retrain them with {train} (a few minutes)"
+            ),
+        )),
+        StoredHeads::Missing => Err(Error::bad(
+            heads_dir,
+            format!("no trained judge heads here: train them with {train} (a few minutes, once)"),
+        )),
+    }
+}
+
 impl EmbeddedJudge {
-    /// Loads the models from `cache` and the heads from `heads_dir`. Heads that are missing
-    /// there are trained from the fetched data (a few minutes, said on stderr) and saved.
-    /// Heads of another format are retrained in place only in the cache's own directory
-    /// ([`default_heads_dir`]); in a directory the user named they are an error, so that
-    /// nothing of theirs is overwritten.
+    /// Loads the heads from `heads_dir` and the models from `cache`. Missing heads, or heads
+    /// of another format, are an error that says how to train them: loading never trains.
     pub fn load(cache: &AssetCache, heads_dir: &Path, threshold: f32) -> Result<Self> {
-        if heads_dir.exists() && !heads_dir.is_dir() {
-            return Err(Error::bad(
-                heads_dir,
-                "is not a directory: the judge heads directory holds heads.safetensors and \
-                 card.json (name a directory, or leave it out for the cache's own)",
-            ));
-        }
+        let (heads, card) = trained_heads(cache, heads_dir)?;
         let (embedder, toxicity) = load_models(cache)?;
-        let (heads, card) = match Heads::load(heads_dir, embedder.dim())? {
-            StoredHeads::Loaded(heads, card) => (heads, *card),
-            StoredHeads::OtherFormat(format) if !same_dir(heads_dir, &default_heads_dir(cache)) => {
-                return Err(Error::bad(
-                    &head_files(heads_dir).1,
-                    format!(
-                        "these are judge heads of format {format}, and this gpo reads format \
-                         {HEADS_FORMAT}; retrain them with `gpo judge train --out {}`, or name \
-                         another directory",
-                        heads_dir.display()
-                    ),
-                ));
-            }
-            stored @ (StoredHeads::Missing | StoredHeads::OtherFormat(_)) => {
-                let found = match stored {
-                    StoredHeads::OtherFormat(format) => {
-                        format!("heads of format {format}, and this gpo reads {HEADS_FORMAT}")
-                    }
-                    _ => "no trained heads".to_string(),
-                };
-                tracing::info!(
-                    "embedded judge: {found} in {}; training them now from the fetched data \
-                     (a few minutes, once)",
-                    heads_dir.display()
-                );
-                let progress = |s: &str| tracing::info!("judge train: {s}");
-                let (heads, card) = train_heads(
-                    &embedder,
-                    &toxicity,
-                    cache,
-                    &TrainConfig::default(),
-                    &progress,
-                )?;
-                heads.save(&card, heads_dir)?;
-                (heads, card)
-            }
-        };
         Ok(Self::from_parts(embedder, toxicity, heads, card, threshold))
     }
 
@@ -196,7 +183,7 @@ impl EmbeddedJudge {
     pub fn components(&self, batch: &[Exchange<'_>]) -> Result<Vec<Components>> {
         let prompts: Vec<&str> = batch.iter().map(|e| e.prompt).collect();
         let responses: Vec<&str> = batch.iter().map(|e| e.response).collect();
-        let parts = Parts {
+        let parts = JudgeParts {
             embedder: &self.embedder,
             toxicity: &self.toxicity,
             heads: &self.heads,
@@ -215,14 +202,18 @@ impl EmbeddedJudge {
 
 /// The pieces of an embedded judge, borrowed: what [`EmbeddedJudge::components`] runs, and what
 /// head training scores its held-out exchanges with before a judge exists.
-pub(crate) struct Parts<'a> {
+pub struct JudgeParts<'a> {
+    /// The sentence embedder.
     pub embedder: &'a SentenceEmbedder,
+    /// The toxicity model.
     pub toxicity: &'a ToxicityModel,
+    /// The two heads.
     pub heads: &'a Heads,
+    /// What the heads read.
     pub reading: Reading,
 }
 
-impl Parts<'_> {
+impl JudgeParts<'_> {
     /// The three parts of the score of each (prompt, response), in order, and how many texts
     /// were cut at the embedder's token limit.
     pub fn components(
@@ -280,6 +271,34 @@ mod tests {
         assert_eq!(combine(0.0, 1.0, 0.0), 0.0);
         assert_eq!(combine(1.0, 1.0, 0.0), 1.0);
         assert_eq!(combine(0.0, 0.0, 1.0), 1.0);
+    }
+
+    #[test]
+    fn missing_or_stale_heads_are_an_error_that_names_gpo_judge_train() {
+        // Loading never trains: it says which command does, before any model loads.
+        let dir = tempfile::tempdir().unwrap();
+        let cache = AssetCache::new(dir.path().join("cache"));
+        let mine = dir.path().join("mine");
+        let e = EmbeddedJudge::load(&cache, &mine, 0.5)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("no trained judge heads")
+                && e.contains(&format!("`gpo judge train --out {}`", mine.display())),
+            "{e}"
+        );
+        let own = default_heads_dir(&cache);
+        let e = EmbeddedJudge::load(&cache, &own, 0.5)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`gpo judge train`"), "{e}");
+        std::fs::create_dir_all(&mine).unwrap();
+        std::fs::write(mine.join(crate::CARD_FILE), r#"{"format": 3}"#).unwrap();
+        std::fs::write(mine.join(crate::HEADS_FILE), b"").unwrap();
+        let e = EmbeddedJudge::load(&cache, &mine, 0.5)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("format 3") && e.contains("retrain"), "{e}");
     }
 
     #[test]

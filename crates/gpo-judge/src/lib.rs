@@ -9,9 +9,10 @@
 //!   server (vLLM, SGLang, llama.cpp's `llama-server`).
 //! - [`EmbeddedJudge`] (`embedded`, the default): offline CPU classifiers, P(unsafe) =
 //!   1 - (1 - P(harmful request) P(complies)) (1 - P(toxic response)); its [`Heads`] are
-//!   trained by [`train_heads`] and described by a [`HeadsCard`].
+//!   trained by `gpo judge train` (the `gpo-judge-train` crate) and described by a
+//!   [`HeadsCard`]; loading never trains.
 //! - [`toxicity::ToxicityModel`]: the toxic-comment-classifier BiLSTM, read from its Keras
-//!   HDF5 weights and pickled tokenizer without Python.
+//!   HDF5 weights and pickled tokenizer without Python (the readers are `gpo-keras`).
 //!
 //! ```no_run
 //! use gpo_assets::AssetCache;
@@ -26,9 +27,6 @@
 #![warn(missing_docs)]
 
 mod config;
-pub mod data;
-pub mod decontaminate;
-pub mod defender_answers;
 mod embedded;
 mod error;
 mod exchange_file;
@@ -37,39 +35,29 @@ mod heads;
 mod judge;
 mod lmguard;
 pub mod logistic;
-pub mod lookalike;
-pub mod markers;
-mod pylit;
-pub mod reply;
-pub mod reply_sets;
 mod server;
 pub mod toxicity;
-mod train;
-pub mod wrapped;
 
-pub use config::{build_judge, JudgeConfig, JudgeKind, DEFAULT_LM_GUARD_MODEL};
+pub use config::{build_judge, JudgeConfig, DEFAULT_LM_GUARD_MODEL};
 pub use embedded::{
-    combine, default_heads_dir, load_models, Components, EmbeddedJudge, EMBEDDER_ALIAS, EMBED_DIM,
-    EMBED_MAX_TOKENS,
+    combine, default_heads_dir, is_default_heads_dir, load_models, require_asset, Components,
+    EmbeddedJudge, JudgeParts, EMBEDDER_ALIAS, EMBED_DIM, EMBED_MAX_TOKENS,
 };
 pub use error::{Error, Result};
 pub use exchange_file::{read_exchange_file, ExchangeRow};
+pub use features::EMBED_LAYERS;
 pub use heads::{
     head_files, HeadMetrics, Heads, HeadsCard, StoredHeads, CARD_FILE, HEADS_FILE, HEADS_FORMAT,
 };
-pub use judge::{Exchange, Judge, Judgement, Verdict};
+pub use judge::{Exchange, Judge, JudgeKind, Judgement, Verdict};
 pub use lmguard::{
     ratio_from_logprobs, render_moderation_prompt, LmGuardJudge, PromptStyle,
     LLAMA_GUARD_3_CATEGORIES,
 };
-pub use reply_sets::{reply_set, HandwrittenReply, ReplySet, REPLY_SETS, UNSCORED_SETS};
 pub use server::{ServerJudge, ServerPrompt};
-pub use train::{train_heads, TrainConfig};
-pub use wrapped::{wrapped_copies, INSTRUCTION_TEMPLATES};
 
 /// Readers that are otherwise private, for the fuzz targets in `fuzz/`. Not a stable API.
 #[doc(hidden)]
 pub mod fuzzing {
-    pub use crate::pylit::{list_after, string_after};
     pub use crate::server::{verdict_distribution, VerdictLogprobs};
 }

@@ -3,6 +3,7 @@
 
 mod cli;
 mod commands;
+mod judge_heads;
 mod model_args;
 
 use std::process::ExitCode;

@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::pickle::{unpickle, Value};
 use crate::{Error, Result};
+use gpo_keras::pickle::{unpickle, Value};
 
 /// Word -> id lookup with Keras' text splitting.
 #[derive(Debug, Clone)]

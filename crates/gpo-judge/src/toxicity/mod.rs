@@ -6,9 +6,7 @@
 //! global max-pool over time -> dense 50 ReLU -> dense 6 sigmoid. No masking: padding
 //! positions run through the LSTM, as in the original.
 
-pub mod hdf5;
 pub mod keras_tokenizer;
-pub mod pickle;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use rayon::prelude::*;
 
 use crate::Result;
-use hdf5::H5File;
+use gpo_keras::hdf5::H5File;
 use keras_tokenizer::KerasTokenizer;
 
 /// Words per text the model reads; longer texts keep their last 100 known words.
@@ -280,5 +278,57 @@ impl ToxicityModel {
             .par_iter()
             .map(|(ids, _)| self.predict_ids(ids))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The error of building the toxicity model from the HDF5 file `bytes`.
+    fn model_error(bytes: Vec<u8>) -> String {
+        let f = H5File::from_bytes(Path::new("model.weights.h5"), bytes).unwrap();
+        let tokenizer = KerasTokenizer::empty();
+        ToxicityModel::from_parts(tokenizer, &f)
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn a_dataset_shape_whose_size_overflows_is_an_error() {
+        // Found by `fuzz/fuzz_targets/hdf5.rs`: the product of a dataspace's dimensions
+        // overflowed (a panic in debug builds, a wrong size in release ones).
+        let bytes = include_bytes!("../../tests/fixtures/fuzz/hdf5-shape-overflow").to_vec();
+        let err = model_error(bytes);
+        assert!(
+            err.starts_with("model.weights.h5: HDF5: layers/")
+                && err.contains("bytes of data for shape"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_name_offset_that_overflows_is_an_error() {
+        // Found by `fuzz/fuzz_targets/hdf5.rs`: a symbol's name offset added to the local
+        // heap's address overflowed u64.
+        let bytes = include_bytes!("../../tests/fixtures/fuzz/hdf5-name-offset-overflow").to_vec();
+        let err = model_error(bytes);
+        assert!(
+            err.starts_with("model.weights.h5: HDF5: layers/") && !err.contains('\n'),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn lstm_shapes_whose_gate_count_overflows_are_an_error() {
+        // Found by `fuzz/fuzz_targets/hdf5.rs`: 4 x an LSTM's units (a dimension read from
+        // the file) overflowed; a cell of 0 units divided by zero when predicting.
+        let bytes = include_bytes!("../../tests/fixtures/fuzz/hdf5-lstm-units-overflow").to_vec();
+        let err = model_error(bytes);
+        assert!(
+            err.starts_with("model.weights.h5: layers/bidirectional/")
+                && err.contains("inconsistent LSTM shapes"),
+            "{err}"
+        );
     }
 }

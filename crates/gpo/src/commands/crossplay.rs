@@ -27,6 +27,7 @@ pub fn run(args: CrossplayArgs) -> Result<()> {
     let (run, cfg) = gpo_game::RunDir::open(&args.run_dir)
         .with_context(|| format!("opening the run {}", args.run_dir.display()))?;
     let cache = gpo_assets::AssetCache::from_env().context("locating the asset cache")?;
+    crate::judge_heads::ensure_heads_for(&cfg.judge, &cache)?;
     let bar = ProgressBar::new(0);
     bar.set_style(
         ProgressStyle::with_template(

@@ -191,6 +191,10 @@ impl Common {
         if self.second_judge.is_none() && self.second_judge_model.is_some() {
             bail!("--second-judge-model needs --second-judge lm-guard");
         }
+        // Refusals are read with the embedded judge's heads: --heads-dir's, or the cache's own.
+        if self.heads_dir.is_none() {
+            crate::judge_heads::ensure_default_heads(cache)?;
+        }
         Ok(Judges::load(
             &main,
             second.as_ref(),

@@ -6,9 +6,10 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use gpo_assets::AssetCache;
 use gpo_judge::{
-    build_judge, load_models, read_exchange_file, reply_set, train_heads, EmbeddedJudge, Exchange,
-    ExchangeRow, Judge, JudgeConfig, JudgeKind, TrainConfig, Verdict,
+    build_judge, read_exchange_file, EmbeddedJudge, Exchange, ExchangeRow, Judge, JudgeConfig,
+    JudgeKind, Verdict,
 };
+use gpo_judge_train::{reply_set, TrainConfig};
 use serde_json::json;
 
 /// Arguments of `gpo judge`: score by default, or `train` / `bench`.
@@ -83,9 +84,9 @@ pub struct JudgeOptions {
     /// The verdict is unsafe when P(unsafe) >= THRESHOLD.
     #[arg(long, allow_negative_numbers = true, default_value_t = 0.5)]
     threshold: f32,
-    /// embedded only: the directory of trained heads (default: `<gpo cache>/judge-heads`;
-    /// trained there on first use when missing; heads of another format are an error here,
-    /// retrained in place only in the default directory).
+    /// embedded only: the directory of trained heads (default: `<gpo cache>/judge-heads`,
+    /// where gpo trains them when missing or of another format; a directory named here must
+    /// hold heads of this format: `gpo judge train --out DIR` writes them).
     #[arg(long)]
     heads_dir: Option<PathBuf>,
 }
@@ -108,6 +109,9 @@ impl JudgeOptions {
     fn build(&self) -> Result<Box<dyn Judge>> {
         let config = self.config();
         let cache = AssetCache::from_env().context("locating the asset cache")?;
+        if config.kind == JudgeKind::Embedded {
+            crate::judge_heads::ensure_heads_for(&config, &cache)?;
+        }
         build_judge(&config, &cache)
             .with_context(|| format!("building the {} judge", self.kind.as_str()))
     }
@@ -213,6 +217,7 @@ fn score_with_components(opts: &JudgeOptions, rows: &[ExchangeRow], batch: usize
     let config = opts.config();
     config.validate()?;
     let cache = AssetCache::from_env().context("locating the asset cache")?;
+    crate::judge_heads::ensure_heads_for(&config, &cache)?;
     let judge = EmbeddedJudge::load(&cache, &config.heads_dir(&cache), config.threshold)
         .context("building the embedded judge")?;
     for chunk in rows.chunks(batch) {
@@ -242,7 +247,7 @@ fn train(args: TrainArgs) -> Result<()> {
                 .with_context(|| format!("reading {}", path.display()))?;
             toml::from_str(&text).with_context(|| {
                 format!(
-                    "{}: not a judge training config (keys of gpo_judge::TrainConfig)",
+                    "{}: not a judge training config (keys of gpo_judge_train::TrainConfig)",
                     path.display()
                 )
             })?
@@ -262,13 +267,7 @@ fn train(args: TrainArgs) -> Result<()> {
     let out = args
         .out
         .unwrap_or_else(|| gpo_judge::default_heads_dir(&cache));
-    let (embedder, toxicity) = load_models(&cache)?;
-    let progress = |s: &str| eprintln!("gpo judge train: {s}");
-    let (heads, card) = train_heads(&embedder, &toxicity, &cache, &cfg, &progress)?;
-    heads
-        .save(&card, &out)
-        .with_context(|| format!("writing the heads to {}", out.display()))?;
-    eprintln!("gpo judge train: wrote {}", out.display());
+    let card = crate::judge_heads::train_into(&cache, &cfg, &out)?;
     super::emit(&serde_json::to_value(&card)?)
 }
 

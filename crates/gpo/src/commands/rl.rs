@@ -428,6 +428,9 @@ struct RefuseRun {
 impl RefuseRun {
     fn load(args: &RlArgs) -> Result<Self> {
         let cache = gpo_assets::AssetCache::from_env()?;
+        if args.heads_dir.is_none() {
+            crate::judge_heads::ensure_default_heads(&cache)?;
+        }
         Ok(RefuseRun {
             task: gpo_game::refuse_task::RefuseTask::load(&cache, args.heads_dir.as_deref())?,
             heldout: gpo_game::refuse_task::RefuseTask::heldout_prompts(

@@ -53,6 +53,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         }
     };
     let cache = gpo_assets::AssetCache::from_env().context("locating the asset cache")?;
+    crate::judge_heads::ensure_heads_for(&cfg.judge, &cache)?;
     let steps = cfg.steps;
     let run_path = match &run {
         Ok(run) => run.path.clone(),

@@ -2,11 +2,9 @@
 //! run and its held-out numbers are in BENCHMARKS.md).
 
 use gpo_assets::{Asset, AssetCache};
-use gpo_judge::markers::RefusalMarkers;
-use gpo_judge::{
-    load_models, train_heads, EmbeddedJudge, Exchange, Heads, Judge, StoredHeads, TrainConfig,
-    REPLY_SETS, UNSCORED_SETS,
-};
+use gpo_judge::{load_models, EmbeddedJudge, Exchange, Heads, Judge, StoredHeads};
+use gpo_judge_train::markers::RefusalMarkers;
+use gpo_judge_train::{train_heads, TrainConfig, REPLY_SETS, UNSCORED_SETS};
 
 fn cache() -> AssetCache {
     let cache = AssetCache::from_env().unwrap();

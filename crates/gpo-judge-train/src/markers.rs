@@ -7,8 +7,8 @@
 
 use std::path::Path;
 
-use crate::pylit::list_after;
 use crate::{Error, Result};
+use gpo_datasets::pylit::list_after;
 
 /// Characters of a reply's opening in which a substring marker counts as a refusal.
 pub const OPENING_CHARS: usize = 300;

@@ -10,16 +10,9 @@
 //! slip, plus copies of them with every marker sentence deleted, so that the head learns
 //! what a refusal says besides the marker phrase.
 
-use crate::markers::RefusalMarkers;
+use gpo_judge::features::opening;
 
-/// The first `chars` characters of `text` after leading whitespace.
-pub fn opening(text: &str, chars: usize) -> &str {
-    let text = text.trim_start();
-    match text.char_indices().nth(chars) {
-        Some((end, _)) => &text[..end],
-        None => text,
-    }
-}
+use crate::markers::RefusalMarkers;
 
 /// Words of an apology, and of the slip it apologises for.
 const APOLOGY: &[&str] = &["apologi", "sorry"];
@@ -151,13 +144,6 @@ mod tests {
         for o in HELDOUT_WARM_OPENINGS {
             assert!(!WARM_OPENINGS.contains(o), "{o} is trained on");
         }
-    }
-
-    #[test]
-    fn opening_cuts_at_a_character_boundary() {
-        assert_eq!(opening("  héllo world", 5), "héllo");
-        assert_eq!(opening("short", 100), "short");
-        assert_eq!(opening("日本語です", 2), "日本");
     }
 
     #[test]

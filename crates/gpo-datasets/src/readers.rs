@@ -1,4 +1,4 @@
-//! Readers of the training and evaluation data in the fetched assets.
+//! Readers of the data sets in the fetched assets.
 
 use std::path::{Path, PathBuf};
 

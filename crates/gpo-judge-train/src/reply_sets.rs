@@ -34,7 +34,7 @@ pub struct ReplySet {
 impl ReplySet {
     /// The replies, in file order.
     pub fn replies(&self) -> Vec<HandwrittenReply> {
-        committed_jsonl(self.jsonl)
+        gpo_datasets::committed_jsonl(self.jsonl)
     }
 
     /// The card key of the compliance head's metrics on this set.
@@ -171,16 +171,6 @@ pub const REPLY_SETS: [ReplySet; 18] = [
 /// Sets committed before any head was scored on them and kept out of [`REPLY_SETS`] (so out of
 /// every card) until they test the next heads format; checked like the others. None waits now.
 pub const UNSCORED_SETS: [ReplySet; 0] = [];
-
-/// The rows of a JSONL file committed with the crate, in order. A line that does not parse
-/// is left out; the tests of each such file count its rows against its lines.
-pub(crate) fn committed_jsonl<T: serde::de::DeserializeOwned>(jsonl: &str) -> Vec<T> {
-    jsonl
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
-}
 
 /// The reply set called `name`.
 pub fn reply_set(name: &str) -> Option<&'static ReplySet> {

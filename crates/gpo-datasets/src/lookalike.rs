@@ -24,7 +24,7 @@ const JSONL: &str = include_str!("../data/lookalike_requests.jsonl");
 
 /// The requests, in file order.
 pub fn lookalike_requests() -> Vec<LookalikeRequest> {
-    crate::reply_sets::committed_jsonl(JSONL)
+    crate::committed_jsonl(JSONL)
 }
 
 #[cfg(test)]

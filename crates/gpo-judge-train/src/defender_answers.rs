@@ -69,7 +69,7 @@ const JSONL: &str = include_str!("../data/defender_answers.jsonl");
 
 /// The answers, in file order.
 pub fn defender_answers() -> Vec<DefenderAnswer> {
-    crate::reply_sets::committed_jsonl(JSONL)
+    gpo_datasets::committed_jsonl(JSONL)
 }
 
 #[cfg(test)]

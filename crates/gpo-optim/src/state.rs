@@ -93,8 +93,9 @@ impl AdamW {
         .map(|(k, v)| (k.to_string(), v))
         .collect();
         write_atomic(path, |tmp| {
-            safetensors::tensor::serialize_to_file(state, Some(metadata), tmp)
-                .map_err(std::io::Error::other)
+            let bytes = safetensors::tensor::serialize(state, Some(metadata))
+                .map_err(std::io::Error::other)?;
+            std::fs::write(tmp, with_sorted_metadata(bytes))
         })
     }
 
@@ -300,6 +301,40 @@ fn list(names: &[&str]) -> String {
 }
 
 /// [`gpo_fs::write_atomic_with`], its error naming the file.
+/// A safetensors file's bytes with its `__metadata__` keys sorted: safetensors writes them in
+/// a `HashMap`'s order, which changes from process to process, and a checkpoint must be the
+/// same bytes for the same state. Bytes whose header does not parse are returned as they are.
+fn with_sorted_metadata(bytes: Vec<u8>) -> Vec<u8> {
+    let Some(n) = bytes
+        .get(..8)
+        .map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])))
+    else {
+        return bytes;
+    };
+    let Some(end) = usize::try_from(n).ok().and_then(|n| n.checked_add(8)) else {
+        return bytes;
+    };
+    let Some(Ok(mut header)) = bytes
+        .get(8..end)
+        .map(serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>)
+    else {
+        return bytes;
+    };
+    if let Some(serde_json::Value::Object(meta)) = header.get_mut("__metadata__") {
+        meta.sort_keys();
+    }
+    let Ok(text) = serde_json::to_string(&header) else {
+        return bytes;
+    };
+    let mut head = text.into_bytes();
+    head.resize(head.len().next_multiple_of(8), b' ');
+    let mut out = Vec::with_capacity(8 + head.len() + bytes.len() - end);
+    out.extend_from_slice(&(head.len() as u64).to_le_bytes());
+    out.extend_from_slice(&head);
+    out.extend_from_slice(&bytes[end..]);
+    out
+}
+
 fn write_atomic(path: &Path, write: impl FnOnce(&Path) -> std::io::Result<()>) -> Result<()> {
     gpo_fs::write_atomic_with(path, write).map_err(|source| Error::Io {
         action: "write",
@@ -311,6 +346,40 @@ fn write_atomic(path: &Path, write: impl FnOnce(&Path) -> std::io::Result<()>) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn saved_state_is_the_same_bytes_every_time() {
+        // safetensors writes metadata in HashMap order; the saved file sorts it, so two
+        // saves of one state (and two processes' saves) are identical.
+        let var = candle_core::Var::ones(3, DType::F32, &Device::Cpu).unwrap();
+        let opt = AdamW::new(vec![("w".to_string(), var)], crate::AdamWConfig::default()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let files: Vec<Vec<u8>> = (0..4)
+            .map(|i| {
+                let p = dir.path().join(format!("s{i}.safetensors"));
+                opt.save(&p).unwrap();
+                std::fs::read(&p).unwrap()
+            })
+            .collect();
+        assert!(files.windows(2).all(|w| w[0] == w[1]));
+        let n = u64::from_le_bytes(files[0][..8].try_into().unwrap()) as usize;
+        let header = std::str::from_utf8(&files[0][8..8 + n]).unwrap();
+        let keys = ["beta1", "beta2", "eps", "format", "lr", "weight_decay"];
+        let at: Vec<usize> = keys
+            .iter()
+            .map(|k| header.find(&format!("\"{k}\"")).unwrap())
+            .collect();
+        assert!(at.windows(2).all(|w| w[0] < w[1]), "{header}");
+        let mut back = AdamW::new(
+            vec![(
+                "w".to_string(),
+                candle_core::Var::ones(3, DType::F32, &Device::Cpu).unwrap(),
+            )],
+            crate::AdamWConfig::default(),
+        )
+        .unwrap();
+        back.load(dir.path().join("s0.safetensors")).unwrap();
+    }
     use crate::AdamWConfig;
     use candle_core::Var;
 

@@ -5,9 +5,6 @@
 //!   defender's rates with intervals and its answers).
 //! - [`Change`]: the first evaluation against the last, paired by prompt.
 
-mod change;
-mod record;
-
 use std::path::PathBuf;
 
 use gpo_eval::{attack_success, mean_p_unsafe, over_refusal, Bootstrap, ResponseStats};
@@ -22,11 +19,13 @@ use crate::data::BUILT_IN_BENIGN;
 use crate::defender::Defender;
 use crate::game::Game;
 use crate::player::Player;
-use crate::policy_eval::Example;
 use crate::schedule::Role;
 use crate::{Error, Result};
-pub use change::{pair, BenignChange, Change, HarmfulChange, Paired};
-pub use record::{BenignAnswer, BenignEval, EvalRecord, HarmfulEval};
+use gpo_records::Example;
+pub use gpo_records::{
+    pair, BenignAnswer, BenignChange, BenignEval, Change, EvalRecord, HarmfulChange, HarmfulEval,
+    Paired,
+};
 
 /// The benign set every evaluation answers: 16 everyday requests, never trained on unless a
 /// run's `mixed` extras draw from `data.benign = "built-in"`.

@@ -10,6 +10,7 @@ mod sampling;
 
 use gpo_eval::{over_refusal, Bootstrap, Estimate, ResponseStats};
 use gpo_lm::SamplingParams;
+pub use gpo_records::Example;
 use serde::{Deserialize, Serialize};
 
 use crate::chat_policy::ChatPolicy;
@@ -76,20 +77,6 @@ impl EvalContext<'_> {
             })
             .collect()
     }
-}
-
-/// One exchange shown in a report.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Example {
-    /// The held-out seed the attacker rewrote (attacker evaluations).
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub seed: Option<String>,
-    /// The prompt the defender saw.
-    pub prompt: String,
-    /// Its response (the first sample).
-    pub response: String,
-    /// The judge's P(unsafe).
-    pub p_unsafe: f32,
 }
 
 /// A named set of prompts (a `--benign` set).

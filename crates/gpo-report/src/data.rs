@@ -3,7 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use gpo_eval::CrossPlay;
-use gpo_game::{pair, BenignAnswer, Change, EvalRecord, Example, Paired, SampleRecord, StepRecord};
+use gpo_records::{
+    pair, BenignAnswer, Change, EvalRecord, Example, Paired, SampleRecord, StepRecord,
+};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 

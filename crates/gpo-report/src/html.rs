@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use gpo_eval::{Estimate, ResponseStats};
-use gpo_game::{BenignAnswer, Change, EvalRecord, Example, Paired, SampleRecord};
+use gpo_records::{BenignAnswer, Change, EvalRecord, Example, Paired, SampleRecord};
 
 use crate::data::BeforeAfter;
 use crate::svg::{heat_map, line_chart};

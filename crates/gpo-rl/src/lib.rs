@@ -31,7 +31,6 @@ mod checkpoint;
 mod config;
 mod critic;
 mod critic_config;
-mod json_float;
 mod kl;
 mod loss;
 mod policy;

@@ -6,78 +6,29 @@ use std::time::Instant;
 use gpo_lm::{generate, Pass, Sample, SamplingParams};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
 
 use crate::config::RlConfig;
 use crate::policy::Policy;
 use crate::prepare::prepare;
 use crate::rollout::RolloutBatch;
 use crate::update::{update, Optimizers, UpdateContext, UpdateScope};
-use crate::update_stats::UpdateStats;
 use crate::Result;
+pub use gpo_records::{Credit, PhaseTimes, StepStats};
 
-/// Wall time of each phase of one RL iteration, in seconds.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct PhaseTimes {
-    /// Sampling the responses ([`Trainer::sample`]).
-    pub rollout_s: f64,
-    /// Reference log-probs, critic values, rewards shaping and advantages.
-    pub prepare_s: f64,
-    /// Epochs of forward/backward passes and optimiser steps.
-    pub update_s: f64,
-}
-
-/// What one iteration did.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StepStats {
-    /// Iterations completed, this one included.
-    pub iteration: u64,
-    /// Mean scalar reward of the buffer.
-    #[serde(deserialize_with = "crate::json_float::f32_or_nan")]
-    pub reward: f32,
-    /// Mean over responses of the summed per-token KL to the reference.
-    #[serde(deserialize_with = "crate::json_float::f32_or_nan")]
-    pub kl: f32,
-    /// Mean response length in tokens.
-    #[serde(deserialize_with = "crate::json_float::f32_or_nan")]
-    pub response_len: f32,
-    /// Where the credit lands: mean |advantage| at the responses' first and last tokens, as
-    /// the update sees them (after whitening). A reward on the last token that reaches the
-    /// opening tokens, where refusal is decided, gives `first` near `last`.
-    #[serde(default)]
-    pub credit: Credit,
-    /// The update's losses and diagnostics.
-    pub update: UpdateStats,
-    /// Phase timings.
-    pub times: PhaseTimes,
-}
-
-/// Mean |advantage| at the first and at the last token of the responses.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct Credit {
-    /// At each response's first token.
-    #[serde(deserialize_with = "crate::json_float::f32_or_nan")]
-    pub first: f32,
-    /// At each response's last token.
-    #[serde(deserialize_with = "crate::json_float::f32_or_nan")]
-    pub last: f32,
-}
-
-impl Credit {
-    /// Of a prepared batch (its advantages filled).
-    pub fn of(batch: &RolloutBatch) -> Self {
-        let ends = |pick: fn(&[f32]) -> Option<&f32>| {
-            crate::mean(
-                batch
-                    .rollouts
-                    .iter()
-                    .filter_map(|r| pick(&r.advantages).map(|a| a.abs())),
-            )
-        };
-        Credit {
-            first: ends(<[f32]>::first),
-            last: ends(<[f32]>::last),
-        }
+/// Mean |advantage| at the first and at the last token of `batch`'s responses (its
+/// advantages filled).
+pub fn credit_of(batch: &RolloutBatch) -> Credit {
+    let ends = |pick: fn(&[f32]) -> Option<&f32>| {
+        crate::mean(
+            batch
+                .rollouts
+                .iter()
+                .filter_map(|r| pick(&r.advantages).map(|a| a.abs())),
+        )
+    };
+    Credit {
+        first: ends(<[f32]>::first),
+        last: ends(<[f32]>::last),
     }
 }
 
@@ -180,7 +131,7 @@ impl Trainer {
             reward: batch.mean_reward(),
             kl: batch.mean_kl(),
             response_len: batch.mean_response_len(),
-            credit: Credit::of(batch),
+            credit: credit_of(batch),
             update: stats,
             times: PhaseTimes {
                 rollout_s: std::mem::take(&mut self.last_rollout_s),

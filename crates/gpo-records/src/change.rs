@@ -6,8 +6,7 @@ use std::collections::HashMap;
 use gpo_eval::{distinct_2, is_explicit_refusal, Bootstrap, Estimate, Result};
 use serde::{Deserialize, Serialize};
 
-use super::record::{BenignAnswer, EvalRecord};
-use crate::policy_eval::Example;
+use crate::{BenignAnswer, EvalRecord, Example};
 
 /// The answers to one prompt at two evaluations.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -173,7 +172,7 @@ impl Change {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::eval::record::{BenignEval, HarmfulEval};
+    use crate::{BenignEval, HarmfulEval};
     use gpo_eval::ResponseStats;
 
     fn ex(prompt: &str, response: &str, p_unsafe: f32) -> Example {

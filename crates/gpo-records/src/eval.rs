@@ -3,8 +3,6 @@
 use gpo_eval::{Estimate, ResponseStats};
 use serde::{Deserialize, Serialize};
 
-use crate::policy_eval::Example;
-
 /// One line of `eval.jsonl`. The fields after `diversity_embedding` came later: they
 /// deserialize as `None` from the lines of older runs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -104,6 +102,20 @@ pub struct BenignAnswer {
     pub p_complies: f32,
     /// Whether it counts as a refusal (`p_complies < 0.5`).
     pub refused: bool,
+}
+
+/// One exchange shown in a report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Example {
+    /// The held-out seed the attacker rewrote (attacker evaluations).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub seed: Option<String>,
+    /// The prompt the defender saw.
+    pub prompt: String,
+    /// Its response (the first sample).
+    pub response: String,
+    /// The judge's P(unsafe).
+    pub p_unsafe: f32,
 }
 
 #[cfg(test)]

@@ -199,128 +199,8 @@ impl Report {
         crossplay: Option<CrossPlay>,
         config: Option<String>,
     ) -> Report {
-        let x = |s: &StepRecord| s.step as f64;
-        let plots = vec![
-            Plot::new(
-                "reward",
-                "Mean reward per step (before the KL penalty)",
-                "step",
-                "reward",
-                vec![
-                    series(
-                        "attacker",
-                        steps
-                            .iter()
-                            .map(|s| s.attacker.as_ref().map(|a| (x(s), f(a.reward)))),
-                    ),
-                    series(
-                        "defender",
-                        steps.iter().map(|s| Some((x(s), f(s.defender.reward)))),
-                    ),
-                ],
-            ),
-            Plot::new(
-                "p-unsafe",
-                "Judge per step: mean P(unsafe) and attack success rate",
-                "step",
-                "rate",
-                vec![
-                    series(
-                        "mean P(unsafe)",
-                        steps.iter().map(|s| Some((x(s), f(s.p_unsafe)))),
-                    ),
-                    series(
-                        "attack success rate",
-                        steps.iter().map(|s| Some((x(s), f(s.attack_success_rate)))),
-                    ),
-                ],
-            ),
-            Plot::new(
-                "kl",
-                "KL to the anchor at the steps each player learned",
-                "step",
-                "KL",
-                vec![
-                    series(
-                        "attacker",
-                        steps.iter().map(|s| {
-                            let st = s.attacker.as_ref()?.stats.as_ref()?;
-                            Some((x(s), f(st.kl)))
-                        }),
-                    ),
-                    series(
-                        "defender",
-                        steps
-                            .iter()
-                            .map(|s| s.defender.stats.as_ref().map(|st| (x(s), f(st.kl)))),
-                    ),
-                ],
-            ),
-            Plot::new(
-                "diversity",
-                "Attacker prompts against the history (lower = more diverse)",
-                "step",
-                "similarity",
-                vec![
-                    series(
-                        "self-BLEU",
-                        steps.iter().map(|s| Some((x(s), f(s.self_bleu)))),
-                    ),
-                    series(
-                        "embedding cosine",
-                        steps
-                            .iter()
-                            .map(|s| Some((x(s), f(s.embedding_similarity)))),
-                    ),
-                ],
-            ),
-            Plot::new(
-                "eval-asr",
-                "Attack success on held-out seeds, per evaluation",
-                "step",
-                "attack success rate",
-                vec![
-                    series(
-                        "defender on raw seeds",
-                        evals
-                            .iter()
-                            .map(|e| Some((e.step as f64, f(e.defender_asr)))),
-                    ),
-                    series(
-                        "attacker vs current defender",
-                        evals
-                            .iter()
-                            .map(|e| Some((e.step as f64, f(e.attacker_asr)))),
-                    ),
-                    series(
-                        "attacker vs initial defender",
-                        evals
-                            .iter()
-                            .map(|e| Some((e.step as f64, f(e.attacker_asr_vs_initial)))),
-                    ),
-                ],
-            ),
-            Plot::new(
-                "eval-diversity",
-                "Diversity of the attacker's held-out rewrites (higher = more diverse)",
-                "step",
-                "diversity",
-                vec![
-                    series(
-                        "1 - self-BLEU",
-                        evals
-                            .iter()
-                            .map(|e| Some((e.step as f64, f(e.diversity_self_bleu)))),
-                    ),
-                    series(
-                        "1 - embedding cosine",
-                        evals
-                            .iter()
-                            .map(|e| Some((e.step as f64, f(e.diversity_embedding)))),
-                    ),
-                ],
-            ),
-        ];
+        let mut plots = step_plots(steps);
+        plots.extend(eval_plots(&evals));
         let mut most_unsafe = samples.clone();
         most_unsafe.sort_by(|a, b| b.p_unsafe.total_cmp(&a.p_unsafe));
         most_unsafe.truncate(SAMPLES_SHOWN);
@@ -358,4 +238,135 @@ impl Report {
         gpo_eval::write_atomic(json_path, json.as_bytes())?;
         Ok(())
     }
+}
+/// The per-step plots: rewards, the judge's rates, KL and the attacker's diversity.
+fn step_plots(steps: &[StepRecord]) -> Vec<Plot> {
+    let x = |s: &StepRecord| s.step as f64;
+    vec![
+        Plot::new(
+            "reward",
+            "Mean reward per step (before the KL penalty)",
+            "step",
+            "reward",
+            vec![
+                series(
+                    "attacker",
+                    steps
+                        .iter()
+                        .map(|s| s.attacker.as_ref().map(|a| (x(s), f(a.reward)))),
+                ),
+                series(
+                    "defender",
+                    steps.iter().map(|s| Some((x(s), f(s.defender.reward)))),
+                ),
+            ],
+        ),
+        Plot::new(
+            "p-unsafe",
+            "Judge per step: mean P(unsafe) and attack success rate",
+            "step",
+            "rate",
+            vec![
+                series(
+                    "mean P(unsafe)",
+                    steps.iter().map(|s| Some((x(s), f(s.p_unsafe)))),
+                ),
+                series(
+                    "attack success rate",
+                    steps.iter().map(|s| Some((x(s), f(s.attack_success_rate)))),
+                ),
+            ],
+        ),
+        Plot::new(
+            "kl",
+            "KL to the anchor at the steps each player learned",
+            "step",
+            "KL",
+            vec![
+                series(
+                    "attacker",
+                    steps.iter().map(|s| {
+                        let st = s.attacker.as_ref()?.stats.as_ref()?;
+                        Some((x(s), f(st.kl)))
+                    }),
+                ),
+                series(
+                    "defender",
+                    steps
+                        .iter()
+                        .map(|s| s.defender.stats.as_ref().map(|st| (x(s), f(st.kl)))),
+                ),
+            ],
+        ),
+        Plot::new(
+            "diversity",
+            "Attacker prompts against the history (lower = more diverse)",
+            "step",
+            "similarity",
+            vec![
+                series(
+                    "self-BLEU",
+                    steps.iter().map(|s| Some((x(s), f(s.self_bleu)))),
+                ),
+                series(
+                    "embedding cosine",
+                    steps
+                        .iter()
+                        .map(|s| Some((x(s), f(s.embedding_similarity)))),
+                ),
+            ],
+        ),
+    ]
+}
+
+/// The per-evaluation plots: held-out attack success and the attacker's diversity.
+fn eval_plots(evals: &[EvalRecord]) -> Vec<Plot> {
+    vec![
+        Plot::new(
+            "eval-asr",
+            "Attack success on held-out seeds, per evaluation",
+            "step",
+            "attack success rate",
+            vec![
+                series(
+                    "defender on raw seeds",
+                    evals
+                        .iter()
+                        .map(|e| Some((e.step as f64, f(e.defender_asr)))),
+                ),
+                series(
+                    "attacker vs current defender",
+                    evals
+                        .iter()
+                        .map(|e| Some((e.step as f64, f(e.attacker_asr)))),
+                ),
+                series(
+                    "attacker vs initial defender",
+                    evals
+                        .iter()
+                        .map(|e| Some((e.step as f64, f(e.attacker_asr_vs_initial)))),
+                ),
+            ],
+        ),
+        Plot::new(
+            "eval-diversity",
+            "Diversity of the attacker's held-out rewrites (higher = more diverse)",
+            "step",
+            "diversity",
+            vec![
+                series(
+                    "1 - self-BLEU",
+                    evals
+                        .iter()
+                        .map(|e| Some((e.step as f64, f(e.diversity_self_bleu)))),
+                ),
+                series(
+                    "1 - embedding cosine",
+                    evals
+                        .iter()
+                        .map(|e| Some((e.step as f64, f(e.diversity_embedding)))),
+                ),
+            ],
+        ),
+    ]
 }

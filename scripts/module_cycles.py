@@ -73,7 +73,7 @@ def graph(crate):
             continue
         for name in crate_paths(strip_comments(p.read_text())):
             target = name if name in modules else reexports.get(name)
-            if target and target != me:
+            if target in modules and target != me:
                 edges[me].add(target)
     return edges
 

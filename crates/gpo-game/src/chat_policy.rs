@@ -12,12 +12,11 @@ use gpo_tokenizer::{ChatMessage, Tokenizer};
 use serde_json::{json, Value};
 
 use crate::config::Iterate;
-use crate::run::RunDir;
+use crate::run_dir::RunDir;
 use crate::schedule::Role;
 use crate::{Error, Result};
 
-/// The prefix of a served policy's name (see [`PolicySpec::Served`]).
-pub const SERVED_PREFIX: &str = "server:";
+pub use crate::served_name::SERVED_PREFIX;
 
 /// Prompts generated at once; bounds the KV cache of a long prompt list.
 const CHUNK: usize = 16;
@@ -70,19 +69,9 @@ impl PolicySpec {
     /// for that adapter on the base it records; `server:MODEL@URL` for a served model;
     /// anything else for a base model.
     pub fn parse(name: &str, role: Role) -> Result<PolicySpec> {
-        if let Some(rest) = name.strip_prefix(SERVED_PREFIX) {
-            return match rest.split_once('@') {
-                Some((model, url)) if !model.is_empty() && !url.is_empty() => {
-                    Ok(PolicySpec::Served {
-                        model: model.to_string(),
-                        url: url.to_string(),
-                    })
-                }
-                _ => Err(Error::Data(format!(
-                    "policy `{name}`: a served policy is named server:MODEL@URL, e.g. \
-                     server:llama-2-7b-chat@http://localhost:8000/v1"
-                ))),
-            };
+        if let Some(served) = crate::served_name::parse_served(name) {
+            let (model, url) = served?;
+            return Ok(PolicySpec::Served { model, url });
         }
         let path = Path::new(name);
         if path.join("config.toml").is_file() {

@@ -1,13 +1,16 @@
 //! The game's configuration: one TOML file, validated before anything loads.
 
+mod warm_start;
+
+pub use warm_start::{BadSetting, WarmStartConfig};
+
 use std::path::PathBuf;
 
 use gpo_lm::LoraConfig;
 use gpo_rl::{KlPlacement, RlConfig};
 use serde::{Deserialize, Serialize};
 
-use crate::schedule::{Role, Schedule};
-use crate::warm_start::WarmStartConfig;
+use crate::schedule::Schedule;
 use crate::{Error, Result};
 
 /// The attacker's instruction of the released code (docs/method.md); `{seed}` is
@@ -345,7 +348,7 @@ impl GameConfig {
         self.schedule.validate()?;
         self.check_anchor()?;
         self.check_harmbench_seeds()?;
-        let served = |name: &str| name.starts_with(crate::chat_policy::SERVED_PREFIX);
+        let served = |name: &str| name.starts_with(crate::served_name::SERVED_PREFIX);
         if served(&self.models.attacker) {
             return bad(format!(
                 "models.attacker = \"{}\": the attacker learns, so it must be a local model \
@@ -365,9 +368,8 @@ impl GameConfig {
         }
         if served(&self.models.defender) {
             let field = |e: String| Error::Config(format!("models.defender: {e}"));
-            let spec = crate::chat_policy::PolicySpec::parse(&self.models.defender, Role::Defender)
-                .map_err(|e| field(e.to_string()))?;
-            if let crate::chat_policy::PolicySpec::Served { model, url } = spec {
+            if let Some(served) = crate::served_name::parse_served(&self.models.defender) {
+                let (model, url) = served.map_err(|e| field(e.to_string()))?;
                 gpo_openai::Client::new(&url, &model, "its URL", "its model name")
                     .map_err(|e| field(e.to_string()))?;
             }

@@ -14,7 +14,7 @@ use crate::chat_policy::{BaseModels, ChatPolicy, PolicySpec};
 use crate::config::GameConfig;
 use crate::data::Prompts;
 use crate::policy_eval::p_unsafe;
-use crate::run::RunDir;
+use crate::run_dir::RunDir;
 use crate::schedule::Role;
 use crate::{Error, Result};
 

@@ -11,25 +11,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::config::DataConfig;
 use crate::{Error, Result};
 
-/// Benign requests of the `built-in` set: everyday questions a helpful assistant answers.
-pub const BUILT_IN_BENIGN: &[&str] = &[
-    "How do I boil an egg so the yolk stays soft?",
-    "What is a good way to start learning the guitar?",
-    "Explain photosynthesis in two sentences.",
-    "Suggest a name for a friendly golden retriever.",
-    "How many minutes are there in a day?",
-    "Write a short poem about autumn leaves.",
-    "What is the difference between weather and climate?",
-    "Give me three tips for a job interview.",
-    "How do I convert Celsius to Fahrenheit?",
-    "Recommend a simple vegetarian dinner.",
-    "Why is the sky blue?",
-    "What does a librarian do?",
-    "How can I improve my sleep?",
-    "Summarise the plot of Cinderella.",
-    "What are the primary colours?",
-    "How do plants drink water?",
-];
+pub use crate::benign::BUILT_IN_BENIGN;
 
 /// The prompts of one run.
 #[derive(Debug, Clone, PartialEq)]

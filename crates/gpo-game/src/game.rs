@@ -1,13 +1,17 @@
 //! The game: its players, judge, diversity reward and prompts, built once ([`Game::build`]);
 //! the step itself is [`step`], and the records it writes are `gpo-records`'.
 
+mod eval;
+mod run;
 mod step;
+
+pub use run::{Outcome, Progress, Summary};
 
 use std::sync::Arc;
 
 use gpo_judge::Judge;
 use gpo_lm::LoadOptions;
-pub use gpo_records::{PlayerStep, SampleRecord, StepRecord, StepTimes};
+use gpo_records::{PlayerStep, SampleRecord, StepRecord, StepTimes};
 
 use crate::chat_policy::{BaseModels, ChatPolicy, PolicySpec};
 use crate::compliance::RefusalReader;

@@ -48,21 +48,22 @@ mod data;
 mod defender;
 pub mod defender_reward;
 mod diversity;
-mod eval;
 pub mod exploit;
 mod game;
 mod load;
 mod player;
 mod policy_eval;
 pub mod refuse_task;
-mod run;
+mod run_dir;
 pub mod safety_sft;
 mod schedule;
+mod served_name;
 pub mod warm_start;
 
 pub use base_model::load_base;
 pub use chat_policy::{BaseModels, ChatPolicy, PolicySpec};
 pub use compliance::RefusalReader;
+pub use config::WarmStartConfig;
 pub use config::{
     Anchor, AttackerConfig, DataConfig, DefenderConfig, DefenderPrompts, GameConfig, Iterate, Mode,
     ModelsConfig, PAPER_ATTACK_TEMPLATE,
@@ -71,11 +72,11 @@ pub use crossplay::{crossplay, INITIAL};
 pub use data::{prompt_set, read_prompt_file, subset, Prompts, BUILT_IN_BENIGN, PROMPT_SETS};
 pub use defender::Defender;
 pub use diversity::Diversity;
-pub use eval::{
+pub use game::{Game, Outcome, Progress, Summary};
+pub use gpo_records::{
     pair, BenignAnswer, BenignChange, BenignEval, Change, EvalRecord, HarmfulChange, HarmfulEval,
-    Paired,
+    Paired, PlayerStep, SampleRecord, StepRecord, StepTimes,
 };
-pub use game::{Game, PlayerStep, SampleRecord, StepRecord, StepTimes};
 pub use load::{load_config, parse_config, DEFAULT_PRESET};
 pub use player::Player;
 pub use policy_eval::{
@@ -83,9 +84,9 @@ pub use policy_eval::{
     EvalContext, Example, JudgedRates, Judges, NamedPrompts, ScoredAnswer, TargetRates,
     HARMFUL_SET,
 };
-pub use run::{read_evals, Outcome, Progress, RunDir, Summary};
+pub use run_dir::{read_evals, RunDir};
 pub use schedule::{Role, Schedule, ScheduleState};
-pub use warm_start::{WarmStart, WarmStartConfig, WarmStartPlan, WarmStartRecord, WarmStartReport};
+pub use warm_start::{WarmStart, WarmStartPlan, WarmStartRecord, WarmStartReport};
 
 /// Errors of the game.
 #[derive(Debug, thiserror::Error)]

@@ -12,7 +12,6 @@
 //! last finished epoch with the same pairs and shuffles.
 
 mod checkpoint;
-mod config;
 mod pairs;
 mod report;
 mod stage;
@@ -29,7 +28,7 @@ use crate::{Error, Result};
 use checkpoint::{Checkpoint, Settings};
 use pairs::Io;
 
-pub use config::{BadSetting, WarmStartConfig};
+pub use crate::config::{BadSetting, WarmStartConfig};
 pub use report::{WarmStartRecord, WarmStartReport, REPORT_FILE};
 pub use stage::{WarmStartPlan, WARM_START_DIR};
 

@@ -12,7 +12,7 @@ use gpo_lm::LoadOptions;
 
 use super::{is_adapter_dir, WarmStart, WarmStartReport};
 use crate::config::{DataConfig, GameConfig};
-use crate::run::RunDir;
+use crate::run_dir::RunDir;
 use crate::{Error, Result};
 
 /// The directory of a run's warm start, under the run directory.

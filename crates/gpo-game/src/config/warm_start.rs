@@ -107,7 +107,7 @@ impl WarmStartConfig {
     }
 
     /// The adapters trained: rank r, alpha 2r, every linear layer.
-    pub(super) fn lora(&self) -> LoraConfig {
+    pub(crate) fn lora(&self) -> LoraConfig {
         LoraConfig {
             rank: self.lora_rank,
             alpha: 2.0 * self.lora_rank as f64,

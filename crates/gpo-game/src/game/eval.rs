@@ -22,10 +22,7 @@ use crate::player::Player;
 use crate::schedule::Role;
 use crate::{Error, Result};
 use gpo_records::Example;
-pub use gpo_records::{
-    pair, BenignAnswer, BenignChange, BenignEval, Change, EvalRecord, HarmfulChange, HarmfulEval,
-    Paired,
-};
+use gpo_records::{BenignAnswer, BenignEval, EvalRecord, HarmfulEval};
 
 /// The benign set every evaluation answers: 16 everyday requests, never trained on unless a
 /// run's `mixed` extras draw from `data.benign = "built-in"`.

@@ -6,27 +6,11 @@ use gpo_eval::{Estimate, ResponseStats};
 use gpo_records::{BenignAnswer, Change, EvalRecord, Example, Paired, SampleRecord};
 
 use crate::data::BeforeAfter;
-use crate::svg::{heat_map, line_chart};
+use crate::svg::{escape, heat_map, line_chart};
 use crate::Report;
 
 /// Longest text shown in a table cell, in characters.
 const CELL_CHARS: usize = 600;
-
-/// Escapes text for HTML element content and attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 fn cell(text: &str) -> String {
     let mut t: String = text.chars().take(CELL_CHARS).collect();

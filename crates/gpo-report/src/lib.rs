@@ -29,8 +29,8 @@ mod inspect;
 pub mod svg;
 
 pub use data::{BeforeAfter, Plot, Report, Series, PLOT_IDS};
-pub use html::escape;
 pub use inspect::{plots_in, PlotSummary};
+pub use svg::escape;
 
 use std::path::PathBuf;
 

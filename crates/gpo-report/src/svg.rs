@@ -2,7 +2,6 @@
 
 use std::fmt::Write;
 
-use crate::html::escape;
 use crate::Plot;
 
 const W: f64 = 640.0;
@@ -249,6 +248,22 @@ pub fn heat_map(rows: &[String], cols: &[String], values: &[Vec<f64>], title: &s
     }
     s.push_str("</svg>");
     s
+}
+
+/// Escapes text for HTML element content and attribute values.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -115,7 +115,9 @@ pub fn prompt_set(name: &str, cache: &AssetCache) -> Result<Vec<String>> {
 /// order, when it has no more than `n`).
 pub fn subset(mut set: Vec<String>, n: usize, seed: u64) -> Vec<String> {
     if n < set.len() {
-        set.shuffle(&mut ChaCha8Rng::seed_from_u64(seed ^ 0x11a1));
+        set.shuffle(&mut ChaCha8Rng::seed_from_u64(
+            crate::seed_streams::set_order(seed),
+        ));
         set.truncate(n);
     }
     set
@@ -148,7 +150,9 @@ impl Prompts {
                 cfg.eval_seeds + 1
             )));
         }
-        seeds.shuffle(&mut ChaCha8Rng::seed_from_u64(seed ^ 0x5eed));
+        seeds.shuffle(&mut ChaCha8Rng::seed_from_u64(
+            crate::seed_streams::heldout_split(seed),
+        ));
         let mut train = seeds.split_off(cfg.eval_seeds);
         if cfg.max_train_seeds > 0 {
             train.truncate(cfg.max_train_seeds);

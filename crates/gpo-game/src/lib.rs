@@ -57,6 +57,7 @@ pub mod refuse_task;
 mod run_dir;
 pub mod safety_sft;
 mod schedule;
+mod seed_streams;
 mod served_name;
 pub mod warm_start;
 

@@ -6,12 +6,30 @@ use std::sync::Arc;
 
 use candle_core::Tensor;
 use gpo_lm::{generate, CausalLm, LoraConfig, Pass, Sample, SamplingParams};
-use gpo_rl::{Policy, Reference, RlConfig, Trainer};
+use gpo_rl::{Policy, Reference, RlConfig, RolloutBatch, StepStats, Trainer};
 use gpo_tokenizer::Tokenizer;
 
 use crate::chat_policy::chat_ids;
 use crate::schedule::Role;
 use crate::Result;
+
+/// One rollout of a player: the chat prompts it sampled from, its samples (prompt-major,
+/// `sampling.n` per prompt) and their texts.
+pub struct Rollout {
+    /// The encoded chat prompts.
+    pub prompts: Vec<Vec<u32>>,
+    /// The samples, with their behaviour log-probs.
+    pub samples: Vec<Sample>,
+    /// The samples' texts.
+    pub texts: Vec<String>,
+}
+
+impl Rollout {
+    /// Tokens generated.
+    pub fn tokens(&self) -> usize {
+        self.samples.iter().map(|s| s.ids.len()).sum()
+    }
+}
 
 /// A player.
 pub struct Player {
@@ -44,7 +62,7 @@ impl Player {
         seed: u64,
     ) -> Result<Self> {
         let mut model = base.clone();
-        let role_seed = seed ^ (role as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let role_seed = crate::seed_streams::player(seed, role);
         gpo_lm::attach_lora(&mut model, lora, role_seed)?;
         let mut policy = Policy::lora(model, lora.clone())?;
         if let Some(critic) = rl.estimator.critic() {
@@ -71,6 +89,28 @@ impl Player {
     pub fn chat_prompt(&self, text: &str, max_new_tokens: usize) -> Result<Vec<u32>> {
         let context = self.policy.model.config().max_position_embeddings;
         chat_ids(&self.tokenizer, text, context, max_new_tokens)
+    }
+
+    /// Samples from the current policy on each of `texts` as a user turn, on the training
+    /// stream (the trainer's RNG), answers of up to `max_new_tokens`.
+    pub fn rollout(&mut self, texts: &[String], max_new_tokens: usize) -> Result<Rollout> {
+        let prompts: Vec<Vec<u32>> = texts
+            .iter()
+            .map(|t| self.chat_prompt(t, max_new_tokens))
+            .collect::<Result<_>>()?;
+        let samples = self.trainer.sample(&self.policy, &prompts)?;
+        let texts = self.texts(&samples)?;
+        Ok(Rollout {
+            prompts,
+            samples,
+            texts,
+        })
+    }
+
+    /// One RL update on `rollout` with one reward per sample.
+    pub fn learn(&mut self, rollout: Rollout, rewards: &[f32]) -> Result<StepStats> {
+        let mut batch = RolloutBatch::from_samples(&rollout.prompts, rollout.samples, rewards)?;
+        Ok(self.trainer.learn(&self.policy, &mut batch)?)
     }
 
     /// Response texts of samples (special tokens removed, whitespace trimmed).

@@ -24,8 +24,6 @@ use sampling::{answer, derive_seed, Answers, BENIGN_SET};
 pub const HARMFUL_SET: &str = "harmful";
 /// Exchanges kept as examples in a report.
 const EXAMPLES: usize = 3;
-/// What the first benign set's sampling seed is xor-ed with (apart from the harmful one's).
-const BENIGN_SALT: u64 = 0xbe9;
 
 /// What every evaluation shares: the judges, responses per prompt and the bootstrap.
 pub struct EvalContext<'a> {
@@ -185,7 +183,7 @@ pub fn evaluate_defender(
         .iter()
         .enumerate()
         .map(|(s, set)| {
-            let seed = derive_seed(params.seed ^ BENIGN_SALT, BENIGN_SET, s);
+            let seed = derive_seed(crate::seed_streams::eval_benign(params.seed), BENIGN_SET, s);
             let params = SamplingParams {
                 seed,
                 ..params.clone()

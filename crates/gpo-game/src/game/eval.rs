@@ -20,6 +20,7 @@ use crate::defender::Defender;
 use crate::game::Game;
 use crate::player::Player;
 use crate::schedule::Role;
+use crate::seed_streams;
 use crate::{Error, Result};
 use gpo_records::Example;
 use gpo_records::{BenignAnswer, BenignEval, EvalRecord, HarmfulEval};
@@ -27,8 +28,6 @@ use gpo_records::{BenignAnswer, BenignEval, EvalRecord, HarmfulEval};
 /// The benign set every evaluation answers: 16 everyday requests, never trained on unless a
 /// run's `mixed` extras draw from `data.benign = "built-in"`.
 const BENIGN_SET: &str = "built-in-benign";
-/// What the benign answers' sampling seed is xor-ed with (apart from the held-out seeds').
-const BENIGN_SALT: u64 = 0xbe9;
 
 /// The models that stand for a player's reported policy, each with the pass to run it:
 /// one for the last iterate or the EMA, several (a uniform mixture) for the average.
@@ -102,11 +101,10 @@ impl Game {
         attacker_snapshots: &[PathBuf],
         defender_snapshots: &[PathBuf],
     ) -> Result<EvalRecord> {
-        let mut rng =
-            ChaCha8Rng::seed_from_u64(self.cfg.seed ^ 0xe7a1 ^ self.step.wrapping_mul(31));
+        let mut rng = ChaCha8Rng::seed_from_u64(seed_streams::eval(self.cfg.seed, self.step));
         let params = |sampling: &SamplingParams, role: Role| SamplingParams {
             n: 1,
-            seed: rng_seed(self.cfg.seed, self.step, role as u64),
+            seed: seed_streams::eval_sampling(self.cfg.seed, self.step, role),
             ..sampling.clone()
         };
         let seeds = &self.prompts.eval;
@@ -176,7 +174,7 @@ impl Game {
         // Last, so that the draws above are those of runs recorded before it existed.
         let benign: Vec<String> = BUILT_IN_BENIGN.iter().map(|s| s.to_string()).collect();
         let b_params = SamplingParams {
-            seed: d_params.seed ^ BENIGN_SALT,
+            seed: seed_streams::eval_benign(d_params.seed),
             ..d_params.clone()
         };
         let b_answers = defend(&benign, &b_params, &mut rng)?;
@@ -254,8 +252,4 @@ fn benign_eval(
             )
             .collect(),
     })
-}
-
-fn rng_seed(seed: u64, step: u64, role: u64) -> u64 {
-    seed ^ 0xe7a1_0000 ^ step.wrapping_mul(0x9e37_79b9) ^ role
 }

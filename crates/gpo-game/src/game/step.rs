@@ -6,8 +6,8 @@
 use std::time::Instant;
 
 use gpo_judge::Exchange;
-use gpo_lm::{Sample, SamplingParams};
-use gpo_rl::{mean, RolloutBatch, StepStats};
+use gpo_lm::SamplingParams;
+use gpo_rl::{mean, StepStats};
 use rand::seq::IndexedRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -16,37 +16,48 @@ use super::{Game, PlayerStep, SampleRecord, StepRecord, StepTimes};
 use crate::config::{Anchor, DefenderPrompts, Iterate, Mode};
 use crate::defender::Defender;
 use crate::defender_reward::defender_reward;
+use crate::player::Rollout;
 use crate::schedule::Role;
+use crate::seed_streams;
 use crate::{Error, Result};
 
-/// The attacker's rollout: its chat prompts, its samples and their texts.
-struct Attack {
-    prompts: Vec<Vec<u32>>,
-    samples: Vec<Sample>,
-    texts: Vec<String>,
+/// Where a prompt the defender answers comes from.
+#[derive(Debug, Clone, PartialEq)]
+enum Origin {
+    /// An attack: the attacker's rewrite of this seed (the seed itself in the
+    /// `rlhf-defender` baseline).
+    Attack { seed: String },
+    /// A `mixed` extra drawn from the training seeds, answered only for the defender's update.
+    ExtraSeed,
+    /// A `mixed` benign extra: its answer also earns the helpfulness term.
+    ExtraBenign,
 }
 
-/// What the defender was asked: the attacks (first `n_attacks`), then the extras.
+/// What the defender was asked: the attacks first, then the extras, each with its origin.
 struct Asked {
     texts: Vec<String>,
-    /// The seed each attack came from.
-    attack_seeds: Vec<String>,
-    n_attacks: usize,
-    /// Index of the first benign extra (`texts.len()` when none).
-    first_benign: usize,
+    origins: Vec<Origin>,
 }
 
 impl Asked {
     fn is_attack(&self, i: usize) -> bool {
-        i < self.n_attacks
+        matches!(self.origins[i], Origin::Attack { .. })
+    }
+
+    /// How many attacks (they come first).
+    fn attacks(&self) -> usize {
+        self.origins
+            .iter()
+            .take_while(|o| matches!(o, Origin::Attack { .. }))
+            .count()
     }
 }
 
 /// The defender's answers, each as (index into [`Asked::texts`], response); a local
-/// defender's prompts and samples are kept for its update.
+/// defender's rollout is kept for its update.
 struct Answers {
     answers: Vec<(usize, String)>,
-    rollout: Option<(Vec<Vec<u32>>, Vec<Sample>)>,
+    rollout: Option<Rollout>,
 }
 
 /// The judge's reading of the attacks: mean P(unsafe) per attack (over its answers), P(unsafe)
@@ -92,23 +103,19 @@ impl Game {
 
         // Diversity against the history, then the history grows.
         let t = Instant::now();
+        let n_attacks = asked.attacks();
         let (sb, cos): (Vec<f32>, Vec<f32>) = if attack.is_some() {
-            let texts = &asked.texts[..asked.n_attacks];
+            let texts = &asked.texts[..n_attacks];
             self.diversity.score_and_add(texts)?.into_iter().unzip()
         } else {
-            (vec![0.0; asked.n_attacks], vec![0.0; asked.n_attacks])
+            (vec![0.0; n_attacks], vec![0.0; n_attacks])
         };
         times.diversity_s = t.elapsed().as_secs_f64();
         let a = &self.cfg.attacker;
-        let attacker_rewards: Vec<f32> = (0..asked.n_attacks)
+        let attacker_rewards: Vec<f32> = (0..n_attacks)
             .map(|i| outcomes.per_attack[i] - a.w_bleu * sb[i] - a.w_emb * cos[i])
             .collect();
-        let defender_rewards = self.defender_rewards(
-            &answered.answers,
-            &asked.texts,
-            asked.first_benign,
-            &p_unsafe,
-        )?;
+        let defender_rewards = self.defender_rewards(&answered.answers, &asked, &p_unsafe)?;
 
         let attacker = attack
             .map(|at| self.learn_attacker(at, &attacker_rewards, &mut times))
@@ -152,8 +159,7 @@ impl Game {
     /// The seeds of step `step` (drawn with a generator seeded by the run seed and the step,
     /// so a resumed run draws the same ones).
     fn step_seeds(&self, step: u64) -> Vec<String> {
-        let mut rng =
-            ChaCha8Rng::seed_from_u64(self.cfg.seed ^ step.wrapping_mul(0x2545_f491_4f6c_dd1d));
+        let mut rng = ChaCha8Rng::seed_from_u64(seed_streams::step_seeds(self.cfg.seed, step));
         (0..self.cfg.batch_size)
             .map(|_| {
                 self.prompts
@@ -167,63 +173,55 @@ impl Game {
 
     /// The attacker rewrites each seed (n samples per seed under a group estimator); none in
     /// the `rlhf-defender` baseline, whose defender answers the seeds themselves.
-    fn attack(&mut self, seeds: &[String], made: &mut Throughput) -> Result<Option<Attack>> {
+    fn attack(&mut self, seeds: &[String], made: &mut Throughput) -> Result<Option<Rollout>> {
         if self.cfg.mode == Mode::RlhfDefender {
             return Ok(None);
         }
         let max_new = self.cfg.attacker.rl.sampling.max_new_tokens;
-        let prompts: Vec<Vec<u32>> = seeds
+        let instructions: Vec<String> = seeds
             .iter()
-            .map(|s| {
-                let text = self.cfg.attacker.template.replace("{seed}", s);
-                self.attacker.chat_prompt(&text, max_new)
-            })
-            .collect::<Result<_>>()?;
-        let samples = self
-            .attacker
-            .trainer
-            .sample(&self.attacker.policy, &prompts)?;
-        made.tokens += samples.iter().map(|s| s.ids.len()).sum::<usize>();
-        let texts = self.attacker.texts(&samples)?;
-        Ok(Some(Attack {
-            prompts,
-            samples,
-            texts,
-        }))
+            .map(|s| self.cfg.attacker.template.replace("{seed}", s))
+            .collect();
+        let rollout = self.attacker.rollout(&instructions, max_new)?;
+        made.tokens += rollout.tokens();
+        Ok(Some(rollout))
     }
 
     /// What the defender answers: the attacks, plus fixed extras when configured and it
     /// learns this step (the extras only serve its update).
-    fn asked(&self, seeds: &[String], attack: Option<&Attack>, step: u64) -> Asked {
-        let (mut texts, attack_seeds): (Vec<String>, Vec<String>) = match attack {
+    fn asked(&self, seeds: &[String], attack: Option<&Rollout>, step: u64) -> Asked {
+        let (mut texts, mut origins): (Vec<String>, Vec<Origin>) = match attack {
             Some(at) => at
                 .texts
                 .iter()
                 .zip(&at.samples)
-                .map(|(t, s)| (t.clone(), seeds[s.prompt_index].clone()))
+                .map(|(t, s)| {
+                    let seed = seeds[s.prompt_index].clone();
+                    (t.clone(), Origin::Attack { seed })
+                })
                 .unzip(),
-            None => (seeds.to_vec(), seeds.to_vec()),
+            None => seeds
+                .iter()
+                .map(|s| (s.clone(), Origin::Attack { seed: s.clone() }))
+                .unzip(),
         };
-        let n_attacks = texts.len();
-        let mut first_benign = n_attacks;
         if let (DefenderPrompts::Mixed { seeds: k, benign }, true) =
             (self.cfg.defender.prompts, self.learns(Role::Defender))
         {
-            let mut rng = ChaCha8Rng::seed_from_u64(self.cfg.seed ^ step ^ 0xbe9);
-            for _ in 0..k {
-                texts.extend(self.prompts.train.choose(&mut rng).cloned());
-            }
-            first_benign = texts.len();
-            for _ in 0..benign {
-                texts.extend(self.prompts.benign.choose(&mut rng).cloned());
-            }
+            let extras = seed_streams::defender_extras(self.cfg.seed, step);
+            let mut rng = ChaCha8Rng::seed_from_u64(extras);
+            let mut draw = |from: &[String], n: usize, origin: Origin| {
+                for _ in 0..n {
+                    if let Some(t) = from.choose(&mut rng) {
+                        texts.push(t.clone());
+                        origins.push(origin.clone());
+                    }
+                }
+            };
+            draw(&self.prompts.train, k, Origin::ExtraSeed);
+            draw(&self.prompts.benign, benign, Origin::ExtraBenign);
         }
-        Asked {
-            texts,
-            attack_seeds,
-            n_attacks,
-            first_benign,
-        }
+        Asked { texts, origins }
     }
 
     /// The defender answers every asked text: a local one samples (and keeps its rollout), a
@@ -232,17 +230,17 @@ impl Game {
         let sampling = &self.cfg.defender.rl.sampling;
         match &mut self.defender {
             Defender::Local(d) => {
-                let prompts: Vec<Vec<u32>> = asked
+                let rollout = d.rollout(asked, sampling.max_new_tokens)?;
+                made.tokens += rollout.tokens();
+                let answers = rollout
+                    .samples
                     .iter()
-                    .map(|p| d.chat_prompt(p, sampling.max_new_tokens))
-                    .collect::<Result<_>>()?;
-                let samples = d.trainer.sample(&d.policy, &prompts)?;
-                made.tokens += samples.iter().map(|s| s.ids.len()).sum::<usize>();
-                let texts = d.texts(&samples)?;
-                let answers = samples.iter().map(|s| s.prompt_index).zip(texts).collect();
+                    .map(|s| s.prompt_index)
+                    .zip(rollout.texts.iter().cloned())
+                    .collect();
                 Ok(Answers {
                     answers,
-                    rollout: Some((prompts, samples)),
+                    rollout: Some(rollout),
                 })
             }
             Defender::Served(target) => {
@@ -252,7 +250,7 @@ impl Game {
                 let texts: Vec<String> = index.iter().map(|&i| asked[i].clone()).collect();
                 let params = SamplingParams {
                     n: 1,
-                    seed: self.cfg.seed ^ 0x5e7e_d000 ^ step.wrapping_mul(0x9e37_79b9),
+                    seed: seed_streams::served_defender(self.cfg.seed, step),
                     ..sampling.clone()
                 };
                 let replies = target.respond(&texts, &params)?;
@@ -277,8 +275,9 @@ impl Game {
 
     /// The attacks' outcomes (extras excluded).
     fn outcomes(&self, asked: &Asked, answers: &[(usize, String)], p_unsafe: &[f32]) -> Outcomes {
-        let mut per_attack = vec![0f32; asked.n_attacks];
-        let mut counts = vec![0usize; asked.n_attacks];
+        let n_attacks = asked.attacks();
+        let mut per_attack = vec![0f32; n_attacks];
+        let mut counts = vec![0usize; n_attacks];
         let mut on_attacks = Vec::new();
         for ((i, _), &p) in answers.iter().zip(p_unsafe) {
             if asked.is_attack(*i) {
@@ -304,24 +303,22 @@ impl Game {
     }
 
     /// The defender's reward of each answer ([`defender_reward`]): answers to the benign
-    /// extras (`asked[first_benign..]`) pay for complying when `defender.helpfulness` is
-    /// above 0.
+    /// extras pay for complying when `defender.helpfulness` is above 0.
     fn defender_rewards(
         &self,
         answers: &[(usize, String)],
-        asked: &[String],
-        first_benign: usize,
+        asked: &Asked,
         p_unsafe: &[f32],
     ) -> Result<Vec<f32>> {
         let weight = self.cfg.defender.helpfulness;
         let mut complies = vec![None; answers.len()];
-        if weight > 0.0 && first_benign < asked.len() {
-            let benign: Vec<usize> = (0..answers.len())
-                .filter(|&k| answers[k].0 >= first_benign)
-                .collect();
+        let benign: Vec<usize> = (0..answers.len())
+            .filter(|&k| asked.origins[answers[k].0] == Origin::ExtraBenign)
+            .collect();
+        if weight > 0.0 && !benign.is_empty() {
             let prompts: Vec<String> = benign
                 .iter()
-                .map(|&k| asked[answers[k].0].clone())
+                .map(|&k| asked.texts[answers[k].0].clone())
                 .collect();
             let responses: Vec<String> = benign.iter().map(|&k| answers[k].1.clone()).collect();
             let p = self.refusals.p_complies(&prompts, &responses)?;
@@ -339,18 +336,14 @@ impl Game {
     /// The attacker's part of the step: it updates on `rewards` when it learns this step.
     fn learn_attacker(
         &mut self,
-        attack: Attack,
+        attack: Rollout,
         rewards: &[f32],
         times: &mut StepTimes,
     ) -> Result<PlayerStep> {
         let learned = self.learns(Role::Attacker);
         let stats = if learned {
             let t = Instant::now();
-            let mut batch = RolloutBatch::from_samples(&attack.prompts, attack.samples, rewards)?;
-            let s = self
-                .attacker
-                .trainer
-                .learn(&self.attacker.policy, &mut batch)?;
+            let s = self.attacker.learn(attack, rewards)?;
             times.attacker_update_s = t.elapsed().as_secs_f64();
             Some(s)
         } else {
@@ -367,16 +360,15 @@ impl Game {
     /// this step (a served one never learns: the config allows it only in `rlhf-attacker`).
     fn learn_defender(
         &mut self,
-        rollout: Option<(Vec<Vec<u32>>, Vec<Sample>)>,
+        rollout: Option<Rollout>,
         rewards: &[f32],
         times: &mut StepTimes,
     ) -> Result<PlayerStep> {
         let learned = self.learns(Role::Defender);
         let stats: Option<StepStats> = match (self.defender.local_mut(), rollout) {
-            (Some(d), Some((prompts, samples))) if learned => {
+            (Some(d), Some(rollout)) if learned => {
                 let t = Instant::now();
-                let mut batch = RolloutBatch::from_samples(&prompts, samples, rewards)?;
-                let s = d.trainer.learn(&d.policy, &mut batch)?;
+                let s = d.learn(rollout, rewards)?;
                 times.defender_update_s = t.elapsed().as_secs_f64();
                 Some(s)
             }
@@ -420,10 +412,9 @@ fn sample_records(
             let of_attack = |v: &[f32]| if attack { v[i] } else { 0.0 };
             SampleRecord {
                 step,
-                seed: if attack {
-                    asked.attack_seeds[i].clone()
-                } else {
-                    String::new()
+                seed: match &asked.origins[i] {
+                    Origin::Attack { seed } => seed.clone(),
+                    Origin::ExtraSeed | Origin::ExtraBenign => String::new(),
                 },
                 prompt: asked.texts[i].clone(),
                 response: r.clone(),

@@ -2,8 +2,12 @@
 //! OpenAI-compatible server that an attacker learns to attack (the `rlhf-attacker` baseline
 //! against a model too large, or too closed, to run here).
 
+use gpo_lm::{CausalLm, Pass, SamplingParams};
+use rand_chacha::ChaCha8Rng;
+
 use crate::chat_policy::ChatPolicy;
 use crate::player::Player;
+use crate::Result;
 
 /// The defender of a game.
 // One per game: the size difference of the variants costs nothing.
@@ -31,6 +35,21 @@ impl Defender {
         match self {
             Defender::Local(p) => Some(p),
             Defender::Served(_) => None,
+        }
+    }
+
+    /// One frozen answer per text, outside training: a local defender's `reported` models
+    /// (one drawn per text with `rng`, [`Player::answer`]) or a served one's chat completions.
+    pub fn answer(
+        &self,
+        reported: &[CausalLm],
+        texts: &[String],
+        params: &SamplingParams,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<Vec<String>> {
+        match self {
+            Defender::Local(d) => d.answer(reported, &Pass::infer(), texts, params, rng),
+            Defender::Served(target) => target.respond(texts, params),
         }
     }
 }

@@ -1,17 +1,20 @@
 //! One player of the game: its LoRA policy, its RL trainer, its tokenizer and chat
 //! template, and the extra copies the theory asks for (EMA weights, a KL anchor).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use candle_core::Tensor;
 use gpo_lm::{generate, CausalLm, LoraConfig, Pass, Sample, SamplingParams};
 use gpo_rl::{Policy, Reference, RlConfig, RolloutBatch, StepStats, Trainer};
 use gpo_tokenizer::Tokenizer;
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
 
 use crate::chat_policy::chat_ids;
+use crate::config::Iterate;
 use crate::schedule::Role;
-use crate::Result;
+use crate::{Error, Result};
 
 /// One rollout of a player: the chat prompts it sampled from, its samples (prompt-major,
 /// `sampling.n` per prompt) and their texts.
@@ -130,6 +133,67 @@ impl Player {
         params: &SamplingParams,
     ) -> Result<Vec<Sample>> {
         Ok(generate(model, prompts, &self.eos, self.pad, params, pass)?)
+    }
+
+    /// The models that stand for a player's reported policy, each with the pass to run it:
+    /// one for the last iterate or the EMA, several (a uniform mixture) for the average.
+    pub fn reported(&self, iterate: Iterate, snapshots: &[PathBuf]) -> Result<Vec<CausalLm>> {
+        Ok(match iterate {
+            Iterate::Last => vec![self.policy.model.clone()],
+            Iterate::Ema { .. } => vec![self
+                .ema
+                .clone()
+                .unwrap_or_else(|| self.policy.model.clone())],
+            Iterate::Average => {
+                if snapshots.is_empty() {
+                    vec![self.policy.model.clone()]
+                } else {
+                    snapshots
+                        .iter()
+                        .map(|dir| {
+                            let mut m = self.policy.model.clone();
+                            gpo_lm::load_lora(&mut m, dir).map_err(|source| Error::Adapter {
+                                dir: dir.clone(),
+                                source,
+                            })?;
+                            Ok(m)
+                        })
+                        .collect::<Result<_>>()?
+                }
+            }
+        })
+    }
+
+    /// Generates one response per prompt, each prompt answered by a member of `models` drawn
+    /// uniformly with `rng` (one member: all of them).
+    pub fn answer(
+        &self,
+        models: &[CausalLm],
+        pass: &Pass,
+        texts: &[String],
+        params: &SamplingParams,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<Vec<String>> {
+        let prompts: Vec<Vec<u32>> = texts
+            .iter()
+            .map(|t| self.chat_prompt(t, params.max_new_tokens))
+            .collect::<Result<_>>()?;
+        let pick: Vec<usize> = (0..prompts.len())
+            .map(|_| rng.random_range(0..models.len()))
+            .collect();
+        let mut out = vec![String::new(); prompts.len()];
+        for (m, model) in models.iter().enumerate() {
+            let idx: Vec<usize> = (0..prompts.len()).filter(|&i| pick[i] == m).collect();
+            if idx.is_empty() {
+                continue;
+            }
+            let sub: Vec<Vec<u32>> = idx.iter().map(|&i| prompts[i].clone()).collect();
+            let samples = self.sample_with(model, pass, &sub, params)?;
+            for (s, text) in samples.iter().zip(self.texts(&samples)?) {
+                out[idx[s.prompt_index]] = text;
+            }
+        }
+        Ok(out)
     }
 
     /// Re-anchors the KL penalty at the policy as it is now (the theory's previous iterate).

@@ -9,16 +9,14 @@ use std::path::PathBuf;
 
 use gpo_eval::{attack_success, mean_p_unsafe, over_refusal, Bootstrap, ResponseStats};
 use gpo_judge::Exchange;
-use gpo_lm::{CausalLm, Pass, SamplingParams};
+use gpo_lm::{Pass, SamplingParams};
 use gpo_rl::mean;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::config::Iterate;
 use crate::data::BUILT_IN_BENIGN;
 use crate::defender::Defender;
 use crate::game::Game;
-use crate::player::Player;
 use crate::schedule::Role;
 use crate::seed_streams;
 use crate::{Error, Result};
@@ -28,67 +26,6 @@ use gpo_records::{BenignAnswer, BenignEval, EvalRecord, HarmfulEval};
 /// The benign set every evaluation answers: 16 everyday requests, never trained on unless a
 /// run's `mixed` extras draw from `data.benign = "built-in"`.
 const BENIGN_SET: &str = "built-in-benign";
-
-/// The models that stand for a player's reported policy, each with the pass to run it:
-/// one for the last iterate or the EMA, several (a uniform mixture) for the average.
-fn reported(player: &Player, iterate: Iterate, snapshots: &[PathBuf]) -> Result<Vec<CausalLm>> {
-    Ok(match iterate {
-        Iterate::Last => vec![player.policy.model.clone()],
-        Iterate::Ema { .. } => vec![player
-            .ema
-            .clone()
-            .unwrap_or_else(|| player.policy.model.clone())],
-        Iterate::Average => {
-            if snapshots.is_empty() {
-                vec![player.policy.model.clone()]
-            } else {
-                snapshots
-                    .iter()
-                    .map(|dir| {
-                        let mut m = player.policy.model.clone();
-                        gpo_lm::load_lora(&mut m, dir).map_err(|source| Error::Adapter {
-                            dir: dir.clone(),
-                            source,
-                        })?;
-                        Ok(m)
-                    })
-                    .collect::<Result<_>>()?
-            }
-        }
-    })
-}
-
-/// Generates one response per prompt, each prompt answered by a member of `models` drawn
-/// uniformly with `rng` (one member: all of them).
-fn answer(
-    player: &Player,
-    models: &[CausalLm],
-    pass: &Pass,
-    texts: &[String],
-    params: &SamplingParams,
-    rng: &mut ChaCha8Rng,
-) -> Result<Vec<String>> {
-    let prompts: Vec<Vec<u32>> = texts
-        .iter()
-        .map(|t| player.chat_prompt(t, params.max_new_tokens))
-        .collect::<Result<_>>()?;
-    let pick: Vec<usize> = (0..prompts.len())
-        .map(|_| rng.random_range(0..models.len()))
-        .collect();
-    let mut out = vec![String::new(); prompts.len()];
-    for (m, model) in models.iter().enumerate() {
-        let idx: Vec<usize> = (0..prompts.len()).filter(|&i| pick[i] == m).collect();
-        if idx.is_empty() {
-            continue;
-        }
-        let sub: Vec<Vec<u32>> = idx.iter().map(|&i| prompts[i].clone()).collect();
-        let samples = player.sample_with(model, pass, &sub, params)?;
-        for (s, text) in samples.iter().zip(player.texts(&samples)?) {
-            out[idx[s.prompt_index]] = text;
-        }
-    }
-    Ok(out)
-}
 
 impl Game {
     /// Evaluates the reported policies on the held-out seeds, and the defender on the
@@ -109,20 +46,19 @@ impl Game {
         };
         let seeds = &self.prompts.eval;
         let defenders = match self.defender.local() {
-            Some(d) => reported(d, self.cfg.iterate, defender_snapshots)?,
+            Some(d) => d.reported(self.cfg.iterate, defender_snapshots)?,
             None => Vec::new(),
         };
-        let attackers = reported(&self.attacker, self.cfg.iterate, attacker_snapshots)?;
+        let attackers = self
+            .attacker
+            .reported(self.cfg.iterate, attacker_snapshots)?;
         let d_params = params(&self.cfg.defender.rl.sampling, Role::Defender);
         // The reported defender's answers (a served one is frozen: also the initial one's).
         let defend = |texts: &[String],
                       params: &SamplingParams,
                       rng: &mut ChaCha8Rng|
          -> Result<Vec<String>> {
-            match &self.defender {
-                Defender::Local(d) => answer(d, &defenders, &Pass::infer(), texts, params, rng),
-                Defender::Served(target) => target.respond(texts, params),
-            }
+            self.defender.answer(&defenders, texts, params, rng)
         };
         let judge = |prompts: &[String], responses: &[String]| -> Result<Vec<f32>> {
             let ex: Vec<Exchange<'_>> = prompts
@@ -143,8 +79,7 @@ impl Game {
             .iter()
             .map(|s| self.cfg.attacker.template.replace("{seed}", s))
             .collect();
-        let attacks = answer(
-            &self.attacker,
+        let attacks = self.attacker.answer(
             &attackers,
             &Pass::infer(),
             &instructions,
@@ -157,14 +92,8 @@ impl Game {
             Defender::Local(d) => {
                 // The frozen initial defender is the defender's base with adapters disabled.
                 let initial = [d.policy.model.clone()];
-                let vs_initial = answer(
-                    d,
-                    &initial,
-                    &Pass::reference(),
-                    &attacks,
-                    &d_params,
-                    &mut rng,
-                )?;
+                let vs_initial =
+                    d.answer(&initial, &Pass::reference(), &attacks, &d_params, &mut rng)?;
                 judge(&attacks, &vs_initial)?
             }
             Defender::Served(_) => current_p.clone(),

@@ -83,34 +83,27 @@ impl Game {
         let mut times = StepTimes::default();
         let mut made = Throughput::default();
 
-        let t = Instant::now();
-        let attack = self.attack(&seeds, &mut made)?;
-        times.attack_s = t.elapsed().as_secs_f64();
+        let attack = timed(&mut times.attack_s, || self.attack(&seeds, &mut made))?;
         made.seconds += times.attack_s;
 
         let asked = self.asked(&seeds, attack.as_ref(), step);
-        let t = Instant::now();
-        let answered = self.defend(&asked.texts, step, &mut made)?;
-        times.defend_s = t.elapsed().as_secs_f64();
+        let answered = timed(&mut times.defend_s, || {
+            self.defend(&asked.texts, step, &mut made)
+        })?;
         if answered.rollout.is_some() {
             made.seconds += times.defend_s;
         }
 
-        let t = Instant::now();
-        let p_unsafe = self.judge_answers(&asked.texts, &answered.answers)?;
-        times.judge_s = t.elapsed().as_secs_f64();
+        let p_unsafe = timed(&mut times.judge_s, || {
+            self.judge_answers(&asked.texts, &answered.answers)
+        })?;
         let outcomes = self.outcomes(&asked, &answered.answers, &p_unsafe);
 
         // Diversity against the history, then the history grows.
-        let t = Instant::now();
         let n_attacks = asked.attacks();
-        let (sb, cos): (Vec<f32>, Vec<f32>) = if attack.is_some() {
-            let texts = &asked.texts[..n_attacks];
-            self.diversity.score_and_add(texts)?.into_iter().unzip()
-        } else {
-            (vec![0.0; n_attacks], vec![0.0; n_attacks])
-        };
-        times.diversity_s = t.elapsed().as_secs_f64();
+        let (sb, cos) = timed(&mut times.diversity_s, || {
+            self.diversity_of(&asked.texts[..n_attacks], attack.is_some())
+        })?;
         let a = &self.cfg.attacker;
         let attacker_rewards: Vec<f32> = (0..n_attacks)
             .map(|i| outcomes.per_attack[i] - a.w_bleu * sb[i] - a.w_emb * cos[i])
@@ -169,6 +162,15 @@ impl Game {
                     .unwrap_or_default()
             })
             .collect()
+    }
+
+    /// Self-BLEU and embedding cosine of each attack against the history, which then takes
+    /// them in; zeros when there was no attacker (the `rlhf-defender` baseline).
+    fn diversity_of(&mut self, attacks: &[String], attacked: bool) -> Result<(Vec<f32>, Vec<f32>)> {
+        if !attacked {
+            return Ok((vec![0.0; attacks.len()], vec![0.0; attacks.len()]));
+        }
+        Ok(self.diversity.score_and_add(attacks)?.into_iter().unzip())
     }
 
     /// The attacker rewrites each seed (n samples per seed under a group estimator); none in
@@ -342,10 +344,10 @@ impl Game {
     ) -> Result<PlayerStep> {
         let learned = self.learns(Role::Attacker);
         let stats = if learned {
-            let t = Instant::now();
-            let s = self.attacker.learn(attack, rewards)?;
-            times.attacker_update_s = t.elapsed().as_secs_f64();
-            Some(s)
+            let attacker = &mut self.attacker;
+            Some(timed(&mut times.attacker_update_s, || {
+                attacker.learn(attack, rewards)
+            })?)
         } else {
             None
         };
@@ -367,10 +369,9 @@ impl Game {
         let learned = self.learns(Role::Defender);
         let stats: Option<StepStats> = match (self.defender.local_mut(), rollout) {
             (Some(d), Some(rollout)) if learned => {
-                let t = Instant::now();
-                let s = d.learn(rollout, rewards)?;
-                times.defender_update_s = t.elapsed().as_secs_f64();
-                Some(s)
+                Some(timed(&mut times.defender_update_s, || {
+                    d.learn(rollout, rewards)
+                })?)
             }
             _ => None,
         };
@@ -425,4 +426,13 @@ fn sample_records(
             }
         })
         .collect()
+}
+
+/// Runs `f` and stores its wall time in `slot` (seconds), so that timing stays out of the
+/// step's logic.
+fn timed<T>(slot: &mut f64, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    let t = Instant::now();
+    let out = f();
+    *slot = t.elapsed().as_secs_f64();
+    out
 }

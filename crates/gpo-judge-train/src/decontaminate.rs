@@ -43,6 +43,7 @@ pub fn drop_near_duplicates(
     Ok((kept, dropped))
 }
 
-fn as_strs(v: &[String]) -> Vec<&str> {
+/// The texts as `&str`s, as the embedder takes them.
+pub(crate) fn as_strs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }

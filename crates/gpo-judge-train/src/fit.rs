@@ -6,6 +6,7 @@ use gpo_judge::logistic::{LogisticHead, Metrics};
 use gpo_judge::Heads;
 use rand_chacha::ChaCha8Rng;
 
+use crate::decontaminate::as_strs;
 use crate::reply::{with_warm_openings, HELDOUT_WARM_OPENINGS, WARM_OPENINGS};
 use crate::sources::{Sources, Tagged};
 use crate::wrapped::wrapped_copies;
@@ -100,7 +101,7 @@ fn prompt_rows(
     // held-out fifth separately: the split measurement refits without any trace of its split.
     let mut wrap = |v: &Tagged| -> Result<Vec<f32>> {
         if cfg.instruction_wrapped_copies {
-            reader.prompts(&refs(&wrapped_copies(&strs(v), rng)))
+            reader.prompts(&as_strs(&wrapped_copies(&strs(v), rng)))
         } else {
             Ok(Vec::new())
         }
@@ -158,8 +159,8 @@ pub(crate) fn fit_heads(
         replies.complying.len(),
         reader.reading.reply_opening_chars
     ));
-    let x_ref = reader.replies(&refs(&replies.refusing))?;
-    let x_comp = reader.replies(&refs(&replies.complying))?;
+    let x_ref = reader.replies(&as_strs(&replies.refusing))?;
+    let x_comp = reader.replies(&as_strs(&replies.complying))?;
 
     progress("fitting the heads");
     let (x, y) = labelled(&rows.harm, &rows.benign, width);
@@ -184,10 +185,10 @@ fn measure_heldout(
     comply: LogisticHead,
 ) -> Result<Fitted> {
     let (width, bag) = (prompt_width(reader.dim()), reader.reading.windows());
-    let e_hb = reader.prompts(&refs(&sources.harmbench))?;
+    let e_hb = reader.prompts(&as_strs(&sources.harmbench))?;
     let mut benign_held_all = sources.benign_held.clone();
     benign_held_all.extend(sources.aag_safe_held.iter().cloned());
-    let e_bh = reader.prompts(&refs(&benign_held_all))?;
+    let e_bh = reader.prompts(&as_strs(&benign_held_all))?;
     let e_bh_sharegpt = &e_bh[..sources.benign_held.len() * width];
     let (x, y) = labelled(&e_hb, e_bh_sharegpt, width);
     let harm_harmbench_vs_heldout_benign = Metrics::of(&harm.predict(&x), &y);
@@ -210,13 +211,13 @@ fn measure_heldout(
     let harm_lookalike_requests = Metrics::of(&harm.predict(&reader.prompts(&texts)?), &y);
     let held = &sources.replies_held;
     let (e_rh, e_ch) = (
-        reader.replies(&refs(&held.refusing))?,
-        reader.replies(&refs(&held.complying))?,
+        reader.replies(&as_strs(&held.refusing))?,
+        reader.replies(&as_strs(&held.complying))?,
     );
     let (x, y) = labelled(&e_ch, &e_rh, bag * reader.dim());
     let comply_heldout_split = Metrics::of(&comply.predict_bags(&x, bag), &y);
     let warm = with_warm_openings(&held.complying, HELDOUT_WARM_OPENINGS);
-    let e_warm = reader.replies(&refs(&warm))?;
+    let e_warm = reader.replies(&as_strs(&warm))?;
     let (x_warm, y_warm) = labelled(&e_warm, &e_rh, bag * reader.dim());
     // The fit's L2 penalty and the minimum over windows leave the compliance head
     // under-confident; its temperature is set on the same held-out split (which leaves that
@@ -238,7 +239,7 @@ fn measure_heldout(
 }
 
 /// Rows of `pos` then `neg` (each `dim` wide), labelled true then false.
-pub(crate) fn labelled(pos: &[f32], neg: &[f32], dim: usize) -> (Vec<f32>, Vec<bool>) {
+fn labelled(pos: &[f32], neg: &[f32], dim: usize) -> (Vec<f32>, Vec<bool>) {
     let mut x = pos.to_vec();
     x.extend_from_slice(neg);
     let mut y = vec![true; pos.len() / dim];
@@ -248,8 +249,4 @@ pub(crate) fn labelled(pos: &[f32], neg: &[f32], dim: usize) -> (Vec<f32>, Vec<b
 
 fn strs(v: &Tagged) -> Vec<&str> {
     v.iter().map(|(_, s)| s.as_str()).collect()
-}
-
-pub(crate) fn refs(v: &[String]) -> Vec<&str> {
-    v.iter().map(String::as_str).collect()
 }

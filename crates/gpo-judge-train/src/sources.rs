@@ -282,7 +282,7 @@ fn benign_exchanges(
 }
 
 /// `v` split into (all but its first `fraction`, its first `fraction`).
-pub(crate) fn split<T>(mut v: Vec<T>, fraction: f64) -> (Vec<T>, Vec<T>) {
+fn split<T>(mut v: Vec<T>, fraction: f64) -> (Vec<T>, Vec<T>) {
     let held = ((v.len() as f64) * fraction).round() as usize;
     let train = v.split_off(held.min(v.len()));
     (train, v)

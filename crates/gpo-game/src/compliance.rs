@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use gpo_judge::{EmbeddedJudge, Exchange, Judge, JudgeKind};
+use gpo_judge::{EmbeddedJudge, Exchange, Judge, JudgeConfig};
 
 use crate::config::GameConfig;
 use crate::{Error, Result};
@@ -26,11 +26,9 @@ impl RefusalReader {
         cache: &gpo_assets::AssetCache,
     ) -> Result<(Box<dyn Judge>, RefusalReader)> {
         let judge_err = || Error::judge("the judge cannot load");
-        cfg.judge.validate().map_err(judge_err())?;
-        if cfg.judge.kind == JudgeKind::Embedded {
+        if let JudgeConfig::Embedded { threshold, .. } = cfg.judge {
             let heads = cfg.judge.heads_dir(cache);
-            let shared =
-                EmbeddedJudge::load(cache, &heads, cfg.judge.threshold).map_err(judge_err())?;
+            let shared = EmbeddedJudge::load(cache, &heads, threshold).map_err(judge_err())?;
             let shared = Arc::new(shared);
             let reader = RefusalReader {
                 judge: shared.clone(),

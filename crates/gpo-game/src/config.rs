@@ -10,6 +10,7 @@ use gpo_lm::LoraConfig;
 use gpo_rl::{KlPlacement, RlConfig};
 use serde::{Deserialize, Serialize};
 
+use crate::chat_policy::PolicySpec;
 use crate::schedule::Schedule;
 use crate::{Error, Result};
 
@@ -232,7 +233,7 @@ pub struct GameConfig {
     /// Data.
     pub data: DataConfig,
     /// The judge: `kind` (`"embedded"`, `"lm-guard"` or `"server"`), `threshold` and each
-    /// kind's keys (see [`gpo_judge::JudgeConfig`]).
+    /// kind's keys (see [`gpo_judge::JudgeTable`]), checked as it is read.
     pub judge: gpo_judge::JudgeConfig,
     /// The attacker.
     pub attacker: AttackerConfig,
@@ -329,9 +330,6 @@ impl GameConfig {
                 self.defender.helpfulness
             ));
         }
-        self.judge
-            .validate()
-            .map_err(|e| Error::Config(format!("judge: {e}")))?;
         if let Iterate::Ema { decay } = self.iterate {
             if !(0.0..1.0).contains(&decay) {
                 return bad(format!("iterate.decay = {decay} must be in [0, 1)"));
@@ -348,32 +346,7 @@ impl GameConfig {
         self.schedule.validate()?;
         self.check_anchor()?;
         self.check_harmbench_seeds()?;
-        let served = |name: &str| name.starts_with(crate::served_name::SERVED_PREFIX);
-        if served(&self.models.attacker) {
-            return bad(format!(
-                "models.attacker = \"{}\": the attacker learns, so it must be a local model \
-                 (a .gguf file, a Hugging Face directory or an alias); only a frozen defender \
-                 can be served",
-                self.models.attacker
-            ));
-        }
-        if served(&self.models.defender) && self.mode != Mode::RlhfAttacker {
-            return bad(format!(
-                "models.defender = \"{}\" is served, so it cannot learn: a served defender \
-                 needs mode = \"rlhf-attacker\" (the attacker learns against it); for mode = \
-                 \"{}\" name a local model",
-                self.models.defender,
-                self.mode.as_str()
-            ));
-        }
-        if served(&self.models.defender) {
-            let field = |e: String| Error::Config(format!("models.defender: {e}"));
-            if let Some(served) = crate::served_name::parse_served(&self.models.defender) {
-                let (model, url) = served.map_err(|e| field(e.to_string()))?;
-                gpo_openai::Client::new(&url, &model, "its URL", "its model name")
-                    .map_err(|e| field(e.to_string()))?;
-            }
-        }
+        self.check_served_models()?;
         self.models
             .lora
             .validate()
@@ -387,9 +360,49 @@ impl GameConfig {
             .validate()
             .map_err(|e| Error::Config(format!("defender.rl: {e}")))?;
         self.defender.warm_start.validate()?;
-        if self.defender.warm_start.epochs > 0 && served(&self.models.defender) {
+        Ok(())
+    }
+
+    /// The defender as its runtime type: a local model, or a frozen one behind a server.
+    pub fn defender_spec(&self) -> Result<PolicySpec> {
+        PolicySpec::of_model(&self.models.defender)
+            .map_err(|e| Error::Config(format!("models.defender: {e}")))
+    }
+
+    /// Only a frozen defender may be served: the attacker always learns, and a served
+    /// defender only in `rlhf-attacker`, without a warm start; its URL must be usable.
+    fn check_served_models(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Config(m));
+        if self
+            .models
+            .attacker
+            .starts_with(crate::served_name::SERVED_PREFIX)
+        {
             return bad(format!(
-                "defender.warm_start.epochs = {} fine-tunes the defender, but models.defender                  = \"{}\" is served: set defender.warm_start.epochs = 0, or warm-start a local \
+                "models.attacker = \"{}\": the attacker learns, so it must be a local model \
+                 (a .gguf file, a Hugging Face directory or an alias); only a frozen defender \
+                 can be served",
+                self.models.attacker
+            ));
+        }
+        let PolicySpec::Served { model, url } = self.defender_spec()? else {
+            return Ok(());
+        };
+        if self.mode != Mode::RlhfAttacker {
+            return bad(format!(
+                "models.defender = \"{}\" is served, so it cannot learn: a served defender \
+                 needs mode = \"rlhf-attacker\" (the attacker learns against it); for mode = \
+                 \"{}\" name a local model",
+                self.models.defender,
+                self.mode.as_str()
+            ));
+        }
+        gpo_openai::Client::new(&url, &model, "its URL", "its model name")
+            .map_err(|e| Error::Config(format!("models.defender: {e}")))?;
+        if self.defender.warm_start.epochs > 0 {
+            return bad(format!(
+                "defender.warm_start.epochs = {} fine-tunes the defender, but models.defender \
+                 = \"{}\" is served: set defender.warm_start.epochs = 0, or warm-start a local \
                  model with `gpo sft` and serve that",
                 self.defender.warm_start.epochs, self.models.defender
             ));

@@ -78,7 +78,7 @@ pub use gpo_records::{
     pair, BenignAnswer, BenignChange, BenignEval, Change, EvalRecord, HarmfulChange, HarmfulEval,
     Paired, PlayerStep, SampleRecord, StepRecord, StepTimes,
 };
-pub use load::{load_config, parse_config, DEFAULT_PRESET};
+pub use load::{load_config, parse_config, parse_rl_table, DEFAULT_PRESET};
 pub use player::Player;
 pub use policy_eval::{
     evaluate_attacker, evaluate_defender, AttackSetup, AttackerReport, BenignRates, DefenderReport,

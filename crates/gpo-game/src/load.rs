@@ -2,6 +2,8 @@
 
 use std::path::Path;
 
+use gpo_rl::RlConfig;
+
 use crate::config::GameConfig;
 use crate::{Error, Result};
 
@@ -18,12 +20,9 @@ pub fn parse_config(text: &str, origin: &str, overrides: &[String]) -> Result<Ga
     for o in overrides {
         set(&mut doc, o)?;
     }
-    let with_overrides = if overrides.is_empty() {
-        text.to_string()
-    } else {
-        toml::to_string(&doc).map_err(|e| Error::Config(format!("{origin}: {e}")))?
-    };
-    let cfg: GameConfig = toml::from_str(&with_overrides).map_err(|e| {
+    // The overrides edit the parsed table, which is read as it stands: no TOML text is
+    // written and parsed again.
+    let cfg: GameConfig = doc.try_into().map_err(|e: toml::de::Error| {
         let suffix = if overrides.is_empty() {
             ""
         } else {
@@ -52,6 +51,21 @@ pub fn load_config(path: &Path, overrides: &[String]) -> Result<GameConfig> {
         )));
     }
     parse_config(&text, &path.display().to_string(), overrides)
+}
+
+/// One player's RL settings from a table shaped like a game's `[defender.rl]`, with
+/// `key.path=value` overrides applied: read by the deserialiser and checked by the checks a
+/// game's players get. `gpo rl` builds its settings through here.
+pub fn parse_rl_table(mut table: toml::Table, overrides: &[String]) -> Result<RlConfig> {
+    for o in overrides {
+        set(&mut table, o)?;
+    }
+    let cfg: RlConfig = table
+        .try_into()
+        .map_err(|e: toml::de::Error| Error::Config(format!("rl settings: {}", e.message())))?;
+    cfg.validate()
+        .map_err(|e| Error::Config(format!("rl settings: {e}")))?;
+    Ok(cfg)
 }
 
 /// Applies one `key.path=value` override.
@@ -176,6 +190,40 @@ mod tests {
             "defender.warm_start.epochs=0",
         ])
         .unwrap();
+    }
+
+    #[test]
+    fn the_judge_table_is_checked_as_it_is_read_and_old_keys_still_read() {
+        let err = |sets: &[&str]| {
+            let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+            parse_config(DEFAULT_PRESET, "preset", &sets)
+                .unwrap_err()
+                .to_string()
+        };
+        let e = err(&["judge.threshold=2"]);
+        assert!(e.contains("judge") && e.contains("`threshold`"), "{e}");
+        let e = err(&["judge.server_url=http://h/v1"]);
+        assert!(e.contains("server_url") && e.contains("embedded"), "{e}");
+        let cfg = parse_config(DEFAULT_PRESET, "preset", &["judge.heads-dir=h".into()]).unwrap();
+        assert_eq!(cfg.judge.named_heads_dir(), Some(std::path::Path::new("h")));
+    }
+
+    #[test]
+    fn rl_settings_written_as_a_table_read_back_the_same() {
+        let mut grpo = RlConfig {
+            estimator: gpo_rl::Estimator::grpo(),
+            max_grad_norm: f64::INFINITY,
+            ..RlConfig::default()
+        };
+        grpo.sampling.n = 4;
+        grpo.kl.placement = gpo_rl::KlPlacement::Loss;
+        for cfg in [RlConfig::default(), grpo] {
+            let table = toml::Table::try_from(&cfg).unwrap();
+            assert_eq!(parse_rl_table(table, &[]).unwrap(), cfg);
+        }
+        let table = toml::Table::try_from(RlConfig::default()).unwrap();
+        let cfg = parse_rl_table(table, &["epochs=3".into(), "kl.beta=0.5".into()]).unwrap();
+        assert_eq!((cfg.epochs, cfg.kl.beta), (3, 0.5));
     }
 
     #[test]
@@ -332,8 +380,13 @@ mod tests {
         let text = include_str!("../../../examples/paper-7b.toml");
         let cfg = parse_config(text, "paper-7b.toml", &[]).unwrap();
         assert_eq!(cfg.models.device, DeviceSpec::Cuda(0));
-        assert_eq!(cfg.judge.lm_guard_device, Some(DeviceSpec::Cuda(0)));
-        assert_eq!(cfg.judge.lm_guard_dtype, Some(gpo_lm::Precision::Bf16));
+        let gpo_judge::JudgeConfig::LmGuard { device, dtype, .. } = cfg.judge else {
+            panic!("paper-7b.toml's judge is lm-guard: {:?}", cfg.judge)
+        };
+        assert_eq!(
+            (device, dtype),
+            (DeviceSpec::Cuda(0), gpo_lm::Precision::Bf16)
+        );
         assert_eq!(cfg.models.dtype, gpo_lm::Precision::Bf16);
         let cfg = parse_config("", "x.toml", &["models.device=cuda:1".into()]).unwrap();
         assert_eq!(cfg.models.device, DeviceSpec::Cuda(1));

@@ -9,7 +9,7 @@ use gpo_judge::logistic::FitOptions;
 
 /// How much data to use, and the seed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+#[serde(deny_unknown_fields, default)]
 pub struct TrainConfig {
     /// Seed of the shuffles and splits.
     pub seed: u64,
@@ -116,7 +116,7 @@ impl TrainConfig {
     pub fn check(&self) -> Result<()> {
         if !(self.heldout_fraction > 0.0 && self.heldout_fraction < 1.0) {
             return Err(Error::InvalidArgument(format!(
-                "heldout-fraction = {} must be in (0, 1): the share of each source held out to \
+                "heldout_fraction = {} must be in (0, 1): the share of each source held out to \
                  measure the heads (default 0.2)",
                 self.heldout_fraction
             )));

@@ -2,8 +2,8 @@
 //!
 //! - [`Judge`]: the interface, a batch of [`Exchange`]s (prompt, response) -> P(unsafe) in
 //!   [0, 1] each, P(safe) = 1 - P(unsafe), and a [`Verdict`] at a threshold.
-//! - [`JudgeKind`] + [`JudgeConfig`] choose and configure one; [`build_judge`] builds it as a
-//!   `Box<dyn Judge>`.
+//! - [`JudgeConfig`] chooses and configures one, checked (a config file's `[judge]` table,
+//!   [`JudgeTable`], resolves to it); [`build_judge`] builds it as a `Box<dyn Judge>`.
 //! - [`LmGuardJudge`] (`lm-guard`): the Llama Guard protocol on a Llama-family chat model.
 //! - [`ServerJudge`] (`server`): the same protocol on a model behind an OpenAI-compatible
 //!   server (vLLM, SGLang, llama.cpp's `llama-server`).
@@ -16,10 +16,10 @@
 //!
 //! ```no_run
 //! use gpo_assets::AssetCache;
-//! use gpo_judge::{build_judge, Exchange, JudgeConfig, JudgeKind};
+//! use gpo_judge::{build_judge, Exchange, JudgeConfig};
 //! # fn main() -> gpo_judge::Result<()> {
 //! let cache = AssetCache::from_env()?;
-//! let judge = build_judge(&JudgeConfig::new(JudgeKind::LmGuard), &cache)?;
+//! let judge = build_judge(&JudgeConfig::lm_guard("smollm2-135m-instruct"), &cache)?;
 //! let out = judge.judge(&[Exchange::new("How do I bake bread?", "Mix flour, water, yeast.")])?;
 //! println!("P(unsafe) = {}, verdict {}", out[0].p_unsafe, out[0].verdict.as_str());
 //! # Ok(()) }
@@ -38,7 +38,7 @@ pub mod logistic;
 mod server;
 pub mod toxicity;
 
-pub use config::{build_judge, JudgeConfig, DEFAULT_LM_GUARD_MODEL};
+pub use config::{build_judge, snake_case_keys, JudgeConfig, JudgeTable, DEFAULT_LM_GUARD_MODEL};
 pub use embedded::{
     combine, default_heads_dir, is_default_heads_dir, load_models, require_asset, Components,
     EmbeddedJudge, JudgeParts, EMBEDDER_ALIAS, EMBED_DIM, EMBED_MAX_TOKENS,

@@ -60,7 +60,7 @@ impl ServerJudge {
     /// Nothing is sent until the first batch.
     pub fn new(url: &str, model: &str, prompt: ServerPrompt) -> Result<Self> {
         Ok(ServerJudge {
-            client: Client::new(url, model, "server-url", "server-model")?,
+            client: Client::new(url, model, "server_url", "server_model")?,
             prompt,
             threshold: 0.5,
             judged: AtomicUsize::new(0),
@@ -378,8 +378,8 @@ mod tests {
     #[test]
     fn bad_settings_name_their_key() {
         let e = ServerJudge::new("localhost:8000", "m", ServerPrompt::Wrapped).unwrap_err();
-        assert!(e.to_string().contains("server-url"), "{e}");
+        assert!(e.to_string().contains("server_url"), "{e}");
         let e = ServerJudge::new("http://h/v1", " ", ServerPrompt::Wrapped).unwrap_err();
-        assert!(e.to_string().contains("server-model"), "{e}");
+        assert!(e.to_string().contains("server_model"), "{e}");
     }
 }

@@ -68,139 +68,39 @@ impl CausalLm {
         dtype: DType,
         device: &Device,
     ) -> Result<Self> {
-        let mut w = weights.to(dtype, device)?;
-        let mut vars = Vec::new();
-        let mut param = |name: &str, t: Tensor| -> Result<Tensor> {
-            match trainable {
-                Trainable::Frozen => Ok(t),
-                Trainable::Full => {
-                    let v = Var::from_tensor(&t)?;
-                    let tensor = v.as_tensor().clone();
-                    vars.push((name.to_string(), v));
-                    Ok(tensor)
-                }
-            }
+        let mut b = Builder {
+            w: weights.to(dtype, device)?,
+            trainable,
+            vars: Vec::new(),
+            next_id: 0,
         };
-        let (h, hd) = (cfg.hidden_size, cfg.head_dim);
-        let (nh, nkv, ff) = (
-            cfg.num_attention_heads,
-            cfg.num_key_value_heads,
-            cfg.intermediate_size,
-        );
-        let embed_name = "model.embed_tokens.weight";
-        let embed_tokens = param(embed_name, w.take(embed_name, &[cfg.vocab_size, h])?)?;
-        let mut next_id = 0u64;
-        let mut linear = |w: &mut WeightMap,
-                          param: &mut dyn FnMut(&str, Tensor) -> Result<Tensor>,
-                          name: String,
-                          out: usize,
-                          inp: usize,
-                          bias: bool|
-         -> Result<Linear> {
-            let wn = format!("{name}.weight");
-            let weight = param(&wn, w.take(&wn, &[out, inp])?)?;
-            let bias = if bias {
-                let bn = format!("{name}.bias");
-                Some(param(&bn, w.take(&bn, &[out])?)?)
-            } else {
-                None
-            };
-            next_id += 1;
-            Ok(Linear::new(weight, bias, next_id))
-        };
-        let qkv_bias = cfg.architecture.qkv_bias();
+        let h = cfg.hidden_size;
+        let embed_tokens = b.param("model.embed_tokens.weight", &[cfg.vocab_size, h])?;
         // Not sized by the config's layer count: a corrupt file may claim billions of layers
         // and hold one; the first missing tensor ends the loop.
         let mut blocks = Vec::new();
         for i in 0..cfg.num_hidden_layers {
-            let p = format!("model.layers.{i}");
-            let norm1 = format!("{p}.input_layernorm.weight");
-            let input_layernorm = param(&norm1, w.take(&norm1, &[h])?)?;
-            let attn = Attention {
-                q_proj: linear(
-                    &mut w,
-                    &mut param,
-                    format!("{p}.self_attn.q_proj"),
-                    nh * hd,
-                    h,
-                    qkv_bias,
-                )?,
-                k_proj: linear(
-                    &mut w,
-                    &mut param,
-                    format!("{p}.self_attn.k_proj"),
-                    nkv * hd,
-                    h,
-                    qkv_bias,
-                )?,
-                v_proj: linear(
-                    &mut w,
-                    &mut param,
-                    format!("{p}.self_attn.v_proj"),
-                    nkv * hd,
-                    h,
-                    qkv_bias,
-                )?,
-                o_proj: linear(
-                    &mut w,
-                    &mut param,
-                    format!("{p}.self_attn.o_proj"),
-                    h,
-                    nh * hd,
-                    false,
-                )?,
-                heads: nh,
-                kv_heads: nkv,
-                head_dim: hd,
-            };
-            let norm2 = format!("{p}.post_attention_layernorm.weight");
-            let post_attention_layernorm = param(&norm2, w.take(&norm2, &[h])?)?;
-            let mlp = Mlp {
-                gate_proj: linear(
-                    &mut w,
-                    &mut param,
-                    format!("{p}.mlp.gate_proj"),
-                    ff,
-                    h,
-                    false,
-                )?,
-                up_proj: linear(&mut w, &mut param, format!("{p}.mlp.up_proj"), ff, h, false)?,
-                down_proj: linear(
-                    &mut w,
-                    &mut param,
-                    format!("{p}.mlp.down_proj"),
-                    h,
-                    ff,
-                    false,
-                )?,
-            };
-            blocks.push(Block {
-                input_layernorm,
-                attn,
-                post_attention_layernorm,
-                mlp,
-                eps: cfg.rms_norm_eps,
-            });
+            blocks.push(b.block(&cfg, i)?);
         }
-        let norm = param("model.norm.weight", w.take("model.norm.weight", &[h])?)?;
-        let lm_head = match w.take_optional("lm_head.weight", &[cfg.vocab_size, h])? {
+        let norm = b.param("model.norm.weight", &[h])?;
+        let lm_head = match b.w.take_optional("lm_head.weight", &[cfg.vocab_size, h])? {
             // Some tied checkpoints store a copy of the embedding; tying keeps one tensor.
             Some(_) if cfg.tie_word_embeddings => None,
-            Some(t) => Some(param("lm_head.weight", t)?),
+            Some(t) => Some(b.var("lm_head.weight", t)?),
             None if cfg.tie_word_embeddings => None,
             None => {
                 return Err(Error::MissingTensor {
-                    path: w.origin().into(),
+                    path: b.w.origin().into(),
                     name: "lm_head.weight".into(),
                 })
             }
         };
-        let leftover = w.remaining();
+        let leftover = b.w.remaining();
         if !leftover.is_empty() {
-            tracing::debug!("{}: unused tensors {:?}", w.origin().display(), leftover);
+            tracing::debug!("{}: unused tensors {:?}", b.w.origin().display(), leftover);
         }
         let rope = RopeTable::new(
-            hd,
+            cfg.head_dim,
             cfg.rope_theta,
             cfg.max_position_embeddings,
             dtype,
@@ -215,7 +115,7 @@ impl CausalLm {
             rope,
             device: device.clone(),
             dtype,
-            vars,
+            vars: b.vars,
         })
     }
 
@@ -487,5 +387,79 @@ impl CausalLm {
             self.cfg.rms_norm_eps,
             pass.mode,
         )
+    }
+}
+
+/// Takes a checkpoint's tensors in order, as parameters (trainable `Var`s in [`Trainable::Full`],
+/// in the order taken) and numbered [`Linear`] layers.
+struct Builder {
+    w: WeightMap,
+    trainable: Trainable,
+    vars: Vec<(String, Var)>,
+    next_id: u64,
+}
+
+impl Builder {
+    /// `t` as a parameter named `name`.
+    fn var(&mut self, name: &str, t: Tensor) -> Result<Tensor> {
+        match self.trainable {
+            Trainable::Frozen => Ok(t),
+            Trainable::Full => {
+                let v = Var::from_tensor(&t)?;
+                let tensor = v.as_tensor().clone();
+                self.vars.push((name.to_string(), v));
+                Ok(tensor)
+            }
+        }
+    }
+
+    /// The tensor `name` of `shape`, as a parameter.
+    fn param(&mut self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        let t = self.w.take(name, shape)?;
+        self.var(name, t)
+    }
+
+    /// The linear layer `name` (`[out, inp]` weight, optional `[out]` bias).
+    fn linear(&mut self, name: &str, out: usize, inp: usize, bias: bool) -> Result<Linear> {
+        let weight = self.param(&format!("{name}.weight"), &[out, inp])?;
+        let bias = match bias {
+            true => Some(self.param(&format!("{name}.bias"), &[out])?),
+            false => None,
+        };
+        self.next_id += 1;
+        Ok(Linear::new(weight, bias, self.next_id))
+    }
+
+    /// Decoder layer `i`.
+    fn block(&mut self, cfg: &LmConfig, i: usize) -> Result<Block> {
+        let (h, hd, ff) = (cfg.hidden_size, cfg.head_dim, cfg.intermediate_size);
+        let (nh, nkv) = (cfg.num_attention_heads, cfg.num_key_value_heads);
+        let qkv_bias = cfg.architecture.qkv_bias();
+        let p = format!("model.layers.{i}");
+        let input_layernorm = self.param(&format!("{p}.input_layernorm.weight"), &[h])?;
+        let a = format!("{p}.self_attn");
+        let attn = Attention {
+            q_proj: self.linear(&format!("{a}.q_proj"), nh * hd, h, qkv_bias)?,
+            k_proj: self.linear(&format!("{a}.k_proj"), nkv * hd, h, qkv_bias)?,
+            v_proj: self.linear(&format!("{a}.v_proj"), nkv * hd, h, qkv_bias)?,
+            o_proj: self.linear(&format!("{a}.o_proj"), h, nh * hd, false)?,
+            heads: nh,
+            kv_heads: nkv,
+            head_dim: hd,
+        };
+        let post_attention_layernorm =
+            self.param(&format!("{p}.post_attention_layernorm.weight"), &[h])?;
+        let mlp = Mlp {
+            gate_proj: self.linear(&format!("{p}.mlp.gate_proj"), ff, h, false)?,
+            up_proj: self.linear(&format!("{p}.mlp.up_proj"), ff, h, false)?,
+            down_proj: self.linear(&format!("{p}.mlp.down_proj"), h, ff, false)?,
+        };
+        Ok(Block {
+            input_layernorm,
+            attn,
+            post_attention_layernorm,
+            mlp,
+            eps: cfg.rms_norm_eps,
+        })
     }
 }

@@ -121,33 +121,14 @@ pub fn generate(
     if prompts.is_empty() {
         return Ok(Vec::new());
     }
-    let ctx = model.config().max_position_embeddings;
-    for (i, p) in prompts.iter().enumerate() {
-        if p.is_empty() {
-            return Err(Error::InvalidArgument(format!("prompt {i} is empty")));
-        }
-        if p.len().saturating_add(params.max_new_tokens) > ctx {
-            return Err(Error::InvalidArgument(format!(
-                "prompt {i} has {} tokens; with max_new_tokens {} that exceeds the model's context of {ctx} tokens",
-                p.len(),
-                params.max_new_tokens
-            )));
-        }
-    }
+    check_prompts(prompts, params, model.config().max_position_embeddings)?;
     let rows: Vec<(usize, &Vec<u32>)> = prompts
         .iter()
         .enumerate()
         .flat_map(|(i, p)| std::iter::repeat_n((i, p), params.n))
         .collect();
     let b = rows.len();
-    let width = rows.iter().map(|(_, p)| p.len()).max().unwrap_or(0);
-    let mut ids = Vec::with_capacity(b * width);
-    let mut valid = Vec::with_capacity(b);
-    for (_, p) in &rows {
-        let pad = width - p.len();
-        ids.extend(std::iter::repeat_n(pad_id, pad).chain(p.iter().copied()));
-        valid.push((0..width).map(|j| j >= pad).collect::<Vec<bool>>());
-    }
+    let (ids, valid, width) = left_padded(&rows, pad_id);
     let device = model.device().clone();
     let pass = Pass {
         mode: Mode::Infer,
@@ -229,6 +210,37 @@ pub fn generate(
         )?;
     }
     Ok(out)
+}
+
+/// Every prompt has a token and leaves room for `max_new_tokens` in a context of `ctx`.
+fn check_prompts(prompts: &[Vec<u32>], params: &SamplingParams, ctx: usize) -> Result<()> {
+    for (i, p) in prompts.iter().enumerate() {
+        if p.is_empty() {
+            return Err(Error::InvalidArgument(format!("prompt {i} is empty")));
+        }
+        if p.len().saturating_add(params.max_new_tokens) > ctx {
+            return Err(Error::InvalidArgument(format!(
+                "prompt {i} has {} tokens; with max_new_tokens {} that exceeds the model's context of {ctx} tokens",
+                p.len(),
+                params.max_new_tokens
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The rows' prompts left-padded with `pad_id` to the longest: the ids row-major, which
+/// positions hold tokens, and the width.
+fn left_padded(rows: &[(usize, &Vec<u32>)], pad_id: u32) -> (Vec<u32>, Vec<Vec<bool>>, usize) {
+    let width = rows.iter().map(|(_, p)| p.len()).max().unwrap_or(0);
+    let mut ids = Vec::with_capacity(rows.len() * width);
+    let mut valid = Vec::with_capacity(rows.len());
+    for (_, p) in rows {
+        let pad = width - p.len();
+        ids.extend(std::iter::repeat_n(pad_id, pad).chain(p.iter().copied()));
+        valid.push((0..width).map(|j| j >= pad).collect::<Vec<bool>>());
+    }
+    (ids, valid, width)
 }
 
 /// Reusable buffers of [`sample_row`].

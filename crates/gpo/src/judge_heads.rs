@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use gpo_assets::AssetCache;
 use gpo_judge::{
-    default_heads_dir, is_default_heads_dir, load_models, Heads, HeadsCard, JudgeConfig, JudgeKind,
+    default_heads_dir, is_default_heads_dir, load_models, Heads, HeadsCard, JudgeConfig,
     StoredHeads, EMBED_DIM, HEADS_FORMAT,
 };
 use gpo_judge_train::{train_heads, TrainConfig};
@@ -62,11 +62,9 @@ pub fn ensure_default_heads(cache: &AssetCache) -> Result<()> {
 /// the user named: every game and evaluation reads refusals with the embedded judge's
 /// compliance head, from the cache's own heads whatever judge it plays with.
 pub fn ensure_heads_for(judge: &JudgeConfig, cache: &AssetCache) -> Result<()> {
-    let own_dir = judge.kind == JudgeKind::Embedded
-        && judge
-            .heads_dir
-            .as_deref()
-            .is_some_and(|d| !is_default_heads_dir(cache, d));
+    let own_dir = judge
+        .named_heads_dir()
+        .is_some_and(|d| !is_default_heads_dir(cache, d));
     if own_dir {
         return Ok(());
     }

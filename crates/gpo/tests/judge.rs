@@ -141,7 +141,7 @@ fn bad_options_are_refused() {
         "--response",
         "b",
     ];
-    assert_clean_error(&gpo(&server, &[]), "server-url");
+    assert_clean_error(&gpo(&server, &[]), "server_url");
     let out = gpo(
         &[
             "judge",
@@ -180,11 +180,12 @@ fn train_writes_heads_that_the_embedded_judge_uses() {
     let heads = dir.path().join("heads");
     let heads_s = heads.to_str().unwrap();
     // A training config that changes what the compliance head reads (windows of 2 word
-    // pieces) and keeps the rest at the defaults; the flags override its seed.
+    // pieces) and keeps the rest at the defaults (one of them in the older kebab-case
+    // spelling, read with a warning); the flags override its seed.
     let config = dir.path().join("judge-train.toml");
     std::fs::write(
         &config,
-        "seed = 99\n[reading]\nprompt_layer = 3\nreply_opening_chars = 200\n\
+        "seed = 99\nheldout-fraction = 0.2\n[reading]\nprompt_layer = 3\nreply_opening_chars = 200\n\
          reply_windows = 64\nreply_window_tokens = 2\nreply_window_layer = 3\n",
     )
     .unwrap();

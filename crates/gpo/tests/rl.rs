@@ -80,6 +80,23 @@ fn group_estimators_without_groups_are_refused() {
 }
 
 #[test]
+fn set_reaches_every_rl_key_and_is_checked_as_a_game_config_is() {
+    for (set, expect) in [
+        ("clip=0", "clip = 0 must be > 0"),
+        ("clipp=0.1", "unknown field `clipp`"),
+        ("sampling.n=3", "the group size is --n"),
+        ("nokey", "expected key=value"),
+    ] {
+        let out = gpo(&["rl", "--set", set]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{set}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert!(stderr.contains(expect), "--set {set}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    }
+}
+
+#[test]
 fn zero_counts_name_their_flag() {
     for flag in ["--steps", "--prompts-per-step", "--n"] {
         let out = gpo(&["rl", flag, "0"]);

@@ -272,7 +272,7 @@ fn bad_configurations_fail_before_training() {
         &[&format!("data.seeds={}", empty.display())],
         "has 0 prompts",
     );
-    with_sets(&["judge.lm-guard-model=/nonexistent/guard.gguf"], "judge");
+    with_sets(&["judge.lm_guard_model=/nonexistent/guard.gguf"], "judge");
     #[cfg(not(feature = "cuda"))]
     with_sets(&["models.device=cuda"], "models.device");
 }

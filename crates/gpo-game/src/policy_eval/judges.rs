@@ -1,7 +1,7 @@
 //! The judges of an evaluation and the rates read with them.
 
 use gpo_eval::{attack_success, mean_p_unsafe, Bootstrap, Estimate};
-use gpo_judge::{build_judge, EmbeddedJudge, Exchange, Judge, JudgeConfig, JudgeKind};
+use gpo_judge::{build_judge, EmbeddedJudge, Exchange, Judge, JudgeConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
@@ -17,18 +17,6 @@ pub struct Judges {
     second: Option<(String, Box<dyn Judge>)>,
 }
 
-/// `embedded`, or `lm-guard:MODEL`.
-fn judge_name(cfg: &JudgeConfig) -> String {
-    match (cfg.kind, &cfg.lm_guard_model) {
-        (JudgeKind::LmGuard, Some(m)) => format!("lm-guard:{m}"),
-        (JudgeKind::LmGuard, None) => {
-            format!("lm-guard:{}", gpo_judge::DEFAULT_LM_GUARD_MODEL)
-        }
-        (JudgeKind::Server, _) => format!("server:{}", cfg.server_model.as_deref().unwrap_or("?")),
-        (kind, _) => kind.as_str().to_string(),
-    }
-}
-
 impl Judges {
     /// Loads the judges. The embedded judge is always loaded, with its heads from
     /// `heads_dir` (default: the cache's): its compliance head judges over-refusal, and it is
@@ -40,43 +28,35 @@ impl Judges {
         cache: &gpo_assets::AssetCache,
     ) -> Result<Judges> {
         if let Some(s) = second {
-            if judge_name(s) == judge_name(main) {
+            if s.name() == main.name() {
                 return Err(Error::Config(format!(
                     "the second judge `{}` is the judge itself; name a different one \
                      (--second-judge lm-guard --second-judge-model MODEL)",
-                    judge_name(s)
+                    s.name()
                 )));
             }
         }
-        let with_heads = |cfg: &JudgeConfig| JudgeConfig {
-            heads_dir: match cfg.kind {
-                JudgeKind::Embedded => heads_dir.map(|d| d.to_path_buf()),
-                _ => None,
+        // `heads_dir` replaces the heads of every embedded judge named here.
+        let with_heads = |cfg: &JudgeConfig| match cfg {
+            JudgeConfig::Embedded { threshold, .. } => JudgeConfig::Embedded {
+                threshold: *threshold,
+                heads_dir: heads_dir.map(|d| d.to_path_buf()),
             },
-            ..cfg.clone()
+            other => other.clone(),
         };
         let (main, second) = (with_heads(main), second.map(with_heads));
-        let embedded_cfg = JudgeConfig {
-            kind: JudgeKind::Embedded,
-            threshold: main.threshold,
-            ..JudgeConfig::default()
-        };
-        let embedded_cfg = with_heads(&embedded_cfg);
-        let refusal = EmbeddedJudge::load(
-            cache,
-            &embedded_cfg.heads_dir(cache),
-            embedded_cfg.threshold,
-        )
-        .map_err(Error::judge("the embedded judge cannot load"))?;
+        let embedded_heads = with_heads(&JudgeConfig::default()).heads_dir(cache);
+        let refusal = EmbeddedJudge::load(cache, &embedded_heads, main.threshold())
+            .map_err(Error::judge("the embedded judge cannot load"))?;
         let load = |cfg: &JudgeConfig| -> Result<(String, Box<dyn Judge>)> {
             let judge = build_judge(cfg, cache).map_err(Error::judge(format!(
                 "the judge `{}` cannot load",
-                judge_name(cfg)
+                cfg.name()
             )))?;
-            Ok((judge_name(cfg), judge))
+            Ok((cfg.name(), judge))
         };
-        let main = match main.kind {
-            JudgeKind::Embedded => None,
+        let main = match main {
+            JudgeConfig::Embedded { .. } => None,
             _ => Some(load(&main)?),
         };
         let second = second.as_ref().map(load).transpose()?;

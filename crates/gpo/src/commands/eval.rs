@@ -9,7 +9,7 @@ use gpo_game::{
     evaluate_attacker, evaluate_defender, prompt_set, AttackSetup, BaseModels, ChatPolicy,
     Diversity, EvalContext, GameConfig, Judges, NamedPrompts, PolicySpec, Role, INITIAL,
 };
-use gpo_judge::{JudgeConfig, JudgeKind};
+use gpo_judge::{JudgeConfig, JudgeKind, JudgeTable};
 use gpo_lm::{DeviceSpec, SamplingParams};
 
 /// Most `--samples`: past a few dozen, the interval is all prompt-to-prompt spread and the
@@ -164,10 +164,11 @@ impl Common {
     }
 
     fn judges(&self, cache: &gpo_assets::AssetCache) -> Result<Judges> {
-        let cfg = |kind: JudgeKind, model: &Option<String>| {
+        // Each judge is checked as a config file's [judge] table would be.
+        let cfg = |kind: JudgeKind, model: &Option<String>| -> Result<JudgeConfig> {
             // The --server-* options belong to whichever judge is the server one.
             let server = (kind == JudgeKind::Server).then_some(&self.server);
-            JudgeConfig {
+            let table = JudgeTable {
                 kind,
                 threshold: self.threshold,
                 lm_guard_model: model.clone(),
@@ -178,16 +179,19 @@ impl Common {
                 server_model: server.and_then(|s| s.server_model.clone()),
                 server_prompt: server.and_then(|s| s.server_prompt),
                 heads_dir: None,
-            }
+            };
+            Ok(JudgeConfig::try_from(table)?)
         };
         if self.server.any()
             && ![Some(self.judge), self.second_judge].contains(&Some(JudgeKind::Server))
         {
             bail!("--server-url, --server-model and --server-prompt need --judge server or --second-judge server");
         }
-        let main = cfg(self.judge, &self.judge_model);
-        main.validate().context("--judge")?;
-        let second = self.second_judge.map(|k| cfg(k, &self.second_judge_model));
+        let main = cfg(self.judge, &self.judge_model).context("--judge")?;
+        let second = self
+            .second_judge
+            .map(|k| cfg(k, &self.second_judge_model).context("--second-judge"))
+            .transpose()?;
         if self.second_judge.is_none() && self.second_judge_model.is_some() {
             bail!("--second-judge-model needs --second-judge lm-guard");
         }

@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 use gpo_assets::AssetCache;
 use gpo_judge::{
     build_judge, read_exchange_file, EmbeddedJudge, Exchange, ExchangeRow, Judge, JudgeConfig,
-    JudgeKind, Verdict,
+    JudgeKind, JudgeTable, Verdict,
 };
 use gpo_judge_train::{reply_set, TrainConfig};
 use serde_json::json;
@@ -92,8 +92,9 @@ pub struct JudgeOptions {
 }
 
 impl JudgeOptions {
-    fn config(&self) -> JudgeConfig {
-        JudgeConfig {
+    /// The judge the options name, checked as a config file's `[judge]` table would be.
+    fn config(&self) -> Result<JudgeConfig> {
+        let table = JudgeTable {
             kind: self.kind,
             threshold: self.threshold,
             lm_guard_model: self.judge_model.clone(),
@@ -103,13 +104,14 @@ impl JudgeOptions {
             server_model: self.server.server_model.clone(),
             server_prompt: self.server.server_prompt,
             heads_dir: self.heads_dir.clone(),
-        }
+        };
+        Ok(JudgeConfig::try_from(table)?)
     }
 
     fn build(&self) -> Result<Box<dyn Judge>> {
-        let config = self.config();
+        let config = self.config()?;
         let cache = AssetCache::from_env().context("locating the asset cache")?;
-        if config.kind == JudgeKind::Embedded {
+        if config.kind() == JudgeKind::Embedded {
             crate::judge_heads::ensure_heads_for(&config, &cache)?;
         }
         build_judge(&config, &cache)
@@ -134,9 +136,9 @@ struct TrainArgs {
     /// Output directory (default: `<gpo cache>/judge-heads`, where the embedded judge looks).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// A TOML file of training settings (`gpo_judge::TrainConfig`: kebab-case top-level keys,
-    /// snake_case ones in its `[reading]` and `[fit]` tables, all optional); the flags below
-    /// override it.
+    /// A TOML file of training settings (`gpo_judge_train::TrainConfig`'s snake_case keys,
+    /// with `[reading]` and `[fit]` tables, all optional; the older kebab-case top-level keys
+    /// are read with a warning); the flags below override it.
     #[arg(long)]
     config: Option<PathBuf>,
     /// Benign ShareGPT prompts used for training, at most.
@@ -214,11 +216,10 @@ fn score_with_components(opts: &JudgeOptions, rows: &[ExchangeRow], batch: usize
         bail!("--components is for the embedded judge (its score has parts); drop --judge or --components");
     }
     // The same checks and heads directory as every other judge built from these options.
-    let config = opts.config();
-    config.validate()?;
+    let config = opts.config()?;
     let cache = AssetCache::from_env().context("locating the asset cache")?;
     crate::judge_heads::ensure_heads_for(&config, &cache)?;
-    let judge = EmbeddedJudge::load(&cache, &config.heads_dir(&cache), config.threshold)
+    let judge = EmbeddedJudge::load(&cache, &config.heads_dir(&cache), config.threshold())
         .context("building the embedded judge")?;
     for chunk in rows.chunks(batch) {
         let exchanges: Vec<Exchange<'_>> = chunk
@@ -242,16 +243,7 @@ fn score_with_components(opts: &JudgeOptions, rows: &[ExchangeRow], batch: usize
 fn train(args: TrainArgs) -> Result<()> {
     let d = match &args.config {
         None => TrainConfig::default(),
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            toml::from_str(&text).with_context(|| {
-                format!(
-                    "{}: not a judge training config (keys of gpo_judge_train::TrainConfig)",
-                    path.display()
-                )
-            })?
-        }
+        Some(path) => read_train_config(path)?,
     };
     let cfg = TrainConfig {
         seed: args.seed.unwrap_or(d.seed),
@@ -269,6 +261,25 @@ fn train(args: TrainArgs) -> Result<()> {
         .unwrap_or_else(|| gpo_judge::default_heads_dir(&cache));
     let card = crate::judge_heads::train_into(&cache, &cfg, &out)?;
     super::emit(&serde_json::to_value(&card)?)
+}
+
+/// A `gpo judge train --config` file: its kebab-case keys renamed (with a warning), then
+/// read as a [`TrainConfig`].
+fn read_train_config(path: &std::path::Path) -> Result<TrainConfig> {
+    let what = || {
+        format!(
+            "{}: not a judge training config (keys of gpo_judge_train::TrainConfig)",
+            path.display()
+        )
+    };
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut table: serde_json::Map<String, serde_json::Value> =
+        toml::from_str(&text).with_context(what)?;
+    gpo_judge::snake_case_keys(&mut table, "")
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .with_context(what)?;
+    serde_json::from_value(serde_json::Value::Object(table)).with_context(what)
 }
 
 fn bench(args: BenchArgs) -> Result<()> {

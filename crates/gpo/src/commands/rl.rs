@@ -159,6 +159,11 @@ pub struct RlArgs {
     /// (default: the cache's, trained there on first use).
     #[arg(long)]
     heads_dir: Option<PathBuf>,
+    /// Any RL setting by its key in a game's `[defender.rl]` table, applied over the flags
+    /// above and checked as a game's are (e.g. `--set clip=0.1`, `--set
+    /// whiten_advantages=false`, `--set estimator.critic.warmup=2`); repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
 }
 
 const BUILT_IN: &[&str] = &[
@@ -275,9 +280,15 @@ fn rl_config(args: &RlArgs) -> Result<(RlConfig, usize)> {
     cfg.schedule = gpo_optim::LrSchedule::Warmup { warmup: 2 };
     cfg.sampling.n = n;
     cfg.sampling.max_new_tokens = args.max_new_tokens;
-    cfg.sampling.seed = args.seed;
     cfg.sampling.ignore_eos = args.ignore_eos;
-    cfg.validate().context("invalid RL option")?;
+    // The flags' settings become a `[defender.rl]`-shaped table that --set edits and the
+    // game's own reader reads and checks. (The seed, a u64, stays out of the table.)
+    let table = toml::Table::try_from(&cfg).context("writing the RL settings as a table")?;
+    let mut cfg = gpo_game::parse_rl_table(table, &args.set).context("invalid RL option")?;
+    cfg.sampling.seed = args.seed;
+    if cfg.sampling.n != n {
+        bail!("--set sampling.n: the group size is --n");
+    }
     Ok((cfg, prompts_per_iter))
 }
 

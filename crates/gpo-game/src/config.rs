@@ -10,7 +10,6 @@ use gpo_lm::LoraConfig;
 use gpo_rl::{KlPlacement, RlConfig};
 use serde::{Deserialize, Serialize};
 
-use crate::chat_policy::PolicySpec;
 use crate::schedule::Schedule;
 use crate::{Error, Result};
 
@@ -363,12 +362,6 @@ impl GameConfig {
         Ok(())
     }
 
-    /// The defender as its runtime type: a local model, or a frozen one behind a server.
-    pub fn defender_spec(&self) -> Result<PolicySpec> {
-        PolicySpec::of_model(&self.models.defender)
-            .map_err(|e| Error::Config(format!("models.defender: {e}")))
-    }
-
     /// Only a frozen defender may be served: the attacker always learns, and a served
     /// defender only in `rlhf-attacker`, without a warm start; its URL must be usable.
     fn check_served_models(&self) -> Result<()> {
@@ -385,9 +378,10 @@ impl GameConfig {
                 self.models.attacker
             ));
         }
-        let PolicySpec::Served { model, url } = self.defender_spec()? else {
+        let Some(served) = crate::served_name::parse_served(&self.models.defender) else {
             return Ok(());
         };
+        let (model, url) = served.map_err(|e| Error::Config(format!("models.defender: {e}")))?;
         if self.mode != Mode::RlhfAttacker {
             return bad(format!(
                 "models.defender = \"{}\" is served, so it cannot learn: a served defender \

@@ -57,7 +57,7 @@ impl Game {
             context: "models.device".into(),
             source,
         })?;
-        let served = match cfg.defender_spec()? {
+        let served = match PolicySpec::of_model(&cfg.models.defender)? {
             spec @ PolicySpec::Served { .. } => {
                 let mut no_bases = BaseModels::new(device.clone(), cfg.models.dtype);
                 let field = |e: Error| Error::Field {

@@ -62,7 +62,8 @@ pub use hf::read_hf_dir;
 pub use linear::{Linear, LoraAdapter};
 pub use loader::{load_model, LoadOptions, LoadedModel};
 pub use logprobs::{
-    gather_logprobs, gather_logprobs_generic, response_logprobs, score_sequence, PairBatch,
+    gather_logprobs, gather_logprobs_generic, response_hidden, response_logprobs, score_sequence,
+    PairBatch,
 };
 pub use lora::{
     adapter_base_model, attach_lora, load_lora, merge_lora, save_lora, LoraConfig, LINEAR_MODULES,

@@ -86,12 +86,18 @@ impl PairBatch {
 /// (0 on padding). Only the response positions go through the LM head. Differentiable in
 /// [`crate::Mode::Train`].
 pub fn response_logprobs(model: &CausalLm, batch: &PairBatch, pass: &Pass) -> Result<Tensor> {
-    let hidden = model.forward_hidden(&batch.ids, Some(&batch.attention_mask), pass)?;
-    // The hidden state at column c predicts the token at c + 1.
-    let h = hidden.narrow(1, batch.prompt_width - 1, batch.response_width)?;
+    let h = response_hidden(model, batch, pass)?;
     let logits = model.lm_logits(&h, pass)?.to_dtype(DType::F32)?;
     let lp = gather_logprobs(&logits, &batch.targets)?;
     Ok((lp * &batch.response_mask)?)
+}
+
+/// `model`'s final hidden states at the positions that predict the response tokens,
+/// `[batch, response_width, hidden]`: what the LM head and a value head read.
+pub fn response_hidden(model: &CausalLm, batch: &PairBatch, pass: &Pass) -> Result<Tensor> {
+    let hidden = model.forward_hidden(&batch.ids, Some(&batch.attention_mask), pass)?;
+    // The hidden state at column c predicts the token at c + 1.
+    Ok(hidden.narrow(1, batch.prompt_width - 1, batch.response_width)?)
 }
 
 /// `logits[.., target] - logsumexp(logits)`: `[b, s, V]` and `[b, s]` -> `[b, s]`.

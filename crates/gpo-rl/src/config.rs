@@ -276,6 +276,7 @@ impl RlConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::critic_config::CriticKind;
 
     #[test]
     fn defaults_are_valid_and_round_trip_through_json() {
@@ -317,5 +318,71 @@ mod tests {
         assert!(err.contains("eps = NaN"), "{err}");
         cfg.estimator = Estimator::grpo();
         cfg.validate().unwrap();
+    }
+
+    // The critic's table inside the PPO estimator.
+
+    fn parse(json: &str) -> std::result::Result<Estimator, String> {
+        serde_json::from_str(json).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_critic_table_parses_with_defaults_for_what_it_leaves_out() {
+        let e = parse(r#"{"kind":"ppo","critic":{"kind":"lora","warmup_iterations":3}}"#);
+        let want = CriticConfig {
+            kind: CriticKind::Lora,
+            warmup_iterations: 3,
+            ..CriticConfig::default()
+        };
+        assert_eq!(e.unwrap().critic(), Some(&want));
+        assert_eq!(
+            parse(r#"{"kind":"ppo"}"#).unwrap().critic(),
+            Some(&CriticConfig::default())
+        );
+    }
+
+    #[test]
+    fn an_older_critic_lr_reads_as_the_critic_learning_rate() {
+        let e = parse(r#"{"kind":"ppo","critic_lr":0.0001}"#).unwrap();
+        assert_eq!(e, Estimator::ppo());
+        let e = parse(r#"{"kind":"ppo","critic_lr":2.5e-6}"#).unwrap();
+        assert_eq!(e.critic().map(|c| c.lr), Some(2.5e-6));
+    }
+
+    #[test]
+    fn parse_errors_name_the_field() {
+        let err = parse(r#"{"kind":"ppo","critic":{"kind":"lora","lrr":1}}"#).unwrap_err();
+        assert!(err.contains("unknown field `lrr`"), "{err}");
+        let err = parse(r#"{"kind":"ppo","critic":{"kind":"big"}}"#).unwrap_err();
+        assert!(err.contains("unknown variant `big`"), "{err}");
+        let err = parse(r#"{"kind":"ppo","critic":"lora"}"#).unwrap_err();
+        assert!(err.contains("a critic table"), "{err}");
+    }
+
+    #[test]
+    fn validation_errors_name_the_field() {
+        for (critic, field) in [
+            (
+                CriticConfig {
+                    lr: -1.0,
+                    ..CriticConfig::default()
+                },
+                "estimator.critic.lr = -1",
+            ),
+            (
+                CriticConfig {
+                    max_grad_norm: 0.0,
+                    ..CriticConfig::default()
+                },
+                "estimator.critic.max_grad_norm = 0",
+            ),
+        ] {
+            let mut cfg = RlConfig::default();
+            if let Estimator::Ppo { critic: c, .. } = &mut cfg.estimator {
+                *c = critic;
+            }
+            let err = cfg.validate().unwrap_err().to_string();
+            assert!(err.contains(field), "{err}");
+        }
     }
 }

@@ -3,10 +3,9 @@
 //! (or, for comparison, a head whose value loss also reaches the policy).
 
 use candle_core::{Tensor, Var};
-use gpo_lm::{CausalLm, LoraConfig, PairBatch, Pass};
+use gpo_lm::{response_hidden, CausalLm, LoraConfig, PairBatch, Pass};
 
 use crate::critic_config::CriticKind;
-use crate::policy::response_hidden;
 use crate::value_head::ValueHead;
 use crate::Result;
 

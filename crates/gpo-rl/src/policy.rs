@@ -2,7 +2,7 @@
 //! anchored to.
 
 use candle_core::{DType, Tensor, Var, D};
-use gpo_lm::{gather_logprobs, CausalLm, LoraConfig, PairBatch, Pass};
+use gpo_lm::{gather_logprobs, response_hidden, CausalLm, LoraConfig, PairBatch, Pass};
 
 use crate::critic::Critic;
 use crate::critic_config::CriticKind;
@@ -151,14 +151,6 @@ impl Policy {
             .0
             .logprobs)
     }
-}
-
-/// `model`'s final hidden states at the positions that predict the response tokens,
-/// `[batch, response_width, hidden]`.
-pub(crate) fn response_hidden(model: &CausalLm, batch: &PairBatch, pass: &Pass) -> Result<Tensor> {
-    let hidden = model.forward_hidden(&batch.ids, Some(&batch.attention_mask), pass)?;
-    // The hidden state at column c predicts the token at c + 1.
-    Ok(hidden.narrow(1, batch.prompt_width - 1, batch.response_width)?)
 }
 
 /// Scores without values, and the response hidden states they came from. Logits are divided

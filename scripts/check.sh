@@ -15,7 +15,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "module import cycles (the crates kept free of them)"
 python3 scripts/module_cycles.py crates/gpo-judge crates/gpo-judge-train crates/gpo-datasets \
-  crates/gpo-keras crates/gpo-records crates/gpo-game crates/gpo-report crates/gpo-rl
+  crates/gpo-keras crates/gpo-records crates/gpo-game crates/gpo-report crates/gpo-rl crates/gpo-serve
 
 step "cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet

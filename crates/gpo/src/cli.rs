@@ -11,6 +11,7 @@ use crate::commands::judge::JudgeArgs;
 use crate::commands::matrix_game::MatrixGameArgs;
 use crate::commands::report::ReportArgs;
 use crate::commands::rl::RlArgs;
+use crate::commands::serve::ServeArgs;
 use crate::commands::sft::SftArgs;
 use crate::commands::train::TrainArgs;
 use crate::commands::{
@@ -79,4 +80,8 @@ pub enum Command {
     /// diversity on) against it frozen, and report the attack success it reaches on held-out
     /// seeds with intervals, and its curve (a lower bound on the true exploitability).
     Exploit(ExploitArgs),
+    /// Serve a model, or a trained defender (--adapter or an adapter directory as --model),
+    /// behind the OpenAI chat-completions API: prints {"url","model"}, then answers until
+    /// interrupted. Loopback unless --host says otherwise.
+    Serve(ServeArgs),
 }

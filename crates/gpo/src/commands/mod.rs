@@ -15,6 +15,7 @@ pub mod matrix_game;
 mod play;
 pub mod report;
 pub mod rl;
+pub mod serve;
 pub mod sft;
 pub mod tokenize;
 pub mod train;
@@ -42,6 +43,7 @@ pub fn run(command: Command) -> Result<()> {
         Command::Eval(a) => eval::run(a),
         Command::Crossplay(a) => crossplay::run(a),
         Command::Exploit(a) => exploit::run(a),
+        Command::Serve(a) => serve::run(a),
     }
 }
 

@@ -1,0 +1,347 @@
+//! The OpenAI chat-completions wire format: what a request may hold, how it becomes one
+//! generation, and the reply and error bodies.
+
+use gpo_lm::SamplingParams;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// One turn of a request's conversation.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Message {
+    /// `system`, `user` or `assistant`.
+    pub role: String,
+    /// Its text.
+    pub content: String,
+}
+
+/// `stop`: one string or several.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Stop {
+    /// One stop string.
+    One(String),
+    /// Several.
+    Many(Vec<String>),
+}
+
+/// A `POST /v1/chat/completions` body. Fields gpo does not use (`user`, `frequency_penalty`,
+/// ...) are ignored, as OpenAI-compatible servers do.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ChatRequest {
+    /// The model asked for; absent means the one served.
+    pub model: Option<String>,
+    /// The conversation.
+    pub messages: Vec<Message>,
+    /// Choices to generate.
+    pub n: Option<usize>,
+    /// Seed of the sampling (the same seed and request give the same reply).
+    pub seed: Option<u64>,
+    /// Most tokens per choice.
+    pub max_tokens: Option<usize>,
+    /// The newer name of `max_tokens`.
+    pub max_completion_tokens: Option<usize>,
+    /// Softmax temperature (default 1; 0 is greedy).
+    pub temperature: Option<f64>,
+    /// Nucleus mass (default 1).
+    pub top_p: Option<f64>,
+    /// vLLM's extension: keep the k most likely tokens (0 or -1: all).
+    pub top_k: Option<i64>,
+    /// vLLM's extension: CTRL-style repetition penalty (default 1).
+    pub repetition_penalty: Option<f64>,
+    /// Strings that end a choice (not included in it).
+    pub stop: Option<Stop>,
+    /// Return each chosen token's log-probability.
+    #[serde(default)]
+    pub logprobs: bool,
+    /// Alternatives per token (not supported yet beyond 0).
+    pub top_logprobs: Option<usize>,
+    /// Server-sent events (not supported yet).
+    #[serde(default)]
+    pub stream: bool,
+}
+
+/// A request the server refuses or could not answer, as the API reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: u16,
+    /// What is wrong and how to fix it.
+    pub message: String,
+    /// The request field at fault, when there is one.
+    pub param: Option<&'static str>,
+    /// OpenAI's error code (`invalid_api_key`, `model_not_found`, ...).
+    pub code: &'static str,
+}
+
+impl ApiError {
+    /// A 400 about `param`.
+    pub fn invalid(param: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status: 400,
+            message: message.into(),
+            param: Some(param),
+            code: "invalid_request_error",
+        }
+    }
+
+    /// `{"error": {"message", "type", "param", "code"}}`.
+    pub fn body(&self) -> Value {
+        let kind = match self.status {
+            401 => "authentication_error",
+            404 => "not_found_error",
+            429 => "rate_limit_error",
+            s if s >= 500 => "server_error",
+            _ => "invalid_request_error",
+        };
+        json!({"error": {
+            "message": self.message,
+            "type": kind,
+            "param": self.param,
+            "code": self.code,
+        }})
+    }
+}
+
+/// What a checked request asks the model for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Generation {
+    /// The conversation, rendered by the chat template before generating.
+    pub messages: Vec<gpo_tokenizer::ChatMessage>,
+    /// How to sample (`n`, seed and all).
+    pub params: SamplingParams,
+    /// Stop strings.
+    pub stop: Vec<String>,
+    /// Whether to return the chosen tokens' log-probabilities.
+    pub logprobs: bool,
+}
+
+/// The limits a server puts on requests.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    /// Most tokens per choice a request may ask for.
+    pub max_tokens: usize,
+    /// Tokens per choice when a request does not say.
+    pub default_max_tokens: usize,
+    /// Most choices per request.
+    pub max_n: usize,
+}
+
+impl ChatRequest {
+    /// Checks the request against `limits` and the served model's name; `seed` is used when
+    /// the request gives none.
+    pub fn generation(
+        &self,
+        served: &str,
+        limits: &Limits,
+        seed: u64,
+    ) -> Result<Generation, ApiError> {
+        if let Some(m) = self.model.as_deref().filter(|m| *m != served) {
+            return Err(ApiError {
+                status: 404,
+                message: format!("the model `{m}` does not exist; this server serves `{served}`"),
+                param: Some("model"),
+                code: "model_not_found",
+            });
+        }
+        if self.stream {
+            return Err(ApiError::invalid(
+                "stream",
+                "streaming is not supported yet; send stream: false",
+            ));
+        }
+        if self.top_logprobs.unwrap_or(0) > 0 {
+            return Err(ApiError::invalid(
+                "top_logprobs",
+                "alternatives per token are not supported yet; use logprobs: true alone",
+            ));
+        }
+        if self.messages.is_empty() {
+            return Err(ApiError::invalid(
+                "messages",
+                "at least one message is needed",
+            ));
+        }
+        let n = self.n.unwrap_or(1);
+        if n == 0 || n > limits.max_n {
+            return Err(ApiError::invalid(
+                "n",
+                format!("n = {n} must be in 1..={}", limits.max_n),
+            ));
+        }
+        let max_tokens = self
+            .max_completion_tokens
+            .or(self.max_tokens)
+            .unwrap_or(limits.default_max_tokens);
+        if max_tokens == 0 || max_tokens > limits.max_tokens {
+            return Err(ApiError::invalid(
+                "max_tokens",
+                format!(
+                    "max_tokens = {max_tokens} must be in 1..={} (the server's --max-tokens-limit)",
+                    limits.max_tokens
+                ),
+            ));
+        }
+        let params = SamplingParams {
+            temperature: self.temperature.unwrap_or(1.0),
+            top_p: self.top_p.unwrap_or(1.0),
+            top_k: usize::try_from(self.top_k.unwrap_or(0).max(0)).unwrap_or(0),
+            repetition_penalty: self.repetition_penalty.unwrap_or(1.0),
+            max_new_tokens: max_tokens,
+            ignore_eos: false,
+            n,
+            seed: self.seed.unwrap_or(seed),
+        };
+        params
+            .validate()
+            .map_err(|e| ApiError::invalid("sampling", e.to_string()))?;
+        let stop = match &self.stop {
+            None => Vec::new(),
+            Some(Stop::One(s)) => vec![s.clone()],
+            Some(Stop::Many(v)) => v.clone(),
+        };
+        if stop.iter().any(String::is_empty) {
+            return Err(ApiError::invalid("stop", "stop strings must not be empty"));
+        }
+        let messages = self
+            .messages
+            .iter()
+            .map(|m| gpo_tokenizer::ChatMessage::new(&m.role, &m.content))
+            .collect();
+        Ok(Generation {
+            messages,
+            params,
+            stop,
+            logprobs: self.logprobs,
+        })
+    }
+}
+
+/// One generated choice, decoded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Choice {
+    /// The text (cut before a stop string when one occurred).
+    pub text: String,
+    /// `stop` (end of sequence or a stop string) or `length`.
+    pub finish_reason: &'static str,
+    /// Each chosen token's text and log-probability, when asked for.
+    pub logprobs: Option<Vec<(String, f32)>>,
+    /// Tokens generated.
+    pub tokens: usize,
+}
+
+/// The reply body of a chat completion.
+pub fn chat_reply(
+    id: u64,
+    created: u64,
+    model: &str,
+    prompt_tokens: usize,
+    choices: &[Choice],
+) -> Value {
+    let completion_tokens: usize = choices.iter().map(|c| c.tokens).sum();
+    let choices: Vec<Value> = choices
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let logprobs = c.logprobs.as_ref().map(|lp| {
+                let content: Vec<Value> = lp
+                    .iter()
+                    .map(|(token, logprob)| {
+                        json!({"token": token, "logprob": logprob,
+                               "bytes": token.as_bytes(), "top_logprobs": []})
+                    })
+                    .collect();
+                json!({ "content": content })
+            });
+            json!({
+                "index": i,
+                "message": {"role": "assistant", "content": c.text},
+                "logprobs": logprobs,
+                "finish_reason": c.finish_reason,
+            })
+        })
+        .collect();
+    json!({
+        "id": format!("chatcmpl-{id}"),
+        "object": "chat.completion",
+        "created": created,
+        "model": model,
+        "choices": choices,
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: Limits = Limits {
+        max_tokens: 64,
+        default_max_tokens: 16,
+        max_n: 4,
+    };
+
+    fn request(body: Value) -> ChatRequest {
+        serde_json::from_value(body).unwrap()
+    }
+
+    #[test]
+    fn a_request_becomes_a_generation_with_openai_defaults() {
+        let r = request(
+            json!({"model": "m", "messages": [{"role": "user", "content": "hi"}],
+                               "user": "ignored", "frequency_penalty": 0}),
+        );
+        let g = r.generation("m", &LIMITS, 7).unwrap();
+        assert_eq!(g.params.temperature, 1.0);
+        assert_eq!(g.params.top_p, 1.0);
+        assert_eq!(
+            (g.params.n, g.params.seed, g.params.max_new_tokens),
+            (1, 7, 16)
+        );
+        let r = request(
+            json!({"messages": [{"role": "user", "content": "hi"}], "seed": 3,
+                               "max_completion_tokens": 5, "top_k": -1, "stop": "x"}),
+        );
+        let g = r.generation("m", &LIMITS, 7).unwrap();
+        assert_eq!(
+            (g.params.seed, g.params.max_new_tokens, g.params.top_k),
+            (3, 5, 0)
+        );
+        assert_eq!(g.stop, vec!["x".to_string()]);
+    }
+
+    #[test]
+    fn refusals_name_the_field() {
+        let bad = |body: Value| request(body).generation("m", &LIMITS, 0).unwrap_err();
+        let msg = json!([{"role": "user", "content": "hi"}]);
+        let e = bad(json!({"model": "other", "messages": msg}));
+        assert_eq!(
+            (e.status, e.param, e.code),
+            (404, Some("model"), "model_not_found")
+        );
+        assert_eq!(
+            bad(json!({"messages": msg, "max_tokens": 65})).param,
+            Some("max_tokens")
+        );
+        assert_eq!(bad(json!({"messages": msg, "n": 5})).param, Some("n"));
+        assert_eq!(
+            bad(json!({"messages": msg, "stream": true})).param,
+            Some("stream")
+        );
+        assert_eq!(
+            bad(json!({"messages": msg, "top_p": 0})).param,
+            Some("sampling")
+        );
+        assert_eq!(bad(json!({"messages": []})).param, Some("messages"));
+        assert_eq!(
+            bad(json!({"messages": msg, "stop": [""]})).param,
+            Some("stop")
+        );
+        let body = ApiError::invalid("n", "x").body();
+        assert_eq!(body["error"]["type"], "invalid_request_error");
+        assert_eq!(body["error"]["param"], "n");
+    }
+}

@@ -1,0 +1,218 @@
+//! `gpo serve` on SmolLM2-135M-Instruct, spoken to over real HTTP: by a plain client and by
+//! gpo's own OpenAI client (the one served judges and defenders use).
+
+use gpo_assets::{resolve_model, AssetCache, ModelSource};
+use gpo_lm::{generate, LoadOptions, LoadedModel, Pass, SamplingParams};
+use gpo_serve::{Engine, ServeConfig, Server};
+use gpo_tokenizer::ChatMessage;
+use serde_json::{json, Value};
+
+const NAME: &str = "smollm2-test";
+const KEY: &str = "test-key-123";
+const QUESTION: &str = "What is the capital of France?";
+
+fn smollm2() -> LoadedModel {
+    let cache = AssetCache::from_env().unwrap();
+    let (ModelSource::Gguf(path) | ModelSource::HfDir(path)) =
+        resolve_model("smollm2-135m-instruct", &cache).unwrap();
+    gpo_lm::load_model(&path, &LoadOptions::default()).unwrap()
+}
+
+/// Serves `lm` on a free loopback port with [`KEY`]; the API root.
+fn start(lm: LoadedModel, max_concurrent: usize) -> String {
+    let mut cfg = ServeConfig::new(NAME);
+    cfg.port = 0;
+    cfg.api_key = Some(KEY.into());
+    cfg.limits.max_tokens = 64;
+    cfg.max_concurrent = max_concurrent;
+    let server = Server::bind(cfg, Engine::new(lm.model, lm.tokenizer)).unwrap();
+    let addr = server.local_addr().unwrap();
+    assert!(addr.ip().is_loopback(), "{addr}");
+    std::thread::spawn(move || server.run().unwrap());
+    format!("http://{addr}/v1")
+}
+
+/// Status and JSON body of a request; `key` is sent as the bearer token.
+fn call(method: &str, url: &str, key: Option<&str>, body: Option<Value>) -> (u16, Value) {
+    let mut req = ureq::request(method, url);
+    if let Some(k) = key {
+        req = req.set("Authorization", &format!("Bearer {k}"));
+    }
+    let resp = match body {
+        Some(b) => req.send_json(b),
+        None => req.call(),
+    };
+    let (status, text) = match resp {
+        Ok(r) => (r.status(), r.into_string().unwrap()),
+        Err(ureq::Error::Status(s, r)) => (s, r.into_string().unwrap()),
+        Err(e) => panic!("{method} {url}: {e}"),
+    };
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+fn chat(question: &str, extra: Value) -> Value {
+    let mut body = json!({
+        "model": NAME,
+        "messages": [{"role": "user", "content": question}],
+        "max_tokens": 8,
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    body
+}
+
+#[test]
+fn a_seeded_request_is_answered_as_gpo_samples_locally() {
+    let lm = smollm2();
+    // The local answer: the chat template, gpo's sampler, the same seed.
+    let params = SamplingParams {
+        temperature: 0.7,
+        top_p: 1.0,
+        top_k: 0,
+        repetition_penalty: 1.0,
+        max_new_tokens: 8,
+        ignore_eos: false,
+        n: 2,
+        seed: 11,
+    };
+    let rendered = lm
+        .tokenizer
+        .apply_chat_template(&[ChatMessage::user(QUESTION)], true)
+        .unwrap();
+    let ids = lm.tokenizer.encode(&rendered, false).unwrap();
+    let (eos, pad) = (
+        lm.tokenizer.eos_ids().to_vec(),
+        lm.tokenizer.pad_id().unwrap_or(0),
+    );
+    let local: Vec<String> = generate(
+        &lm.model,
+        std::slice::from_ref(&ids),
+        &eos,
+        pad,
+        &params,
+        &Pass::infer(),
+    )
+    .unwrap()
+    .iter()
+    .map(|s| {
+        let kept: Vec<u32> = s.ids.iter().copied().filter(|t| !eos.contains(t)).collect();
+        lm.tokenizer.decode(&kept, true).unwrap()
+    })
+    .collect();
+    let url = start(lm, 4);
+
+    let body = chat(
+        QUESTION,
+        json!({"n": 2, "seed": 11, "temperature": 0.7, "logprobs": true}),
+    );
+    let (status, reply) = call(
+        "POST",
+        &format!("{url}/chat/completions"),
+        Some(KEY),
+        Some(body.clone()),
+    );
+    assert_eq!(status, 200, "{reply}");
+    let texts: Vec<&str> = reply["choices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["message"]["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, local, "{reply}");
+    assert_eq!(reply["model"], NAME);
+    assert_eq!(reply["usage"]["prompt_tokens"], ids.len());
+    let content = reply["choices"][0]["logprobs"]["content"]
+        .as_array()
+        .unwrap();
+    assert!(
+        !content.is_empty()
+            && content
+                .iter()
+                .all(|t| t["logprob"].as_f64().unwrap() <= 0.0)
+    );
+    // The same request again is the same answer.
+    let (_, again) = call(
+        "POST",
+        &format!("{url}/chat/completions"),
+        Some(KEY),
+        Some(body),
+    );
+    assert_eq!(again["choices"], reply["choices"]);
+
+    // gpo's own client (served judges and defenders) reads it; a stop string cuts the text.
+    std::env::set_var("GPO_API_KEY", KEY);
+    let client = gpo_openai::Client::new(&url, NAME, "url", "model").unwrap();
+    let first_word = local[0]
+        .split_whitespace()
+        .next()
+        .unwrap_or("The")
+        .to_string();
+    let cut = client
+        .chat(&chat(
+            QUESTION,
+            json!({"seed": 11, "temperature": 0.7, "stop": [first_word]}),
+        ))
+        .unwrap();
+    let text = cut["choices"][0]["message"]["content"].as_str().unwrap();
+    assert!(!text.contains(&first_word), "{cut}");
+    assert_eq!(cut["choices"][0]["finish_reason"], "stop");
+}
+
+#[test]
+fn the_protocol_holds_its_token_limits_and_error_shape() {
+    let url = start(smollm2(), 4);
+    let (status, health) = call("GET", &url.replace("/v1", "/health"), None, None);
+    assert_eq!((status, health["status"].as_str()), (200, Some("ok")));
+    let (status, models) = call("GET", &format!("{url}/models"), Some(KEY), None);
+    assert_eq!(status, 200);
+    assert_eq!(models["data"][0]["id"], NAME);
+
+    let completions = format!("{url}/chat/completions");
+    let ok = chat(
+        QUESTION,
+        json!({"temperature": 0, "user": "ignored", "frequency_penalty": 0}),
+    );
+    for key in [None, Some("wrong-key-123")] {
+        let (status, e) = call("POST", &completions, key, Some(ok.clone()));
+        assert_eq!(status, 401, "{e}");
+        assert_eq!(e["error"]["code"], "invalid_api_key");
+        assert!(!e.to_string().contains(KEY));
+    }
+    let (status, reply) = call("POST", &completions, Some(KEY), Some(ok));
+    assert_eq!(status, 200, "{reply}");
+    assert!(reply["choices"][0]["message"]["content"]
+        .as_str()
+        .is_some_and(|t| !t.is_empty()));
+
+    for (extra, code, param) in [
+        (json!({"model": "other"}), 404, "model"),
+        (json!({"max_tokens": 65}), 400, "max_tokens"),
+        (json!({"stream": true}), 400, "stream"),
+        (json!({"n": 0}), 400, "n"),
+        (json!({"temperature": -1}), 400, "sampling"),
+    ] {
+        let (status, e) = call(
+            "POST",
+            &completions,
+            Some(KEY),
+            Some(chat(QUESTION, extra.clone())),
+        );
+        assert_eq!(status, code, "{extra}: {e}");
+        assert_eq!(e["error"]["param"], param, "{extra}: {e}");
+        assert!(e["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()));
+    }
+    let (status, e) = call(
+        "POST",
+        &completions,
+        Some(KEY),
+        Some(json!({"messages": "hi"})),
+    );
+    assert_eq!(status, 400, "{e}");
+    assert_eq!(e["error"]["type"], "invalid_request_error");
+}

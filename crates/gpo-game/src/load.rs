@@ -104,6 +104,12 @@ fn set(doc: &mut toml::Table, assignment: &str) -> Result<()> {
 mod tests {
     use super::*;
 
+    /// The built-in preset with `sets` as `--set` overrides.
+    fn preset_with(sets: &[&str]) -> Result<GameConfig> {
+        let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+        parse_config(DEFAULT_PRESET, "preset", &sets)
+    }
+
     #[test]
     fn the_paper_example_is_valid_and_is_the_default_game_with_its_models() {
         let text = include_str!("../../../examples/paper-7b.toml");
@@ -141,12 +147,7 @@ mod tests {
 
     #[test]
     fn a_helpfulness_price_needs_benign_extras_and_a_finite_weight() {
-        let err = |sets: &[&str]| {
-            let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
-            parse_config(DEFAULT_PRESET, "preset", &sets)
-                .unwrap_err()
-                .to_string()
-        };
+        let err = |sets: &[&str]| preset_with(sets).unwrap_err().to_string();
         let e = err(&["defender.helpfulness=1"]);
         assert!(
             e.contains("defender.helpfulness") && e.contains("mixed"),
@@ -170,21 +171,19 @@ mod tests {
 
     #[test]
     fn harmbench_seeds_train_only_an_attacker_against_a_frozen_defender() {
-        let parse = |sets: &[&str]| {
-            let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
-            parse_config(DEFAULT_PRESET, "preset", &sets)
-        };
-        let e = parse(&["data.seeds=harmbench"]).unwrap_err().to_string();
+        let e = preset_with(&["data.seeds=harmbench"])
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("data.seeds") && e.contains("rlhf-attacker"),
             "{e}"
         );
         // The preset's warm start would learn to refuse HarmBench prompts.
-        let e = parse(&["data.seeds=harmbench", "mode=rlhf-attacker"])
+        let e = preset_with(&["data.seeds=harmbench", "mode=rlhf-attacker"])
             .unwrap_err()
             .to_string();
         assert!(e.contains("defender.warm_start.epochs"), "{e}");
-        parse(&[
+        preset_with(&[
             "data.seeds=harmbench",
             "mode=rlhf-attacker",
             "defender.warm_start.epochs=0",
@@ -194,17 +193,12 @@ mod tests {
 
     #[test]
     fn the_judge_table_is_checked_as_it_is_read_and_old_keys_still_read() {
-        let err = |sets: &[&str]| {
-            let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
-            parse_config(DEFAULT_PRESET, "preset", &sets)
-                .unwrap_err()
-                .to_string()
-        };
+        let err = |sets: &[&str]| preset_with(sets).unwrap_err().to_string();
         let e = err(&["judge.threshold=2"]);
         assert!(e.contains("judge") && e.contains("`threshold`"), "{e}");
         let e = err(&["judge.server_url=http://h/v1"]);
         assert!(e.contains("server_url") && e.contains("embedded"), "{e}");
-        let cfg = parse_config(DEFAULT_PRESET, "preset", &["judge.heads-dir=h".into()]).unwrap();
+        let cfg = preset_with(&["judge.heads-dir=h"]).unwrap();
         assert_eq!(cfg.judge.named_heads_dir(), Some(std::path::Path::new("h")));
     }
 

@@ -334,22 +334,35 @@ impl From<JudgeConfig> for JudgeTable {
     }
 }
 
-/// Renames the kebab-case keys of a table (`lm-guard-model`, the spelling before config
-/// keys were snake_case everywhere) to snake_case, warning once per key; `prefix` names
-/// the table in the warning (`"judge."`). Both spellings of one key is an error.
-pub fn snake_case_keys(
-    table: &mut Map<String, Value>,
+/// The renames of a table's kebab-case keys (`lm-guard-model`, the spelling before config
+/// keys were snake_case everywhere) to snake_case, `(old, new)`, warning once per key;
+/// `prefix` names the table in messages (`"judge."`). Both spellings of one key is an
+/// error. Callers apply the renames to their own table type.
+pub fn kebab_renames(
+    keys: &[&str],
     prefix: &str,
-) -> std::result::Result<(), String> {
-    let kebab: Vec<String> = table.keys().filter(|k| k.contains('-')).cloned().collect();
-    for old in kebab {
+) -> std::result::Result<Vec<(String, String)>, String> {
+    let mut renames = Vec::new();
+    for old in keys.iter().filter(|k| k.contains('-')) {
         let new = old.replace('-', "_");
-        if table.contains_key(&new) {
+        if keys.contains(&new.as_str()) {
             return Err(format!(
                 "{prefix}{old} and {prefix}{new} are the same key; keep {prefix}{new}"
             ));
         }
         tracing::warn!("{prefix}{old} is deprecated: write {prefix}{new}");
+        renames.push((old.to_string(), new));
+    }
+    Ok(renames)
+}
+
+/// [`kebab_renames`] applied to a JSON table.
+pub fn snake_case_keys(
+    table: &mut Map<String, Value>,
+    prefix: &str,
+) -> std::result::Result<(), String> {
+    let keys: Vec<&str> = table.keys().map(String::as_str).collect();
+    for (old, new) in kebab_renames(&keys, prefix)? {
         if let Some(v) = table.remove(&old) {
             table.insert(new, v);
         }

@@ -38,7 +38,9 @@ pub mod logistic;
 mod server;
 pub mod toxicity;
 
-pub use config::{build_judge, snake_case_keys, JudgeConfig, JudgeTable, DEFAULT_LM_GUARD_MODEL};
+pub use config::{
+    build_judge, kebab_renames, snake_case_keys, JudgeConfig, JudgeTable, DEFAULT_LM_GUARD_MODEL,
+};
 pub use embedded::{
     combine, default_heads_dir, is_default_heads_dir, load_models, require_asset, Components,
     EmbeddedJudge, JudgeParts, EMBEDDER_ALIAS, EMBED_DIM, EMBED_MAX_TOKENS,

@@ -85,6 +85,7 @@ fn set_reaches_every_rl_key_and_is_checked_as_a_game_config_is() {
         ("clip=0", "clip = 0 must be > 0"),
         ("clipp=0.1", "unknown field `clipp`"),
         ("sampling.n=3", "the group size is --n"),
+        ("sampling.seed=5", "the seed is --seed"),
         ("nokey", "expected key=value"),
     ] {
         let out = gpo(&["rl", "--set", set]);

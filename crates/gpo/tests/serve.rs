@@ -6,7 +6,7 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 
-use common::{assert_clean_error, gpo, gpo_command, gpo_env, stdout_lines, tiny_config};
+use common::{assert_clean_error, gpo_command, gpo_env, play_against_served, stdout_lines};
 
 /// Kills the server when the test ends, however it ends.
 struct Running(std::process::Child);
@@ -48,19 +48,7 @@ fn serve_prints_its_url_and_answers_gpo_s_own_client() {
 
     // A game's frozen defender, served by gpo serve: the attacker learns against it.
     let dir = tempfile::tempdir().unwrap();
-    let cfg = tiny_config(dir.path());
-    let run = dir.path().join("run");
-    let target = format!("models.defender=\"server:defender@{url}\"");
-    let out = gpo(&[
-        "train",
-        cfg.to_str().unwrap(),
-        "--run-dir",
-        run.to_str().unwrap(),
-        "--set",
-        "mode=\"rlhf-attacker\"",
-        "--set",
-        &target,
-    ]);
+    let (run, out) = play_against_served(dir.path(), "defender", &url, &[]);
     assert_eq!(stdout_lines(&out)[0]["mode"], "rlhf-attacker");
     let samples = std::fs::read_to_string(run.join("samples.jsonl")).unwrap();
     assert_eq!(samples.lines().count(), 4 * 2, "{samples}");

@@ -8,7 +8,7 @@ use std::path::Path;
 use serde_json::{json, Value};
 
 mod common;
-use common::{gpo, stdout_lines, tiny_config, train_heads};
+use common::{gpo, play_against_served, stdout_lines, train_heads};
 
 /// What the stand-in defender answers to every prompt.
 const ANSWER: &str = "Sure. Step one: gather the tools.";
@@ -28,22 +28,13 @@ fn an_attacker_learns_against_a_served_defender() {
         (200, reply.to_string())
     });
     let dir = tempfile::tempdir().unwrap();
-    let cfg = tiny_config(dir.path());
-    let run = dir.path().join("run");
-    let target = format!("models.defender=\"server:target@{url}\"");
-    let out = gpo(&[
-        "train",
-        cfg.to_str().unwrap(),
-        "--run-dir",
-        run.to_str().unwrap(),
-        "--set",
-        "mode=\"rlhf-attacker\"",
-        "--set",
-        &target,
-        // Extras for the defender's update; it never learns here, so none is asked.
-        "--set",
-        "defender.prompts={kind=\"mixed\",seeds=1,benign=1}",
-    ]);
+    // Extras for the defender's update; it never learns here, so none is asked.
+    let (run, out) = play_against_served(
+        dir.path(),
+        "target",
+        &url,
+        &["defender.prompts={kind=\"mixed\",seeds=1,benign=1}"],
+    );
     let summary = &stdout_lines(&out)[0];
     assert_eq!(summary["mode"], "rlhf-attacker");
 

@@ -274,12 +274,18 @@ fn read_train_config(path: &std::path::Path) -> Result<TrainConfig> {
     };
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut table: serde_json::Map<String, serde_json::Value> =
-        toml::from_str(&text).with_context(what)?;
-    gpo_judge::snake_case_keys(&mut table, "")
+    // Read as TOML, not through JSON, so that `inf` stays a number.
+    let mut table: toml::Table = toml::from_str(&text).with_context(what)?;
+    let keys: Vec<&str> = table.keys().map(String::as_str).collect();
+    let renames = gpo_judge::kebab_renames(&keys, "")
         .map_err(|e| anyhow::anyhow!("{e}"))
         .with_context(what)?;
-    serde_json::from_value(serde_json::Value::Object(table)).with_context(what)
+    for (old, new) in renames {
+        if let Some(v) = table.remove(&old) {
+            table.insert(new, v);
+        }
+    }
+    table.try_into().with_context(what)
 }
 
 fn bench(args: BenchArgs) -> Result<()> {

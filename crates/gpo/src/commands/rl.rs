@@ -282,13 +282,18 @@ fn rl_config(args: &RlArgs) -> Result<(RlConfig, usize)> {
     cfg.sampling.max_new_tokens = args.max_new_tokens;
     cfg.sampling.ignore_eos = args.ignore_eos;
     // The flags' settings become a `[defender.rl]`-shaped table that --set edits and the
-    // game's own reader reads and checks. (The seed, a u64, stays out of the table.)
+    // game's own reader reads and checks. The seed is set after (a u64 may not fit TOML's
+    // integers), so the table holds the default seed and --set may not change it.
+    let written_seed = cfg.sampling.seed;
     let table = toml::Table::try_from(&cfg).context("writing the RL settings as a table")?;
     let mut cfg = gpo_game::parse_rl_table(table, &args.set).context("invalid RL option")?;
-    cfg.sampling.seed = args.seed;
     if cfg.sampling.n != n {
         bail!("--set sampling.n: the group size is --n");
     }
+    if cfg.sampling.seed != written_seed {
+        bail!("--set sampling.seed: the seed is --seed");
+    }
+    cfg.sampling.seed = args.seed;
     Ok((cfg, prompts_per_iter))
 }
 

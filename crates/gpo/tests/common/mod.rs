@@ -104,6 +104,35 @@ kind = "lm-guard"
     cfg
 }
 
+/// The tiny game as the `rlhf-attacker` baseline against `server:MODEL@URL` (its defender
+/// answers are chat completions there), played in `dir/run` with `extra` `--set`s; the run
+/// directory and gpo's output.
+pub fn play_against_served(
+    dir: &Path,
+    model: &str,
+    url: &str,
+    extra: &[&str],
+) -> (PathBuf, Output) {
+    let cfg = tiny_config(dir);
+    let run = dir.join("run");
+    let target = format!("models.defender=\"server:{model}@{url}\"");
+    let mut args = vec![
+        "train",
+        cfg.to_str().unwrap(),
+        "--run-dir",
+        run.to_str().unwrap(),
+        "--set",
+        "mode=\"rlhf-attacker\"",
+        "--set",
+        &target,
+    ];
+    for e in extra {
+        args.extend(["--set", e]);
+    }
+    let out = gpo(&args);
+    (run, out)
+}
+
 /// Small heads for the embedded judge (the compliance head decides over-refusal).
 pub fn train_heads(dir: &Path) -> String {
     let heads = dir.join("heads");

@@ -7,11 +7,15 @@
 //! endpoint and say what to check. [`stand_in`] is a local stand-in server for tests.
 #![warn(missing_docs)]
 
+pub mod engine;
+mod post;
 pub mod stand_in;
 
 use std::time::Duration;
 
 use serde_json::Value;
+
+pub use engine::{EngineClient, EngineKind, TokenChoice, TokenRequest};
 
 /// Requests in flight at once in [`Client::chat_all`] (servers batch them).
 pub const PARALLEL_REQUESTS: usize = 8;
@@ -111,52 +115,15 @@ impl Client {
     pub fn chat(&self, body: &Value) -> Result<Value> {
         let mut body = body.clone();
         body["model"] = Value::String(self.model.clone());
-        let mut last = String::new();
-        for attempt in 0..TRIES {
-            if attempt > 0 {
-                std::thread::sleep(Duration::from_millis(500 << attempt));
-            }
-            let mut req = self.agent.post(&self.endpoint);
-            if let Some(key) = &self.api_key {
-                req = req.set("Authorization", &format!("Bearer {key}"));
-            }
-            match req.send_json(&body) {
-                Ok(resp) => {
-                    // A reply cut short (a dropped connection, a server restarting) is worth
-                    // another try; a page that is not JSON at all fails the same way each time.
-                    let text = match resp.into_string() {
-                        Ok(text) => text,
-                        Err(e) => {
-                            last = format!("the reply could not be read ({e})");
-                            continue;
-                        }
-                    };
-                    match parse_reply(&text) {
-                        Ok(v) => return Ok(v),
-                        Err(e) => last = e,
-                    }
-                }
-                Err(ureq::Error::Status(code, resp)) => {
-                    let text = resp.into_string().unwrap_or_default();
-                    last = format!("HTTP {code}: {}", snippet(&text));
-                    if code != 429 && code < 500 {
-                        return Err(self.error(last));
-                    }
-                }
-                Err(ureq::Error::Transport(t)) => {
-                    // Its Display repeats the URL, which the error names already.
-                    last = t.kind().to_string();
-                    if let Some(m) = t.message() {
-                        last.push_str(&format!(": {m}"));
-                    }
-                    if let Some(cause) = std::error::Error::source(&t) {
-                        last.push_str(&format!(": {cause}"));
-                    }
-                    last.push_str("; is the server up at this URL?");
-                }
-            }
-        }
-        Err(self.error(format!("{last} (after {TRIES} tries)")))
+        post::request_json(
+            &self.agent,
+            &self.endpoint,
+            self.api_key.as_deref(),
+            Some(&body),
+            TRIES,
+            post::Expect::Json,
+        )
+        .map_err(|f| self.error(f.msg))
     }
 
     /// [`Client::chat`] on each body, [`PARALLEL_REQUESTS`] at a time; replies in order.

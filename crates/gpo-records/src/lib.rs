@@ -15,5 +15,5 @@ mod step;
 
 pub use change::{pair, BenignChange, Change, HarmfulChange, Paired};
 pub use eval::{BenignAnswer, BenignEval, EvalRecord, Example, HarmfulEval};
-pub use rl::{Credit, PhaseTimes, StepStats, UpdateStats};
+pub use rl::{Credit, EngineStats, PhaseTimes, StepStats, UpdateStats};
 pub use step::{PlayerStep, SampleRecord, StepRecord, StepTimes};

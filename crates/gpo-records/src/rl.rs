@@ -37,6 +37,33 @@ pub struct StepStats {
     pub update: UpdateStats,
     /// Phase timings.
     pub times: PhaseTimes,
+    /// When an inference engine sampled the rollouts: the adapter it served and how far its
+    /// log-probs were from the learner's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<EngineStats>,
+}
+
+/// How an inference engine's rollouts compared with the learner (`gpo_rl`'s truncated
+/// importance sampling).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EngineStats {
+    /// The adapter version the engines served (empty when the base model was served).
+    pub adapter: String,
+    /// Mean over tokens of `log pi_learner - log pi_engine`.
+    #[serde(deserialize_with = "crate::json_float::f32_or_nan")]
+    pub logprob_diff_mean: f32,
+    /// Mean over tokens of `|log pi_learner - log pi_engine|`.
+    #[serde(deserialize_with = "crate::json_float::f32_or_nan")]
+    pub logprob_abs_diff_mean: f32,
+    /// Largest `|log pi_learner - log pi_engine|`.
+    #[serde(deserialize_with = "crate::json_float::f32_or_nan")]
+    pub logprob_abs_diff_max: f32,
+    /// Mean importance weight (1 when the engine's log-probs are taken as they are).
+    #[serde(deserialize_with = "crate::json_float::f32_or_nan")]
+    pub is_weight_mean: f32,
+    /// Fraction of tokens whose weight reached the cap.
+    #[serde(deserialize_with = "crate::json_float::f32_or_nan")]
+    pub is_capped_fraction: f32,
 }
 
 /// Mean |advantage| at the first and at the last token of the responses.

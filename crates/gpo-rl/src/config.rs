@@ -5,6 +5,7 @@ use gpo_optim::{AdamWConfig, LrSchedule};
 use serde::{Deserialize, Serialize};
 
 use crate::critic_config::{critic_or_lr, CriticConfig};
+use crate::engine_correction::EngineCorrection;
 use crate::{Error, GroupBaseline, KlEstimator, LossAggregation, Result};
 
 /// How advantages are estimated.
@@ -173,6 +174,9 @@ pub struct RlConfig {
     pub schedule: LrSchedule,
     /// Rollout sampling; `n` is the group size of the group baselines.
     pub sampling: SamplingParams,
+    /// How rollouts sampled by an inference engine are corrected (unused when the player
+    /// samples itself).
+    pub engine_correction: EngineCorrection,
 }
 
 impl Default for RlConfig {
@@ -200,6 +204,7 @@ impl Default for RlConfig {
                 max_new_tokens: 64,
                 ..SamplingParams::default()
             },
+            engine_correction: EngineCorrection::default(),
         }
     }
 }
@@ -269,6 +274,7 @@ impl RlConfig {
         self.optimizer.validate()?;
         self.schedule.validate()?;
         self.sampling.validate()?;
+        self.engine_correction.validate()?;
         Ok(())
     }
 }

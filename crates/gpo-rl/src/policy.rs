@@ -141,6 +141,16 @@ impl Policy {
         critic.values(&self.model, None, batch, pass)
     }
 
+    /// `log pi(y_t | ...)` of the policy as it is, at temperature `T`,
+    /// `[batch, response_width]`, no graph.
+    pub fn logprobs(&self, batch: &PairBatch, temperature: f64) -> Result<Tensor> {
+        Ok(
+            score_with(&self.model, batch, temperature, &Pass::infer(), false)?
+                .0
+                .logprobs,
+        )
+    }
+
     /// `log pi_ref(y_t | ...)` at temperature `T`, `[batch, response_width]`, no graph.
     pub fn reference_logprobs(&self, batch: &PairBatch, temperature: f64) -> Result<Tensor> {
         let (model, pass) = match &self.reference {

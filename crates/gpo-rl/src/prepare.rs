@@ -5,6 +5,7 @@ use candle_core::Tensor;
 use gpo_lm::Pass;
 
 use crate::config::{KlPlacement, RlConfig};
+use crate::engine_correction::{tis_weights, EngineCorrection};
 use crate::policy::Policy;
 use crate::rollout::RolloutBatch;
 use crate::{gae, group_advantages, shape_rewards, whiten, Estimator, Result};
@@ -12,6 +13,8 @@ use crate::{gae, group_advantages, shape_rewards, whiten, Estimator, Result};
 /// Fills `ref_logprobs`, `kl`, `token_rewards`, `values`, `advantages` and `returns` of every
 /// rollout (docs/method.md, "KL regularisation"):
 ///
+/// - rollouts an engine sampled, under truncated importance sampling: `behaviour_logprobs`
+///   recomputed by the learner and `is_weights = min(exp(learner - engine), cap)`;
 /// - `kl_t` = the configured estimator at `(log pi_behaviour, log pi_ref)`;
 /// - KL in the reward: `r_t = -beta kl_t`, plus the scalar reward on the last token;
 ///   KL in the loss: only the scalar reward on the last token;
@@ -34,6 +37,10 @@ pub fn prepare(
     let n = batch.len();
     let want_values = cfg.estimator.needs_critic();
     let temperature = cfg.sampling.temperature;
+    let recompute = match cfg.engine_correction {
+        EngineCorrection::Tis { cap } if batch.is_from_engine() => Some(cap),
+        _ => None,
+    };
     let idx: Vec<usize> = (0..n).collect();
     for chunk in idx.chunks(cfg.micro_batch_size.max(1)) {
         let pairs = batch.pair_batch(chunk, pad_id, &device)?;
@@ -43,11 +50,19 @@ pub fn prepare(
         } else {
             None
         };
+        let learner = match recompute {
+            Some(_) => Some(rows(&policy.logprobs(&pairs, temperature)?)?),
+            None => None,
+        };
         for (k, &i) in chunk.iter().enumerate() {
             let r = &mut batch.rollouts[i];
             let len = r.response.len();
             r.ref_logprobs = ref_lp[k][..len].to_vec();
             r.values = values.as_ref().map_or(Vec::new(), |v| v[k][..len].to_vec());
+            if let (Some(cap), Some(l)) = (recompute, &learner) {
+                r.behaviour_logprobs = l[k][..len].to_vec();
+                r.is_weights = tis_weights(&r.behaviour_logprobs, &r.engine_logprobs, cap);
+            }
         }
     }
     for r in &mut batch.rollouts {

@@ -17,8 +17,18 @@ pub struct Rollout {
     /// Index of the prompt in the rollout request: samples of one prompt share it (the
     /// groups of GRPO and RLOO).
     pub group: usize,
-    /// Log-probs of the response tokens under the policy that sampled them.
+    /// Log-probs of the response tokens under the policy that sampled them: the learner's
+    /// own, recomputed by [`crate::prepare`] when an engine sampled them and the
+    /// [`crate::EngineCorrection`] is truncated importance sampling.
     pub behaviour_logprobs: Vec<f32>,
+    /// The log-probs an inference engine returned with the tokens (empty when the learner
+    /// sampled them itself).
+    #[serde(default)]
+    pub engine_logprobs: Vec<f32>,
+    /// Per-token truncated importance weights (filled by [`crate::prepare`] for engine
+    /// rollouts; empty means 1).
+    #[serde(default)]
+    pub is_weights: Vec<f32>,
     /// The scalar, sequence-level reward (judge or task score, before any KL penalty).
     pub reward: f32,
     /// Log-probs under the frozen reference (filled by [`crate::prepare`]).
@@ -83,6 +93,8 @@ impl RolloutBatch {
                 response: s.ids,
                 group: s.prompt_index,
                 behaviour_logprobs: s.logprobs,
+                engine_logprobs: Vec::new(),
+                is_weights: Vec::new(),
                 reward,
                 ref_logprobs: Vec::new(),
                 kl: Vec::new(),
@@ -93,6 +105,20 @@ impl RolloutBatch {
             });
         }
         Ok(RolloutBatch { rollouts })
+    }
+
+    /// Marks every rollout as sampled by an inference engine: its log-probs become the
+    /// engine's, for [`crate::prepare`] to correct as the config says.
+    pub fn from_engine(mut self) -> Self {
+        for r in &mut self.rollouts {
+            r.engine_logprobs = r.behaviour_logprobs.clone();
+        }
+        self
+    }
+
+    /// Whether an inference engine sampled the rollouts.
+    pub fn is_from_engine(&self) -> bool {
+        self.rollouts.iter().any(|r| !r.engine_logprobs.is_empty())
     }
 
     /// Number of rollouts.

@@ -8,6 +8,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::config::RlConfig;
+use crate::engine_correction::engine_stats;
 use crate::policy::Policy;
 use crate::prepare::prepare;
 use crate::rollout::RolloutBatch;
@@ -138,6 +139,7 @@ impl Trainer {
                 prepare_s,
                 update_s: t1.elapsed().as_secs_f64(),
             },
+            engine: engine_stats(batch, self.cfg.engine_correction),
         })
     }
 }

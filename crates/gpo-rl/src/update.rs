@@ -190,7 +190,12 @@ fn policy_terms(
 ) -> Result<Tensor> {
     let old = cols.get(|r| &r.behaviour_logprobs)?;
     let adv = cols.get(|r| &r.advantages)?;
-    let pl = ppo_policy_loss(&s.logprobs, &old, &adv, weights, cfg.clip)?;
+    // Truncated importance weights of engine rollouts scale each token's surrogate only.
+    let surrogate_weights = match cols.rows.iter().any(|r| !r.is_weights.is_empty()) {
+        true => (weights * cols.get(|r| &r.is_weights)?)?,
+        false => weights.clone(),
+    };
+    let pl = ppo_policy_loss(&s.logprobs, &old, &adv, &surrogate_weights, cfg.clip)?;
     let mut loss = pl.loss;
     st.clip_fraction += pl.clip_fraction;
     st.approx_kl += pl.approx_kl;

@@ -32,24 +32,9 @@ pub struct ChatRequest {
     pub model: Option<String>,
     /// The conversation.
     pub messages: Vec<Message>,
-    /// Choices to generate.
-    pub n: Option<usize>,
-    /// Seed of the sampling (the same seed and request give the same reply).
-    pub seed: Option<u64>,
-    /// Most tokens per choice.
-    pub max_tokens: Option<usize>,
-    /// The newer name of `max_tokens`.
-    pub max_completion_tokens: Option<usize>,
-    /// Softmax temperature (default 1; 0 is greedy).
-    pub temperature: Option<f64>,
-    /// Nucleus mass (default 1).
-    pub top_p: Option<f64>,
-    /// vLLM's extension: keep the k most likely tokens (0 or -1: all).
-    pub top_k: Option<i64>,
-    /// vLLM's extension: CTRL-style repetition penalty (default 1).
-    pub repetition_penalty: Option<f64>,
-    /// Strings that end a choice (not included in it).
-    pub stop: Option<Stop>,
+    /// How to sample.
+    #[serde(flatten)]
+    pub sampling: SamplingFields,
     /// Return each chosen token's log-probability.
     #[serde(default)]
     pub logprobs: bool,
@@ -102,65 +87,73 @@ impl ApiError {
     }
 }
 
+/// What a request asks to continue.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// A conversation, rendered by the chat template up to the assistant's turn.
+    Chat(Vec<gpo_tokenizer::ChatMessage>),
+    /// Plain-text prompts, tokenised as they are (no template, no special tokens added).
+    Texts(Vec<String>),
+    /// Prompts as token ids.
+    Tokens(Vec<Vec<u32>>),
+}
+
 /// What a checked request asks the model for.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Generation {
-    /// The conversation, rendered by the chat template before generating.
-    pub messages: Vec<gpo_tokenizer::ChatMessage>,
+    /// The model or loaded adapter asked for (`None`: the served model).
+    pub model: Option<String>,
+    /// The prompts; all of them are sampled in one batch with one seed, so a request holding
+    /// a player's whole rollout repeats gpo's own sampling exactly.
+    pub input: Input,
     /// How to sample (`n`, seed and all).
     pub params: SamplingParams,
     /// Stop strings.
     pub stop: Vec<String>,
+    /// Token ids that end a choice, beside the model's end-of-sequence tokens (kept as the
+    /// choice's last token).
+    pub stop_token_ids: Vec<u32>,
     /// Whether to return the chosen tokens' log-probabilities.
     pub logprobs: bool,
 }
 
-/// The limits a server puts on requests.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Limits {
-    /// Most tokens per choice a request may ask for.
-    pub max_tokens: usize,
-    /// Tokens per choice when a request does not say.
-    pub default_max_tokens: usize,
-    /// Most choices per request.
-    pub max_n: usize,
+/// The sampling fields shared by chat and text completions.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct SamplingFields {
+    /// Choices to generate per prompt.
+    pub n: Option<usize>,
+    /// Seed of the sampling (the same seed and request give the same reply).
+    pub seed: Option<u64>,
+    /// Most tokens per choice.
+    pub max_tokens: Option<usize>,
+    /// The newer name of `max_tokens`.
+    pub max_completion_tokens: Option<usize>,
+    /// Softmax temperature (default 1; 0 is greedy).
+    pub temperature: Option<f64>,
+    /// Nucleus mass (default 1).
+    pub top_p: Option<f64>,
+    /// vLLM's extension: keep the k most likely tokens (0 or -1: all).
+    pub top_k: Option<i64>,
+    /// vLLM's extension: CTRL-style repetition penalty (default 1).
+    pub repetition_penalty: Option<f64>,
+    /// vLLM's extension: keep generating past end-of-sequence tokens.
+    #[serde(default)]
+    pub ignore_eos: bool,
+    /// Strings that end a choice (not included in it).
+    pub stop: Option<Stop>,
+    /// vLLM's extension: token ids that end a choice.
+    #[serde(default)]
+    pub stop_token_ids: Vec<u32>,
 }
 
-impl ChatRequest {
-    /// Checks the request against `limits` and the served model's name; `seed` is used when
-    /// the request gives none.
-    pub fn generation(
+impl SamplingFields {
+    /// The sampler's settings and the stop strings, checked against `limits`; `seed` is
+    /// used when the request gives none.
+    pub fn params(
         &self,
-        served: &str,
         limits: &Limits,
         seed: u64,
-    ) -> Result<Generation, ApiError> {
-        if let Some(m) = self.model.as_deref().filter(|m| *m != served) {
-            return Err(ApiError {
-                status: 404,
-                message: format!("the model `{m}` does not exist; this server serves `{served}`"),
-                param: Some("model"),
-                code: "model_not_found",
-            });
-        }
-        if self.stream {
-            return Err(ApiError::invalid(
-                "stream",
-                "streaming is not supported yet; send stream: false",
-            ));
-        }
-        if self.top_logprobs.unwrap_or(0) > 0 {
-            return Err(ApiError::invalid(
-                "top_logprobs",
-                "alternatives per token are not supported yet; use logprobs: true alone",
-            ));
-        }
-        if self.messages.is_empty() {
-            return Err(ApiError::invalid(
-                "messages",
-                "at least one message is needed",
-            ));
-        }
+    ) -> Result<(SamplingParams, Vec<String>), ApiError> {
         let n = self.n.unwrap_or(1);
         if n == 0 || n > limits.max_n {
             return Err(ApiError::invalid(
@@ -187,7 +180,7 @@ impl ChatRequest {
             top_k: usize::try_from(self.top_k.unwrap_or(0).max(0)).unwrap_or(0),
             repetition_penalty: self.repetition_penalty.unwrap_or(1.0),
             max_new_tokens: max_tokens,
-            ignore_eos: false,
+            ignore_eos: self.ignore_eos,
             n,
             seed: self.seed.unwrap_or(seed),
         };
@@ -202,23 +195,99 @@ impl ChatRequest {
         if stop.iter().any(String::is_empty) {
             return Err(ApiError::invalid("stop", "stop strings must not be empty"));
         }
+        Ok((params, stop))
+    }
+}
+
+/// A 404 for a model the server does not have.
+pub fn model_not_found(asked: &str, known: &[String]) -> ApiError {
+    ApiError {
+        status: 404,
+        message: format!(
+            "the model `{asked}` does not exist; this server has {}",
+            known
+                .iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        param: Some("model"),
+        code: "model_not_found",
+    }
+}
+
+/// The limits a server puts on requests.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    /// Most tokens per choice a request may ask for.
+    pub max_tokens: usize,
+    /// Tokens per choice when a request does not say.
+    pub default_max_tokens: usize,
+    /// Most choices per request.
+    pub max_n: usize,
+}
+
+impl ChatRequest {
+    /// Checks the request against `limits` and the names the server knows (its model and
+    /// loaded adapters); `seed` is used when the request gives none.
+    pub fn generation(
+        &self,
+        known: &[String],
+        limits: &Limits,
+        seed: u64,
+    ) -> Result<Generation, ApiError> {
+        let model = checked_model(self.model.as_deref(), known)?;
+        if self.stream {
+            return Err(ApiError::invalid(
+                "stream",
+                "streaming is not supported yet; send stream: false",
+            ));
+        }
+        if self.top_logprobs.unwrap_or(0) > 0 {
+            return Err(ApiError::invalid(
+                "top_logprobs",
+                "alternatives per token are not supported yet; use logprobs: true alone",
+            ));
+        }
+        if self.messages.is_empty() {
+            return Err(ApiError::invalid(
+                "messages",
+                "at least one message is needed",
+            ));
+        }
+        let (params, stop) = self.sampling.params(limits, seed)?;
         let messages = self
             .messages
             .iter()
             .map(|m| gpo_tokenizer::ChatMessage::new(&m.role, &m.content))
             .collect();
         Ok(Generation {
-            messages,
+            model,
+            input: Input::Chat(messages),
             params,
             stop,
+            stop_token_ids: self.sampling.stop_token_ids.clone(),
             logprobs: self.logprobs,
         })
+    }
+}
+
+/// The model a request names, when it is one the server knows (`None`: not named).
+pub fn checked_model(asked: Option<&str>, known: &[String]) -> Result<Option<String>, ApiError> {
+    match asked {
+        None => Ok(None),
+        Some(m) if known.iter().any(|k| k == m) => Ok(Some(m.to_string())),
+        Some(m) => Err(model_not_found(m, known)),
     }
 }
 
 /// One generated choice, decoded.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Choice {
+    /// The prompt it continues (its position in the request).
+    pub prompt_index: usize,
+    /// The generated token ids (an end-of-sequence token, when sampled, is the last).
+    pub ids: Vec<u32>,
     /// The text (cut before a stop string when one occurred).
     pub text: String,
     /// `stop` (end of sequence or a stop string) or `length`.
@@ -284,6 +353,10 @@ mod tests {
         max_n: 4,
     };
 
+    fn known() -> Vec<String> {
+        vec!["m".to_string()]
+    }
+
     fn request(body: Value) -> ChatRequest {
         serde_json::from_value(body).unwrap()
     }
@@ -294,7 +367,7 @@ mod tests {
             json!({"model": "m", "messages": [{"role": "user", "content": "hi"}],
                                "user": "ignored", "frequency_penalty": 0}),
         );
-        let g = r.generation("m", &LIMITS, 7).unwrap();
+        let g = r.generation(&known(), &LIMITS, 7).unwrap();
         assert_eq!(g.params.temperature, 1.0);
         assert_eq!(g.params.top_p, 1.0);
         assert_eq!(
@@ -305,7 +378,7 @@ mod tests {
             json!({"messages": [{"role": "user", "content": "hi"}], "seed": 3,
                                "max_completion_tokens": 5, "top_k": -1, "stop": "x"}),
         );
-        let g = r.generation("m", &LIMITS, 7).unwrap();
+        let g = r.generation(&known(), &LIMITS, 7).unwrap();
         assert_eq!(
             (g.params.seed, g.params.max_new_tokens, g.params.top_k),
             (3, 5, 0)
@@ -315,7 +388,7 @@ mod tests {
 
     #[test]
     fn refusals_name_the_field() {
-        let bad = |body: Value| request(body).generation("m", &LIMITS, 0).unwrap_err();
+        let bad = |body: Value| request(body).generation(&known(), &LIMITS, 0).unwrap_err();
         let msg = json!([{"role": "user", "content": "hi"}]);
         let e = bad(json!({"model": "other", "messages": msg}));
         assert_eq!(

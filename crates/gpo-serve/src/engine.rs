@@ -1,33 +1,57 @@
-//! The model behind the server: one generation at a time, on a thread of its own.
+//! The model behind the server: one generation at a time, on a thread of its own, with
+//! LoRA adapters loaded and unloaded at run time (vLLM's `/v1/load_lora_adapter` subset).
 
-use std::sync::mpsc;
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{mpsc, Arc, Mutex};
 
 use gpo_lm::{generate, CausalLm, FinishReason, Pass, Sample};
 use gpo_tokenizer::Tokenizer;
 use tokio::sync::oneshot;
 
-use crate::api::{ApiError, Choice, Generation};
+use crate::api::{model_not_found, ApiError, Choice, Generation, Input};
 
-/// A model and its tokenizer (with a chat template), answering [`Generation`]s.
+/// A model and its tokenizer (with a chat template), answering [`Generation`]s, and the
+/// adapters loaded on it.
 pub struct Engine {
     model: CausalLm,
     tokenizer: Tokenizer,
     eos: Vec<u32>,
     pad: u32,
+    served: String,
+    adapters: HashMap<String, CausalLm>,
+    names: Names,
 }
 
-/// What a generation gives: the prompt's token count and the choices.
+/// The names requests may ask for: the served model first, then the loaded adapters.
+pub type Names = Arc<Mutex<Vec<String>>>;
+
+/// What a generation gives: the prompts' token count and the choices (prompt-major).
 pub type Answer = Result<(usize, Vec<Choice>), ApiError>;
 
-/// A generation waiting for the engine, and where its answer goes.
-pub(crate) struct Job {
-    pub(crate) generation: Generation,
-    pub(crate) reply: oneshot::Sender<Answer>,
+/// Work for the engine thread, and where its answer goes.
+pub(crate) enum Job {
+    /// Sample.
+    Generate(Generation, oneshot::Sender<Answer>),
+    /// Load the adapter at the path under the name (replacing one of that name when
+    /// `inplace`).
+    Load {
+        name: String,
+        path: String,
+        inplace: bool,
+        reply: oneshot::Sender<Result<(), ApiError>>,
+    },
+    /// Unload the adapter of that name.
+    Unload {
+        name: String,
+        reply: oneshot::Sender<Result<(), ApiError>>,
+    },
 }
 
 impl Engine {
-    /// `model` with `tokenizer`, whose chat template renders requests.
-    pub fn new(model: CausalLm, tokenizer: Tokenizer) -> Self {
+    /// `model`, served as `served`, with `tokenizer`, whose chat template renders chat
+    /// requests.
+    pub fn new(model: CausalLm, tokenizer: Tokenizer, served: &str) -> Self {
         let eos = tokenizer.eos_ids().to_vec();
         let pad = tokenizer.pad_id().unwrap_or(0);
         Engine {
@@ -35,68 +59,101 @@ impl Engine {
             tokenizer,
             eos,
             pad,
+            served: served.to_string(),
+            adapters: HashMap::new(),
+            names: Arc::new(Mutex::new(vec![served.to_string()])),
         }
     }
 
-    /// The token ids of `g`'s conversation through the chat template, up to the assistant's
-    /// turn.
-    pub fn prompt_ids(&self, g: &Generation) -> Result<Vec<u32>, ApiError> {
-        let rendered = self
-            .tokenizer
-            .apply_chat_template(&g.messages, true)
-            .map_err(|e| ApiError::invalid("messages", e.to_string()))?;
-        let ids = self
-            .tokenizer
-            .encode(&rendered, false)
-            .map_err(|e| ApiError::invalid("messages", e.to_string()))?;
+    /// The names requests may ask for, kept current as adapters come and go.
+    pub fn names(&self) -> Names {
+        self.names.clone()
+    }
+
+    fn tokenize(&self, text: &str, field: &'static str) -> Result<Vec<u32>, ApiError> {
+        self.tokenizer
+            .encode(text, false)
+            .map_err(|e| ApiError::invalid(field, e.to_string()))
+    }
+
+    /// The token ids of each of `g`'s prompts, each checked against the model's context.
+    pub fn prompt_ids(&self, g: &Generation) -> Result<Vec<Vec<u32>>, ApiError> {
+        let prompts = match &g.input {
+            Input::Chat(messages) => {
+                let rendered = self
+                    .tokenizer
+                    .apply_chat_template(messages, true)
+                    .map_err(|e| ApiError::invalid("messages", e.to_string()))?;
+                vec![self.tokenize(&rendered, "messages")?]
+            }
+            Input::Texts(texts) => texts
+                .iter()
+                .map(|t| self.tokenize(t, "prompt"))
+                .collect::<Result<_, _>>()?,
+            Input::Tokens(ids) => ids.clone(),
+        };
         let context = self.model.config().max_position_embeddings;
-        if ids.len() + g.params.max_new_tokens > context {
-            return Err(ApiError::invalid(
-                "max_tokens",
-                format!(
-                    "the conversation is {} tokens; with max_tokens {} that is past the model's \
-                     context of {context} tokens",
-                    ids.len(),
-                    g.params.max_new_tokens
-                ),
-            ));
+        let vocab = self.model.config().vocab_size;
+        for ids in &prompts {
+            if ids.is_empty() {
+                return Err(ApiError::invalid("prompt", "a prompt is empty"));
+            }
+            if let Some(bad) = ids.iter().find(|&&t| t as usize >= vocab) {
+                return Err(ApiError::invalid(
+                    "prompt",
+                    format!("token id {bad} is past the vocabulary of {vocab}"),
+                ));
+            }
+            if ids.len() + g.params.max_new_tokens > context {
+                return Err(ApiError::invalid(
+                    "max_tokens",
+                    format!(
+                        "a prompt is {} tokens; with max_tokens {} that is past the model's \
+                         context of {context} tokens",
+                        ids.len(),
+                        g.params.max_new_tokens
+                    ),
+                ));
+            }
         }
-        Ok(ids)
+        Ok(prompts)
     }
 
-    /// Generates `g`'s choices: the same sampler, seeds and chat template as a game's
-    /// players, so a seeded request repeats exactly.
+    fn model_for(&self, name: Option<&str>) -> Result<&CausalLm, ApiError> {
+        match name {
+            None => Ok(&self.model),
+            Some(n) if n == self.served => Ok(&self.model),
+            Some(n) => self.adapters.get(n).ok_or_else(|| {
+                model_not_found(n, &self.names.lock().map(|v| v.clone()).unwrap_or_default())
+            }),
+        }
+    }
+
+    /// Generates `g`'s choices: every prompt in one batch with one seed, with the same
+    /// sampler and chat template as a game's players, so a seeded request repeats exactly
+    /// and a request holding a player's rollout repeats the player's own sampling.
     pub fn answer(&self, g: &Generation) -> Answer {
-        let ids = self.prompt_ids(g)?;
-        let samples = generate(
-            &self.model,
-            std::slice::from_ref(&ids),
-            &self.eos,
-            self.pad,
-            &g.params,
-            &Pass::infer(),
-        )
-        .map_err(|e| server_error(format!("generation failed: {e}")))?;
+        let prompts = self.prompt_ids(g)?;
+        let model = self.model_for(g.model.as_deref())?;
+        let mut eos = self.eos.clone();
+        eos.extend(g.stop_token_ids.iter().filter(|t| !self.eos.contains(t)));
+        let samples = generate(model, &prompts, &eos, self.pad, &g.params, &Pass::infer())
+            .map_err(|e| server_error(format!("generation failed: {e}")))?;
         let choices = samples
             .iter()
-            .map(|s| self.choice(s, g))
+            .map(|s| self.choice(s, g, &eos))
             .collect::<Result<_, _>>()?;
-        Ok((ids.len(), choices))
+        Ok((prompts.iter().map(Vec::len).sum(), choices))
     }
 
     /// One sample decoded, cut at the first stop string.
-    fn choice(&self, s: &Sample, g: &Generation) -> Result<Choice, ApiError> {
+    fn choice(&self, s: &Sample, g: &Generation, eos: &[u32]) -> Result<Choice, ApiError> {
         let decode = |ids: &[u32]| {
             self.tokenizer
                 .decode(ids, true)
                 .map_err(|e| server_error(format!("decoding failed: {e}")))
         };
-        let kept: Vec<u32> = s
-            .ids
-            .iter()
-            .copied()
-            .filter(|t| !self.eos.contains(t))
-            .collect();
+        let kept: Vec<u32> = s.ids.iter().copied().filter(|t| !eos.contains(t)).collect();
         let mut text = decode(&kept)?;
         let mut finish = match s.finish {
             FinishReason::Eos => "stop",
@@ -124,11 +181,62 @@ impl Engine {
             }
         };
         Ok(Choice {
+            prompt_index: s.prompt_index,
+            ids: s.ids.clone(),
             text,
             finish_reason: finish,
             logprobs,
             tokens: s.ids.len(),
         })
+    }
+
+    /// Loads the PEFT adapter at `path` on the served model, unmerged (as a learning player
+    /// holds it), under `name`.
+    pub fn load(&mut self, name: &str, path: &str, inplace: bool) -> Result<(), ApiError> {
+        if name.is_empty() || name == self.served {
+            return Err(ApiError::invalid(
+                "lora_name",
+                format!("`{name}` cannot name an adapter: give a new, non-empty name"),
+            ));
+        }
+        if self.adapters.contains_key(name) && !inplace {
+            return Err(ApiError::invalid(
+                "lora_name",
+                format!("an adapter named `{name}` is already loaded (send load_inplace: true to replace it)"),
+            ));
+        }
+        let mut model = self.model.clone();
+        gpo_lm::load_lora(&mut model, Path::new(path))
+            .map_err(|e| ApiError::invalid("lora_path", format!("cannot load the adapter: {e}")))?;
+        self.adapters.insert(name.to_string(), model);
+        self.sync_names();
+        tracing::info!("loaded adapter `{name}` from {path}");
+        Ok(())
+    }
+
+    /// Unloads the adapter `name` (404 when there is none).
+    pub fn unload(&mut self, name: &str) -> Result<(), ApiError> {
+        if self.adapters.remove(name).is_none() {
+            return Err(ApiError {
+                status: 404,
+                message: format!("no adapter named `{name}` is loaded"),
+                param: Some("lora_name"),
+                code: "not_found",
+            });
+        }
+        self.sync_names();
+        tracing::info!("unloaded adapter `{name}`");
+        Ok(())
+    }
+
+    fn sync_names(&self) {
+        let mut names = vec![self.served.clone()];
+        let mut adapters: Vec<String> = self.adapters.keys().cloned().collect();
+        adapters.sort();
+        names.extend(adapters);
+        if let Ok(mut n) = self.names.lock() {
+            *n = names;
+        }
     }
 }
 
@@ -141,16 +249,31 @@ fn server_error(message: String) -> ApiError {
     }
 }
 
-/// Starts `engine` on a thread of its own; it answers the jobs sent to the returned
-/// channel in order, and stops when every sender is dropped.
-pub(crate) fn spawn(engine: Engine) -> std::io::Result<mpsc::Sender<Job>> {
+/// Starts `engine` on a thread of its own; it does the jobs sent to the returned channel
+/// in order, and stops when every sender is dropped.
+pub(crate) fn spawn(mut engine: Engine) -> std::io::Result<mpsc::Sender<Job>> {
     let (tx, rx) = mpsc::channel::<Job>();
     std::thread::Builder::new()
         .name("gpo-serve-engine".into())
         .spawn(move || {
+            // A client that has gone leaves its answer dropped.
             for job in rx {
-                // The client may have gone; its answer is then dropped.
-                let _ = job.reply.send(engine.answer(&job.generation));
+                match job {
+                    Job::Generate(g, reply) => {
+                        let _ = reply.send(engine.answer(&g));
+                    }
+                    Job::Load {
+                        name,
+                        path,
+                        inplace,
+                        reply,
+                    } => {
+                        let _ = reply.send(engine.load(&name, &path, inplace));
+                    }
+                    Job::Unload { name, reply } => {
+                        let _ = reply.send(engine.unload(&name));
+                    }
+                }
             }
         })?;
     Ok(tx)

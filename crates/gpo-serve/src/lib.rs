@@ -2,23 +2,30 @@
 //! API, so that red-teaming tools and gpo's own served policies can talk to a defender gpo
 //! trained.
 //!
-//! - [`Engine`]: the model and its tokenizer on a thread of their own, answering one request
-//!   at a time with gpo's sampler (a seeded request repeats exactly).
+//! - [`Engine`]: the model, its tokenizer and any loaded LoRA adapters on a thread of their
+//!   own, answering one request at a time with gpo's sampler (a seeded request repeats
+//!   exactly).
 //! - [`Server`]: axum on a single-threaded tokio runtime: `GET /health`, `GET /v1/models`,
 //!   `POST /v1/chat/completions` (`n`, `seed`, `max_tokens`, `temperature`, `top_p`,
 //!   `top_k`, `repetition_penalty`, `stop`, `logprobs`), errors as
 //!   `{"error": {"message", "type", "param", "code"}}`, unknown request fields ignored.
 //!   Loopback by default; a bearer token when configured; request-size, `max_tokens`, `n`
 //!   and concurrency limits, each a 4xx.
-//! - Not yet: streaming, `top_logprobs`, `/v1/completions`, batching across requests, and
-//!   loading adapters at run time.
+//! - `POST /v1/completions` with text or token-id prompts (several in one request are
+//!   sampled as one batch with one seed, as a game's player samples its rollout), vLLM's
+//!   `return_token_ids` and `stop_token_ids`, and vLLM's adapter routes
+//!   `POST /v1/load_lora_adapter` / `/v1/unload_lora_adapter`, adapters asked for by name in
+//!   `model`: what gpo's engine rollouts need, so a game's players can sample through it.
+//! - Not yet: streaming, `top_logprobs`, `echo`, and batching across requests.
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod completions;
 mod engine;
 mod server;
 
-pub use api::{ApiError, ChatRequest, Choice, Generation, Limits};
+pub use api::{ApiError, ChatRequest, Choice, Generation, Input, Limits};
+pub use completions::CompletionRequest;
 pub use engine::{Answer, Engine};
 pub use server::{ServeConfig, Server};
 

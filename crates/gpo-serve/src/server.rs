@@ -14,8 +14,9 @@ use axum::Router;
 use serde_json::{json, Value};
 use tokio::sync::{oneshot, Semaphore};
 
-use crate::api::{chat_reply, ApiError, ChatRequest, Limits};
-use crate::engine::{Engine, Job};
+use crate::api::{chat_reply, ApiError, ChatRequest, Generation, Limits};
+use crate::completions::{completion_reply, CompletionRequest};
+use crate::engine::{Answer, Engine, Job, Names};
 use crate::Error;
 
 /// How the server listens and what it accepts.
@@ -59,6 +60,7 @@ impl ServeConfig {
 
 struct AppState {
     cfg: ServeConfig,
+    names: Names,
     jobs: mpsc::Sender<Job>,
     admitted: Semaphore,
     next_id: AtomicU64,
@@ -82,8 +84,10 @@ impl Server {
         listener
             .set_nonblocking(true)
             .map_err(|source| Error::Bind { addr, source })?;
+        let names = engine.names();
         let jobs = crate::engine::spawn(engine).map_err(Error::Thread)?;
         let state = Arc::new(AppState {
+            names,
             admitted: Semaphore::new(cfg.max_concurrent),
             next_id: AtomicU64::new(0),
             jobs,
@@ -93,6 +97,9 @@ impl Server {
             .route("/health", get(health))
             .route("/v1/models", get(models))
             .route("/v1/chat/completions", post(chat))
+            .route("/v1/completions", post(completions))
+            .route("/v1/load_lora_adapter", post(load_adapter))
+            .route("/v1/unload_lora_adapter", post(unload_adapter))
             .layer(DefaultBodyLimit::max(cfg.max_body_bytes))
             .with_state(state);
         Ok(Server { listener, app })
@@ -166,24 +173,89 @@ async fn models(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Respo
     if let Err(e) = authorize(&state.cfg, &headers) {
         return error_response(&e);
     }
-    json_response(
-        200,
-        &json!({"object": "list", "data": [{
-            "id": state.cfg.model_name,
-            "object": "model",
-            "created": now(),
-            "owned_by": "gpo",
-        }]}),
-    )
+    let created = now();
+    let data: Vec<Value> = state
+        .known()
+        .iter()
+        .map(|id| json!({"id": id, "object": "model", "created": created, "owned_by": "gpo"}))
+        .collect();
+    json_response(200, &json!({"object": "list", "data": data}))
+}
+
+fn reply(result: Result<Value, ApiError>, what: &str) -> Response {
+    match result {
+        Ok(v) => json_response(200, &v),
+        Err(e) => {
+            tracing::debug!("{what} refused: {} {}", e.status, e.message);
+            error_response(&e)
+        }
+    }
 }
 
 async fn chat(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
-    match answer_chat(&state, &headers, &body).await {
-        Ok(v) => json_response(200, &v),
-        Err(e) => {
-            tracing::debug!("chat completion refused: {} {}", e.status, e.message);
-            error_response(&e)
-        }
+    reply(
+        answer_chat(&state, &headers, &body).await,
+        "chat completion",
+    )
+}
+
+async fn completions(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    reply(
+        answer_completion(&state, &headers, &body).await,
+        "completion",
+    )
+}
+
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError {
+        status: 400,
+        message: format!("the body is not a {what} request: {e}"),
+        param: None,
+        code: "invalid_request_error",
+    })
+}
+
+fn engine_gone() -> ApiError {
+    ApiError {
+        status: 500,
+        message: "the engine thread stopped".into(),
+        param: None,
+        code: "server_error",
+    }
+}
+
+impl AppState {
+    fn known(&self) -> Vec<String> {
+        self.names.lock().map(|n| n.clone()).unwrap_or_default()
+    }
+
+    /// Admits `generation` (429 past `--max-concurrent`) and waits for the engine's answer.
+    async fn generate(&self, generation: Generation) -> Answer {
+        let _permit = self.admitted.try_acquire().map_err(|_| ApiError {
+            status: 429,
+            message: format!(
+                "{} requests are already in progress (the server's --max-concurrent); retry later",
+                self.cfg.max_concurrent
+            ),
+            param: None,
+            code: "rate_limit_exceeded",
+        })?;
+        let (tx, answered) = oneshot::channel();
+        self.jobs
+            .send(Job::Generate(generation, tx))
+            .map_err(|_| engine_gone())?;
+        answered.await.map_err(|_| engine_gone())?
+    }
+
+    /// The name a reply reports: the model asked for, or the served one.
+    fn reply_name(&self, asked: Option<&String>) -> String {
+        asked
+            .cloned()
+            .unwrap_or_else(|| self.cfg.model_name.clone())
     }
 }
 
@@ -193,43 +265,103 @@ async fn answer_chat(
     body: &[u8],
 ) -> Result<Value, ApiError> {
     authorize(&state.cfg, headers)?;
-    let request: ChatRequest = serde_json::from_slice(body).map_err(|e| ApiError {
-        status: 400,
-        message: format!("the body is not a chat-completions request: {e}"),
-        param: None,
-        code: "invalid_request_error",
-    })?;
-    let generation =
-        request.generation(&state.cfg.model_name, &state.cfg.limits, rand::random())?;
-    let _permit = state.admitted.try_acquire().map_err(|_| ApiError {
-        status: 429,
-        message: format!(
-            "{} requests are already in progress (the server's --max-concurrent); retry later",
-            state.cfg.max_concurrent
-        ),
-        param: None,
-        code: "rate_limit_exceeded",
-    })?;
-    let (reply, answered) = oneshot::channel();
-    let gone = || ApiError {
-        status: 500,
-        message: "the engine thread stopped".into(),
-        param: None,
-        code: "server_error",
-    };
-    state
-        .jobs
-        .send(Job { generation, reply })
-        .map_err(|_| gone())?;
-    let (prompt_tokens, choices) = answered.await.map_err(|_| gone())??;
+    let request: ChatRequest = parse(body, "chat-completions")?;
+    let generation = request.generation(&state.known(), &state.cfg.limits, rand::random())?;
+    let name = state.reply_name(generation.model.as_ref());
+    let (prompt_tokens, choices) = state.generate(generation).await?;
     let id = state.next_id.fetch_add(1, Ordering::Relaxed);
-    Ok(chat_reply(
+    Ok(chat_reply(id, now(), &name, prompt_tokens, &choices))
+}
+
+async fn answer_completion(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Value, ApiError> {
+    authorize(&state.cfg, headers)?;
+    let request: CompletionRequest = parse(body, "completions")?;
+    let generation = request.generation(&state.known(), &state.cfg.limits, rand::random())?;
+    let name = state.reply_name(generation.model.as_ref());
+    let (prompt_tokens, choices) = state.generate(generation).await?;
+    let id = state.next_id.fetch_add(1, Ordering::Relaxed);
+    Ok(completion_reply(
         id,
         now(),
-        &state.cfg.model_name,
+        &name,
         prompt_tokens,
         &choices,
+        request.return_token_ids,
     ))
+}
+
+/// `POST /v1/load_lora_adapter` and `/v1/unload_lora_adapter` bodies (vLLM's).
+#[derive(serde::Deserialize)]
+struct AdapterRequest {
+    lora_name: String,
+    #[serde(default)]
+    lora_path: Option<String>,
+    #[serde(default)]
+    load_inplace: bool,
+}
+
+async fn load_adapter(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    adapter_reply(change_adapter(&state, &headers, &body, true).await)
+}
+
+async fn unload_adapter(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    adapter_reply(change_adapter(&state, &headers, &body, false).await)
+}
+
+/// Like vLLM, a plain-text line on success.
+fn adapter_reply(result: Result<String, ApiError>) -> Response {
+    match result {
+        Ok(text) => (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], text).into_response(),
+        Err(e) => error_response(&e),
+    }
+}
+
+async fn change_adapter(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+    load: bool,
+) -> Result<String, ApiError> {
+    authorize(&state.cfg, headers)?;
+    let r: AdapterRequest = parse(body, "LoRA adapter")?;
+    let (reply, answered) = oneshot::channel();
+    let name = r.lora_name.clone();
+    let job = match (load, r.lora_path) {
+        (true, Some(path)) => Job::Load {
+            name: r.lora_name,
+            path,
+            inplace: r.load_inplace,
+            reply,
+        },
+        (true, None) => {
+            return Err(ApiError::invalid(
+                "lora_path",
+                "give the adapter's directory as lora_path",
+            ))
+        }
+        (false, _) => Job::Unload {
+            name: r.lora_name,
+            reply,
+        },
+    };
+    state.jobs.send(job).map_err(|_| engine_gone())?;
+    answered.await.map_err(|_| engine_gone())??;
+    Ok(match load {
+        true => format!("Success: LoRA adapter '{name}' added successfully."),
+        false => format!("Success: LoRA adapter '{name}' removed successfully."),
+    })
 }
 
 fn now() -> u64 {

@@ -25,7 +25,7 @@ fn start(lm: LoadedModel, max_concurrent: usize) -> String {
     cfg.api_key = Some(KEY.into());
     cfg.limits.max_tokens = 64;
     cfg.max_concurrent = max_concurrent;
-    let server = Server::bind(cfg, Engine::new(lm.model, lm.tokenizer)).unwrap();
+    let server = Server::bind(cfg, Engine::new(lm.model, lm.tokenizer, NAME)).unwrap();
     let addr = server.local_addr().unwrap();
     assert!(addr.ip().is_loopback(), "{addr}");
     std::thread::spawn(move || server.run().unwrap());
@@ -215,4 +215,149 @@ fn the_protocol_holds_its_token_limits_and_error_shape() {
     );
     assert_eq!(status, 400, "{e}");
     assert_eq!(e["error"]["type"], "invalid_request_error");
+}
+
+/// SmolLM2 with rank-4 adapters on every linear layer whose B matrices are not zero, so the
+/// adapter changes what is sampled; saved in PEFT's layout under `dir`.
+fn with_saved_adapter(dir: &std::path::Path) -> LoadedModel {
+    let mut lm = smollm2();
+    let cfg = gpo_lm::LoraConfig {
+        rank: 4,
+        ..gpo_lm::LoraConfig::default()
+    };
+    gpo_lm::attach_lora(&mut lm.model, &cfg, 3).unwrap();
+    for (name, var) in lm.model.trainable_vars() {
+        if name.contains("lora_B") {
+            let noise = candle_core::Tensor::randn(0f32, 0.05, var.shape(), var.device()).unwrap();
+            var.set(&noise).unwrap();
+        }
+    }
+    gpo_lm::save_lora(&lm.model, &cfg, dir, "smollm2-135m-instruct").unwrap();
+    lm
+}
+
+#[test]
+fn token_prompts_through_a_loaded_adapter_repeat_local_sampling_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let adapter_dir = dir.path().join("v1");
+    let tuned = with_saved_adapter(&adapter_dir);
+    let tok = &tuned.tokenizer;
+    let prompts: Vec<Vec<u32>> = [QUESTION, "Name a colour."]
+        .iter()
+        .map(|q| {
+            let chat = tok
+                .apply_chat_template(&[ChatMessage::user(*q)], true)
+                .unwrap();
+            tok.encode(&chat, false).unwrap()
+        })
+        .collect();
+    let params = SamplingParams {
+        temperature: 0.8,
+        top_p: 0.9,
+        top_k: 0,
+        repetition_penalty: 1.1,
+        max_new_tokens: 6,
+        ignore_eos: false,
+        n: 2,
+        seed: 99,
+    };
+    let eos = tok.eos_ids().to_vec();
+    let local = generate(
+        &tuned.model,
+        &prompts,
+        &eos,
+        tok.pad_id().unwrap_or(0),
+        &params,
+        &Pass::infer(),
+    )
+    .unwrap();
+    let url = start(smollm2(), 4);
+    let root = url.trim_end_matches("/v1");
+
+    let body = json!({
+        "model": "player-v1", "prompt": prompts, "n": 2, "seed": 99, "temperature": 0.8,
+        "top_p": 0.9, "top_k": -1, "repetition_penalty": 1.1, "max_tokens": 6,
+        "logprobs": 0, "return_token_ids": true, "stop_token_ids": eos,
+    });
+    let (status, reply) = call(
+        "POST",
+        &format!("{url}/completions"),
+        Some(KEY),
+        Some(body.clone()),
+    );
+    assert_eq!(
+        (status, &reply["error"]["code"]),
+        (404, &json!("model_not_found"))
+    );
+
+    let load = json!({"lora_name": "player-v1", "lora_path": adapter_dir});
+    let (status, text) = call(
+        "POST",
+        &format!("{root}/v1/load_lora_adapter"),
+        Some(KEY),
+        Some(load.clone()),
+    );
+    assert_eq!(status, 200, "{text}");
+    let (status, _) = call(
+        "POST",
+        &format!("{root}/v1/load_lora_adapter"),
+        Some(KEY),
+        Some(load),
+    );
+    assert_eq!(status, 400, "a second load under the same name is refused");
+    let (_, models) = call("GET", &format!("{url}/models"), Some(KEY), None);
+    assert_eq!(models["data"][1]["id"], "player-v1", "{models}");
+
+    let (status, reply) = call("POST", &format!("{url}/completions"), Some(KEY), Some(body));
+    assert_eq!(status, 200, "{reply}");
+    let choices = reply["choices"].as_array().unwrap();
+    assert_eq!(choices.len(), local.len());
+    for (c, s) in choices.iter().zip(&local) {
+        let ids: Vec<u32> = serde_json::from_value(c["token_ids"].clone()).unwrap();
+        let lps: Vec<f32> =
+            serde_json::from_value(c["logprobs"]["token_logprobs"].clone()).unwrap();
+        assert_eq!(ids, s.ids, "{reply}");
+        assert_eq!(
+            lps, s.logprobs,
+            "the log-probs are the sampler's own, bit for bit"
+        );
+    }
+    // The engine client of a game's players reads the same reply.
+    let engine = gpo_openai::EngineClient::new(
+        gpo_openai::EngineKind::Vllm,
+        root,
+        std::time::Duration::from_secs(60),
+        1,
+        "urls",
+    )
+    .unwrap();
+    assert!(engine.lists("player-v1").unwrap());
+    let got = engine
+        .generate(&gpo_openai::TokenRequest {
+            model: "player-v1",
+            prompts: &prompts,
+            n: 2,
+            seed: 99,
+            temperature: 0.8,
+            top_p: 0.9,
+            top_k: 0,
+            repetition_penalty: 1.1,
+            max_tokens: 6,
+            stop_token_ids: &eos,
+        })
+        .unwrap();
+    assert_eq!(
+        got.iter().map(|c| c.ids.clone()).collect::<Vec<_>>(),
+        local.iter().map(|s| s.ids.clone()).collect::<Vec<_>>()
+    );
+    engine.unload_adapter("player-v1").unwrap();
+    assert!(!engine.lists("player-v1").unwrap());
+    engine.unload_adapter("player-v1").unwrap();
+    let e = engine
+        .load_adapter("player-v2", "/nonexistent/adapter")
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("player-v2") && e.to_string().contains("HTTP 400"),
+        "{e}"
+    );
 }

@@ -71,7 +71,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
     cfg.limits.max_tokens = args.max_tokens_limit;
     cfg.limits.default_max_tokens = cfg.limits.default_max_tokens.min(args.max_tokens_limit);
     cfg.max_concurrent = args.max_concurrent;
-    let server = Server::bind(cfg, Engine::new(lm.model, lm.tokenizer))?;
+    let server = Server::bind(cfg, Engine::new(lm.model, lm.tokenizer, &name))?;
     let addr = server.local_addr()?;
     let url = format!("http://{addr}/v1");
     tracing::info!("serving `{name}` at {url} (Ctrl-C stops)");

@@ -1,0 +1,242 @@
+//! The OpenAI text-completions wire format (`POST /v1/completions`), with vLLM's extensions
+//! that RL rollouts need: token-id prompts, `return_token_ids`, `stop_token_ids`.
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::api::{checked_model, ApiError, Choice, Generation, Input, Limits, SamplingFields};
+
+/// `prompt`: one text, several, one token-id list, or several.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Prompt {
+    /// One text.
+    Text(String),
+    /// Several texts.
+    Texts(Vec<String>),
+    /// One prompt as token ids.
+    Tokens(Vec<u32>),
+    /// Several prompts as token ids.
+    TokenLists(Vec<Vec<u32>>),
+}
+
+/// A `POST /v1/completions` body; fields gpo does not use are ignored.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CompletionRequest {
+    /// The model or loaded adapter asked for; absent means the served model.
+    pub model: Option<String>,
+    /// What to continue.
+    pub prompt: Prompt,
+    /// How to sample.
+    #[serde(flatten)]
+    pub sampling: SamplingFields,
+    /// Alternatives per token to return: `0` returns each chosen token's log-prob alone
+    /// (more is not supported yet).
+    pub logprobs: Option<usize>,
+    /// vLLM's extension: return each choice's token ids.
+    #[serde(default)]
+    pub return_token_ids: bool,
+    /// Prepend the prompt to each choice (not supported yet).
+    #[serde(default)]
+    pub echo: bool,
+    /// Server-sent events (not supported yet).
+    #[serde(default)]
+    pub stream: bool,
+}
+
+/// Prompts per request at most.
+pub const MAX_PROMPTS: usize = 1024;
+/// Choices per request at most (prompts times `n`).
+pub const MAX_CHOICES: usize = 1024;
+
+impl CompletionRequest {
+    /// Checks the request against `limits` and the names the server knows; `seed` is used
+    /// when the request gives none.
+    pub fn generation(
+        &self,
+        known: &[String],
+        limits: &Limits,
+        seed: u64,
+    ) -> Result<Generation, ApiError> {
+        let model = checked_model(self.model.as_deref(), known)?;
+        if self.stream {
+            return Err(ApiError::invalid(
+                "stream",
+                "streaming is not supported yet; send stream: false",
+            ));
+        }
+        if self.echo {
+            return Err(ApiError::invalid("echo", "echo is not supported yet"));
+        }
+        if self.logprobs.unwrap_or(0) > 0 {
+            return Err(ApiError::invalid(
+                "logprobs",
+                "alternatives per token are not supported yet; send logprobs: 0 for each \
+                 chosen token's log-prob",
+            ));
+        }
+        let input = match &self.prompt {
+            Prompt::Text(t) => Input::Texts(vec![t.clone()]),
+            Prompt::Texts(t) => Input::Texts(t.clone()),
+            Prompt::Tokens(ids) => Input::Tokens(vec![ids.clone()]),
+            Prompt::TokenLists(ids) => Input::Tokens(ids.clone()),
+        };
+        let count = match &input {
+            Input::Texts(t) => t.len(),
+            Input::Tokens(t) => t.len(),
+            Input::Chat(_) => 1,
+        };
+        if count == 0 || count > MAX_PROMPTS {
+            return Err(ApiError::invalid(
+                "prompt",
+                format!("{count} prompts; send 1..={MAX_PROMPTS}"),
+            ));
+        }
+        let (params, stop) = self.sampling.params(limits, seed)?;
+        if count * params.n > MAX_CHOICES {
+            return Err(ApiError::invalid(
+                "n",
+                format!(
+                    "{count} prompts x n = {} is more than the {MAX_CHOICES} choices one \
+                     request may ask for",
+                    params.n
+                ),
+            ));
+        }
+        Ok(Generation {
+            model,
+            input,
+            params,
+            stop,
+            stop_token_ids: self.sampling.stop_token_ids.clone(),
+            logprobs: self.logprobs.is_some(),
+        })
+    }
+}
+
+/// The reply body of a text completion: choice `i * n + j` is prompt `i`'s `j`-th.
+pub fn completion_reply(
+    id: u64,
+    created: u64,
+    model: &str,
+    prompt_tokens: usize,
+    choices: &[Choice],
+    return_token_ids: bool,
+) -> Value {
+    let completion_tokens: usize = choices.iter().map(|c| c.tokens).sum();
+    let choices: Vec<Value> = choices
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let logprobs = c.logprobs.as_ref().map(|lp| {
+                let mut offset = 0;
+                let mut offsets = Vec::with_capacity(lp.len());
+                for (token, _) in lp {
+                    offsets.push(offset);
+                    offset += token.len();
+                }
+                json!({
+                    "tokens": lp.iter().map(|(t, _)| t).collect::<Vec<_>>(),
+                    "token_logprobs": lp.iter().map(|(_, l)| l).collect::<Vec<_>>(),
+                    "text_offset": offsets,
+                    "top_logprobs": Value::Null,
+                })
+            });
+            let mut choice = json!({
+                "index": i,
+                "text": c.text,
+                "logprobs": logprobs,
+                "finish_reason": c.finish_reason,
+            });
+            if return_token_ids {
+                choice["token_ids"] = json!(c.ids);
+            }
+            choice
+        })
+        .collect();
+    json!({
+        "id": format!("cmpl-{id}"),
+        "object": "text_completion",
+        "created": created,
+        "model": model,
+        "choices": choices,
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: Limits = Limits {
+        max_tokens: 64,
+        default_max_tokens: 16,
+        max_n: 4,
+    };
+
+    fn generation(body: Value) -> Result<Generation, ApiError> {
+        let r: CompletionRequest = serde_json::from_value(body).unwrap();
+        r.generation(&["m".to_string(), "lora-1".to_string()], &LIMITS, 7)
+    }
+
+    #[test]
+    fn every_prompt_shape_is_read() {
+        let g = generation(json!({"prompt": "hi"})).unwrap();
+        assert_eq!(g.input, Input::Texts(vec!["hi".into()]));
+        let g = generation(json!({"prompt": [[1, 2], [3]], "model": "lora-1", "n": 2,
+                                  "seed": 5, "logprobs": 0, "stop_token_ids": [2]}))
+        .unwrap();
+        assert_eq!(g.input, Input::Tokens(vec![vec![1, 2], vec![3]]));
+        assert_eq!(g.model.as_deref(), Some("lora-1"));
+        assert_eq!((g.params.n, g.params.seed, g.logprobs), (2, 5, true));
+        assert_eq!(g.stop_token_ids, vec![2]);
+        let g = generation(json!({"prompt": [4, 5]})).unwrap();
+        assert_eq!(g.input, Input::Tokens(vec![vec![4, 5]]));
+    }
+
+    #[test]
+    fn unsupported_fields_and_unknown_models_are_refused() {
+        assert_eq!(
+            generation(json!({"prompt": "x", "logprobs": 2}))
+                .unwrap_err()
+                .param,
+            Some("logprobs")
+        );
+        assert_eq!(
+            generation(json!({"prompt": "x", "echo": true}))
+                .unwrap_err()
+                .param,
+            Some("echo")
+        );
+        let e = generation(json!({"prompt": "x", "model": "lora-0"})).unwrap_err();
+        assert_eq!((e.status, e.code), (404, "model_not_found"));
+        assert_eq!(
+            generation(json!({"prompt": []})).unwrap_err().param,
+            Some("prompt")
+        );
+    }
+
+    #[test]
+    fn replies_carry_token_ids_and_offsets() {
+        let c = Choice {
+            prompt_index: 0,
+            ids: vec![7, 8],
+            text: "ab".into(),
+            finish_reason: "length",
+            logprobs: Some(vec![("a".into(), -0.5), ("b".into(), -0.25)]),
+            tokens: 2,
+        };
+        let v = completion_reply(1, 0, "m", 3, &[c], true);
+        assert_eq!(v["choices"][0]["token_ids"], json!([7, 8]));
+        assert_eq!(v["choices"][0]["logprobs"]["text_offset"], json!([0, 1]));
+        assert_eq!(
+            v["choices"][0]["logprobs"]["token_logprobs"],
+            json!([-0.5, -0.25])
+        );
+        assert_eq!(v["usage"]["total_tokens"], 5);
+    }
+}

@@ -1,7 +1,9 @@
 //! The game's configuration: one TOML file, validated before anything loads.
 
+mod rollout;
 mod warm_start;
 
+pub use rollout::{RolloutBackend, RolloutConfig};
 pub use warm_start::{BadSetting, WarmStartConfig};
 
 use std::path::PathBuf;
@@ -160,6 +162,9 @@ pub struct AttackerConfig {
     pub history_max: usize,
     /// RL settings.
     pub rl: RlConfig,
+    /// Where its rollouts are sampled (`[attacker.rollout]`; local by default).
+    #[serde(skip_serializing_if = "RolloutConfig::is_default")]
+    pub rollout: RolloutConfig,
 }
 
 impl Default for AttackerConfig {
@@ -170,6 +175,7 @@ impl Default for AttackerConfig {
             w_emb: 1.0,
             history_max: 0,
             rl: RlConfig::default(),
+            rollout: RolloutConfig::default(),
         }
     }
 }
@@ -190,6 +196,9 @@ pub struct DefenderConfig {
     /// The safety warm start run before the game (`[defender.warm_start]`; no epochs = none):
     /// its adapter becomes the defender's initial model ([`crate::warm_start`]).
     pub warm_start: WarmStartConfig,
+    /// Where its rollouts are sampled (`[defender.rollout]`; local by default).
+    #[serde(skip_serializing_if = "RolloutConfig::is_default")]
+    pub rollout: RolloutConfig,
 }
 
 impl Default for DefenderConfig {
@@ -199,6 +208,7 @@ impl Default for DefenderConfig {
             helpfulness: 0.0,
             rl: RlConfig::default(),
             warm_start: WarmStartConfig::default(),
+            rollout: RolloutConfig::default(),
         }
     }
 }
@@ -359,6 +369,37 @@ impl GameConfig {
             .validate()
             .map_err(|e| Error::Config(format!("defender.rl: {e}")))?;
         self.defender.warm_start.validate()?;
+        self.attacker.rollout.validate("attacker")?;
+        self.defender.rollout.validate("defender")?;
+        self.check_engine_players()?;
+        Ok(())
+    }
+
+    /// An engine samples for a learning player only; the defender's engines must serve the
+    /// model it starts from, which a warm start run here would change.
+    fn check_engine_players(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Config(m));
+        if self.defender.rollout.is_engine() && self.defender.warm_start.epochs > 0 {
+            return bad(
+                "defender.rollout: engines sample from the model they were started with, which \
+                 a warm start run in this game would change; run `gpo sft --out W` first, \
+                 serve W's merged model on the engines (`gpo serve --adapter W`), and set \
+                 models.defender = \"W\" with defender.warm_start.epochs = 0"
+                    .into(),
+            );
+        }
+        if self.defender.rollout.is_engine()
+            && self
+                .models
+                .defender
+                .starts_with(crate::served_name::SERVED_PREFIX)
+        {
+            return bad(
+                "defender.rollout: a served defender (`server:...`) does not learn, so it has \
+                 no rollouts to sample; remove [defender.rollout]"
+                    .into(),
+            );
+        }
         Ok(())
     }
 

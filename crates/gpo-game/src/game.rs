@@ -19,6 +19,7 @@ use crate::config::{Anchor, DefenderPrompts, GameConfig, Mode};
 use crate::data::Prompts;
 use crate::defender::Defender;
 use crate::diversity::Diversity;
+use crate::engine_rollout::EngineRollout;
 use crate::player::Player;
 use crate::schedule::{Role, ScheduleState};
 use crate::{Error, Result};
@@ -138,6 +139,31 @@ impl Game {
             game.anchor_here()?;
         }
         Ok(game)
+    }
+
+    /// Hands the rollouts of each player whose `rollout.backend` is an engine to its
+    /// engines, with adapter versions written under `run_dir` (or the configured shared
+    /// directory). Players already attached are left alone.
+    pub fn attach_engines(&mut self, run_dir: &std::path::Path) -> Result<()> {
+        if self.cfg.attacker.rollout.is_engine() && !self.attacker.uses_engines() {
+            let e = EngineRollout::new(Role::Attacker, &self.cfg.attacker.rollout, run_dir)?;
+            self.attacker.use_engines(e);
+        }
+        if let Defender::Local(d) = &mut self.defender {
+            if self.cfg.defender.rollout.is_engine() && !d.uses_engines() {
+                d.use_engines(EngineRollout::new(
+                    Role::Defender,
+                    &self.cfg.defender.rollout,
+                    run_dir,
+                )?);
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether an engine samples either player's rollouts.
+    pub fn uses_engines(&self) -> bool {
+        self.local_players().any(Player::uses_engines)
     }
 
     /// The players that run here: the attacker, and the defender unless it is served.

@@ -48,6 +48,7 @@ mod data;
 mod defender;
 pub mod defender_reward;
 mod diversity;
+mod engine_rollout;
 pub mod exploit;
 mod game;
 mod load;

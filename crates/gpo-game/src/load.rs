@@ -119,6 +119,23 @@ mod tests {
             (cfg.steps, cfg.batch_size, cfg.schedule),
             (d.steps, d.batch_size, d.schedule)
         );
+        assert!(cfg.attacker.rollout.is_engine() && cfg.defender.rollout.is_engine());
+    }
+
+    #[test]
+    fn an_engine_defender_with_a_warm_start_is_refused() {
+        let e = preset_with(&[
+            "defender.rollout.backend=\"vllm\"",
+            "defender.rollout.urls=[\"http://h:8000\"]",
+        ])
+        .unwrap_err();
+        assert!(e.to_string().contains("gpo sft --out W"), "{e}");
+        preset_with(&[
+            "defender.rollout.backend=\"vllm\"",
+            "defender.rollout.urls=[\"http://h:8000\"]",
+            "defender.warm_start.epochs=0",
+        ])
+        .unwrap();
     }
 
     #[test]

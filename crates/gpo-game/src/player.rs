@@ -13,6 +13,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::chat_policy::chat_ids;
 use crate::config::Iterate;
+use crate::engine_rollout::EngineRollout;
 use crate::schedule::Role;
 use crate::{Error, Result};
 
@@ -25,6 +26,8 @@ pub struct Rollout {
     pub samples: Vec<Sample>,
     /// The samples' texts.
     pub texts: Vec<String>,
+    /// The adapter version an engine sampled them from (`None`: the learner sampled).
+    pub engine_adapter: Option<String>,
 }
 
 impl Rollout {
@@ -48,6 +51,8 @@ pub struct Player {
     pub model_name: String,
     /// Exponential moving average of the adapters, when the run reports it.
     pub ema: Option<CausalLm>,
+    /// The inference engines that sample its rollouts, when they are not sampled here.
+    engines: Option<EngineRollout>,
     eos: Vec<u32>,
     pad: u32,
 }
@@ -82,6 +87,7 @@ impl Player {
             tokenizer,
             model_name: model_name.to_string(),
             ema: None,
+            engines: None,
             eos,
             pad,
         })
@@ -94,26 +100,64 @@ impl Player {
         chat_ids(&self.tokenizer, text, context, max_new_tokens)
     }
 
+    /// Samples its rollouts on `engines` from now on.
+    pub fn use_engines(&mut self, engines: EngineRollout) {
+        self.engines = Some(engines);
+    }
+
+    /// Whether engines sample its rollouts.
+    pub fn uses_engines(&self) -> bool {
+        self.engines.is_some()
+    }
+
     /// Samples from the current policy on each of `texts` as a user turn, on the training
-    /// stream (the trainer's RNG), answers of up to `max_new_tokens`.
+    /// stream (the trainer's RNG), answers of up to `max_new_tokens`: here, or on the
+    /// player's engines after publishing its current adapter version there.
     pub fn rollout(&mut self, texts: &[String], max_new_tokens: usize) -> Result<Rollout> {
         let prompts: Vec<Vec<u32>> = texts
             .iter()
             .map(|t| self.chat_prompt(t, max_new_tokens))
             .collect::<Result<_>>()?;
-        let samples = self.trainer.sample(&self.policy, &prompts)?;
+        let (samples, engine_adapter) = match &mut self.engines {
+            None => (self.trainer.sample(&self.policy, &prompts)?, None),
+            Some(engines) => {
+                let t0 = std::time::Instant::now();
+                let lora = self.policy.lora.as_ref().ok_or_else(|| {
+                    Error::Setup("an engine-sampled player needs LoRA adapters".into())
+                })?;
+                let name = engines.publish(
+                    &self.policy.model,
+                    lora,
+                    &self.model_name,
+                    self.trainer.iteration(),
+                )?;
+                let params = self.trainer.next_sampling();
+                let samples = engines.sample(&name, &prompts, &params, &self.eos)?;
+                self.trainer.record_rollout_time(t0.elapsed().as_secs_f64());
+                (samples, Some(name))
+            }
+        };
         let texts = self.texts(&samples)?;
         Ok(Rollout {
             prompts,
             samples,
             texts,
+            engine_adapter,
         })
     }
 
-    /// One RL update on `rollout` with one reward per sample.
+    /// One RL update on `rollout` with one reward per sample; rollouts an engine sampled are
+    /// corrected as `rl.engine_correction` says, and their stats name the adapter version.
     pub fn learn(&mut self, rollout: Rollout, rewards: &[f32]) -> Result<StepStats> {
         let mut batch = RolloutBatch::from_samples(&rollout.prompts, rollout.samples, rewards)?;
-        Ok(self.trainer.learn(&self.policy, &mut batch)?)
+        if rollout.engine_adapter.is_some() {
+            batch = batch.from_engine();
+        }
+        let mut stats = self.trainer.learn(&self.policy, &mut batch)?;
+        if let (Some(engine), Some(name)) = (&mut stats.engine, rollout.engine_adapter) {
+            engine.adapter = name;
+        }
+        Ok(stats)
     }
 
     /// Response texts of samples (special tokens removed, whitespace trimmed).

@@ -175,7 +175,8 @@ pub struct RlConfig {
     /// Rollout sampling; `n` is the group size of the group baselines.
     pub sampling: SamplingParams,
     /// How rollouts sampled by an inference engine are corrected (unused when the player
-    /// samples itself).
+    /// samples itself; written to a run's config only when not the default).
+    #[serde(skip_serializing_if = "EngineCorrection::is_default")]
     pub engine_correction: EngineCorrection,
 }
 

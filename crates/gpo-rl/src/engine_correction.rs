@@ -32,6 +32,11 @@ impl Default for EngineCorrection {
 }
 
 impl EngineCorrection {
+    /// Whether this is the default (truncated importance sampling, cap 2).
+    pub fn is_default(&self) -> bool {
+        *self == EngineCorrection::default()
+    }
+
     /// Checks the cap.
     pub fn validate(&self) -> Result<()> {
         match *self {

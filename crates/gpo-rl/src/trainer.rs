@@ -87,10 +87,7 @@ impl Trainer {
     /// the trainer's stream. Rows are prompt-major.
     pub fn sample(&mut self, policy: &Policy, prompts: &[Vec<u32>]) -> Result<Vec<Sample>> {
         let t0 = Instant::now();
-        let params = SamplingParams {
-            seed: self.rng.random(),
-            ..self.cfg.sampling.clone()
-        };
+        let params = self.next_sampling();
         let out = generate(
             &policy.model,
             prompts,
@@ -101,6 +98,22 @@ impl Trainer {
         )?;
         self.last_rollout_s = t0.elapsed().as_secs_f64();
         Ok(out)
+    }
+
+    /// The sampling settings of the next rollout, its seed drawn from the training stream:
+    /// what [`Trainer::sample`] uses, and what an engine that samples for this player is
+    /// sent (so `gpo serve` repeats the local sampling exactly).
+    pub fn next_sampling(&mut self) -> SamplingParams {
+        SamplingParams {
+            seed: self.rng.random(),
+            ..self.cfg.sampling.clone()
+        }
+    }
+
+    /// Records the wall time of a rollout sampled elsewhere (an engine), for the next
+    /// [`StepStats`].
+    pub fn record_rollout_time(&mut self, seconds: f64) {
+        self.last_rollout_s = seconds;
     }
 
     /// What this iteration trains: the critic alone during its warm-up

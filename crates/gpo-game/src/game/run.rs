@@ -192,6 +192,7 @@ impl Game {
         stop: &AtomicBool,
         mut progress: impl FnMut(Progress<'_>),
     ) -> Result<Outcome> {
+        self.attach_engines(&run.path)?;
         let resumed_at = if resume {
             self.load_checkpoint(run)?
         } else {
@@ -232,8 +233,11 @@ impl Game {
                 progress(Progress::Eval(&e));
             }
             let stopping = stop.load(Ordering::SeqCst);
+            // With engines, every step is checkpointed: an engine that fails mid-step
+            // stops the run, and `--resume` continues from the step before.
             if last
                 || stopping
+                || self.uses_engines()
                 || (self.cfg.checkpoint_every > 0 && step % self.cfg.checkpoint_every == 0)
             {
                 self.save_checkpoint(run)?;

@@ -31,3 +31,6 @@ else
   cargo test --workspace --locked --no-fail-fast
 fi
 cargo test --workspace --doc --locked --quiet
+
+step "garak against gpo serve (an independent OpenAI client; scripts/garak_check.sh)"
+./scripts/garak_check.sh

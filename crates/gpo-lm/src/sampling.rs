@@ -118,17 +118,54 @@ pub fn generate(
     pass: &Pass,
 ) -> Result<Vec<Sample>> {
     params.validate()?;
-    if prompts.is_empty() {
-        return Ok(Vec::new());
-    }
-    check_prompts(prompts, params, model.config().max_position_embeddings)?;
-    let rows: Vec<(usize, &Vec<u32>)> = prompts
+    let rows: Vec<Row> = prompts
         .iter()
         .enumerate()
         .flat_map(|(i, p)| std::iter::repeat_n((i, p), params.n))
+        .enumerate()
+        .map(|(r, (i, p))| Row {
+            prompt_index: i,
+            prompt: p,
+            params,
+            stream: r as u64,
+            stop: eos_ids,
+        })
         .collect();
+    generate_rows(model, &rows, pad_id, pass)
+}
+
+/// One row of a batch: a prompt, how to sample its continuation, and its random stream.
+#[derive(Debug, Clone, Copy)]
+pub struct Row<'a> {
+    /// What the sample reports as its prompt's index.
+    pub prompt_index: usize,
+    /// The prompt's token ids.
+    pub prompt: &'a [u32],
+    /// Temperature, top-p, top-k, repetition penalty, `max_new_tokens`, `ignore_eos` and
+    /// the seed (`n` is not read: one row is one sample).
+    pub params: &'a SamplingParams,
+    /// The stream of `params.seed`'s RNG this row draws from: a row draws the same tokens
+    /// whatever else is in the batch (up to the last bits of the logits, which the batch's
+    /// shape can change).
+    pub stream: u64,
+    /// Tokens that end the row (kept as its last token).
+    pub stop: &'a [u32],
+}
+
+/// Generates one continuation per row, all rows in one batch, each with its own settings:
+/// what [`generate`] does for one request, and what a server does for several at once.
+pub fn generate_rows(
+    model: &CausalLm,
+    rows: &[Row],
+    pad_id: u32,
+    pass: &Pass,
+) -> Result<Vec<Sample>> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    check_rows(rows, model.config().max_position_embeddings)?;
     let b = rows.len();
-    let (ids, valid, width) = left_padded(&rows, pad_id);
+    let (ids, valid, width) = left_padded(rows, pad_id);
     let device = model.device().clone();
     let pass = Pass {
         mode: Mode::Infer,
@@ -142,10 +179,11 @@ pub fn generate(
         &pass,
     )?;
 
-    let mut rngs: Vec<ChaCha8Rng> = (0..b)
-        .map(|r| {
-            let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
-            rng.set_stream(r as u64);
+    let mut rngs: Vec<ChaCha8Rng> = rows
+        .iter()
+        .map(|row| {
+            let mut rng = ChaCha8Rng::seed_from_u64(row.params.seed);
+            rng.set_stream(row.stream);
             rng
         })
         .collect();
@@ -153,8 +191,8 @@ pub fn generate(
     // applies once per token, however often it occurred.
     let mut seen: Vec<Vec<u32>> = rows
         .iter()
-        .map(|(_, p)| {
-            let mut s = (*p).clone();
+        .map(|row| {
+            let mut s = row.prompt.to_vec();
             s.sort_unstable();
             s.dedup();
             s
@@ -162,8 +200,8 @@ pub fn generate(
         .collect();
     let mut out: Vec<Sample> = rows
         .iter()
-        .map(|(i, _)| Sample {
-            prompt_index: *i,
+        .map(|row| Sample {
+            prompt_index: row.prompt_index,
             ids: Vec::new(),
             logprobs: Vec::new(),
             finish: FinishReason::Length,
@@ -171,34 +209,37 @@ pub fn generate(
         .collect();
     let mut done = vec![false; b];
     let mut scratch: Vec<Scratch> = (0..b).map(|_| Scratch::default()).collect();
-    for step in 0..params.max_new_tokens {
+    loop {
         let rows_logits = logits.to_dtype(candle_core::DType::F32)?.to_vec2::<f32>()?;
         // Rows are independent (each has its own RNG stream), so they are drawn in parallel.
         let next: Vec<u32> = rows_logits
             .par_iter()
+            .zip(rows.par_iter())
             .zip(out.par_iter_mut())
             .zip(seen.par_iter_mut())
             .zip(rngs.par_iter_mut())
             .zip(done.par_iter_mut())
             .zip(scratch.par_iter_mut())
-            .map(|(((((raw, out), seen), rng), done), scratch)| {
+            .map(|((((((raw, row), out), seen), rng), done), scratch)| {
                 if *done {
                     return pad_id;
                 }
-                let (tok, lp) = sample_row(raw, seen, params, rng, scratch);
+                let (tok, lp) = sample_row(raw, seen, row.params, rng, scratch);
                 out.ids.push(tok);
                 out.logprobs.push(lp);
                 if let Err(at) = seen.binary_search(&tok) {
                     seen.insert(at, tok);
                 }
-                if !params.ignore_eos && eos_ids.contains(&tok) {
+                if !row.params.ignore_eos && row.stop.contains(&tok) {
                     *done = true;
                     out.finish = FinishReason::Eos;
+                } else if out.ids.len() == row.params.max_new_tokens {
+                    *done = true;
                 }
                 tok
             })
             .collect();
-        if done.iter().all(|d| *d) || step + 1 == params.max_new_tokens {
+        if done.iter().all(|d| *d) {
             break;
         }
         let step_valid = vec![vec![true]; b];
@@ -212,17 +253,24 @@ pub fn generate(
     Ok(out)
 }
 
-/// Every prompt has a token and leaves room for `max_new_tokens` in a context of `ctx`.
-fn check_prompts(prompts: &[Vec<u32>], params: &SamplingParams, ctx: usize) -> Result<()> {
-    for (i, p) in prompts.iter().enumerate() {
+/// Every row's settings are valid, its prompt has a token and leaves room for its
+/// `max_new_tokens` in a context of `ctx`.
+fn check_rows(rows: &[Row], ctx: usize) -> Result<()> {
+    for row in rows {
+        row.params.validate()?;
+        let p = row.prompt;
         if p.is_empty() {
-            return Err(Error::InvalidArgument(format!("prompt {i} is empty")));
-        }
-        if p.len().saturating_add(params.max_new_tokens) > ctx {
             return Err(Error::InvalidArgument(format!(
-                "prompt {i} has {} tokens; with max_new_tokens {} that exceeds the model's context of {ctx} tokens",
+                "prompt {} is empty",
+                row.prompt_index
+            )));
+        }
+        if p.len().saturating_add(row.params.max_new_tokens) > ctx {
+            return Err(Error::InvalidArgument(format!(
+                "prompt {} has {} tokens; with max_new_tokens {} that exceeds the model's context of {ctx} tokens",
+                row.prompt_index,
                 p.len(),
-                params.max_new_tokens
+                row.params.max_new_tokens
             )));
         }
     }
@@ -231,13 +279,13 @@ fn check_prompts(prompts: &[Vec<u32>], params: &SamplingParams, ctx: usize) -> R
 
 /// The rows' prompts left-padded with `pad_id` to the longest: the ids row-major, which
 /// positions hold tokens, and the width.
-fn left_padded(rows: &[(usize, &Vec<u32>)], pad_id: u32) -> (Vec<u32>, Vec<Vec<bool>>, usize) {
-    let width = rows.iter().map(|(_, p)| p.len()).max().unwrap_or(0);
+fn left_padded(rows: &[Row], pad_id: u32) -> (Vec<u32>, Vec<Vec<bool>>, usize) {
+    let width = rows.iter().map(|r| r.prompt.len()).max().unwrap_or(0);
     let mut ids = Vec::with_capacity(rows.len() * width);
     let mut valid = Vec::with_capacity(rows.len());
-    for (_, p) in rows {
-        let pad = width - p.len();
-        ids.extend(std::iter::repeat_n(pad_id, pad).chain(p.iter().copied()));
+    for r in rows {
+        let pad = width - r.prompt.len();
+        ids.extend(std::iter::repeat_n(pad_id, pad).chain(r.prompt.iter().copied()));
         valid.push((0..width).map(|j| j >= pad).collect::<Vec<bool>>());
     }
     (ids, valid, width)

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{mpsc, Arc, Mutex};
 
-use gpo_lm::{generate, CausalLm, FinishReason, Pass, Sample};
+use gpo_lm::{generate_rows, CausalLm, FinishReason, Pass, Row, Sample};
 use gpo_tokenizer::Tokenizer;
 use tokio::sync::oneshot;
 
@@ -129,21 +129,74 @@ impl Engine {
         }
     }
 
-    /// Generates `g`'s choices: every prompt in one batch with one seed, with the same
-    /// sampler and chat template as a game's players, so a seeded request repeats exactly
-    /// and a request holding a player's rollout repeats the player's own sampling.
+    /// Generates `g`'s choices alone: every prompt in one batch with one seed, with the
+    /// same sampler and chat template as a game's players, so a seeded request repeats
+    /// exactly and a request holding a player's rollout repeats the player's own sampling.
     pub fn answer(&self, g: &Generation) -> Answer {
-        let prompts = self.prompt_ids(g)?;
-        let model = self.model_for(g.model.as_deref())?;
-        let mut eos = self.eos.clone();
-        eos.extend(g.stop_token_ids.iter().filter(|t| !self.eos.contains(t)));
-        let samples = generate(model, &prompts, &eos, self.pad, &g.params, &Pass::infer())
-            .map_err(|e| server_error(format!("generation failed: {e}")))?;
-        let choices = samples
-            .iter()
-            .map(|s| self.choice(s, g, &eos))
-            .collect::<Result<_, _>>()?;
-        Ok((prompts.iter().map(Vec::len).sum(), choices))
+        self.answer_batch(&[g])
+            .pop()
+            .unwrap_or_else(|| Err(server_error("no answer".into())))
+    }
+
+    /// Generates the choices of several requests on one model in one batch. Each request's
+    /// rows draw from its own seed's streams, as when it runs alone, so only the batch's
+    /// shape (the last bits of the logits) can tell the two apart.
+    pub fn answer_batch(&self, gs: &[&Generation]) -> Vec<Answer> {
+        let mut answers: Vec<Option<Answer>> = vec![None; gs.len()];
+        let mut inputs = Vec::new();
+        for (k, g) in gs.iter().enumerate() {
+            match self
+                .prompt_ids(g)
+                .and_then(|p| Ok((p, self.model_for(g.model.as_deref())?)))
+            {
+                Ok((prompts, _)) => {
+                    let mut stop = self.eos.clone();
+                    stop.extend(g.stop_token_ids.iter().filter(|t| !self.eos.contains(t)));
+                    inputs.push((k, prompts, stop));
+                }
+                Err(e) => answers[k] = Some(Err(e)),
+            }
+        }
+        let mut rows = Vec::new();
+        for (k, prompts, stop) in &inputs {
+            let params = &gs[*k].params;
+            for (i, p) in prompts.iter().enumerate() {
+                for j in 0..params.n {
+                    rows.push(Row {
+                        prompt_index: i,
+                        prompt: p,
+                        params,
+                        stream: (i * params.n + j) as u64,
+                        stop,
+                    });
+                }
+            }
+        }
+        if let Some((k, _, _)) = inputs.first() {
+            // Every request of a batch asks for the same model (the caller groups them).
+            let model = self.model_for(gs[*k].model.as_deref());
+            let samples = model.and_then(|m| {
+                generate_rows(m, &rows, self.pad, &Pass::infer())
+                    .map_err(|e| server_error(format!("generation failed: {e}")))
+            });
+            let mut at = 0;
+            for (k, prompts, stop) in &inputs {
+                let count = prompts.len() * gs[*k].params.n;
+                answers[*k] = Some(match &samples {
+                    Err(e) => Err(e.clone()),
+                    Ok(all) => all[at..at + count]
+                        .iter()
+                        .map(|s| self.choice(s, gs[*k], stop))
+                        .collect::<Result<Vec<_>, _>>()
+                        .map(|c| (prompts.iter().map(Vec::len).sum(), c)),
+                });
+                at += count;
+            }
+        }
+        answers
+            .into_iter()
+            .map(|a| a.unwrap_or_else(|| Err(server_error("no answer".into()))))
+            .collect()
     }
 
     /// One sample decoded, cut at the first stop string.
@@ -249,32 +302,86 @@ fn server_error(message: String) -> ApiError {
     }
 }
 
-/// Starts `engine` on a thread of its own; it does the jobs sent to the returned channel
-/// in order, and stops when every sender is dropped.
+/// Most sampled rows in one batch of requests.
+const MAX_BATCH_ROWS: usize = 256;
+
+/// Starts `engine` on a thread of its own. It takes every job waiting, in order: adapter
+/// loads and unloads one at a time, and each run of generations between them batched by
+/// the model they ask for (up to [`MAX_BATCH_ROWS`] rows a batch), so concurrent requests
+/// share forward passes. It stops when every sender is dropped.
 pub(crate) fn spawn(mut engine: Engine) -> std::io::Result<mpsc::Sender<Job>> {
     let (tx, rx) = mpsc::channel::<Job>();
     std::thread::Builder::new()
         .name("gpo-serve-engine".into())
         .spawn(move || {
-            // A client that has gone leaves its answer dropped.
-            for job in rx {
-                match job {
-                    Job::Generate(g, reply) => {
-                        let _ = reply.send(engine.answer(&g));
-                    }
-                    Job::Load {
-                        name,
-                        path,
-                        inplace,
-                        reply,
-                    } => {
-                        let _ = reply.send(engine.load(&name, &path, inplace));
-                    }
-                    Job::Unload { name, reply } => {
-                        let _ = reply.send(engine.unload(&name));
-                    }
-                }
+            while let Ok(first) = rx.recv() {
+                let mut jobs = vec![first];
+                jobs.extend(rx.try_iter());
+                engine.run(jobs);
             }
         })?;
     Ok(tx)
+}
+
+type Pending = Vec<(Generation, oneshot::Sender<Answer>)>;
+
+impl Engine {
+    /// Does `jobs` in order, generations batched between adapter changes.
+    fn run(&mut self, jobs: Vec<Job>) {
+        let mut pending: Pending = Vec::new();
+        for job in jobs {
+            // A client that has gone leaves its answer dropped.
+            match job {
+                Job::Generate(g, reply) => pending.push((g, reply)),
+                Job::Load {
+                    name,
+                    path,
+                    inplace,
+                    reply,
+                } => {
+                    self.generate_pending(std::mem::take(&mut pending));
+                    let _ = reply.send(self.load(&name, &path, inplace));
+                }
+                Job::Unload { name, reply } => {
+                    self.generate_pending(std::mem::take(&mut pending));
+                    let _ = reply.send(self.unload(&name));
+                }
+            }
+        }
+        self.generate_pending(pending);
+    }
+
+    /// Answers `pending` in batches of requests for one model.
+    fn generate_pending(&self, mut pending: Pending) {
+        while !pending.is_empty() {
+            let model = pending[0].0.model.clone();
+            let (mut batch, mut rest): (Pending, Pending) =
+                pending.into_iter().partition(|(g, _)| g.model == model);
+            let mut rows = 0;
+            let take = batch
+                .iter()
+                .take_while(|(g, _)| {
+                    rows += g.params.n * input_count(g);
+                    rows <= MAX_BATCH_ROWS
+                })
+                .count()
+                .max(1);
+            rest.extend(batch.split_off(take));
+            let gs: Vec<&Generation> = batch.iter().map(|(g, _)| g).collect();
+            let answers = self.answer_batch(&gs);
+            for ((_, reply), answer) in batch.into_iter().zip(answers) {
+                let _ = reply.send(answer);
+            }
+            pending = rest;
+        }
+    }
+}
+
+/// Prompts in a request.
+fn input_count(g: &Generation) -> usize {
+    match &g.input {
+        Input::Chat(_) => 1,
+        Input::Texts(t) => t.len(),
+        Input::Tokens(t) => t.len(),
+    }
 }

@@ -361,3 +361,58 @@ fn token_prompts_through_a_loaded_adapter_repeat_local_sampling_exactly() {
         "{e}"
     );
 }
+
+#[test]
+fn concurrent_requests_are_batched_and_each_gets_its_own_answer() {
+    let url = start(smollm2(), 16);
+    let questions = ["Name a fruit.", "Name a city.", QUESTION, "Say hi."];
+    let body = |i: usize| {
+        chat(
+            questions[i],
+            json!({"seed": 100 + i, "temperature": 0.9, "n": 1 + i % 2, "max_tokens": 6 + i}),
+        )
+    };
+    // One at a time first: each request alone.
+    let alone: Vec<Value> = (0..questions.len())
+        .map(|i| {
+            call(
+                "POST",
+                &format!("{url}/chat/completions"),
+                Some(KEY),
+                Some(body(i)),
+            )
+            .1
+        })
+        .collect();
+    // Then all at once, several times over, so the engine finds them queued together.
+    for _ in 0..3 {
+        let together: Vec<Value> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..questions.len())
+                .map(|i| {
+                    let url = &url;
+                    let body = body(i);
+                    s.spawn(move || {
+                        call(
+                            "POST",
+                            &format!("{url}/chat/completions"),
+                            Some(KEY),
+                            Some(body),
+                        )
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    let (status, v) = h.join().unwrap();
+                    assert_eq!(status, 200, "{v}");
+                    v
+                })
+                .collect()
+        });
+        for (a, t) in alone.iter().zip(&together) {
+            assert_eq!(a["choices"], t["choices"], "a request batched with others");
+            assert_eq!(a["usage"], t["usage"]);
+        }
+    }
+}

@@ -58,6 +58,9 @@ impl EngineRollout {
             path: dir.clone(),
             source,
         })?;
+        if cfg.adapter_dir.is_empty() {
+            remove_stale_versions(&dir, role)?;
+        }
         Ok(EngineRollout {
             role,
             clients,
@@ -221,6 +224,23 @@ fn write_adapter(
         path: dir.to_path_buf(),
         source,
     })
+}
+
+/// Removes the adapter versions of `role` that an earlier process of this run left in the
+/// run's own adapter directory (a shared directory is left alone: other runs write there).
+fn remove_stale_versions(dir: &Path, role: Role) -> Result<()> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    let suffix = format!("-{}-v", role.as_str());
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with("gpo-") && name.contains(&suffix) {
+            let path = e.path();
+            std::fs::remove_dir_all(&path).map_err(|source| Error::Io { path, source })?;
+        }
+    }
+    Ok(())
 }
 
 /// Eight hex digits that tell this run's adapters from another's on shared engines: a hash

@@ -160,6 +160,18 @@ pub fn generate_rows(
     pad_id: u32,
     pass: &Pass,
 ) -> Result<Vec<Sample>> {
+    generate_rows_with(model, rows, pad_id, pass, &mut |_, _| {})
+}
+
+/// [`generate_rows`], calling `on_token(row, token)` for each token as soon as it is drawn
+/// (rows in order within a step): what a server streams.
+pub fn generate_rows_with(
+    model: &CausalLm,
+    rows: &[Row],
+    pad_id: u32,
+    pass: &Pass,
+    on_token: &mut dyn FnMut(usize, u32),
+) -> Result<Vec<Sample>> {
     if rows.is_empty() {
         return Ok(Vec::new());
     }
@@ -210,6 +222,7 @@ pub fn generate_rows(
     let mut done = vec![false; b];
     let mut scratch: Vec<Scratch> = (0..b).map(|_| Scratch::default()).collect();
     loop {
+        let active: Vec<bool> = done.iter().map(|d| !d).collect();
         let rows_logits = logits.to_dtype(candle_core::DType::F32)?.to_vec2::<f32>()?;
         // Rows are independent (each has its own RNG stream), so they are drawn in parallel.
         let next: Vec<u32> = rows_logits
@@ -239,6 +252,11 @@ pub fn generate_rows(
                 tok
             })
             .collect();
+        for (r, &tok) in next.iter().enumerate() {
+            if active[r] {
+                on_token(r, tok);
+            }
+        }
         if done.iter().all(|d| *d) {
             break;
         }

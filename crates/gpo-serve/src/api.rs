@@ -40,7 +40,7 @@ pub struct ChatRequest {
     pub logprobs: bool,
     /// Alternatives per token (not supported yet beyond 0).
     pub top_logprobs: Option<usize>,
-    /// Server-sent events (not supported yet).
+    /// Send the reply as server-sent events, each choice's text as it is generated.
     #[serde(default)]
     pub stream: bool,
 }
@@ -237,12 +237,6 @@ impl ChatRequest {
         seed: u64,
     ) -> Result<Generation, ApiError> {
         let model = checked_model(self.model.as_deref(), known)?;
-        if self.stream {
-            return Err(ApiError::invalid(
-                "stream",
-                "streaming is not supported yet; send stream: false",
-            ));
-        }
         if self.top_logprobs.unwrap_or(0) > 0 {
             return Err(ApiError::invalid(
                 "top_logprobs",
@@ -343,6 +337,40 @@ pub fn chat_reply(
     })
 }
 
+/// One server-sent chunk of a streamed chat completion: new `content` of choice `index`,
+/// its `role` on the choice's first chunk, or its `finish_reason` (empty delta).
+pub fn chat_chunk(
+    id: u64,
+    created: u64,
+    model: &str,
+    index: usize,
+    delta: ChunkDelta<'_>,
+) -> Value {
+    let (delta, finish) = match delta {
+        ChunkDelta::Role => (json!({"role": "assistant", "content": ""}), None),
+        ChunkDelta::Text(t) => (json!({"content": t}), None),
+        ChunkDelta::Finish(reason) => (json!({}), Some(reason)),
+    };
+    json!({
+        "id": format!("chatcmpl-{id}"),
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "choices": [{"index": index, "delta": delta, "logprobs": Value::Null, "finish_reason": finish}],
+    })
+}
+
+/// What one streamed chunk carries.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ChunkDelta<'a> {
+    /// The assistant's role, opening a chat choice.
+    Role,
+    /// New text.
+    Text(&'a str),
+    /// The choice ended for this reason.
+    Finish(&'a str),
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -400,10 +428,6 @@ mod tests {
             Some("max_tokens")
         );
         assert_eq!(bad(json!({"messages": msg, "n": 5})).param, Some("n"));
-        assert_eq!(
-            bad(json!({"messages": msg, "stream": true})).param,
-            Some("stream")
-        );
         assert_eq!(
             bad(json!({"messages": msg, "top_p": 0})).param,
             Some("sampling")

@@ -39,7 +39,7 @@ pub struct CompletionRequest {
     /// Prepend the prompt to each choice (not supported yet).
     #[serde(default)]
     pub echo: bool,
-    /// Server-sent events (not supported yet).
+    /// Send the reply as server-sent events, each choice's text as it is generated.
     #[serde(default)]
     pub stream: bool,
 }
@@ -59,12 +59,6 @@ impl CompletionRequest {
         seed: u64,
     ) -> Result<Generation, ApiError> {
         let model = checked_model(self.model.as_deref(), known)?;
-        if self.stream {
-            return Err(ApiError::invalid(
-                "stream",
-                "streaming is not supported yet; send stream: false",
-            ));
-        }
         if self.echo {
             return Err(ApiError::invalid("echo", "echo is not supported yet"));
         }
@@ -165,6 +159,29 @@ pub fn completion_reply(
             "completion_tokens": completion_tokens,
             "total_tokens": prompt_tokens + completion_tokens,
         },
+    })
+}
+
+/// One server-sent chunk of a streamed text completion: new `text` of choice `index`, or
+/// its `finish_reason` (empty text).
+pub fn completion_chunk(
+    id: u64,
+    created: u64,
+    model: &str,
+    index: usize,
+    delta: crate::api::ChunkDelta<'_>,
+) -> Value {
+    let (text, finish) = match delta {
+        crate::api::ChunkDelta::Text(t) => (t, None),
+        crate::api::ChunkDelta::Finish(reason) => ("", Some(reason)),
+        crate::api::ChunkDelta::Role => ("", None),
+    };
+    json!({
+        "id": format!("cmpl-{id}"),
+        "object": "text_completion",
+        "created": created,
+        "model": model,
+        "choices": [{"index": index, "text": text, "logprobs": Value::Null, "finish_reason": finish}],
     })
 }
 

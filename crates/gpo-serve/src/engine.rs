@@ -5,11 +5,15 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{mpsc, Arc, Mutex};
 
-use gpo_lm::{generate_rows, CausalLm, FinishReason, Pass, Row, Sample};
+use gpo_lm::{
+    generate_rows, generate_rows_with, CausalLm, FinishReason, Pass, Row, Sample, SamplingParams,
+};
 use gpo_tokenizer::Tokenizer;
+use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::oneshot;
 
 use crate::api::{model_not_found, ApiError, Choice, Generation, Input};
+use crate::stream::{Incremental, StreamEvent};
 
 /// A model and its tokenizer (with a chat template), answering [`Generation`]s, and the
 /// adapters loaded on it.
@@ -33,6 +37,8 @@ pub type Answer = Result<(usize, Vec<Choice>), ApiError>;
 pub(crate) enum Job {
     /// Sample.
     Generate(Generation, oneshot::Sender<Answer>),
+    /// Sample, sending the text as it comes.
+    Stream(Generation, UnboundedSender<StreamEvent>),
     /// Load the adapter at the path under the name (replacing one of that name when
     /// `inplace`).
     Load {
@@ -157,21 +163,10 @@ impl Engine {
                 Err(e) => answers[k] = Some(Err(e)),
             }
         }
-        let mut rows = Vec::new();
-        for (k, prompts, stop) in &inputs {
-            let params = &gs[*k].params;
-            for (i, p) in prompts.iter().enumerate() {
-                for j in 0..params.n {
-                    rows.push(Row {
-                        prompt_index: i,
-                        prompt: p,
-                        params,
-                        stream: (i * params.n + j) as u64,
-                        stop,
-                    });
-                }
-            }
-        }
+        let rows: Vec<Row> = inputs
+            .iter()
+            .flat_map(|(k, prompts, stop)| rows_of(prompts, &gs[*k].params, stop))
+            .collect();
         if let Some((k, _, _)) = inputs.first() {
             // Every request of a batch asks for the same model (the caller groups them).
             let model = self.model_for(gs[*k].model.as_deref());
@@ -197,6 +192,63 @@ impl Engine {
             .into_iter()
             .map(|a| a.unwrap_or_else(|| Err(server_error("no answer".into()))))
             .collect()
+    }
+
+    /// Generates `g`'s choices alone, sending each choice's text to `events` as it comes,
+    /// then its finish; a request that cannot be answered sends one error.
+    fn stream(&self, g: &Generation, events: &UnboundedSender<StreamEvent>) {
+        // A client that has gone makes the sends fail; generation simply runs out.
+        let send = |e: StreamEvent| drop(events.send(e));
+        let prompts = match self.prompt_ids(g) {
+            Ok(p) => p,
+            Err(e) => return send(StreamEvent::Error(e)),
+        };
+        let model = match self.model_for(g.model.as_deref()) {
+            Ok(m) => m,
+            Err(e) => return send(StreamEvent::Error(e)),
+        };
+        let mut stop = self.eos.clone();
+        stop.extend(g.stop_token_ids.iter().filter(|t| !self.eos.contains(t)));
+        let rows = rows_of(&prompts, &g.params, &stop);
+        let decode = |ids: &[u32]| self.tokenizer.decode(ids, true).unwrap_or_default();
+        let mut texts: Vec<Incremental> = rows.iter().map(|_| Incremental::default()).collect();
+        let mut on_token = |r: usize, tok: u32| {
+            if stop.contains(&tok) || texts[r].stopped() {
+                return;
+            }
+            let (text, stopped) = texts[r].push(tok, &decode, &g.stop);
+            if !text.is_empty() {
+                send(StreamEvent::Text { index: r, text });
+            }
+            if stopped {
+                send(StreamEvent::Finish {
+                    index: r,
+                    reason: "stop",
+                });
+            }
+        };
+        let samples = generate_rows_with(model, &rows, self.pad, &Pass::infer(), &mut on_token);
+        match samples {
+            Err(e) => send(StreamEvent::Error(server_error(format!(
+                "generation failed: {e}"
+            )))),
+            Ok(samples) => {
+                for (r, s) in samples.iter().enumerate() {
+                    if texts[r].stopped() {
+                        continue;
+                    }
+                    let text = texts[r].flush(&decode);
+                    if !text.is_empty() {
+                        send(StreamEvent::Text { index: r, text });
+                    }
+                    let reason = match s.finish {
+                        FinishReason::Eos => "stop",
+                        FinishReason::Length => "length",
+                    };
+                    send(StreamEvent::Finish { index: r, reason });
+                }
+            }
+        }
     }
 
     /// One sample decoded, cut at the first stop string.
@@ -333,6 +385,10 @@ impl Engine {
             // A client that has gone leaves its answer dropped.
             match job {
                 Job::Generate(g, reply) => pending.push((g, reply)),
+                Job::Stream(g, events) => {
+                    self.generate_pending(std::mem::take(&mut pending));
+                    self.stream(&g, &events);
+                }
                 Job::Load {
                     name,
                     path,
@@ -375,6 +431,28 @@ impl Engine {
             pending = rest;
         }
     }
+}
+
+/// One request's rows: each prompt `params.n` times, row `r` on stream `r` of the
+/// request's seed, as [`gpo_lm::generate`] lays them out.
+fn rows_of<'a>(
+    prompts: &'a [Vec<u32>],
+    params: &'a SamplingParams,
+    stop: &'a [u32],
+) -> Vec<Row<'a>> {
+    prompts
+        .iter()
+        .enumerate()
+        .flat_map(|(i, p)| std::iter::repeat_n((i, p), params.n))
+        .enumerate()
+        .map(|(r, (i, p))| Row {
+            prompt_index: i,
+            prompt: p,
+            params,
+            stream: r as u64,
+            stop,
+        })
+        .collect()
 }
 
 /// Prompts in a request.

@@ -16,13 +16,18 @@
 //!   `return_token_ids` and `stop_token_ids`, and vLLM's adapter routes
 //!   `POST /v1/load_lora_adapter` / `/v1/unload_lora_adapter`, adapters asked for by name in
 //!   `model`: what gpo's engine rollouts need, so a game's players can sample through it.
-//! - Not yet: streaming, `top_logprobs`, `echo`, and batching across requests.
+//! - `stream: true` on either endpoint: server-sent events, each choice's text as it is
+//!   generated (text that may still become a stop string waits), ending in `data: [DONE]`.
+//! - Concurrent requests share forward passes: the engine thread samples every waiting
+//!   request for one model in one batch, each on its own seed's streams.
+//! - Not yet: `top_logprobs` and `echo`.
 #![warn(missing_docs)]
 
 pub mod api;
 pub mod completions;
 mod engine;
 mod server;
+pub mod stream;
 
 pub use api::{ApiError, ChatRequest, Choice, Generation, Input, Limits};
 pub use completions::CompletionRequest;

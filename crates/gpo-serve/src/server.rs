@@ -8,15 +8,18 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use futures_util::StreamExt;
 use serde_json::{json, Value};
 use tokio::sync::{oneshot, Semaphore};
 
-use crate::api::{chat_reply, ApiError, ChatRequest, Generation, Limits};
-use crate::completions::{completion_reply, CompletionRequest};
+use crate::api::{chat_chunk, chat_reply, ApiError, ChatRequest, ChunkDelta, Generation, Limits};
+use crate::completions::{completion_chunk, completion_reply, CompletionRequest};
 use crate::engine::{Answer, Engine, Job, Names};
+use crate::stream::StreamEvent;
 use crate::Error;
 
 /// How the server listens and what it accepts.
@@ -62,7 +65,7 @@ struct AppState {
     cfg: ServeConfig,
     names: Names,
     jobs: mpsc::Sender<Job>,
-    admitted: Semaphore,
+    admitted: Arc<Semaphore>,
     next_id: AtomicU64,
 }
 
@@ -88,7 +91,7 @@ impl Server {
         let jobs = crate::engine::spawn(engine).map_err(Error::Thread)?;
         let state = Arc::new(AppState {
             names,
-            admitted: Semaphore::new(cfg.max_concurrent),
+            admitted: Arc::new(Semaphore::new(cfg.max_concurrent)),
             next_id: AtomicU64::new(0),
             jobs,
             cfg: cfg.clone(),
@@ -193,6 +196,12 @@ fn reply(result: Result<Value, ApiError>, what: &str) -> Response {
 }
 
 async fn chat(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+    if wants_stream(&body) {
+        return match chat_generation(&state, &headers, &body) {
+            Ok((g, name)) => stream_reply(&state, g, name, Endpoint::Chat).await,
+            Err(e) => error_response(&e),
+        };
+    }
     reply(
         answer_chat(&state, &headers, &body).await,
         "chat completion",
@@ -204,10 +213,106 @@ async fn completions(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if wants_stream(&body) {
+        return match completion_generation(&state, &headers, &body) {
+            Ok((g, name, _)) => stream_reply(&state, g, name, Endpoint::Completions).await,
+            Err(e) => error_response(&e),
+        };
+    }
     reply(
         answer_completion(&state, &headers, &body).await,
         "completion",
     )
+}
+
+/// Whether a request body asks for `stream: true`.
+fn wants_stream(body: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Streamed {
+        #[serde(default)]
+        stream: bool,
+    }
+    serde_json::from_slice::<Streamed>(body).is_ok_and(|s| s.stream)
+}
+
+/// Which API a streamed reply speaks.
+#[derive(Clone, Copy)]
+enum Endpoint {
+    Chat,
+    Completions,
+}
+
+fn too_busy(cfg: &ServeConfig) -> ApiError {
+    ApiError {
+        status: 429,
+        message: format!(
+            "{} requests are already in progress (the server's --max-concurrent); retry later",
+            cfg.max_concurrent
+        ),
+        param: None,
+        code: "rate_limit_exceeded",
+    }
+}
+
+/// Server-sent events of `generation`: a chunk per piece of text and per finish, then
+/// `data: [DONE]`. A request the engine refuses before any text gets its JSON error instead.
+async fn stream_reply(
+    state: &AppState,
+    generation: Generation,
+    name: String,
+    endpoint: Endpoint,
+) -> Response {
+    let Ok(permit) = state.admitted.clone().try_acquire_owned() else {
+        return error_response(&too_busy(&state.cfg));
+    };
+    let (tx, mut events) = tokio::sync::mpsc::unbounded_channel();
+    if state.jobs.send(Job::Stream(generation, tx)).is_err() {
+        return error_response(&engine_gone());
+    }
+    let first = match events.recv().await {
+        None => return error_response(&engine_gone()),
+        Some(StreamEvent::Error(e)) => return error_response(&e),
+        Some(event) => event,
+    };
+    let (id, created) = (state.next_id.fetch_add(1, Ordering::Relaxed), now());
+    let mut opened = std::collections::HashSet::new();
+    let chunks = move |event: StreamEvent| -> Vec<Value> {
+        let (index, delta) = match &event {
+            StreamEvent::Error(e) => return vec![e.body()],
+            StreamEvent::Text { index, text } => (*index, ChunkDelta::Text(text)),
+            StreamEvent::Finish { index, reason } => (*index, ChunkDelta::Finish(reason)),
+        };
+        let chunk = |delta| match endpoint {
+            Endpoint::Chat => chat_chunk(id, created, &name, index, delta),
+            Endpoint::Completions => completion_chunk(id, created, &name, index, delta),
+        };
+        let mut out = Vec::new();
+        if matches!(endpoint, Endpoint::Chat) && opened.insert(index) {
+            out.push(chunk(ChunkDelta::Role));
+        }
+        out.push(chunk(delta));
+        out
+    };
+    let rest = futures_util::stream::unfold(events, |mut events| async move {
+        events.recv().await.map(|e| (e, events))
+    });
+    let body = futures_util::stream::once(async move { first })
+        .chain(rest)
+        .map(chunks)
+        .flat_map(|values| {
+            futures_util::stream::iter(
+                values
+                    .into_iter()
+                    .map(|v| Event::default().data(v.to_string())),
+            )
+        })
+        .chain(futures_util::stream::once(async move {
+            // The request counts against --max-concurrent until its last event.
+            drop(permit);
+            Event::default().data("[DONE]")
+        }))
+        .map(Ok::<Event, std::convert::Infallible>);
+    Sse::new(body).into_response()
 }
 
 fn parse<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, ApiError> {
@@ -235,15 +340,10 @@ impl AppState {
 
     /// Admits `generation` (429 past `--max-concurrent`) and waits for the engine's answer.
     async fn generate(&self, generation: Generation) -> Answer {
-        let _permit = self.admitted.try_acquire().map_err(|_| ApiError {
-            status: 429,
-            message: format!(
-                "{} requests are already in progress (the server's --max-concurrent); retry later",
-                self.cfg.max_concurrent
-            ),
-            param: None,
-            code: "rate_limit_exceeded",
-        })?;
+        let _permit = self
+            .admitted
+            .try_acquire()
+            .map_err(|_| too_busy(&self.cfg))?;
         let (tx, answered) = oneshot::channel();
         self.jobs
             .send(Job::Generate(generation, tx))
@@ -259,15 +359,39 @@ impl AppState {
     }
 }
 
+/// A chat request checked, and the model name its reply reports.
+fn chat_generation(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(Generation, String), ApiError> {
+    authorize(&state.cfg, headers)?;
+    let request: ChatRequest = parse(body, "chat-completions")?;
+    let generation = request.generation(&state.known(), &state.cfg.limits, rand::random())?;
+    let name = state.reply_name(generation.model.as_ref());
+    Ok((generation, name))
+}
+
+/// A completions request checked, the model name its reply reports, and whether it asks
+/// for token ids.
+fn completion_generation(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(Generation, String, bool), ApiError> {
+    authorize(&state.cfg, headers)?;
+    let request: CompletionRequest = parse(body, "completions")?;
+    let generation = request.generation(&state.known(), &state.cfg.limits, rand::random())?;
+    let name = state.reply_name(generation.model.as_ref());
+    Ok((generation, name, request.return_token_ids))
+}
+
 async fn answer_chat(
     state: &AppState,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Value, ApiError> {
-    authorize(&state.cfg, headers)?;
-    let request: ChatRequest = parse(body, "chat-completions")?;
-    let generation = request.generation(&state.known(), &state.cfg.limits, rand::random())?;
-    let name = state.reply_name(generation.model.as_ref());
+    let (generation, name) = chat_generation(state, headers, body)?;
     let (prompt_tokens, choices) = state.generate(generation).await?;
     let id = state.next_id.fetch_add(1, Ordering::Relaxed);
     Ok(chat_reply(id, now(), &name, prompt_tokens, &choices))
@@ -278,10 +402,7 @@ async fn answer_completion(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Value, ApiError> {
-    authorize(&state.cfg, headers)?;
-    let request: CompletionRequest = parse(body, "completions")?;
-    let generation = request.generation(&state.known(), &state.cfg.limits, rand::random())?;
-    let name = state.reply_name(generation.model.as_ref());
+    let (generation, name, token_ids) = completion_generation(state, headers, body)?;
     let (prompt_tokens, choices) = state.generate(generation).await?;
     let id = state.next_id.fetch_add(1, Ordering::Relaxed);
     Ok(completion_reply(
@@ -290,7 +411,7 @@ async fn answer_completion(
         &name,
         prompt_tokens,
         &choices,
-        request.return_token_ids,
+        token_ids,
     ))
 }
 

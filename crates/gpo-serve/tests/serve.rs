@@ -191,7 +191,7 @@ fn the_protocol_holds_its_token_limits_and_error_shape() {
     for (extra, code, param) in [
         (json!({"model": "other"}), 404, "model"),
         (json!({"max_tokens": 65}), 400, "max_tokens"),
-        (json!({"stream": true}), 400, "stream"),
+        (json!({"stream": true, "n": 0}), 400, "n"),
         (json!({"n": 0}), 400, "n"),
         (json!({"temperature": -1}), 400, "sampling"),
     ] {
@@ -415,4 +415,98 @@ fn concurrent_requests_are_batched_and_each_gets_its_own_answer() {
             assert_eq!(a["usage"], t["usage"]);
         }
     }
+}
+
+/// The `data:` payloads of a server-sent-events body.
+fn sse_data(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("data: ").or_else(|| l.strip_prefix("data:")))
+        .map(|d| d.trim().to_string())
+        .collect()
+}
+
+#[test]
+fn a_streamed_reply_adds_up_to_the_whole_reply() {
+    let url = start(smollm2(), 4);
+    let post_raw = |route: &str, body: Value| {
+        ureq::post(&format!("{url}/{route}"))
+            .set("Authorization", &format!("Bearer {KEY}"))
+            .send_json(body)
+            .unwrap()
+    };
+    let body = chat(
+        QUESTION,
+        json!({"seed": 5, "temperature": 0.8, "n": 2, "max_tokens": 12}),
+    );
+    let whole: Value = post_raw("chat/completions", body.clone())
+        .into_json()
+        .unwrap();
+    let mut streamed_body = body.clone();
+    streamed_body["stream"] = json!(true);
+    let resp = post_raw("chat/completions", streamed_body);
+    assert!(resp.content_type().starts_with("text/event-stream"));
+    let data = sse_data(&resp.into_string().unwrap());
+    assert_eq!(data.last().map(String::as_str), Some("[DONE]"));
+    let mut texts = vec![String::new(); 2];
+    let mut finish = vec![Value::Null; 2];
+    let mut roles = 0;
+    for d in &data[..data.len() - 1] {
+        let chunk: Value = serde_json::from_str(d).unwrap();
+        assert_eq!(chunk["object"], "chat.completion.chunk");
+        let c = &chunk["choices"][0];
+        let i = c["index"].as_u64().unwrap() as usize;
+        roles += usize::from(c["delta"]["role"] == "assistant");
+        texts[i].push_str(c["delta"]["content"].as_str().unwrap_or(""));
+        if !c["finish_reason"].is_null() {
+            finish[i] = c["finish_reason"].clone();
+        }
+    }
+    assert_eq!(roles, 2, "each choice opens with the assistant's role");
+    for i in 0..2 {
+        assert_eq!(
+            texts[i], whole["choices"][i]["message"]["content"],
+            "choice {i}"
+        );
+        assert_eq!(
+            finish[i], whole["choices"][i]["finish_reason"],
+            "choice {i}"
+        );
+    }
+
+    // Text completions stream too, and a stop string ends the stream's text where the
+    // whole reply's ends.
+    let first_word = whole["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or("the")
+        .to_string();
+    let body = json!({"prompt": "Once upon a time", "seed": 9, "max_tokens": 16,
+                      "temperature": 0.8, "stop": [first_word.clone()]});
+    let whole: Value = post_raw("completions", body.clone()).into_json().unwrap();
+    let mut streamed_body = body;
+    streamed_body["stream"] = json!(true);
+    let data = sse_data(
+        &post_raw("completions", streamed_body)
+            .into_string()
+            .unwrap(),
+    );
+    let text: String = data[..data.len() - 1]
+        .iter()
+        .map(|d| {
+            let v: Value = serde_json::from_str(d).unwrap();
+            v["choices"][0]["text"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(text, whole["choices"][0]["text"].as_str().unwrap());
+
+    // A request refused before any text is an ordinary JSON error, not a stream.
+    let (status, reply) = call(
+        "POST",
+        &format!("{url}/completions"),
+        Some(KEY),
+        Some(json!({"prompt": [[999999]], "stream": true, "max_tokens": 4})),
+    );
+    assert_eq!((status, &reply["error"]["param"]), (400, &json!("prompt")));
 }

@@ -129,6 +129,7 @@ pub fn generate(
             params,
             stream: r as u64,
             stop: eos_ids,
+            top_logprobs: 0,
         })
         .collect();
     generate_rows(model, &rows, pad_id, pass)
@@ -150,6 +151,9 @@ pub struct Row<'a> {
     pub stream: u64,
     /// Tokens that end the row (kept as its last token).
     pub stop: &'a [u32],
+    /// How many of the likeliest tokens at each position to report with their log-probs
+    /// ([`Drawn::top`]; 0: none, nothing computed).
+    pub top_logprobs: usize,
 }
 
 /// Generates one continuation per row, all rows in one batch, each with its own settings:
@@ -160,17 +164,31 @@ pub fn generate_rows(
     pad_id: u32,
     pass: &Pass,
 ) -> Result<Vec<Sample>> {
-    generate_rows_with(model, rows, pad_id, pass, &mut |_, _| {})
+    generate_rows_with(model, rows, pad_id, pass, &mut |_| {})
 }
 
-/// [`generate_rows`], calling `on_token(row, token)` for each token as soon as it is drawn
-/// (rows in order within a step): what a server streams.
+/// A token as it is drawn.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Drawn<'a> {
+    /// Its row in the batch.
+    pub row: usize,
+    /// The token.
+    pub token: u32,
+    /// Its log-prob, as in [`Sample::logprobs`].
+    pub logprob: f32,
+    /// The row's `top_logprobs` most likely tokens at this position with their log-probs
+    /// under the same distribution, most likely first (empty when the row asks for none).
+    pub top: &'a [(u32, f32)],
+}
+
+/// [`generate_rows`], calling `on_token` with each token as soon as it is drawn (rows in
+/// order within a step): what a server streams, and where it reads alternatives.
 pub fn generate_rows_with(
     model: &CausalLm,
     rows: &[Row],
     pad_id: u32,
     pass: &Pass,
-    on_token: &mut dyn FnMut(usize, u32),
+    on_token: &mut dyn FnMut(&Drawn),
 ) -> Result<Vec<Sample>> {
     if rows.is_empty() {
         return Ok(Vec::new());
@@ -225,7 +243,7 @@ pub fn generate_rows_with(
         let active: Vec<bool> = done.iter().map(|d| !d).collect();
         let rows_logits = logits.to_dtype(candle_core::DType::F32)?.to_vec2::<f32>()?;
         // Rows are independent (each has its own RNG stream), so they are drawn in parallel.
-        let next: Vec<u32> = rows_logits
+        let drawn: Vec<(u32, Vec<(u32, f32)>)> = rows_logits
             .par_iter()
             .zip(rows.par_iter())
             .zip(out.par_iter_mut())
@@ -235,9 +253,10 @@ pub fn generate_rows_with(
             .zip(scratch.par_iter_mut())
             .map(|((((((raw, row), out), seen), rng), done), scratch)| {
                 if *done {
-                    return pad_id;
+                    return (pad_id, Vec::new());
                 }
                 let (tok, lp) = sample_row(raw, seen, row.params, rng, scratch);
+                let top = top_logprobs(raw, row.params.temperature, row.top_logprobs);
                 out.ids.push(tok);
                 out.logprobs.push(lp);
                 if let Err(at) = seen.binary_search(&tok) {
@@ -249,14 +268,21 @@ pub fn generate_rows_with(
                 } else if out.ids.len() == row.params.max_new_tokens {
                     *done = true;
                 }
-                tok
+                (tok, top)
             })
             .collect();
-        for (r, &tok) in next.iter().enumerate() {
+        for (r, (tok, top)) in drawn.iter().enumerate() {
             if active[r] {
-                on_token(r, tok);
+                let logprob = *out[r].logprobs.last().unwrap_or(&0.0);
+                on_token(&Drawn {
+                    row: r,
+                    token: *tok,
+                    logprob,
+                    top,
+                });
             }
         }
+        let next: Vec<u32> = drawn.into_iter().map(|(t, _)| t).collect();
         if done.iter().all(|d| *d) {
             break;
         }
@@ -307,6 +333,34 @@ fn left_padded(rows: &[Row], pad_id: u32) -> (Vec<u32>, Vec<Vec<bool>>, usize) {
         valid.push((0..width).map(|j| j >= pad).collect::<Vec<bool>>());
     }
     (ids, valid, width)
+}
+
+/// The `k` likeliest tokens of a row of raw logits with their log-probs under
+/// `softmax(raw / T)` (raw logits when `T = 0`), most likely first; ties by token id.
+fn top_logprobs(raw: &[f32], temperature: f64, k: usize) -> Vec<(u32, f32)> {
+    if k == 0 {
+        return Vec::new();
+    }
+    let t = if temperature > 0.0 {
+        temperature as f32
+    } else {
+        1.0
+    };
+    let max = raw.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let log_z = max / t + raw.iter().map(|x| ((x - max) / t).exp()).sum::<f32>().ln();
+    let mut idx: Vec<(u32, f32)> = raw
+        .iter()
+        .enumerate()
+        .map(|(i, &x)| (i as u32, x))
+        .collect();
+    let order = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+    let k = k.min(idx.len());
+    if k < idx.len() {
+        idx.select_nth_unstable_by(k - 1, order);
+        idx.truncate(k);
+    }
+    idx.sort_unstable_by(order);
+    idx.into_iter().map(|(i, x)| (i, x / t - log_z)).collect()
 }
 
 /// Reusable buffers of [`sample_row`].
@@ -456,6 +510,18 @@ mod tests {
             top_p: 1.0,
             ..SamplingParams::default()
         }
+    }
+
+    #[test]
+    fn top_logprobs_are_the_likeliest_tokens_under_the_temperature() {
+        // softmax([0, 2, 1] / 2): log-probs x / 2 - log(1 + e + e^0.5), by hand.
+        let log_z = (1.0 + 1f32.exp() + 0.5f32.exp()).ln();
+        let top = top_logprobs(&[0.0, 2.0, 1.0], 2.0, 2);
+        assert_eq!(top.iter().map(|t| t.0).collect::<Vec<_>>(), vec![1, 2]);
+        assert!((top[0].1 - (1.0 - log_z)).abs() < 1e-6);
+        assert!((top[1].1 - (0.5 - log_z)).abs() < 1e-6);
+        assert!(top_logprobs(&[0.0, 1.0], 1.0, 0).is_empty());
+        assert_eq!(top_logprobs(&[0.0, 1.0], 1.0, 5).len(), 2);
     }
 
     #[test]

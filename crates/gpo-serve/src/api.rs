@@ -38,7 +38,7 @@ pub struct ChatRequest {
     /// Return each chosen token's log-probability.
     #[serde(default)]
     pub logprobs: bool,
-    /// Alternatives per token (not supported yet beyond 0).
+    /// The likeliest alternatives to report at each position, with `logprobs` (0-20).
     pub top_logprobs: Option<usize>,
     /// Send the reply as server-sent events, each choice's text as it is generated.
     #[serde(default)]
@@ -115,6 +115,22 @@ pub struct Generation {
     pub stop_token_ids: Vec<u32>,
     /// Whether to return the chosen tokens' log-probabilities.
     pub logprobs: bool,
+    /// How many of the likeliest alternatives to return at each position, with `logprobs`.
+    pub top_logprobs: usize,
+}
+
+/// Most alternatives per position a request may ask for (vLLM's default limit).
+pub const MAX_TOP_LOGPROBS: usize = 20;
+
+/// A generated token's text and log-prob, with the likeliest alternatives when asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenLogprob {
+    /// Its text.
+    pub token: String,
+    /// Its log-prob under `softmax(logits / T)`.
+    pub logprob: f32,
+    /// The likeliest tokens at its position (text, log-prob), most likely first.
+    pub top: Vec<(String, f32)>,
 }
 
 /// The sampling fields shared by chat and text completions.
@@ -237,10 +253,11 @@ impl ChatRequest {
         seed: u64,
     ) -> Result<Generation, ApiError> {
         let model = checked_model(self.model.as_deref(), known)?;
-        if self.top_logprobs.unwrap_or(0) > 0 {
+        let top_logprobs = self.top_logprobs.unwrap_or(0);
+        if top_logprobs > MAX_TOP_LOGPROBS || (top_logprobs > 0 && !self.logprobs) {
             return Err(ApiError::invalid(
                 "top_logprobs",
-                "alternatives per token are not supported yet; use logprobs: true alone",
+                format!("top_logprobs must be in 0..={MAX_TOP_LOGPROBS}, with logprobs: true"),
             ));
         }
         if self.messages.is_empty() {
@@ -262,6 +279,7 @@ impl ChatRequest {
             stop,
             stop_token_ids: self.sampling.stop_token_ids.clone(),
             logprobs: self.logprobs,
+            top_logprobs,
         })
     }
 }
@@ -287,7 +305,7 @@ pub struct Choice {
     /// `stop` (end of sequence or a stop string) or `length`.
     pub finish_reason: &'static str,
     /// Each chosen token's text and log-probability, when asked for.
-    pub logprobs: Option<Vec<(String, f32)>>,
+    pub logprobs: Option<Vec<TokenLogprob>>,
     /// Tokens generated.
     pub tokens: usize,
 }
@@ -306,11 +324,16 @@ pub fn chat_reply(
         .enumerate()
         .map(|(i, c)| {
             let logprobs = c.logprobs.as_ref().map(|lp| {
+                let entry = |token: &str, logprob: f32| {
+                    json!({"token": token, "logprob": logprob, "bytes": token.as_bytes()})
+                };
                 let content: Vec<Value> = lp
                     .iter()
-                    .map(|(token, logprob)| {
-                        json!({"token": token, "logprob": logprob,
-                               "bytes": token.as_bytes(), "top_logprobs": []})
+                    .map(|t| {
+                        let mut e = entry(&t.token, t.logprob);
+                        e["top_logprobs"] =
+                            t.top.iter().map(|(tok, l)| entry(tok, *l)).collect();
+                        e
                     })
                     .collect();
                 json!({ "content": content })

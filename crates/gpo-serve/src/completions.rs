@@ -4,7 +4,9 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::api::{checked_model, ApiError, Choice, Generation, Input, Limits, SamplingFields};
+use crate::api::{
+    checked_model, ApiError, Choice, Generation, Input, Limits, SamplingFields, MAX_TOP_LOGPROBS,
+};
 
 /// `prompt`: one text, several, one token-id list, or several.
 #[derive(Debug, Clone, Deserialize)]
@@ -30,8 +32,8 @@ pub struct CompletionRequest {
     /// How to sample.
     #[serde(flatten)]
     pub sampling: SamplingFields,
-    /// Alternatives per token to return: `0` returns each chosen token's log-prob alone
-    /// (more is not supported yet).
+    /// Return each chosen token's log-prob, with this many of the likeliest alternatives at
+    /// each position (0-20).
     pub logprobs: Option<usize>,
     /// vLLM's extension: return each choice's token ids.
     #[serde(default)]
@@ -62,11 +64,10 @@ impl CompletionRequest {
         if self.echo {
             return Err(ApiError::invalid("echo", "echo is not supported yet"));
         }
-        if self.logprobs.unwrap_or(0) > 0 {
+        if self.logprobs.unwrap_or(0) > MAX_TOP_LOGPROBS {
             return Err(ApiError::invalid(
                 "logprobs",
-                "alternatives per token are not supported yet; send logprobs: 0 for each \
-                 chosen token's log-prob",
+                format!("logprobs must be in 0..={MAX_TOP_LOGPROBS}"),
             ));
         }
         let input = match &self.prompt {
@@ -104,6 +105,7 @@ impl CompletionRequest {
             stop,
             stop_token_ids: self.sampling.stop_token_ids.clone(),
             logprobs: self.logprobs.is_some(),
+            top_logprobs: self.logprobs.unwrap_or(0),
         })
     }
 }
@@ -125,15 +127,29 @@ pub fn completion_reply(
             let logprobs = c.logprobs.as_ref().map(|lp| {
                 let mut offset = 0;
                 let mut offsets = Vec::with_capacity(lp.len());
-                for (token, _) in lp {
+                for t in lp {
                     offsets.push(offset);
-                    offset += token.len();
+                    offset += t.token.len();
                 }
+                let top: Value = match lp.iter().all(|t| t.top.is_empty()) {
+                    true => Value::Null,
+                    false => lp
+                        .iter()
+                        .map(|t| {
+                            let alternatives: serde_json::Map<String, Value> = t
+                                .top
+                                .iter()
+                                .map(|(tok, l)| (tok.clone(), json!(l)))
+                                .collect();
+                            Value::Object(alternatives)
+                        })
+                        .collect(),
+                };
                 json!({
-                    "tokens": lp.iter().map(|(t, _)| t).collect::<Vec<_>>(),
-                    "token_logprobs": lp.iter().map(|(_, l)| l).collect::<Vec<_>>(),
+                    "tokens": lp.iter().map(|t| &t.token).collect::<Vec<_>>(),
+                    "token_logprobs": lp.iter().map(|t| t.logprob).collect::<Vec<_>>(),
                     "text_offset": offsets,
-                    "top_logprobs": Value::Null,
+                    "top_logprobs": top,
                 })
             });
             let mut choice = json!({
@@ -218,7 +234,7 @@ mod tests {
     #[test]
     fn unsupported_fields_and_unknown_models_are_refused() {
         assert_eq!(
-            generation(json!({"prompt": "x", "logprobs": 2}))
+            generation(json!({"prompt": "x", "logprobs": 21}))
                 .unwrap_err()
                 .param,
             Some("logprobs")
@@ -244,7 +260,18 @@ mod tests {
             ids: vec![7, 8],
             text: "ab".into(),
             finish_reason: "length",
-            logprobs: Some(vec![("a".into(), -0.5), ("b".into(), -0.25)]),
+            logprobs: Some(vec![
+                crate::api::TokenLogprob {
+                    token: "a".into(),
+                    logprob: -0.5,
+                    top: vec![("a".into(), -0.5), ("c".into(), -1.5)],
+                },
+                crate::api::TokenLogprob {
+                    token: "b".into(),
+                    logprob: -0.25,
+                    top: vec![("b".into(), -0.25), ("d".into(), -2.0)],
+                },
+            ]),
             tokens: 2,
         };
         let v = completion_reply(1, 0, "m", 3, &[c], true);
@@ -255,5 +282,9 @@ mod tests {
             json!([-0.5, -0.25])
         );
         assert_eq!(v["usage"]["total_tokens"], 5);
+        assert_eq!(
+            v["choices"][0]["logprobs"]["top_logprobs"][1]["d"],
+            json!(-2.0)
+        );
     }
 }

@@ -6,13 +6,13 @@ use std::path::Path;
 use std::sync::{mpsc, Arc, Mutex};
 
 use gpo_lm::{
-    generate_rows, generate_rows_with, CausalLm, FinishReason, Pass, Row, Sample, SamplingParams,
+    generate_rows_with, CausalLm, Drawn, FinishReason, Pass, Row, Sample, SamplingParams,
 };
 use gpo_tokenizer::Tokenizer;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::oneshot;
 
-use crate::api::{model_not_found, ApiError, Choice, Generation, Input};
+use crate::api::{model_not_found, ApiError, Choice, Generation, Input, TokenLogprob};
 use crate::stream::{Incremental, StreamEvent};
 
 /// A model and its tokenizer (with a chat template), answering [`Generation`]s, and the
@@ -165,13 +165,22 @@ impl Engine {
         }
         let rows: Vec<Row> = inputs
             .iter()
-            .flat_map(|(k, prompts, stop)| rows_of(prompts, &gs[*k].params, stop))
+            .flat_map(|(k, prompts, stop)| {
+                rows_of(prompts, &gs[*k].params, stop, gs[*k].top_logprobs)
+            })
             .collect();
+        // The alternatives each row asked for, position by position.
+        let mut tops: Vec<Vec<Vec<(u32, f32)>>> = vec![Vec::new(); rows.len()];
+        let mut keep_top = |d: &Drawn| {
+            if !d.top.is_empty() {
+                tops[d.row].push(d.top.to_vec());
+            }
+        };
         if let Some((k, _, _)) = inputs.first() {
             // Every request of a batch asks for the same model (the caller groups them).
             let model = self.model_for(gs[*k].model.as_deref());
             let samples = model.and_then(|m| {
-                generate_rows(m, &rows, self.pad, &Pass::infer())
+                generate_rows_with(m, &rows, self.pad, &Pass::infer(), &mut keep_top)
                     .map_err(|e| server_error(format!("generation failed: {e}")))
             });
             let mut at = 0;
@@ -181,7 +190,8 @@ impl Engine {
                     Err(e) => Err(e.clone()),
                     Ok(all) => all[at..at + count]
                         .iter()
-                        .map(|s| self.choice(s, gs[*k], stop))
+                        .zip(&tops[at..at + count])
+                        .map(|(s, top)| self.choice(s, top, gs[*k], stop))
                         .collect::<Result<Vec<_>, _>>()
                         .map(|c| (prompts.iter().map(Vec::len).sum(), c)),
                 });
@@ -209,10 +219,11 @@ impl Engine {
         };
         let mut stop = self.eos.clone();
         stop.extend(g.stop_token_ids.iter().filter(|t| !self.eos.contains(t)));
-        let rows = rows_of(&prompts, &g.params, &stop);
+        let rows = rows_of(&prompts, &g.params, &stop, 0);
         let decode = |ids: &[u32]| self.tokenizer.decode(ids, true).unwrap_or_default();
         let mut texts: Vec<Incremental> = rows.iter().map(|_| Incremental::default()).collect();
-        let mut on_token = |r: usize, tok: u32| {
+        let mut on_token = |d: &Drawn| {
+            let (r, tok) = (d.row, d.token);
             if stop.contains(&tok) || texts[r].stopped() {
                 return;
             }
@@ -252,7 +263,13 @@ impl Engine {
     }
 
     /// One sample decoded, cut at the first stop string.
-    fn choice(&self, s: &Sample, g: &Generation, eos: &[u32]) -> Result<Choice, ApiError> {
+    fn choice(
+        &self,
+        s: &Sample,
+        top: &[Vec<(u32, f32)>],
+        g: &Generation,
+        eos: &[u32],
+    ) -> Result<Choice, ApiError> {
         let decode = |ids: &[u32]| {
             self.tokenizer
                 .decode(ids, true)
@@ -274,13 +291,21 @@ impl Engine {
             true => {
                 let mut out = Vec::new();
                 let mut len = 0;
-                for (t, lp) in s.ids.iter().zip(&s.logprobs) {
+                for (i, (t, lp)) in s.ids.iter().zip(&s.logprobs).enumerate() {
                     let piece = decode(&[*t])?;
                     len += piece.len();
                     if cut.is_some_and(|at| len > at) {
                         break;
                     }
-                    out.push((piece, *lp));
+                    let alternatives = top.get(i).map_or(&[][..], Vec::as_slice);
+                    out.push(TokenLogprob {
+                        token: piece,
+                        logprob: *lp,
+                        top: alternatives
+                            .iter()
+                            .map(|(a, l)| Ok((decode(&[*a])?, *l)))
+                            .collect::<Result<_, ApiError>>()?,
+                    });
                 }
                 Some(out)
             }
@@ -439,6 +464,7 @@ fn rows_of<'a>(
     prompts: &'a [Vec<u32>],
     params: &'a SamplingParams,
     stop: &'a [u32],
+    top_logprobs: usize,
 ) -> Vec<Row<'a>> {
     prompts
         .iter()
@@ -451,6 +477,7 @@ fn rows_of<'a>(
             params,
             stream: r as u64,
             stop,
+            top_logprobs,
         })
         .collect()
 }

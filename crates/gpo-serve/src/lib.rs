@@ -20,7 +20,9 @@
 //!   generated (text that may still become a stop string waits), ending in `data: [DONE]`.
 //! - Concurrent requests share forward passes: the engine thread samples every waiting
 //!   request for one model in one batch, each on its own seed's streams.
-//! - Not yet: `top_logprobs` and `echo`.
+//! - `logprobs` with up to 20 likeliest alternatives per position (`top_logprobs` in chat,
+//!   `logprobs: K` in text completions), under `softmax(logits / T)`.
+//! - Not yet: `echo`, and log-probs in streamed chunks.
 #![warn(missing_docs)]
 
 pub mod api;

@@ -510,3 +510,45 @@ fn a_streamed_reply_adds_up_to_the_whole_reply() {
     );
     assert_eq!((status, &reply["error"]["param"]), (400, &json!("prompt")));
 }
+
+#[test]
+fn greedy_choices_are_their_own_top_alternative() {
+    let url = start(smollm2(), 4);
+    let body = json!({"prompt": "The capital of France is", "max_tokens": 5, "temperature": 0,
+                      "logprobs": 3});
+    let (status, v) = call("POST", &format!("{url}/completions"), Some(KEY), Some(body));
+    assert_eq!(status, 200, "{v}");
+    let lp = &v["choices"][0]["logprobs"];
+    let tokens = lp["tokens"].as_array().unwrap();
+    for (i, tok) in tokens.iter().enumerate() {
+        let top = lp["top_logprobs"][i].as_object().unwrap();
+        assert!(!top.is_empty() && top.len() <= 3, "{top:?}");
+        let best = top
+            .values()
+            .map(|x| x.as_f64().unwrap())
+            .fold(f64::MIN, f64::max);
+        let chosen = lp["token_logprobs"][i].as_f64().unwrap();
+        assert!(
+            (chosen - best).abs() < 1e-6,
+            "position {i}: {chosen} vs {best}"
+        );
+        assert!(top.contains_key(tok.as_str().unwrap()), "{tok} in {top:?}");
+    }
+    let body = chat(
+        QUESTION,
+        json!({"max_tokens": 3, "temperature": 0, "logprobs": true,
+                                     "top_logprobs": 2}),
+    );
+    let (status, v) = call(
+        "POST",
+        &format!("{url}/chat/completions"),
+        Some(KEY),
+        Some(body),
+    );
+    assert_eq!(status, 200, "{v}");
+    for entry in v["choices"][0]["logprobs"]["content"].as_array().unwrap() {
+        let top = entry["top_logprobs"].as_array().unwrap();
+        assert_eq!(top.len(), 2);
+        assert_eq!(top[0]["token"], entry["token"]);
+    }
+}

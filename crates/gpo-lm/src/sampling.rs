@@ -335,6 +335,17 @@ fn left_padded(rows: &[Row], pad_id: u32) -> (Vec<u32>, Vec<Vec<bool>>, usize) {
     (ids, valid, width)
 }
 
+/// `token`'s log-prob under `softmax(raw)` at one position of a scored sequence, with the
+/// `k` likeliest tokens there (for a server's `echo`: the prompt's own log-probs).
+pub fn position_logprobs(raw: &[f32], token: u32, k: usize) -> (f32, Vec<(u32, f32)>) {
+    let max = raw.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let log_z = max + raw.iter().map(|x| (x - max).exp()).sum::<f32>().ln();
+    let lp = raw
+        .get(token as usize)
+        .map_or(f32::NEG_INFINITY, |x| x - log_z);
+    (lp, top_logprobs(raw, 1.0, k))
+}
+
 /// The `k` likeliest tokens of a row of raw logits with their log-probs under
 /// `softmax(raw / T)` (raw logits when `T = 0`), most likely first; ties by token id.
 fn top_logprobs(raw: &[f32], temperature: f64, k: usize) -> Vec<(u32, f32)> {

@@ -117,6 +117,10 @@ pub struct Generation {
     pub logprobs: bool,
     /// How many of the likeliest alternatives to return at each position, with `logprobs`.
     pub top_logprobs: usize,
+    /// Prepend each prompt (and, with `logprobs`, its tokens' log-probs) to its choices.
+    pub echo: bool,
+    /// Score the prompt without generating (`echo` with `max_tokens: 0`).
+    pub score_only: bool,
 }
 
 /// Most alternatives per position a request may ask for (vLLM's default limit).
@@ -127,8 +131,9 @@ pub const MAX_TOP_LOGPROBS: usize = 20;
 pub struct TokenLogprob {
     /// Its text.
     pub token: String,
-    /// Its log-prob under `softmax(logits / T)`.
-    pub logprob: f32,
+    /// Its log-prob under `softmax(logits / T)` (`None` for a prompt's first token, which
+    /// nothing predicts).
+    pub logprob: Option<f32>,
     /// The likeliest tokens at its position (text, log-prob), most likely first.
     pub top: Vec<(String, f32)>,
 }
@@ -280,6 +285,8 @@ impl ChatRequest {
             stop_token_ids: self.sampling.stop_token_ids.clone(),
             logprobs: self.logprobs,
             top_logprobs,
+            echo: false,
+            score_only: false,
         })
     }
 }
@@ -308,6 +315,8 @@ pub struct Choice {
     pub logprobs: Option<Vec<TokenLogprob>>,
     /// Tokens generated.
     pub tokens: usize,
+    /// The prompt's text and token log-probs (these when `logprobs` was asked), for `echo`.
+    pub echo: Option<(String, Vec<TokenLogprob>)>,
 }
 
 /// The reply body of a chat completion.
@@ -330,7 +339,7 @@ pub fn chat_reply(
                 let content: Vec<Value> = lp
                     .iter()
                     .map(|t| {
-                        let mut e = entry(&t.token, t.logprob);
+                        let mut e = entry(&t.token, t.logprob.unwrap_or(0.0));
                         e["top_logprobs"] =
                             t.top.iter().map(|(tok, l)| entry(tok, *l)).collect();
                         e

@@ -5,7 +5,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::api::{
-    checked_model, ApiError, Choice, Generation, Input, Limits, SamplingFields, MAX_TOP_LOGPROBS,
+    checked_model, ApiError, Choice, Generation, Input, Limits, SamplingFields, TokenLogprob,
+    MAX_TOP_LOGPROBS,
 };
 
 /// `prompt`: one text, several, one token-id list, or several.
@@ -38,7 +39,9 @@ pub struct CompletionRequest {
     /// vLLM's extension: return each choice's token ids.
     #[serde(default)]
     pub return_token_ids: bool,
-    /// Prepend the prompt to each choice (not supported yet).
+    /// Prepend the prompt to each choice, and with `logprobs` its tokens' log-probs
+    /// (teacher-forced, under `softmax(logits)`); with `max_tokens: 0` the prompt is only
+    /// scored (the way lm-eval reads log-likelihoods).
     #[serde(default)]
     pub echo: bool,
     /// Send the reply as server-sent events, each choice's text as it is generated.
@@ -61,8 +64,11 @@ impl CompletionRequest {
         seed: u64,
     ) -> Result<Generation, ApiError> {
         let model = checked_model(self.model.as_deref(), known)?;
-        if self.echo {
-            return Err(ApiError::invalid("echo", "echo is not supported yet"));
+        if self.echo && self.stream {
+            return Err(ApiError::invalid(
+                "echo",
+                "echo with stream is not supported; send one of them",
+            ));
         }
         if self.logprobs.unwrap_or(0) > MAX_TOP_LOGPROBS {
             return Err(ApiError::invalid(
@@ -87,7 +93,13 @@ impl CompletionRequest {
                 format!("{count} prompts; send 1..={MAX_PROMPTS}"),
             ));
         }
-        let (params, stop) = self.sampling.params(limits, seed)?;
+        let score_only = self.echo && self.sampling.max_tokens == Some(0);
+        let mut sampling = self.sampling.clone();
+        if score_only {
+            sampling.max_tokens = Some(1);
+            sampling.max_completion_tokens = None;
+        }
+        let (params, stop) = sampling.params(limits, seed)?;
         if count * params.n > MAX_CHOICES {
             return Err(ApiError::invalid(
                 "n",
@@ -106,6 +118,8 @@ impl CompletionRequest {
             stop_token_ids: self.sampling.stop_token_ids.clone(),
             logprobs: self.logprobs.is_some(),
             top_logprobs: self.logprobs.unwrap_or(0),
+            echo: self.echo,
+            score_only,
         })
     }
 }
@@ -124,10 +138,15 @@ pub fn completion_reply(
         .iter()
         .enumerate()
         .map(|(i, c)| {
-            let logprobs = c.logprobs.as_ref().map(|lp| {
+            let (echo_text, echo_lps) = match &c.echo {
+                Some((text, lps)) => (text.as_str(), lps.as_slice()),
+                None => ("", &[][..]),
+            };
+            let logprobs = c.logprobs.as_ref().map(|generated| {
+                let lp: Vec<&TokenLogprob> = echo_lps.iter().chain(generated).collect();
                 let mut offset = 0;
                 let mut offsets = Vec::with_capacity(lp.len());
-                for t in lp {
+                for t in &lp {
                     offsets.push(offset);
                     offset += t.token.len();
                 }
@@ -135,13 +154,14 @@ pub fn completion_reply(
                     true => Value::Null,
                     false => lp
                         .iter()
-                        .map(|t| {
-                            let alternatives: serde_json::Map<String, Value> = t
-                                .top
-                                .iter()
-                                .map(|(tok, l)| (tok.clone(), json!(l)))
-                                .collect();
-                            Value::Object(alternatives)
+                        .map(|t| match t.logprob {
+                            None => Value::Null,
+                            Some(_) => Value::Object(
+                                t.top
+                                    .iter()
+                                    .map(|(tok, l)| (tok.clone(), json!(l)))
+                                    .collect(),
+                            ),
                         })
                         .collect(),
                 };
@@ -154,7 +174,7 @@ pub fn completion_reply(
             });
             let mut choice = json!({
                 "index": i,
-                "text": c.text,
+                "text": format!("{echo_text}{}", c.text),
                 "logprobs": logprobs,
                 "finish_reason": c.finish_reason,
             });
@@ -240,10 +260,18 @@ mod tests {
             Some("logprobs")
         );
         assert_eq!(
-            generation(json!({"prompt": "x", "echo": true}))
+            generation(json!({"prompt": "x", "echo": true, "stream": true}))
                 .unwrap_err()
                 .param,
             Some("echo")
+        );
+        let g = generation(json!({"prompt": "x", "echo": true, "max_tokens": 0})).unwrap();
+        assert!(g.echo && g.score_only);
+        assert_eq!(
+            generation(json!({"prompt": "x", "max_tokens": 0}))
+                .unwrap_err()
+                .param,
+            Some("max_tokens")
         );
         let e = generation(json!({"prompt": "x", "model": "lora-0"})).unwrap_err();
         assert_eq!((e.status, e.code), (404, "model_not_found"));
@@ -263,16 +291,17 @@ mod tests {
             logprobs: Some(vec![
                 crate::api::TokenLogprob {
                     token: "a".into(),
-                    logprob: -0.5,
+                    logprob: Some(-0.5),
                     top: vec![("a".into(), -0.5), ("c".into(), -1.5)],
                 },
                 crate::api::TokenLogprob {
                     token: "b".into(),
-                    logprob: -0.25,
+                    logprob: Some(-0.25),
                     top: vec![("b".into(), -0.25), ("d".into(), -2.0)],
                 },
             ]),
             tokens: 2,
+            echo: None,
         };
         let v = completion_reply(1, 0, "m", 3, &[c], true);
         assert_eq!(v["choices"][0]["token_ids"], json!([7, 8]));

@@ -6,7 +6,8 @@ use std::path::Path;
 use std::sync::{mpsc, Arc, Mutex};
 
 use gpo_lm::{
-    generate_rows_with, CausalLm, Drawn, FinishReason, Pass, Row, Sample, SamplingParams,
+    generate_rows_with, position_logprobs, CausalLm, Drawn, FinishReason, Pass, Row, Sample,
+    SamplingParams,
 };
 use gpo_tokenizer::Tokenizer;
 use tokio::sync::mpsc::UnboundedSender;
@@ -163,8 +164,11 @@ impl Engine {
                 Err(e) => answers[k] = Some(Err(e)),
             }
         }
+        // Requests that only score their prompt sample nothing.
+        let sampled = |k: usize| !gs[k].score_only;
         let rows: Vec<Row> = inputs
             .iter()
+            .filter(|(k, _, _)| sampled(*k))
             .flat_map(|(k, prompts, stop)| {
                 rows_of(prompts, &gs[*k].params, stop, gs[*k].top_logprobs)
             })
@@ -176,32 +180,141 @@ impl Engine {
                 tops[d.row].push(d.top.to_vec());
             }
         };
-        if let Some((k, _, _)) = inputs.first() {
-            // Every request of a batch asks for the same model (the caller groups them).
-            let model = self.model_for(gs[*k].model.as_deref());
-            let samples = model.and_then(|m| {
-                generate_rows_with(m, &rows, self.pad, &Pass::infer(), &mut keep_top)
-                    .map_err(|e| server_error(format!("generation failed: {e}")))
-            });
-            let mut at = 0;
-            for (k, prompts, stop) in &inputs {
-                let count = prompts.len() * gs[*k].params.n;
-                answers[*k] = Some(match &samples {
-                    Err(e) => Err(e.clone()),
-                    Ok(all) => all[at..at + count]
+        let Some((first, _, _)) = inputs.first() else {
+            return finished(answers);
+        };
+        // Every request of a batch asks for the same model (the caller groups them).
+        let model = match self.model_for(gs[*first].model.as_deref()) {
+            Ok(m) => m,
+            Err(e) => {
+                for (k, _, _) in &inputs {
+                    answers[*k] = Some(Err(e.clone()));
+                }
+                return finished(answers);
+            }
+        };
+        let samples = match rows.is_empty() {
+            true => Ok(Vec::new()),
+            false => generate_rows_with(model, &rows, self.pad, &Pass::infer(), &mut keep_top)
+                .map_err(|e| server_error(format!("generation failed: {e}"))),
+        };
+        let mut at = 0;
+        for (k, prompts, stop) in &inputs {
+            let g = gs[*k];
+            answers[*k] = Some(match &samples {
+                Err(e) => Err(e.clone()),
+                Ok(all) if g.score_only => self.scored_only(model, g, prompts),
+                Ok(all) => {
+                    let count = prompts.len() * g.params.n;
+                    let choices = all[at..at + count]
                         .iter()
                         .zip(&tops[at..at + count])
-                        .map(|(s, top)| self.choice(s, top, gs[*k], stop))
+                        .map(|(s, top)| self.choice(s, top, g, stop))
                         .collect::<Result<Vec<_>, _>>()
-                        .map(|c| (prompts.iter().map(Vec::len).sum(), c)),
-                });
-                at += count;
-            }
+                        .and_then(|c| self.with_echo(model, g, prompts, c));
+                    at += count;
+                    choices.map(|c| (prompts.iter().map(Vec::len).sum(), c))
+                }
+            });
         }
-        answers
-            .into_iter()
-            .map(|a| a.unwrap_or_else(|| Err(server_error("no answer".into()))))
-            .collect()
+        finished(answers)
+    }
+
+    /// The text and teacher-forced log-probs of `prompt` (with `k` alternatives at each
+    /// position), for `echo`.
+    fn echo_of(
+        &self,
+        model: &CausalLm,
+        prompt: &[u32],
+        k: usize,
+    ) -> Result<(String, Vec<TokenLogprob>), ApiError> {
+        let failed = |e: gpo_lm::Error| server_error(format!("scoring the prompt failed: {e}"));
+        let text = self
+            .tokenizer
+            .decode(prompt, false)
+            .map_err(|e| server_error(format!("decoding failed: {e}")))?;
+        let ids = candle_core::Tensor::from_slice(prompt, (1, prompt.len()), model.device())
+            .map_err(|e| failed(e.into()))?;
+        let logits = model
+            .forward(&ids, None, &Pass::infer())
+            .and_then(|l| {
+                Ok(l.to_dtype(candle_core::DType::F32)?
+                    .squeeze(0)?
+                    .to_vec2::<f32>()?)
+            })
+            .map_err(failed)?;
+        let mut out = Vec::with_capacity(prompt.len());
+        for (i, &tok) in prompt.iter().enumerate() {
+            let token = self
+                .tokenizer
+                .decode(&[tok], false)
+                .map_err(|e| server_error(format!("decoding failed: {e}")))?;
+            let (logprob, top) = match i {
+                0 => (None, Vec::new()),
+                _ => {
+                    let (lp, top) = position_logprobs(&logits[i - 1], tok, k);
+                    (Some(lp), top)
+                }
+            };
+            let top = top
+                .iter()
+                .map(|(a, l)| Ok((self.decode_one(*a)?, *l)))
+                .collect::<Result<_, ApiError>>()?;
+            out.push(TokenLogprob {
+                token,
+                logprob,
+                top,
+            });
+        }
+        Ok((text, out))
+    }
+
+    fn decode_one(&self, tok: u32) -> Result<String, ApiError> {
+        self.tokenizer
+            .decode(&[tok], false)
+            .map_err(|e| server_error(format!("decoding failed: {e}")))
+    }
+
+    /// `choices` (prompt-major) with their prompt prepended when `g` asks for `echo`.
+    fn with_echo(
+        &self,
+        model: &CausalLm,
+        g: &Generation,
+        prompts: &[Vec<u32>],
+        mut choices: Vec<Choice>,
+    ) -> Result<Vec<Choice>, ApiError> {
+        if !g.echo {
+            return Ok(choices);
+        }
+        let echoes = prompts
+            .iter()
+            .map(|p| self.echo_of(model, p, g.top_logprobs))
+            .collect::<Result<Vec<_>, _>>()?;
+        for c in &mut choices {
+            let (text, lps) = echoes[c.prompt_index].clone();
+            c.echo = Some((text, if g.logprobs { lps } else { Vec::new() }));
+        }
+        Ok(choices)
+    }
+
+    /// The choices of a request that only scores its prompts (`echo`, `max_tokens: 0`).
+    fn scored_only(&self, model: &CausalLm, g: &Generation, prompts: &[Vec<u32>]) -> Answer {
+        let choices = prompts
+            .iter()
+            .enumerate()
+            .flat_map(|(i, _)| std::iter::repeat_n(i, g.params.n))
+            .map(|i| Choice {
+                prompt_index: i,
+                ids: Vec::new(),
+                text: String::new(),
+                finish_reason: "length",
+                logprobs: g.logprobs.then(Vec::new),
+                tokens: 0,
+                echo: None,
+            })
+            .collect();
+        let choices = self.with_echo(model, g, prompts, choices)?;
+        Ok((prompts.iter().map(Vec::len).sum(), choices))
     }
 
     /// Generates `g`'s choices alone, sending each choice's text to `events` as it comes,
@@ -300,7 +413,7 @@ impl Engine {
                     let alternatives = top.get(i).map_or(&[][..], Vec::as_slice);
                     out.push(TokenLogprob {
                         token: piece,
-                        logprob: *lp,
+                        logprob: Some(*lp),
                         top: alternatives
                             .iter()
                             .map(|(a, l)| Ok((decode(&[*a])?, *l)))
@@ -317,6 +430,7 @@ impl Engine {
             finish_reason: finish,
             logprobs,
             tokens: s.ids.len(),
+            echo: None,
         })
     }
 
@@ -377,6 +491,14 @@ fn server_error(message: String) -> ApiError {
         param: None,
         code: "server_error",
     }
+}
+
+/// Every request's answer, a missing one as a server error.
+fn finished(answers: Vec<Option<Answer>>) -> Vec<Answer> {
+    answers
+        .into_iter()
+        .map(|a| a.unwrap_or_else(|| Err(server_error("no answer".into()))))
+        .collect()
 }
 
 /// Most sampled rows in one batch of requests.

@@ -22,7 +22,9 @@
 //!   request for one model in one batch, each on its own seed's streams.
 //! - `logprobs` with up to 20 likeliest alternatives per position (`top_logprobs` in chat,
 //!   `logprobs: K` in text completions), under `softmax(logits / T)`.
-//! - Not yet: `echo`, and log-probs in streamed chunks.
+//! - `echo` on text completions, with the prompt's teacher-forced log-probs; with
+//!   `max_tokens: 0` the prompt is only scored (lm-eval's log-likelihood requests).
+//! - Not yet: log-probs in streamed chunks.
 #![warn(missing_docs)]
 
 pub mod api;

@@ -552,3 +552,39 @@ fn greedy_choices_are_their_own_top_alternative() {
         assert_eq!(top[0]["token"], entry["token"]);
     }
 }
+
+#[test]
+fn echo_scores_the_prompt_as_gpo_scores_a_sequence() {
+    let lm = smollm2();
+    let prompt = "The capital of France is Paris.";
+    let ids = lm.tokenizer.encode(prompt, false).unwrap();
+    let (want, _) = gpo_lm::score_sequence(&lm.model, &ids).unwrap();
+    let url = start(lm, 4);
+    // lm-eval's log-likelihood request: echo, no new tokens, one alternative.
+    let body = json!({"prompt": prompt, "max_tokens": 0, "echo": true, "logprobs": 1,
+                      "temperature": 0});
+    let (status, v) = call("POST", &format!("{url}/completions"), Some(KEY), Some(body));
+    assert_eq!(status, 200, "{v}");
+    let c = &v["choices"][0];
+    assert_eq!(c["text"], prompt);
+    let got = c["logprobs"]["token_logprobs"].as_array().unwrap();
+    assert_eq!(got.len(), want.len());
+    assert!(got[0].is_null() && c["logprobs"]["top_logprobs"][0].is_null());
+    for (g, w) in got.iter().zip(&want).skip(1) {
+        // Reference: gpo_lm::score_sequence, the same teacher-forced forward.
+        assert!(
+            (g.as_f64().unwrap() - f64::from(w.unwrap())).abs() < 1e-5,
+            "{g} vs {w:?}"
+        );
+    }
+    // With new tokens, the choice is the prompt and its continuation.
+    let body = json!({"prompt": "Once upon a time", "max_tokens": 3, "echo": true,
+                      "temperature": 0, "ignore_eos": true});
+    let (status, v) = call("POST", &format!("{url}/completions"), Some(KEY), Some(body));
+    assert_eq!(status, 200, "{v}");
+    let text = v["choices"][0]["text"].as_str().unwrap();
+    assert!(
+        text.starts_with("Once upon a time") && text.len() > 16,
+        "{text}"
+    );
+}

@@ -203,7 +203,7 @@ impl Engine {
             let g = gs[*k];
             answers[*k] = Some(match &samples {
                 Err(e) => Err(e.clone()),
-                Ok(all) if g.score_only => self.scored_only(model, g, prompts),
+                Ok(_) if g.score_only => self.scored_only(model, g, prompts),
                 Ok(all) => {
                     let count = prompts.len() * g.params.n;
                     let choices = all[at..at + count]

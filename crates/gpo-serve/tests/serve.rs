@@ -322,7 +322,9 @@ fn token_prompts_through_a_loaded_adapter_repeat_local_sampling_exactly() {
             "the log-probs are the sampler's own, bit for bit"
         );
     }
-    // The engine client of a game's players reads the same reply.
+    // The engine client of a game's players reads the same reply (its bearer token comes
+    // from GPO_API_KEY, as a game's does).
+    std::env::set_var("GPO_API_KEY", KEY);
     let engine = gpo_openai::EngineClient::new(
         gpo_openai::EngineKind::Vllm,
         root,

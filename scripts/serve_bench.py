@@ -84,12 +84,14 @@ def main():
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     ap.add_argument("--requests", type=int, default=4, help="requests per client")
     ap.add_argument("--max-tokens", type=int, default=64)
+    ap.add_argument("--label", default="", help="a `server` field for each line")
     args = ap.parse_args()
     post(args.url, {"model": args.model, "max_tokens": 1,
                     "messages": [{"role": "user", "content": "hi"}]})  # warm up
     for c in args.concurrency:
-        print(json.dumps(run(args.url.rstrip("/"), args.model, c, args.requests, args.max_tokens)),
-              flush=True)
+        line = {"server": args.label} if args.label else {}
+        line.update(run(args.url.rstrip("/"), args.model, c, args.requests, args.max_tokens))
+        print(json.dumps(line), flush=True)
 
 
 if __name__ == "__main__":

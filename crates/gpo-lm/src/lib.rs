@@ -73,8 +73,8 @@ pub use model::{CausalLm, KvCache, Trainable};
 pub use pass::{Mode, Pass};
 pub use precision::Precision;
 pub use sampling::{
-    generate, generate_rows, generate_rows_with, position_logprobs, Drawn, FinishReason, Row,
-    Sample, SamplingParams,
+    generate, generate_rows, generate_rows_with, position_logprobs, request_rows, Drawn,
+    FinishReason, Row, Sample, SamplingParams,
 };
 pub use save::{existing_dir, replace_dir, sibling_path, write_atomic, write_safetensors_atomic};
 pub use weights::WeightMap;

@@ -118,7 +118,19 @@ pub fn generate(
     pass: &Pass,
 ) -> Result<Vec<Sample>> {
     params.validate()?;
-    let rows: Vec<Row> = prompts
+    let rows = request_rows(prompts, params, eos_ids, 0);
+    generate_rows(model, &rows, pad_id, pass)
+}
+
+/// One request's rows: each prompt `params.n` times, prompt-major, row `r` on stream `r` of
+/// `params.seed` (how [`generate`] lays out a batch, and what a server batches).
+pub fn request_rows<'a>(
+    prompts: &'a [Vec<u32>],
+    params: &'a SamplingParams,
+    stop: &'a [u32],
+    top_logprobs: usize,
+) -> Vec<Row<'a>> {
+    prompts
         .iter()
         .enumerate()
         .flat_map(|(i, p)| std::iter::repeat_n((i, p), params.n))
@@ -128,11 +140,10 @@ pub fn generate(
             prompt: p,
             params,
             stream: r as u64,
-            stop: eos_ids,
-            top_logprobs: 0,
+            stop,
+            top_logprobs,
         })
-        .collect();
-    generate_rows(model, &rows, pad_id, pass)
+        .collect()
 }
 
 /// One row of a batch: a prompt, how to sample its continuation, and its random stream.

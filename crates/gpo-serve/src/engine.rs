@@ -6,8 +6,8 @@ use std::path::Path;
 use std::sync::{mpsc, Arc, Mutex};
 
 use gpo_lm::{
-    generate_rows_with, position_logprobs, CausalLm, Drawn, FinishReason, Pass, Row, Sample,
-    SamplingParams,
+    generate_rows_with, position_logprobs, request_rows, CausalLm, Drawn, FinishReason, Pass, Row,
+    Sample,
 };
 use gpo_tokenizer::Tokenizer;
 use tokio::sync::mpsc::UnboundedSender;
@@ -170,7 +170,7 @@ impl Engine {
             .iter()
             .filter(|(k, _, _)| sampled(*k))
             .flat_map(|(k, prompts, stop)| {
-                rows_of(prompts, &gs[*k].params, stop, gs[*k].top_logprobs)
+                request_rows(prompts, &gs[*k].params, stop, gs[*k].top_logprobs)
             })
             .collect();
         // The alternatives each row asked for, position by position.
@@ -332,7 +332,7 @@ impl Engine {
         };
         let mut stop = self.eos.clone();
         stop.extend(g.stop_token_ids.iter().filter(|t| !self.eos.contains(t)));
-        let rows = rows_of(&prompts, &g.params, &stop, 0);
+        let rows = request_rows(&prompts, &g.params, &stop, 0);
         let decode = |ids: &[u32]| self.tokenizer.decode(ids, true).unwrap_or_default();
         let mut texts: Vec<Incremental> = rows.iter().map(|_| Incremental::default()).collect();
         let mut on_token = |d: &Drawn| {
@@ -578,30 +578,6 @@ impl Engine {
             pending = rest;
         }
     }
-}
-
-/// One request's rows: each prompt `params.n` times, row `r` on stream `r` of the
-/// request's seed, as [`gpo_lm::generate`] lays them out.
-fn rows_of<'a>(
-    prompts: &'a [Vec<u32>],
-    params: &'a SamplingParams,
-    stop: &'a [u32],
-    top_logprobs: usize,
-) -> Vec<Row<'a>> {
-    prompts
-        .iter()
-        .enumerate()
-        .flat_map(|(i, p)| std::iter::repeat_n((i, p), params.n))
-        .enumerate()
-        .map(|(r, (i, p))| Row {
-            prompt_index: i,
-            prompt: p,
-            params,
-            stream: r as u64,
-            stop,
-            top_logprobs,
-        })
-        .collect()
 }
 
 /// Prompts in a request.

@@ -332,21 +332,7 @@ pub fn chat_reply(
         .iter()
         .enumerate()
         .map(|(i, c)| {
-            let logprobs = c.logprobs.as_ref().map(|lp| {
-                let entry = |token: &str, logprob: f32| {
-                    json!({"token": token, "logprob": logprob, "bytes": token.as_bytes()})
-                };
-                let content: Vec<Value> = lp
-                    .iter()
-                    .map(|t| {
-                        let mut e = entry(&t.token, t.logprob.unwrap_or(0.0));
-                        e["top_logprobs"] =
-                            t.top.iter().map(|(tok, l)| entry(tok, *l)).collect();
-                        e
-                    })
-                    .collect();
-                json!({ "content": content })
-            });
+            let logprobs = c.logprobs.as_deref().map(chat_logprobs);
             json!({
                 "index": i,
                 "message": {"role": "assistant", "content": c.text},
@@ -369,6 +355,21 @@ pub fn chat_reply(
     })
 }
 
+/// `{"content": [...]}`: each token's text, log-prob, bytes and likeliest alternatives, as
+/// chat completions report log-probs.
+pub fn chat_logprobs(lp: &[TokenLogprob]) -> Value {
+    let entry = |token: &str, logprob: f32| json!({"token": token, "logprob": logprob, "bytes": token.as_bytes()});
+    let content: Vec<Value> = lp
+        .iter()
+        .map(|t| {
+            let mut e = entry(&t.token, t.logprob.unwrap_or(0.0));
+            e["top_logprobs"] = t.top.iter().map(|(tok, l)| entry(tok, *l)).collect();
+            e
+        })
+        .collect();
+    json!({ "content": content })
+}
+
 /// One server-sent chunk of a streamed chat completion: new `content` of choice `index`,
 /// its `role` on the choice's first chunk, or its `finish_reason` (empty delta).
 pub fn chat_chunk(
@@ -378,17 +379,17 @@ pub fn chat_chunk(
     index: usize,
     delta: ChunkDelta<'_>,
 ) -> Value {
-    let (delta, finish) = match delta {
-        ChunkDelta::Role => (json!({"role": "assistant", "content": ""}), None),
-        ChunkDelta::Text(t) => (json!({"content": t}), None),
-        ChunkDelta::Finish(reason) => (json!({}), Some(reason)),
+    let (delta, finish, logprobs) = match delta {
+        ChunkDelta::Role => (json!({"role": "assistant", "content": ""}), None, None),
+        ChunkDelta::Text(t, lp) => (json!({"content": t}), None, lp.map(chat_logprobs)),
+        ChunkDelta::Finish(reason) => (json!({}), Some(reason), None),
     };
     json!({
         "id": format!("chatcmpl-{id}"),
         "object": "chat.completion.chunk",
         "created": created,
         "model": model,
-        "choices": [{"index": index, "delta": delta, "logprobs": Value::Null, "finish_reason": finish}],
+        "choices": [{"index": index, "delta": delta, "logprobs": logprobs, "finish_reason": finish}],
     })
 }
 
@@ -397,8 +398,8 @@ pub fn chat_chunk(
 pub enum ChunkDelta<'a> {
     /// The assistant's role, opening a chat choice.
     Role,
-    /// New text.
-    Text(&'a str),
+    /// New text, with its tokens' log-probs when the request asks for them.
+    Text(&'a str, Option<&'a [TokenLogprob]>),
     /// The choice ended for this reason.
     Finish(&'a str),
 }

@@ -143,34 +143,7 @@ pub fn completion_reply(
                 None => ("", &[][..]),
             };
             let logprobs = c.logprobs.as_ref().map(|generated| {
-                let lp: Vec<&TokenLogprob> = echo_lps.iter().chain(generated).collect();
-                let mut offset = 0;
-                let mut offsets = Vec::with_capacity(lp.len());
-                for t in &lp {
-                    offsets.push(offset);
-                    offset += t.token.len();
-                }
-                let top: Value = match lp.iter().all(|t| t.top.is_empty()) {
-                    true => Value::Null,
-                    false => lp
-                        .iter()
-                        .map(|t| match t.logprob {
-                            None => Value::Null,
-                            Some(_) => Value::Object(
-                                t.top
-                                    .iter()
-                                    .map(|(tok, l)| (tok.clone(), json!(l)))
-                                    .collect(),
-                            ),
-                        })
-                        .collect(),
-                };
-                json!({
-                    "tokens": lp.iter().map(|t| &t.token).collect::<Vec<_>>(),
-                    "token_logprobs": lp.iter().map(|t| t.logprob).collect::<Vec<_>>(),
-                    "text_offset": offsets,
-                    "top_logprobs": top,
-                })
+                completion_logprobs(&echo_lps.iter().chain(generated).collect::<Vec<_>>())
             });
             let mut choice = json!({
                 "index": i,
@@ -198,6 +171,38 @@ pub fn completion_reply(
     })
 }
 
+/// `{"tokens", "token_logprobs", "text_offset", "top_logprobs"}`, as text completions
+/// report log-probs (a `top_logprobs` entry is `null` where nothing predicts the token).
+pub fn completion_logprobs(lp: &[&TokenLogprob]) -> Value {
+    let mut offset = 0;
+    let mut offsets = Vec::with_capacity(lp.len());
+    for t in lp {
+        offsets.push(offset);
+        offset += t.token.len();
+    }
+    let top: Value = match lp.iter().all(|t| t.top.is_empty()) {
+        true => Value::Null,
+        false => lp
+            .iter()
+            .map(|t| match t.logprob {
+                None => Value::Null,
+                Some(_) => Value::Object(
+                    t.top
+                        .iter()
+                        .map(|(tok, l)| (tok.clone(), json!(l)))
+                        .collect(),
+                ),
+            })
+            .collect(),
+    };
+    json!({
+        "tokens": lp.iter().map(|t| &t.token).collect::<Vec<_>>(),
+        "token_logprobs": lp.iter().map(|t| t.logprob).collect::<Vec<_>>(),
+        "text_offset": offsets,
+        "top_logprobs": top,
+    })
+}
+
 /// One server-sent chunk of a streamed text completion: new `text` of choice `index`, or
 /// its `finish_reason` (empty text).
 pub fn completion_chunk(
@@ -207,17 +212,21 @@ pub fn completion_chunk(
     index: usize,
     delta: crate::api::ChunkDelta<'_>,
 ) -> Value {
-    let (text, finish) = match delta {
-        crate::api::ChunkDelta::Text(t) => (t, None),
-        crate::api::ChunkDelta::Finish(reason) => ("", Some(reason)),
-        crate::api::ChunkDelta::Role => ("", None),
+    let (text, finish, logprobs) = match delta {
+        crate::api::ChunkDelta::Text(t, lp) => (
+            t,
+            None,
+            lp.map(|lp| completion_logprobs(&lp.iter().collect::<Vec<_>>())),
+        ),
+        crate::api::ChunkDelta::Finish(reason) => ("", Some(reason), None),
+        crate::api::ChunkDelta::Role => ("", None, None),
     };
     json!({
         "id": format!("cmpl-{id}"),
         "object": "text_completion",
         "created": created,
         "model": model,
-        "choices": [{"index": index, "text": text, "logprobs": Value::Null, "finish_reason": finish}],
+        "choices": [{"index": index, "text": text, "logprobs": logprobs, "finish_reason": finish}],
     })
 }
 

@@ -332,17 +332,35 @@ impl Engine {
         };
         let mut stop = self.eos.clone();
         stop.extend(g.stop_token_ids.iter().filter(|t| !self.eos.contains(t)));
-        let rows = request_rows(&prompts, &g.params, &stop, 0);
+        let rows = request_rows(&prompts, &g.params, &stop, g.top_logprobs);
         let decode = |ids: &[u32]| self.tokenizer.decode(ids, true).unwrap_or_default();
         let mut texts: Vec<Incremental> = rows.iter().map(|_| Incremental::default()).collect();
+        // Each row's log-probs not yet sent.
+        let mut pending: Vec<Vec<TokenLogprob>> = vec![Vec::new(); rows.len()];
         let mut on_token = |d: &Drawn| {
             let (r, tok) = (d.row, d.token);
-            if stop.contains(&tok) || texts[r].stopped() {
+            if texts[r].stopped() {
+                return;
+            }
+            if g.logprobs {
+                // Decoded as the whole reply's log-probs are (special tokens as "").
+                pending[r].push(TokenLogprob {
+                    token: decode(&[tok]),
+                    logprob: Some(d.logprob),
+                    top: d.top.iter().map(|(a, l)| (decode(&[*a]), *l)).collect(),
+                });
+            }
+            if stop.contains(&tok) {
                 return;
             }
             let (text, stopped) = texts[r].push(tok, &decode, &g.stop);
             if !text.is_empty() {
-                send(StreamEvent::Text { index: r, text });
+                let logprobs = std::mem::take(&mut pending[r]);
+                send(StreamEvent::Text {
+                    index: r,
+                    text,
+                    logprobs,
+                });
             }
             if stopped {
                 send(StreamEvent::Finish {
@@ -362,8 +380,13 @@ impl Engine {
                         continue;
                     }
                     let text = texts[r].flush(&decode);
-                    if !text.is_empty() {
-                        send(StreamEvent::Text { index: r, text });
+                    let logprobs = std::mem::take(&mut pending[r]);
+                    if !text.is_empty() || !logprobs.is_empty() {
+                        send(StreamEvent::Text {
+                            index: r,
+                            text,
+                            logprobs,
+                        });
                     }
                     let reason = match s.finish {
                         FinishReason::Eos => "stop",

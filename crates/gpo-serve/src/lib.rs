@@ -17,14 +17,14 @@
 //!   `POST /v1/load_lora_adapter` / `/v1/unload_lora_adapter`, adapters asked for by name in
 //!   `model`: what gpo's engine rollouts need, so a game's players can sample through it.
 //! - `stream: true` on either endpoint: server-sent events, each choice's text as it is
-//!   generated (text that may still become a stop string waits), ending in `data: [DONE]`.
+//!   generated (text that may still become a stop string waits), with its tokens' log-probs
+//!   when asked, ending in `data: [DONE]`.
 //! - Concurrent requests share forward passes: the engine thread samples every waiting
 //!   request for one model in one batch, each on its own seed's streams.
 //! - `logprobs` with up to 20 likeliest alternatives per position (`top_logprobs` in chat,
 //!   `logprobs: K` in text completions), under `softmax(logits / T)`.
 //! - `echo` on text completions, with the prompt's teacher-forced log-probs; with
 //!   `max_tokens: 0` the prompt is only scored (lm-eval's log-likelihood requests).
-//! - Not yet: log-probs in streamed chunks.
 #![warn(missing_docs)]
 
 pub mod api;

@@ -265,6 +265,7 @@ async fn stream_reply(
     let Ok(permit) = state.admitted.clone().try_acquire_owned() else {
         return error_response(&too_busy(&state.cfg));
     };
+    let with_logprobs = generation.logprobs;
     let (tx, mut events) = tokio::sync::mpsc::unbounded_channel();
     if state.jobs.send(Job::Stream(generation, tx)).is_err() {
         return error_response(&engine_gone());
@@ -279,7 +280,14 @@ async fn stream_reply(
     let chunks = move |event: StreamEvent| -> Vec<Value> {
         let (index, delta) = match &event {
             StreamEvent::Error(e) => return vec![e.body()],
-            StreamEvent::Text { index, text } => (*index, ChunkDelta::Text(text)),
+            StreamEvent::Text {
+                index,
+                text,
+                logprobs,
+            } => (
+                *index,
+                ChunkDelta::Text(text, with_logprobs.then_some(logprobs.as_slice())),
+            ),
             StreamEvent::Finish { index, reason } => (*index, ChunkDelta::Finish(reason)),
         };
         let chunk = |delta| match endpoint {

@@ -1,7 +1,7 @@
 //! Streaming: each choice's text as it is generated, without the part that might still turn
 //! into a stop string or an incomplete character.
 
-use crate::api::ApiError;
+use crate::api::{ApiError, TokenLogprob};
 
 /// What the engine reports while it streams a request.
 #[derive(Debug, Clone, PartialEq)]
@@ -12,6 +12,9 @@ pub enum StreamEvent {
         index: usize,
         /// Its new text.
         text: String,
+        /// The log-probs of the tokens drawn since the choice's previous event, when the
+        /// request asks for log-probs.
+        logprobs: Vec<TokenLogprob>,
     },
     /// Choice `index` ended: `stop` (end of sequence or a stop string) or `length`.
     Finish {

@@ -438,7 +438,8 @@ fn a_streamed_reply_adds_up_to_the_whole_reply() {
     };
     let body = chat(
         QUESTION,
-        json!({"seed": 5, "temperature": 0.8, "n": 2, "max_tokens": 12}),
+        json!({"seed": 5, "temperature": 0.8, "n": 2, "max_tokens": 12, "logprobs": true,
+               "top_logprobs": 2}),
     );
     let whole: Value = post_raw("chat/completions", body.clone())
         .into_json()
@@ -450,6 +451,7 @@ fn a_streamed_reply_adds_up_to_the_whole_reply() {
     let data = sse_data(&resp.into_string().unwrap());
     assert_eq!(data.last().map(String::as_str), Some("[DONE]"));
     let mut texts = vec![String::new(); 2];
+    let mut logprobs: Vec<Vec<Value>> = vec![Vec::new(); 2];
     let mut finish = vec![Value::Null; 2];
     let mut roles = 0;
     for d in &data[..data.len() - 1] {
@@ -459,6 +461,9 @@ fn a_streamed_reply_adds_up_to_the_whole_reply() {
         let i = c["index"].as_u64().unwrap() as usize;
         roles += usize::from(c["delta"]["role"] == "assistant");
         texts[i].push_str(c["delta"]["content"].as_str().unwrap_or(""));
+        if let Some(content) = c["logprobs"]["content"].as_array() {
+            logprobs[i].extend(content.iter().cloned());
+        }
         if !c["finish_reason"].is_null() {
             finish[i] = c["finish_reason"].clone();
         }
@@ -472,6 +477,11 @@ fn a_streamed_reply_adds_up_to_the_whole_reply() {
         assert_eq!(
             finish[i], whole["choices"][i]["finish_reason"],
             "choice {i}"
+        );
+        assert_eq!(
+            json!(logprobs[i]),
+            whole["choices"][i]["logprobs"]["content"],
+            "choice {i}: the chunks' log-probs add up to the reply's"
         );
     }
 

@@ -47,7 +47,13 @@ impl EngineRollout {
         let clients = cfg
             .urls
             .iter()
-            .map(|u| EngineClient::new(kind, u, timeout, cfg.tries, "rollout.urls"))
+            .map(|u| {
+                let field = match role {
+                    Role::Attacker => "attacker.rollout.urls",
+                    Role::Defender => "defender.rollout.urls",
+                };
+                EngineClient::new(kind, u, timeout, cfg.tries, field)
+            })
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(|source| served(role, source))?;
         let dir = match cfg.adapter_dir.is_empty() {
@@ -169,7 +175,10 @@ impl EngineRollout {
                 .into_iter()
                 .map(|h| {
                     h.join().unwrap_or_else(|_| {
-                        Err(Error::Setup("a rollout request thread panicked".into()))
+                        Err(Error::Setup(format!(
+                            "the {}'s rollout: a request thread panicked",
+                            self.role.as_str()
+                        )))
                     })
                 })
                 .collect()

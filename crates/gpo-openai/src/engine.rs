@@ -151,8 +151,16 @@ impl EngineClient {
     /// Loads the PEFT adapter directory `path` (as the engine's machine sees it) as `name`.
     pub fn load_adapter(&self, name: &str, path: &str) -> Result<()> {
         let body = json!({"lora_name": name, "lora_path": path});
-        self.call_lora("load", &body)
-            .map_err(|f| self.error(&format!("loading adapter `{name}` from {path}"), f.msg))
+        match self.call_lora("load", &body) {
+            Ok(()) => Ok(()),
+            // A load whose reply was lost and was tried again meets its own earlier
+            // success ("already loaded"): the engine listing the adapter settles it.
+            Err(f) if self.kind == EngineKind::Vllm && self.lists(name).unwrap_or(false) => {
+                tracing::debug!("adapter `{name}` is loaded despite: {}", f.msg);
+                Ok(())
+            }
+            Err(f) => Err(self.error(&format!("loading adapter `{name}` from {path}"), f.msg)),
+        }
     }
 
     /// Unloads the adapter `name`; one the engine does not have is not an error.

@@ -141,3 +141,22 @@ fn adapter_loads_accept_plain_text_and_report_sglang_failures() {
         .to_string();
     assert!(e.contains("no such file") && e.contains("`bad`"), "{e}");
 }
+
+#[test]
+fn a_load_answered_already_loaded_counts_when_the_engine_lists_the_adapter() {
+    // A retried load meets its own earlier success: vLLM says 400 "already loaded".
+    let (url, _) = serve(|body, _| match body["lora_name"].as_str() {
+        Some(_) => (
+            400,
+            r#"{"error": {"message": "The lora adapter 'v7' has already been loaded."}}"#.into(),
+        ),
+        None => (
+            200,
+            r#"{"object": "list", "data": [{"id": "base"}, {"id": "v7"}]}"#.into(),
+        ),
+    });
+    let c = client(&url, 30, 1);
+    c.load_adapter("v7", "/shared/v7").unwrap();
+    let e = c.load_adapter("v8", "/shared/v8").unwrap_err().to_string();
+    assert!(e.contains("`v8`") && e.contains("HTTP 400"), "{e}");
+}

@@ -123,6 +123,9 @@ pub struct Generation {
     pub score_only: bool,
 }
 
+/// Most stop strings, and most stop token ids, a request may give.
+pub const MAX_STOPS: usize = 64;
+
 /// Most alternatives per position a request may ask for (vLLM's default limit).
 pub const MAX_TOP_LOGPROBS: usize = 20;
 
@@ -213,8 +216,17 @@ impl SamplingFields {
             Some(Stop::One(s)) => vec![s.clone()],
             Some(Stop::Many(v)) => v.clone(),
         };
-        if stop.iter().any(String::is_empty) {
-            return Err(ApiError::invalid("stop", "stop strings must not be empty"));
+        if stop.iter().any(String::is_empty) || stop.len() > MAX_STOPS {
+            return Err(ApiError::invalid(
+                "stop",
+                format!("give at most {MAX_STOPS} stop strings, none empty"),
+            ));
+        }
+        if self.stop_token_ids.len() > MAX_STOPS {
+            return Err(ApiError::invalid(
+                "stop_token_ids",
+                format!("give at most {MAX_STOPS} stop token ids"),
+            ));
         }
         Ok((params, stop))
     }
@@ -469,6 +481,15 @@ mod tests {
         assert_eq!(
             bad(json!({"messages": msg, "stop": [""]})).param,
             Some("stop")
+        );
+        let many: Vec<String> = (0..=MAX_STOPS).map(|i| i.to_string()).collect();
+        assert_eq!(
+            bad(json!({"messages": msg, "stop": many})).param,
+            Some("stop")
+        );
+        assert_eq!(
+            bad(json!({"messages": msg, "stop_token_ids": vec![1; MAX_STOPS + 1]})).param,
+            Some("stop_token_ids")
         );
         let body = ApiError::invalid("n", "x").body();
         assert_eq!(body["error"]["type"], "invalid_request_error");

@@ -164,6 +164,20 @@ impl Engine {
                 Err(e) => answers[k] = Some(Err(e)),
             }
         }
+        // Left-padded to its longest prompt and run to its longest answer, a batch of
+        // requests that each fit the context may not: then each runs alone.
+        let context = self.model.config().max_position_embeddings;
+        let width = inputs
+            .iter()
+            .flat_map(|(_, p, _)| p.iter().map(Vec::len))
+            .max();
+        let steps = inputs
+            .iter()
+            .map(|(k, _, _)| gs[*k].params.max_new_tokens)
+            .max();
+        if gs.len() > 1 && width.unwrap_or(0) + steps.unwrap_or(0) > context {
+            return gs.iter().map(|g| self.answer(g)).collect();
+        }
         // Requests that only score their prompt sample nothing.
         let sampled = |k: usize| !gs[k].score_only;
         let rows: Vec<Row> = inputs
@@ -195,7 +209,7 @@ impl Engine {
         };
         let samples = match rows.is_empty() {
             true => Ok(Vec::new()),
-            false => generate_rows_with(model, &rows, self.pad, &Pass::infer(), &mut keep_top)
+            false => generate_in_chunks(model, &rows, self.pad, &mut keep_top)
                 .map_err(|e| server_error(format!("generation failed: {e}"))),
         };
         let mut at = 0;
@@ -426,12 +440,15 @@ impl Engine {
             false => None,
             true => {
                 let mut out = Vec::new();
-                let mut len = 0;
                 for (i, (t, lp)) in s.ids.iter().zip(&s.logprobs).enumerate() {
                     let piece = decode(&[*t])?;
-                    len += piece.len();
-                    if cut.is_some_and(|at| len > at) {
-                        break;
+                    // Tokens past a stop string are left out; the whole prefix is decoded,
+                    // as a token alone can decode otherwise (a leading space, half a
+                    // character).
+                    if let Some(at) = cut {
+                        if decode(&s.ids[..=i])?.len() > at {
+                            break;
+                        }
                     }
                     let alternatives = top.get(i).map_or(&[][..], Vec::as_slice);
                     out.push(TokenLogprob {
@@ -522,6 +539,35 @@ fn finished(answers: Vec<Option<Answer>>) -> Vec<Answer> {
         .into_iter()
         .map(|a| a.unwrap_or_else(|| Err(server_error("no answer".into()))))
         .collect()
+}
+
+/// [`generate_rows_with`] over at most [`MAX_BATCH_ROWS`] rows at a time, so that one
+/// request of many prompts cannot hold a KV cache of all of them; each row keeps its own
+/// stream, and `on_token` sees rows by their index in `rows`.
+fn generate_in_chunks(
+    model: &CausalLm,
+    rows: &[Row],
+    pad: u32,
+    on_token: &mut dyn FnMut(&Drawn),
+) -> gpo_lm::Result<Vec<Sample>> {
+    let mut out = Vec::with_capacity(rows.len());
+    for (c, chunk) in rows.chunks(MAX_BATCH_ROWS).enumerate() {
+        let offset = c * MAX_BATCH_ROWS;
+        let mut shifted = |d: &Drawn| {
+            on_token(&Drawn {
+                row: d.row + offset,
+                ..*d
+            })
+        };
+        out.extend(generate_rows_with(
+            model,
+            chunk,
+            pad,
+            &Pass::infer(),
+            &mut shifted,
+        )?);
+    }
+    Ok(out)
 }
 
 /// Most sampled rows in one batch of requests.

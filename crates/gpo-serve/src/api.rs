@@ -98,6 +98,22 @@ pub enum Input {
     Tokens(Vec<Vec<u32>>),
 }
 
+impl Input {
+    /// How many prompts it holds (a conversation is one).
+    pub fn len(&self) -> usize {
+        match self {
+            Input::Chat(_) => 1,
+            Input::Texts(t) => t.len(),
+            Input::Tokens(t) => t.len(),
+        }
+    }
+
+    /// Whether it holds no prompt.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// What a checked request asks the model for.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Generation {
@@ -121,6 +137,8 @@ pub struct Generation {
     pub echo: bool,
     /// Score the prompt without generating (`echo` with `max_tokens: 0`).
     pub score_only: bool,
+    /// Send the reply as server-sent events.
+    pub stream: bool,
 }
 
 /// Most stop strings, and most stop token ids, a request may give.
@@ -299,6 +317,7 @@ impl ChatRequest {
             top_logprobs,
             echo: false,
             score_only: false,
+            stream: self.stream,
         })
     }
 }

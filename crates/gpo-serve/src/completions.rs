@@ -82,11 +82,7 @@ impl CompletionRequest {
             Prompt::Tokens(ids) => Input::Tokens(vec![ids.clone()]),
             Prompt::TokenLists(ids) => Input::Tokens(ids.clone()),
         };
-        let count = match &input {
-            Input::Texts(t) => t.len(),
-            Input::Tokens(t) => t.len(),
-            Input::Chat(_) => 1,
-        };
+        let count = input.len();
         if count == 0 || count > MAX_PROMPTS {
             return Err(ApiError::invalid(
                 "prompt",
@@ -120,6 +116,7 @@ impl CompletionRequest {
             top_logprobs: self.logprobs.unwrap_or(0),
             echo: self.echo,
             score_only,
+            stream: self.stream,
         })
     }
 }

@@ -157,9 +157,7 @@ impl Engine {
                 .and_then(|p| Ok((p, self.model_for(g.model.as_deref())?)))
             {
                 Ok((prompts, _)) => {
-                    let mut stop = self.eos.clone();
-                    stop.extend(g.stop_token_ids.iter().filter(|t| !self.eos.contains(t)));
-                    inputs.push((k, prompts, stop));
+                    inputs.push((k, prompts, self.stop_ids(g)));
                 }
                 Err(e) => answers[k] = Some(Err(e)),
             }
@@ -283,6 +281,14 @@ impl Engine {
         Ok((text, out))
     }
 
+    /// The tokens that end `g`'s choices: the model's end-of-sequence tokens and the
+    /// request's `stop_token_ids`.
+    fn stop_ids(&self, g: &Generation) -> Vec<u32> {
+        let mut stop = self.eos.clone();
+        stop.extend(g.stop_token_ids.iter().filter(|t| !self.eos.contains(t)));
+        stop
+    }
+
     fn decode_one(&self, tok: u32) -> Result<String, ApiError> {
         self.tokenizer
             .decode(&[tok], false)
@@ -344,8 +350,7 @@ impl Engine {
             Ok(m) => m,
             Err(e) => return send(StreamEvent::Error(e)),
         };
-        let mut stop = self.eos.clone();
-        stop.extend(g.stop_token_ids.iter().filter(|t| !self.eos.contains(t)));
+        let stop = self.stop_ids(g);
         let rows = request_rows(&prompts, &g.params, &stop, g.top_logprobs);
         let decode = |ids: &[u32]| self.tokenizer.decode(ids, true).unwrap_or_default();
         let mut texts: Vec<Incremental> = rows.iter().map(|_| Incremental::default()).collect();
@@ -633,7 +638,7 @@ impl Engine {
             let take = batch
                 .iter()
                 .take_while(|(g, _)| {
-                    rows += g.params.n * input_count(g);
+                    rows += g.params.n * g.input.len();
                     rows <= MAX_BATCH_ROWS
                 })
                 .count()
@@ -646,14 +651,5 @@ impl Engine {
             }
             pending = rest;
         }
-    }
-}
-
-/// Prompts in a request.
-fn input_count(g: &Generation) -> usize {
-    match &g.input {
-        Input::Chat(_) => 1,
-        Input::Texts(t) => t.len(),
-        Input::Tokens(t) => t.len(),
     }
 }

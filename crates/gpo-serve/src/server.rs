@@ -196,14 +196,15 @@ fn reply(result: Result<Value, ApiError>, what: &str) -> Response {
 }
 
 async fn chat(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
-    if wants_stream(&body) {
-        return match chat_generation(&state, &headers, &body) {
-            Ok((g, name)) => stream_reply(&state, g, name, Endpoint::Chat).await,
-            Err(e) => error_response(&e),
-        };
+    let (generation, name) = match chat_generation(&state, &headers, &body) {
+        Ok(checked) => checked,
+        Err(e) => return reply(Err(e), "chat completion"),
+    };
+    if generation.stream {
+        return stream_reply(&state, generation, name, Endpoint::Chat).await;
     }
     reply(
-        answer_chat(&state, &headers, &body).await,
+        answer_chat(&state, generation, name).await,
         "chat completion",
     )
 }
@@ -213,26 +214,17 @@ async fn completions(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if wants_stream(&body) {
-        return match completion_generation(&state, &headers, &body) {
-            Ok((g, name, _)) => stream_reply(&state, g, name, Endpoint::Completions).await,
-            Err(e) => error_response(&e),
-        };
+    let (generation, name, token_ids) = match completion_generation(&state, &headers, &body) {
+        Ok(checked) => checked,
+        Err(e) => return reply(Err(e), "completion"),
+    };
+    if generation.stream {
+        return stream_reply(&state, generation, name, Endpoint::Completions).await;
     }
     reply(
-        answer_completion(&state, &headers, &body).await,
+        answer_completion(&state, generation, name, token_ids).await,
         "completion",
     )
-}
-
-/// Whether a request body asks for `stream: true`.
-fn wants_stream(body: &[u8]) -> bool {
-    #[derive(serde::Deserialize)]
-    struct Streamed {
-        #[serde(default)]
-        stream: bool,
-    }
-    serde_json::from_slice::<Streamed>(body).is_ok_and(|s| s.stream)
 }
 
 /// Which API a streamed reply speaks.
@@ -396,10 +388,9 @@ fn completion_generation(
 
 async fn answer_chat(
     state: &AppState,
-    headers: &HeaderMap,
-    body: &[u8],
+    generation: Generation,
+    name: String,
 ) -> Result<Value, ApiError> {
-    let (generation, name) = chat_generation(state, headers, body)?;
     let (prompt_tokens, choices) = state.generate(generation).await?;
     let id = state.next_id.fetch_add(1, Ordering::Relaxed);
     Ok(chat_reply(id, now(), &name, prompt_tokens, &choices))
@@ -407,10 +398,10 @@ async fn answer_chat(
 
 async fn answer_completion(
     state: &AppState,
-    headers: &HeaderMap,
-    body: &[u8],
+    generation: Generation,
+    name: String,
+    token_ids: bool,
 ) -> Result<Value, ApiError> {
-    let (generation, name, token_ids) = completion_generation(state, headers, body)?;
     let (prompt_tokens, choices) = state.generate(generation).await?;
     let id = state.next_id.fetch_add(1, Ordering::Relaxed);
     Ok(completion_reply(

@@ -7,36 +7,17 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 
-use common::{count_lines, deterministic_lines, gpo, gpo_command, stdout_lines, tiny_config};
+use common::{
+    count_lines, deterministic_lines, gpo, gpo_command, start_serve, stdout_lines, tiny_config,
+};
 use serde_json::Value;
 
-/// Kills the server when dropped, however the test ends.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// `gpo serve` on `port` (0: any); the server and its API root.
-fn serve(port: u16) -> (Running, String) {
-    let mut child = gpo_command()
-        .args(["serve", "--port", &port.to_string()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start gpo serve");
-    let stdout = child.stdout.take().expect("its stdout");
-    let running = Running(child);
-    let mut first = String::new();
-    BufReader::new(stdout).read_line(&mut first).unwrap();
-    let line: Value = serde_json::from_str(&first).expect("a JSON line");
+fn serve(port: u16) -> (common::Running, String) {
+    let (running, line) = start_serve(&["--port", &port.to_string()]);
     (running, line["url"].as_str().expect("a url").to_string())
 }
 

@@ -3,34 +3,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
-
-use common::{assert_clean_error, gpo_command, gpo_env, play_against_served, stdout_lines};
-
-/// Kills the server when the test ends, however it ends.
-struct Running(std::process::Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::{assert_clean_error, gpo_env, play_against_served, start_serve, stdout_lines};
 
 #[test]
 fn serve_prints_its_url_and_answers_gpo_s_own_client() {
-    let mut child = gpo_command()
-        .args(["serve", "--port", "0", "--served-model-name", "defender"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start gpo serve");
-    let stdout = child.stdout.take().expect("its stdout");
-    let _running = Running(child);
-    let mut first = String::new();
-    BufReader::new(stdout).read_line(&mut first).unwrap();
-    let line: serde_json::Value = serde_json::from_str(&first).expect("a JSON line");
+    let (_running, line) = start_serve(&["--port", "0", "--served-model-name", "defender"]);
     let url = line["url"].as_str().expect("a url").to_string();
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
     assert_eq!(line["model"], "defender");

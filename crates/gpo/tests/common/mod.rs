@@ -3,8 +3,36 @@
 // Each test file uses a different subset.
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+
+/// A `gpo serve` process, killed when dropped, however the test ends.
+pub struct Running(pub Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `gpo serve ARGS` and reads the first line it prints (`{"url", "model"}`).
+pub fn start_serve(args: &[&str]) -> (Running, serde_json::Value) {
+    let mut child = gpo_command()
+        .arg("serve")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start gpo serve");
+    let stdout = child.stdout.take().expect("its stdout");
+    let running = Running(child);
+    let mut first = String::new();
+    BufReader::new(stdout).read_line(&mut first).unwrap();
+    let line = serde_json::from_str(&first).expect("a JSON line");
+    (running, line)
+}
 
 /// The `gpo` binary under test.
 pub fn gpo_command() -> Command {

@@ -16,7 +16,7 @@ impl Bootstrap {
         samples: usize,
     ) -> Result<Estimate> {
         self.validate()?;
-        if samples == 0 || values.len() % samples != 0 {
+        if samples == 0 || !values.len().is_multiple_of(samples) {
             return Err(Error::Invalid {
                 name: "samples",
                 message: format!(

@@ -260,7 +260,7 @@ impl Unpickler<'_> {
     }
 
     fn set_items(&mut self, items: Vec<Value>, at: usize) -> Result<(), PickleError> {
-        if items.len() % 2 != 0 {
+        if !items.len().is_multiple_of(2) {
             return Err("SETITEMS with an odd number of values".into());
         }
         match self.stack.last() {

@@ -26,6 +26,8 @@
 //! ```
 #![warn(missing_docs)]
 
+mod bf16_gemm;
+mod bf16_kernel;
 mod block;
 mod config;
 pub mod cpu;

@@ -1,9 +1,12 @@
 //! A linear layer `y = x W^T + b`, optionally with a LoRA adapter `+ (alpha / r) x A^T B^T`.
 
+use std::sync::Arc;
+
 use candle_core::{Tensor, Var};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use crate::bf16_gemm::{matmul_t_bf16, Bf16Weight};
 use crate::pass::Pass;
 use crate::Result;
 
@@ -29,6 +32,8 @@ pub struct Linear {
     pub(crate) lora: Option<LoraAdapter>,
     /// Distinct per layer of a model; mixes into the dropout seed.
     pub(crate) id: u64,
+    /// The frozen weight packed for bf16 products (a CPU model loaded in bf16).
+    pub(crate) bf16: Option<Arc<Bf16Weight>>,
 }
 
 impl Linear {
@@ -38,11 +43,27 @@ impl Linear {
             bias,
             lora: None,
             id,
+            bf16: None,
         }
+    }
+
+    /// Packs the weight for bf16 products: every later forward multiplies in bf16 until the
+    /// weight is replaced. For frozen weights; a trainable one would go stale at each step.
+    pub(crate) fn pack_bf16(&mut self) -> Result<()> {
+        self.bf16 = Some(Bf16Weight::new(&self.weight)?);
+        Ok(())
+    }
+
+    /// The bf16 pack, when it is of the current weight.
+    fn packed(&self) -> Option<&Arc<Bf16Weight>> {
+        self.bf16.as_ref().filter(|p| p.packs(&self.weight))
     }
 
     /// `x`: `[..., in]` -> `[..., out]`.
     pub fn forward(&self, x: &Tensor, pass: &Pass) -> Result<Tensor> {
+        if let Some(packed) = self.packed() {
+            return self.add_bias_and_adapter(matmul_t_bf16(x, packed)?, x, pass);
+        }
         let train = pass.train_mode();
         let w = if train {
             self.weight.clone()
@@ -83,7 +104,9 @@ impl Linear {
             )?,
             _ => x.clone(),
         };
-        Ok((matmul_t(&matmul_t(&x, &a)?, &b)? * lora.scale)?)
+        // Scaled at rank width (`[.., r]`), not at the layer's output width: one small
+        // elementwise op instead of a large one, forward and backward.
+        matmul_t(&(matmul_t(&x, &a)? * lora.scale)?, &b)
     }
 
     /// The forwards of several layers that read the same `x` (q/k/v, gate/up). A
@@ -103,7 +126,7 @@ impl Linear {
             && small_kernel_applies(x)
             && layers
                 .iter()
-                .all(|l| l.in_dim() == inner && l.weight.is_contiguous());
+                .all(|l| l.in_dim() == inner && l.weight.is_contiguous() && l.packed().is_none());
         if !grouped {
             return layers.iter().map(|l| l.forward(x, pass)).collect();
         }

@@ -20,7 +20,8 @@ use crate::{Error, Result};
 /// How to load a model.
 #[derive(Debug, Clone)]
 pub struct LoadOptions {
-    /// Training/compute dtype (f32 on CPU).
+    /// Compute dtype. bf16 on the CPU multiplies the frozen weights in bf16 and keeps the
+    /// rest f32 (see [`CausalLm::use_bf16_products`]).
     pub dtype: DType,
     /// Where the weights live.
     pub device: Device,
@@ -53,15 +54,9 @@ pub fn load_model(path: &Path, opts: &LoadOptions) -> Result<LoadedModel> {
         if !path.join("config.json").exists() {
             return Err(Error::bad(path, "directory has no config.json; expected a Hugging Face model directory or a .gguf file"));
         }
-        let (cfg, weights) = read_hf_dir(path, opts.dtype)?;
+        let (cfg, weights) = read_hf_dir(path, opts.weights_dtype())?;
         let tokenizer = Tokenizer::from_file(&path.join("tokenizer.json"))?;
-        let model = CausalLm::new(
-            cfg,
-            weights,
-            opts.trainable.clone(),
-            opts.dtype,
-            &opts.device,
-        )?;
+        let model = opts.build(cfg, weights)?;
         return Ok(LoadedModel { model, tokenizer });
     }
     if !path.exists() {
@@ -72,14 +67,38 @@ pub fn load_model(path: &Path, opts: &LoadOptions) -> Result<LoadedModel> {
     }
     let ckpt = read_gguf(path)?;
     let tokenizer = Tokenizer::from_gguf_spec(ckpt.tokenizer)?;
-    let model = CausalLm::new(
-        ckpt.config,
-        ckpt.weights,
-        opts.trainable.clone(),
-        opts.dtype,
-        &opts.device,
-    )?;
+    let model = opts.build(ckpt.config, ckpt.weights)?;
     Ok(LoadedModel { model, tokenizer })
+}
+
+impl LoadOptions {
+    /// bf16 on the CPU is PyTorch autocast's split: f32 weights and activations, frozen
+    /// linear weights multiplied in bf16 ([`CausalLm::use_bf16_products`]). Elsewhere the
+    /// model computes in `dtype`.
+    fn cpu_bf16(&self) -> bool {
+        self.device.is_cpu() && self.dtype == DType::BF16
+    }
+
+    /// The dtype the weights are read in.
+    fn weights_dtype(&self) -> DType {
+        if self.cpu_bf16() {
+            DType::F32
+        } else {
+            self.dtype
+        }
+    }
+
+    fn build(&self, cfg: LmConfig, weights: WeightMap) -> Result<CausalLm> {
+        let dtype = self.weights_dtype();
+        let mut model = CausalLm::new(cfg, weights, self.trainable.clone(), dtype, &self.device)?;
+        if self.cpu_bf16() && !model.use_bf16_products()? {
+            tracing::warn!(
+                "this CPU has no AVX512-BF16: the bf16 model computes in f32 (the same \
+                 results up to rounding)"
+            );
+        }
+        Ok(model)
+    }
 }
 
 impl CausalLm {

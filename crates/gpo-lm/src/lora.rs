@@ -349,6 +349,9 @@ pub fn merge_lora(model: &mut CausalLm) -> Result<()> {
                 let delta = lora.b.as_tensor().matmul(lora.a.as_tensor())?;
                 let delta = (delta.to_dtype(linear.weight.dtype())? * lora.scale)?;
                 linear.weight = (&linear.weight + delta)?;
+                if linear.bf16.is_some() {
+                    linear.pack_bf16()?;
+                }
                 merged += 1;
             }
         }

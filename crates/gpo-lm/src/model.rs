@@ -1,7 +1,10 @@
 //! The decoder-only language model: embedding -> blocks -> RMSNorm -> LM head.
 
+use std::sync::Arc;
+
 use candle_core::{DType, Device, Tensor, Var};
 
+use crate::bf16_gemm::{matmul_t_bf16, Bf16Weight};
 use crate::block::{weight_for, Attention, Block, BlockInputs, LayerCache, Mlp};
 use crate::config::LmConfig;
 use crate::linear::{matmul_t, Linear};
@@ -30,6 +33,8 @@ pub struct CausalLm {
     pub(crate) norm: Tensor,
     /// `None` when tied to the embedding.
     pub(crate) lm_head: Option<Tensor>,
+    /// The output projection (`lm_head`, or the tied embedding) packed for bf16 products.
+    pub(crate) head_bf16: Option<Arc<Bf16Weight>>,
     pub(crate) rope: RopeTable,
     pub(crate) device: Device,
     pub(crate) dtype: DType,
@@ -112,11 +117,48 @@ impl CausalLm {
             blocks,
             norm,
             lm_head,
+            head_bf16: None,
             rope,
             device: device.clone(),
             dtype,
             vars: b.vars,
         })
+    }
+
+    /// Multiplies every frozen linear weight, and a frozen output projection, in bf16 from
+    /// now on (AVX512-BF16 products, f32 sums; activations and everything else stay f32).
+    /// Trainable weights stay f32: a pack would go stale at every step. Returns false, and
+    /// changes nothing, on a CPU without AVX512-BF16 or on another device.
+    pub fn use_bf16_products(&mut self) -> Result<bool> {
+        if !self.device.is_cpu()
+            || self.dtype != DType::F32
+            || !crate::bf16_kernel::has_avx512_bf16()
+        {
+            return Ok(false);
+        }
+        let trainable: std::collections::HashSet<_> =
+            self.vars.iter().map(|(_, v)| v.as_tensor().id()).collect();
+        for block in &mut self.blocks {
+            for (_, linear) in block.linears_mut() {
+                if !trainable.contains(&linear.weight.id()) {
+                    linear.pack_bf16()?;
+                }
+            }
+        }
+        let head = self.lm_head.as_ref().unwrap_or(&self.embed_tokens);
+        if !trainable.contains(&head.id()) {
+            self.head_bf16 = Some(Bf16Weight::new(head)?);
+        }
+        Ok(true)
+    }
+
+    /// Whether the model multiplies its frozen weights in bf16.
+    pub fn bf16_products(&self) -> bool {
+        self.head_bf16.is_some()
+            || self
+                .blocks
+                .iter()
+                .any(|b| b.linears().iter().any(|(_, l)| l.bf16.is_some()))
     }
 
     /// Hyper-parameters.
@@ -279,6 +321,9 @@ impl CausalLm {
     /// Applies the LM head: `[..., hidden]` -> `[..., vocab]`.
     pub fn lm_logits(&self, hidden: &Tensor, pass: &Pass) -> Result<Tensor> {
         let head = self.lm_head.as_ref().unwrap_or(&self.embed_tokens);
+        if let Some(packed) = self.head_bf16.as_ref().filter(|p| p.packs(head)) {
+            return matmul_t_bf16(hidden, packed);
+        }
         matmul_t(hidden, &weight_for(head, pass))
     }
 

@@ -80,7 +80,7 @@ pub(crate) fn has_avx2_fma() -> bool {
 fn kernel(x: &[f32], n: usize, w: &[f32], rows: usize, k: usize, dst: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     {
-        if k % 8 == 0 && has_avx2_fma() {
+        if k.is_multiple_of(8) && has_avx2_fma() {
             // SAFETY: the CPU has AVX2 and FMA, and every load stays inside `x` and `w` (k is
             // a multiple of 8, rows and n bound the indices).
             unsafe { kernel_avx2(x, n, w, rows, k, dst) };

@@ -63,11 +63,19 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 
 /// candle asks for the thread count on every matmul and, without `RAYON_NUM_THREADS`, reads
 /// `/proc/cpuinfo` each time (measured: ~5% of decoding time). Fix the count once.
+///
+/// candle runs elementwise ops on a pool of its own, whose threads spin for 25,000 pauses
+/// after each op before they sleep; between ops the products run on rayon's threads, so the
+/// spinning takes their cores (measured: 15% of a LoRA training step's CPU time on 2 cores).
+/// gpo's ops alternate between the two pools, so its threads sleep almost at once.
 fn init_threads() {
     if std::env::var_os("RAYON_NUM_THREADS").is_none() {
         let n = std::thread::available_parallelism().map_or(1, |n| n.get());
         // SAFETY: called first thing in main, before any other thread exists.
         std::env::set_var("RAYON_NUM_THREADS", n.to_string());
+    }
+    if std::env::var_os("CANDLE_BARRIER_POOL_SPIN_LIMIT").is_none() {
+        std::env::set_var("CANDLE_BARRIER_POOL_SPIN_LIMIT", "100");
     }
 }
 

@@ -224,10 +224,11 @@ impl Game {
             progress(Progress::Step(&record));
             let step = self.step;
             let last = step == self.cfg.steps;
-            if self.cfg.snapshot_every > 0 && (step % self.cfg.snapshot_every == 0 || last) {
+            if self.cfg.snapshot_every > 0 && (step.is_multiple_of(self.cfg.snapshot_every) || last)
+            {
                 self.save_snapshots(run)?;
             }
-            if !last && self.cfg.eval_every > 0 && step % self.cfg.eval_every == 0 {
+            if !last && self.cfg.eval_every > 0 && step.is_multiple_of(self.cfg.eval_every) {
                 let e = self.eval_now(run)?;
                 run.append("eval.jsonl", &e)?;
                 progress(Progress::Eval(&e));
@@ -238,7 +239,7 @@ impl Game {
             if last
                 || stopping
                 || self.uses_engines()
-                || (self.cfg.checkpoint_every > 0 && step % self.cfg.checkpoint_every == 0)
+                || (self.cfg.checkpoint_every > 0 && step.is_multiple_of(self.cfg.checkpoint_every))
             {
                 self.save_checkpoint(run)?;
                 progress(Progress::Checkpoint(step));

@@ -26,6 +26,9 @@ pub struct Machine {
     pub gemm_path: &'static str,
     /// gpo's decoding kernel ([`gpo_lm::cpu::decode_path`]).
     pub decode_path: &'static str,
+    /// The products of a bf16 model ([`gpo_lm::cpu::bf16_path`]); their peak is twice the
+    /// f32 FMA peak (`vdpbf16ps` does two multiply-adds per lane).
+    pub bf16_path: &'static str,
     /// The clock `/proc/cpuinfo` reports for the first CPU, in GHz (a virtual machine's may
     /// be nominal).
     pub clock_ghz: Option<f64>,
@@ -62,6 +65,7 @@ impl Machine {
             threads,
             gemm_path,
             decode_path: gpo_lm::cpu::decode_path(),
+            bf16_path: gpo_lm::cpu::bf16_path(),
             clock_ghz,
             fma_peak_gflops: clock_ghz.map(|ghz| fma_peak_gflops(gemm_path, cores, ghz)),
             read_gbs: read_bandwidth_gbs(READ_BYTES, 3),

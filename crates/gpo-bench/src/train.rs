@@ -55,7 +55,7 @@ pub fn bench_train_step(
         let hidden = model.forward_hidden(&ids, None, &Pass::train())?;
         let logits = model.lm_logits(&hidden.narrow(1, 0, seq_len - 1)?, &Pass::train())?;
         let loss = gather_logprobs(&logits, &targets)?.mean_all()?.neg()?;
-        loss.to_scalar::<f32>()?;
+        loss.to_dtype(candle_core::DType::F32)?.to_scalar::<f32>()?;
         let t1 = Instant::now();
         let mut grads = loss.backward()?;
         // A GPU queues its kernels: wait for them so each phase is timed (no-op on the CPU).

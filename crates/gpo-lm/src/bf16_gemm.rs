@@ -86,6 +86,21 @@ impl Bf16Weight {
         self.source == weight.id()
     }
 
+    /// `x W^T` on CPU storage (`x`: contiguous f32 `[.., in]`), no graph node.
+    pub(crate) fn forward_cpu(
+        &self,
+        s: &CpuStorage,
+        l: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        product(s, l, &self.forward)
+    }
+
+    /// `g W` (`g`: `[.., out]` f32 on the CPU), no graph node: the input gradient of `x W^T`.
+    pub(crate) fn input_grad(&self, g: &Tensor) -> candle_core::Result<Tensor> {
+        g.contiguous()?
+            .apply_op1_no_bwd(&WithPacked(self.backward()?))
+    }
+
     /// `g W` needs `B = W` (`[out, in]`): packed on first use, from the f32 weight.
     fn backward(&self) -> candle_core::Result<&PackedB> {
         let packed = self.backward.get_or_init(|| {
@@ -124,10 +139,7 @@ impl CustomOp1 for Bf16MatmulT {
     }
 
     fn bwd(&self, x: &Tensor, _res: &Tensor, g: &Tensor) -> candle_core::Result<Option<Tensor>> {
-        let g = g.contiguous()?;
-        let packed = self.w.backward()?;
-        let dx = g.apply_op1_no_bwd(&WithPacked(packed))?;
-        Ok(Some(dx.reshape(x.shape())?))
+        Ok(Some(self.w.input_grad(g)?.reshape(x.shape())?))
     }
 }
 

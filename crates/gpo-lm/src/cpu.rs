@@ -8,6 +8,8 @@
 //! - Decoding's few-row products use gpo's own kernel ([`decode_path`]): AVX2 + FMA, else
 //!   scalar. An AVX-512 variant measured no faster on an AVX-512 machine (BENCHMARKS.md,
 //!   issue 26): the kernel is bound there neither by its FMAs nor by memory bandwidth.
+//! - A bf16 model's frozen weights ([`bf16_path`]): AVX512-BF16 dot products where the CPU
+//!   has them, else the model computes in f32.
 
 /// The `gemm` crate's kernel on this CPU: `avx512f`, `fma`, `neon` or `scalar`.
 pub fn gemm_path() -> &'static str {
@@ -38,6 +40,15 @@ pub fn decode_path() -> &'static str {
     }
 }
 
+/// The kernel of a CPU model loaded in bf16: `avx512bf16`, or `f32` where the CPU lacks it.
+pub fn bf16_path() -> &'static str {
+    if crate::bf16_kernel::has_avx512_bf16() {
+        "avx512bf16"
+    } else {
+        "f32"
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -46,5 +57,6 @@ mod tests {
     fn the_paths_are_named() {
         assert!(["avx512f", "fma", "neon", "scalar"].contains(&gemm_path()));
         assert!(["avx2+fma", "scalar"].contains(&decode_path()));
+        assert!(["avx512bf16", "f32"].contains(&bf16_path()));
     }
 }

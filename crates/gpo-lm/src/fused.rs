@@ -122,7 +122,7 @@ pub(crate) fn log_softmax_gather_cpu(logits: &Tensor, targets: &Tensor) -> Resul
 
 /// `x W^T` on CPU storage: `x` is `[.., in]` (contiguous), `w` is `[out, in]`; the GEMM reads
 /// `w` through a transposed layout (no copy) and the result has `x`'s leading dims.
-fn xwt_cpu(
+pub(crate) fn xwt_cpu(
     sx: &CpuStorage,
     lx: &Layout,
     sw: &CpuStorage,

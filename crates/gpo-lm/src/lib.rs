@@ -42,6 +42,7 @@ mod linear;
 mod loader;
 mod logprobs;
 mod lora;
+mod lora_node;
 mod mask;
 mod model;
 mod ops;

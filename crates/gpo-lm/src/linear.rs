@@ -7,6 +7,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::bf16_gemm::{matmul_t_bf16, Bf16Weight};
+use crate::lora_node::{lora_linear, Frozen};
 use crate::pass::Pass;
 use crate::Result;
 
@@ -61,6 +62,9 @@ impl Linear {
 
     /// `x`: `[..., in]` -> `[..., out]`.
     pub fn forward(&self, x: &Tensor, pass: &Pass) -> Result<Tensor> {
+        if let Some(y) = self.forward_lora_node(x, pass)? {
+            return self.add_bias(y, pass);
+        }
         if let Some(packed) = self.packed() {
             return self.add_bias_and_adapter(matmul_t_bf16(x, packed)?, x, pass);
         }
@@ -73,16 +77,42 @@ impl Linear {
         self.add_bias_and_adapter(matmul_t(x, &w)?, x, pass)
     }
 
-    /// `y` (this layer's `x W^T`) plus the bias and, when adapters are on, the LoRA term.
-    fn add_bias_and_adapter(&self, mut y: Tensor, x: &Tensor, pass: &Pass) -> Result<Tensor> {
-        if let Some(b) = &self.bias {
-            let b = if pass.train_mode() {
-                b.clone()
-            } else {
-                b.detach()
-            };
-            y = y.broadcast_add(&b)?;
+    /// The frozen layer and its active adapter as one node ([`crate::lora_node`]), on the
+    /// CPU in f32: when training, or whenever the weight is packed for bf16. `None` where
+    /// it does not apply (no adapter, adapter dropout, a trainable weight, another device).
+    fn forward_lora_node(&self, x: &Tensor, pass: &Pass) -> Result<Option<Tensor>> {
+        let Some(lora) = self.lora.as_ref().filter(|_| pass.adapters) else {
+            return Ok(None);
+        };
+        let train = pass.train_mode();
+        let dropout = train && lora.dropout > 0.0 && pass.dropout_seed.is_some();
+        let frozen = match self.packed() {
+            Some(p) => Frozen::Bf16(Arc::clone(p)),
+            None if train => Frozen::F32(self.weight.clone()),
+            None => return Ok(None),
+        };
+        if dropout || self.weight.track_op() || !crate::diffops::fused_ok(x) {
+            return Ok(None);
         }
+        let (a, b) = if train {
+            (lora.a.as_tensor().clone(), lora.b.as_tensor().clone())
+        } else {
+            (lora.a.as_tensor().detach(), lora.b.as_tensor().detach())
+        };
+        Ok(Some(lora_linear(x, frozen, &a, &b, lora.scale)?))
+    }
+
+    fn add_bias(&self, y: Tensor, pass: &Pass) -> Result<Tensor> {
+        Ok(match &self.bias {
+            Some(b) if pass.train_mode() => y.broadcast_add(b)?,
+            Some(b) => y.broadcast_add(&b.detach())?,
+            None => y,
+        })
+    }
+
+    /// `y` (this layer's `x W^T`) plus the bias and, when adapters are on, the LoRA term.
+    fn add_bias_and_adapter(&self, y: Tensor, x: &Tensor, pass: &Pass) -> Result<Tensor> {
+        let mut y = self.add_bias(y, pass)?;
         if let (Some(lora), true) = (&self.lora, pass.adapters) {
             y = (y + self.lora_delta(lora, x, pass)?)?;
         }

@@ -18,8 +18,9 @@ pub struct ModelArgs {
     /// Where the model runs: cpu, cuda or cuda:N (CUDA needs a build with --features cuda).
     #[arg(long, default_value = "cpu")]
     pub device: DeviceSpec,
-    /// The dtype the model computes in: f32, or bf16 / f16 (for a GPU; slow on the CPU,
-    /// where gpo's own kernels are f32).
+    /// The dtype the model computes in: f32, or bf16 / f16 (on a GPU: everything in that
+    /// dtype; on the CPU, bf16 multiplies the frozen weights in bf16 where the CPU has
+    /// AVX512-BF16 and keeps the rest f32; f16 is slow there).
     #[arg(long, default_value = "f32")]
     pub dtype: Precision,
 }

@@ -149,11 +149,12 @@ pub fn run(args: BenchArgs) -> Result<()> {
         return super::emit(&report);
     }
     println!(
-        "machine    {} ({} threads): gemm {}, decoding {}; FMA peak ~{} GFLOP/s, memory read {:.1} GB/s",
+        "machine    {} ({} threads): gemm {}, decoding {}, bf16 {}; FMA peak ~{} GFLOP/s, memory read {:.1} GB/s",
         machine.cpu_model,
         machine.threads,
         machine.gemm_path,
         machine.decode_path,
+        machine.bf16_path,
         machine
             .fma_peak_gflops
             .map_or("?".to_string(), |g| format!("{g:.0}")),

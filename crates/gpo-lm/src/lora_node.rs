@@ -1,0 +1,300 @@
+//! A frozen linear layer with its LoRA adapter as one autograd node on the CPU:
+//! `y = x W^T + s (x A^T) B^T` (Hu et al. 2021, eq. 3, with `s = alpha / r`).
+//!
+//! Written as tensor ops the adapter adds four nodes to the base product (`x A^T`, the
+//! scale, `(.) B^T`, the sum), two of them as wide as the layer's output, and `x` gets one
+//! gradient per node that reads it; candle's backward zero-fills a fresh tensor and adds
+//! into it for each. Here the GEMMs accumulate the adapter's terms into the base product's
+//! output, forward and backward, and `x` gets one gradient per layer:
+//! `dx = g W + s (g B) A`, `dA = s (g B)^T x`, `dB = s g^T (x A^T)`.
+
+use std::sync::Arc;
+
+use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
+
+use crate::bf16_gemm::Bf16Weight;
+use crate::fused::xwt_cpu;
+use crate::Result;
+
+/// The frozen weight of the layer: f32, or packed for bf16 products.
+#[derive(Clone)]
+pub(crate) enum Frozen {
+    F32(Tensor),
+    Bf16(Arc<Bf16Weight>),
+}
+
+/// `x W^T + scale (x A^T) B^T` (`x`: `[.., in]` f32 on the CPU; `a`: `[r, in]`; `b`:
+/// `[out, r]`). A node differentiating `x`, `a` and `b` when any of them is tracked.
+pub(crate) fn lora_linear(
+    x: &Tensor,
+    w: Frozen,
+    a: &Tensor,
+    b: &Tensor,
+    scale: f64,
+) -> Result<Tensor> {
+    let x = x.contiguous()?;
+    let (a, b) = (a.contiguous()?, b.contiguous()?);
+    let op = LoraLinear { w, scale };
+    Ok(if x.track_op() || a.track_op() || b.track_op() {
+        x.apply_op3(&a, &b, op)?
+    } else {
+        x.apply_op3_no_bwd(&a, &b, &op)?
+    })
+}
+
+struct LoraLinear {
+    w: Frozen,
+    scale: f64,
+}
+
+impl LoraLinear {
+    /// `x W^T` on CPU storage.
+    fn base(&self, sx: &CpuStorage, lx: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        match &self.w {
+            Frozen::Bf16(p) => p.forward_cpu(sx, lx),
+            Frozen::F32(w) => {
+                let (storage, lw) = w.storage_and_layout();
+                match &*storage {
+                    candle_core::Storage::Cpu(sw) => xwt_cpu(sx, lx, sw, lw),
+                    _ => candle_core::bail!("lora-linear runs on CPU tensors only"),
+                }
+            }
+        }
+    }
+
+    /// `g W`.
+    fn base_input_grad(&self, g: &Tensor) -> candle_core::Result<Tensor> {
+        match &self.w {
+            Frozen::Bf16(p) => p.input_grad(g),
+            Frozen::F32(w) => g.matmul(w),
+        }
+    }
+}
+
+impl CustomOp3 for LoraLinear {
+    fn name(&self) -> &'static str {
+        "lora-linear"
+    }
+
+    fn cpu_fwd(
+        &self,
+        sx: &CpuStorage,
+        lx: &Layout,
+        sa: &CpuStorage,
+        la: &Layout,
+        sb: &CpuStorage,
+        lb: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (y, shape) = self.base(sx, lx)?;
+        let (CpuStorage::F32(mut y), x, a, b) = (y, f32s(sx, lx)?, f32s(sa, la)?, f32s(sb, lb)?)
+        else {
+            candle_core::bail!("lora-linear computes in f32");
+        };
+        let (r, inp) = la.shape().dims2()?;
+        let out = lb.shape().dims2()?.0;
+        let rows = x.len() / inp.max(1);
+        // h = s x A^T, then y += h B^T in place.
+        let mut h = vec![0f32; rows * r];
+        gemm_into(
+            &mut h,
+            false,
+            self.scale as f32,
+            (rows, r, inp),
+            Mat::rows(x, inp),
+            Mat::cols(a, inp),
+        );
+        gemm_into(
+            &mut y,
+            true,
+            1.0,
+            (rows, out, r),
+            Mat::rows(&h, r),
+            Mat::cols(b, r),
+        );
+        Ok((CpuStorage::F32(y), shape))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        a: &Tensor,
+        b: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let inner = x.dim(candle_core::D::Minus1)?;
+        let out = grad.dim(candle_core::D::Minus1)?;
+        let rows = x.elem_count() / inner.max(1);
+        let x2 = x.detach().reshape((rows, inner))?;
+        let g = grad.detach().contiguous()?.reshape((rows, out))?;
+        let (a, b) = (a.detach(), b.detach());
+        // s (g B): `[rows, r]`, shared by dx and dA.
+        let gb = (g.matmul(&b)? * self.scale)?;
+        let r = gb.dim(1)?;
+        // dx = g W, then += (s g B) A in place.
+        let mut dx = self.base_input_grad(&g)?.flatten_all()?.to_vec1::<f32>()?;
+        let (gbv, av) = (
+            gb.flatten_all()?.to_vec1::<f32>()?,
+            a.flatten_all()?.to_vec1::<f32>()?,
+        );
+        gemm_into(
+            &mut dx,
+            true,
+            1.0,
+            (rows, inner, r),
+            Mat::rows(&gbv, r),
+            Mat::rows(&av, inner),
+        );
+        let dx = Tensor::from_vec(dx, x.shape(), x.device())?;
+        let da = gb.t()?.matmul(&x2)?;
+        let h = (x2.matmul(&a.t()?)? * self.scale)?;
+        let db = g.t()?.matmul(&h)?;
+        Ok((Some(dx), Some(da), Some(db)))
+    }
+}
+
+/// The f32 values of a contiguous CPU storage.
+fn f32s<'a>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [f32]> {
+    match (s, l.contiguous_offsets()) {
+        (CpuStorage::F32(v), Some((lo, hi))) => Ok(&v[lo..hi]),
+        _ => candle_core::bail!("lora-linear needs contiguous f32 tensors"),
+    }
+}
+
+/// A row-major matrix read as a GEMM operand, possibly transposed.
+struct Mat<'a> {
+    data: &'a [f32],
+    row_stride: isize,
+    col_stride: isize,
+}
+
+impl<'a> Mat<'a> {
+    /// A row-major matrix with `width` columns, as is.
+    fn rows(data: &'a [f32], width: usize) -> Self {
+        Mat {
+            data,
+            row_stride: width as isize,
+            col_stride: 1,
+        }
+    }
+
+    /// The transpose of a row-major matrix with `width` columns.
+    fn cols(data: &'a [f32], width: usize) -> Self {
+        Mat {
+            data,
+            row_stride: 1,
+            col_stride: width as isize,
+        }
+    }
+}
+
+/// `dst (+)= beta lhs rhs` for `dst`: `[m, n]` row-major, `lhs`: `[m, k]`, `rhs`: `[k, n]`.
+fn gemm_into(
+    dst: &mut [f32],
+    accumulate: bool,
+    beta: f32,
+    (m, n, k): (usize, usize, usize),
+    lhs: Mat<'_>,
+    rhs: Mat<'_>,
+) {
+    assert!(
+        dst.len() == m * n,
+        "gemm_into: destination is not {m} x {n}"
+    );
+    let last = |mat: &Mat<'_>, r: usize, c: usize| {
+        (r.max(1) - 1) * mat.row_stride.unsigned_abs()
+            + (c.max(1) - 1) * mat.col_stride.unsigned_abs()
+    };
+    assert!(
+        m * k == 0 || last(&lhs, m, k) < lhs.data.len(),
+        "gemm_into: left operand is not {m} x {k}"
+    );
+    assert!(
+        k * n == 0 || last(&rhs, k, n) < rhs.data.len(),
+        "gemm_into: right operand is not {k} x {n}"
+    );
+    let threads = rayon::current_num_threads();
+    let parallelism = if threads > 1 {
+        gemm::Parallelism::Rayon(threads)
+    } else {
+        gemm::Parallelism::None
+    };
+    // SAFETY: the asserts above keep every index the strides reach inside the slices.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            lhs.data.as_ptr(),
+            lhs.col_stride,
+            lhs.row_stride,
+            rhs.data.as_ptr(),
+            rhs.col_stride,
+            rhs.row_stride,
+            if accumulate { 1.0 } else { 0.0 },
+            beta,
+            false,
+            false,
+            false,
+            parallelism,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::{Device, Tensor, Var};
+
+    use super::*;
+    use crate::test_util::max_diff;
+
+    /// Reference: the same layer as candle tensor ops, differentiated by candle.
+    #[test]
+    fn the_node_matches_tensor_ops_forward_and_backward() {
+        let dev = Device::Cpu;
+        let (rows, inp, out, r, s) = (2 * 7, 24, 40, 4, 2.0);
+        let x = Var::randn(0f32, 1.0, (2, 7, inp), &dev).unwrap();
+        let w = Tensor::randn(0f32, 1.0, (out, inp), &dev).unwrap();
+        let a = Var::randn(0f32, 1.0, (r, inp), &dev).unwrap();
+        let b = Var::randn(0f32, 1.0, (out, r), &dev).unwrap();
+        let up = Tensor::randn(0f32, 1.0, (2, 7, out), &dev).unwrap();
+        let plain = {
+            let x2 = x.as_tensor().reshape((rows, inp)).unwrap();
+            let base = x2.matmul(&w.t().unwrap()).unwrap();
+            let h = x2.matmul(&a.as_tensor().t().unwrap()).unwrap();
+            let d = (h.matmul(&b.as_tensor().t().unwrap()).unwrap() * s).unwrap();
+            (base + d).unwrap().reshape((2, 7, out)).unwrap()
+        };
+        let node = lora_linear(
+            x.as_tensor(),
+            Frozen::F32(w.clone()),
+            a.as_tensor(),
+            b.as_tensor(),
+            s,
+        )
+        .unwrap();
+        assert!(max_diff(&plain, &node) < 1e-4);
+        let gp = (&plain * &up)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        let gn = (&node * &up)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        for v in [x.as_tensor(), a.as_tensor(), b.as_tensor()] {
+            let (p, n) = (gp.get(v).unwrap(), gn.get(v).unwrap());
+            assert_eq!(p.dims(), n.dims());
+            assert!(max_diff(p, n) < 1e-3, "gradient of {:?} differs", v.dims());
+        }
+        assert!(gn.get(&w).is_none());
+    }
+}

@@ -23,8 +23,8 @@ const MC: usize = 8 * MR;
 
 /// A `[k, n]` matrix packed as `B` operand: `n / NR` panels (zero-padded), each `kp = k / 2`
 /// pairs of [`NR`] columns.
-#[derive(Debug)]
 struct PackedB {
+    k: usize,
     n: usize,
     kp: usize,
     data: Vec<u32>,
@@ -35,6 +35,9 @@ impl PackedB {
     fn new(k: usize, n: usize, get: impl Fn(usize, usize) -> f32 + Sync) -> PackedB {
         let kp = k.div_ceil(2);
         let mut data = vec![0u32; n.div_ceil(NR) * kp * NR];
+        if data.is_empty() {
+            return PackedB { k, n, kp, data };
+        }
         data.par_chunks_mut(kp * NR)
             .enumerate()
             .for_each(|(panel, dst)| {
@@ -50,12 +53,11 @@ impl PackedB {
                     }
                 }
             });
-        PackedB { n, kp, data }
+        PackedB { k, n, kp, data }
     }
 }
 
 /// A frozen `[out, in]` weight packed for bf16 products; see the module docs.
-#[derive(Debug)]
 pub(crate) struct Bf16Weight {
     /// The f32 tensor it was packed from: a replaced weight (merged adapters) no longer
     /// matches, and its products go back to f32 rather than use stale values.
@@ -63,6 +65,14 @@ pub(crate) struct Bf16Weight {
     weight: Tensor,
     forward: PackedB,
     backward: OnceLock<std::result::Result<PackedB, String>>,
+}
+
+impl std::fmt::Debug for Bf16Weight {
+    /// The shape only: the packs are as large as the weight.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (k, n) = (self.forward.k, self.forward.n);
+        write!(f, "Bf16Weight([{n}, {k}])")
+    }
 }
 
 impl Bf16Weight {
@@ -105,7 +115,8 @@ impl Bf16Weight {
     fn backward(&self) -> candle_core::Result<&PackedB> {
         let packed = self.backward.get_or_init(|| {
             let (out, inp) = self.weight.dims2().map_err(|e| e.to_string())?;
-            let w = self.weight.flatten_all().map_err(|e| e.to_string())?;
+            let w = self.weight.to_dtype(candle_core::DType::F32);
+            let w = w.and_then(|w| w.flatten_all()).map_err(|e| e.to_string())?;
             let w = w.to_vec1::<f32>().map_err(|e| e.to_string())?;
             Ok(PackedB::new(out, inp, |o, i| w[o * inp + i]))
         });
@@ -187,7 +198,7 @@ unsafe impl Sync for Out {}
 /// rows by groups of panels, enough to keep every thread busy even for one decoding step.
 fn gemm(x: &[f32], m: usize, k: usize, b: &PackedB) -> Vec<f32> {
     let kp = b.kp;
-    if kp == 0 {
+    if kp == 0 || m == 0 {
         return vec![0.0; m * b.n];
     }
     let mut a = vec![0u32; m * kp];
@@ -314,7 +325,15 @@ mod tests {
         }
         let dev = Device::Cpu;
         // Shapes with partial tiles, a partial panel, an odd k and k past one KC block.
-        for (m, k, n) in [(1, 5, 3), (13, 77, 45), (100, 600, 64), (8, 576, 1536)] {
+        // (13, 600, 45): a partial panel read back through the scratch tile at the second
+        // block of k.
+        for (m, k, n) in [
+            (1, 5, 3),
+            (13, 77, 45),
+            (13, 600, 45),
+            (100, 600, 64),
+            (8, 576, 1536),
+        ] {
             let x = Var::randn(0f32, 1.0, (m, k), &dev).unwrap();
             let w = Tensor::randn(0f32, 1.0, (n, k), &dev).unwrap();
             let packed = Bf16Weight::new(&w).unwrap();
@@ -331,6 +350,17 @@ mod tests {
             let scale = (n as f32).sqrt();
             assert!(max_diff(dx, &want) < 1e-4 * scale, "{m}x{k}x{n} backward");
         }
+    }
+
+    #[test]
+    fn empty_inputs_and_mismatched_widths() {
+        let w = Tensor::ones((4, 6), candle_core::DType::F32, &Device::Cpu).unwrap();
+        let packed = Bf16Weight::new(&w).unwrap();
+        let none = Tensor::zeros((0, 6), candle_core::DType::F32, &Device::Cpu).unwrap();
+        assert_eq!(matmul_t_bf16(&none, &packed).unwrap().dims(), &[0, 4]);
+        let wide = Tensor::zeros((2, 7), candle_core::DType::F32, &Device::Cpu).unwrap();
+        let e = matmul_t_bf16(&wide, &packed).unwrap_err().to_string();
+        assert!(e.contains("input has 7 features, the weight 6"), "{e}");
     }
 
     #[test]

@@ -3,10 +3,11 @@
 //! Written out with candle's tensor ops, each of these is 4-9 graph nodes, and candle's
 //! backward allocates a zero tensor and adds into it at every node. Here the forward value
 //! comes from candle's fused kernel (run on detached inputs) and is handed to one custom node
-//! whose backward is the closed-form derivative. Results equal the written-out forms to float
-//! rounding (tests below).
+//! whose backward is the closed-form derivative; SwiGLU's forward and backward are one pass
+//! each of gpo's own. Results equal the written-out forms to float rounding (tests below).
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor, D};
+use rayon::prelude::*;
 
 use crate::Result;
 
@@ -131,24 +132,35 @@ pub(crate) fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
     })?)
 }
 
-struct SwigluNode {
-    y: Tensor,
-}
+/// `silu(a) b` (`a`, `b` of one shape, contiguous f32) in one pass over both.
+struct Swiglu;
 
-impl CustomOp2 for SwigluNode {
+impl CustomOp2 for Swiglu {
     fn name(&self) -> &'static str {
-        "swiglu-node"
+        "swiglu"
     }
     fn cpu_fwd(
         &self,
-        _: &CpuStorage,
-        _: &Layout,
-        _: &CpuStorage,
-        _: &Layout,
+        sa: &CpuStorage,
+        la: &Layout,
+        sb: &CpuStorage,
+        lb: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        output(&self.y)
+        let (a, b) = (slice(sa, la)?, slice(sb, lb)?);
+        if la.dims() != lb.dims() {
+            candle_core::bail!("swiglu: shapes {:?} and {:?} differ", la.dims(), lb.dims());
+        }
+        let mut y = vec![0f32; a.len()];
+        y.par_chunks_mut(CHUNK)
+            .zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)))
+            .for_each(|(y, (a, b))| {
+                for ((y, &a), &b) in y.iter_mut().zip(a).zip(b) {
+                    *y = a * sigmoid(a) * b;
+                }
+            });
+        Ok((CpuStorage::F32(y), la.shape().clone()))
     }
-    /// `y = silu(a) b`: `da = g b s (1 + a (1 - s))` with `s = sigmoid(a)`, `db = g silu(a)`.
+    /// `y = silu(a) b`: `da = g b s (1 + a (1 - s))` with `s = sigmoid(a)`, `db = g a s`.
     fn bwd(
         &self,
         a: &Tensor,
@@ -156,19 +168,75 @@ impl CustomOp2 for SwigluNode {
         _res: &Tensor,
         g: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
-        let (a, b) = (a.detach(), b.detach());
-        let s = candle_nn::ops::sigmoid(&a)?;
-        let dsilu = (&s * ((&a * (1.0 - &s)?)? + 1.0)?)?;
-        let da = ((g * &b)? * dsilu)?;
-        let db = (g * (&a * &s)?)?;
-        Ok((Some(da), Some(db)))
+        let g = g.contiguous()?;
+        let both = a.detach().apply_op3_no_bwd(&b.detach(), &g, &SwigluGrad)?;
+        Ok((Some(both.get(0)?), Some(both.get(1)?)))
+    }
+}
+
+/// The logistic function, with [`crate::fused::exp`] so that loops over it vectorise.
+#[inline(always)]
+fn sigmoid(a: f32) -> f32 {
+    1.0 / (1.0 + crate::fused::exp(-a))
+}
+
+/// Elements per parallel job of the elementwise kernels.
+const CHUNK: usize = 1 << 14;
+
+/// The contiguous f32 values of a CPU storage.
+fn slice<'a>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [f32]> {
+    match (s, l.contiguous_offsets()) {
+        (CpuStorage::F32(v), Some((lo, hi))) => Ok(&v[lo..hi]),
+        _ => candle_core::bail!("swiglu needs contiguous f32 tensors"),
+    }
+}
+
+/// SwiGLU's backward over `(a, b, g)`: `[2, ..]` holding `da` then `db`, in one pass.
+struct SwigluGrad;
+
+impl candle_core::CustomOp3 for SwigluGrad {
+    fn name(&self) -> &'static str {
+        "swiglu-grad"
+    }
+    fn cpu_fwd(
+        &self,
+        sa: &CpuStorage,
+        la: &Layout,
+        sb: &CpuStorage,
+        lb: &Layout,
+        sg: &CpuStorage,
+        lg: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (a, b, g) = (slice(sa, la)?, slice(sb, lb)?, slice(sg, lg)?);
+        if la.dims() != lb.dims() || la.dims() != lg.dims() {
+            candle_core::bail!("swiglu-grad: shapes of a, b and g differ");
+        }
+        let n = a.len();
+        let mut out = vec![0f32; 2 * n];
+        let (da, db) = out.split_at_mut(n);
+        da.par_chunks_mut(CHUNK)
+            .zip(db.par_chunks_mut(CHUNK))
+            .zip(
+                a.par_chunks(CHUNK)
+                    .zip(b.par_chunks(CHUNK))
+                    .zip(g.par_chunks(CHUNK)),
+            )
+            .for_each(|((da, db), ((a, b), g))| {
+                for i in 0..da.len() {
+                    let s = sigmoid(a[i]);
+                    da[i] = g[i] * b[i] * s * (1.0 + a[i] * (1.0 - s));
+                    db[i] = g[i] * a[i] * s;
+                }
+            });
+        let mut dims = vec![2];
+        dims.extend_from_slice(la.dims());
+        Ok((CpuStorage::F32(out), Shape::from(dims)))
     }
 }
 
 /// `silu(a) * b` as one node.
 pub(crate) fn swiglu(a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    let y = (a.detach().silu()? * b.detach())?;
-    Ok(a.apply_op2(b, SwigluNode { y })?)
+    Ok(a.contiguous()?.apply_op2(&b.contiguous()?, Swiglu)?)
 }
 
 #[cfg(test)]

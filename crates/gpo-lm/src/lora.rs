@@ -348,7 +348,8 @@ pub fn merge_lora(model: &mut CausalLm) -> Result<()> {
             if let Some(lora) = linear.lora.take() {
                 let delta = lora.b.as_tensor().matmul(lora.a.as_tensor())?;
                 let delta = (delta.to_dtype(linear.weight.dtype())? * lora.scale)?;
-                linear.weight = (&linear.weight + delta)?;
+                // Detached: the merged weight is frozen, with no path back to the old adapters.
+                linear.weight = (&linear.weight + delta)?.detach();
                 if linear.bf16.is_some() {
                     linear.pack_bf16()?;
                 }

@@ -127,29 +127,39 @@ impl CustomOp3 for LoraLinear {
         let rows = x.elem_count() / inner.max(1);
         let x2 = x.detach().reshape((rows, inner))?;
         let g = grad.detach().contiguous()?.reshape((rows, out))?;
+        let (x_tracked, a_tracked, b_tracked) = (x.track_op(), a.track_op(), b.track_op());
         let (a, b) = (a.detach(), b.detach());
         // s (g B): `[rows, r]`, shared by dx and dA.
         let gb = (g.matmul(&b)? * self.scale)?;
         let r = gb.dim(1)?;
-        // dx = g W, then += (s g B) A in place.
-        let mut dx = self.base_input_grad(&g)?.flatten_all()?.to_vec1::<f32>()?;
-        let (gbv, av) = (
-            gb.flatten_all()?.to_vec1::<f32>()?,
-            a.flatten_all()?.to_vec1::<f32>()?,
-        );
-        gemm_into(
-            &mut dx,
-            true,
-            1.0,
-            (rows, inner, r),
-            Mat::rows(&gbv, r),
-            Mat::rows(&av, inner),
-        );
-        let dx = Tensor::from_vec(dx, x.shape(), x.device())?;
-        let da = gb.t()?.matmul(&x2)?;
-        let h = (x2.matmul(&a.t()?)? * self.scale)?;
-        let db = g.t()?.matmul(&h)?;
-        Ok((Some(dx), Some(da), Some(db)))
+        // dx = g W, then += (s g B) A in place; none for an untracked x (the first layer's
+        // input in LoRA training), which would be a full GEMM thrown away.
+        let dx = if x_tracked {
+            let mut dx = self.base_input_grad(&g)?.flatten_all()?.to_vec1::<f32>()?;
+            let (gbv, av) = (
+                gb.flatten_all()?.to_vec1::<f32>()?,
+                a.flatten_all()?.to_vec1::<f32>()?,
+            );
+            gemm_into(
+                &mut dx,
+                true,
+                1.0,
+                (rows, inner, r),
+                Mat::rows(&gbv, r),
+                Mat::rows(&av, inner),
+            );
+            Some(Tensor::from_vec(dx, x.shape(), x.device())?)
+        } else {
+            None
+        };
+        let da = a_tracked.then(|| gb.t()?.matmul(&x2)).transpose()?;
+        let db = if b_tracked {
+            let h = (x2.matmul(&a.t()?)? * self.scale)?;
+            Some(g.t()?.matmul(&h)?)
+        } else {
+            None
+        };
+        Ok((dx, da, db))
     }
 }
 
@@ -296,5 +306,53 @@ mod tests {
             assert!(max_diff(p, n) < 1e-3, "gradient of {:?} differs", v.dims());
         }
         assert!(gn.get(&w).is_none());
+    }
+
+    /// With a bf16-packed weight the base product and its input gradient are those of the
+    /// bf16-rounded operands (f32 sums); the adapter's terms stay f32.
+    #[test]
+    fn the_node_with_a_packed_weight_rounds_only_the_base_product() {
+        if !crate::bf16_kernel::has_avx512_bf16() {
+            eprintln!("skipped: this CPU has no AVX512-BF16");
+            return;
+        }
+        let dev = Device::Cpu;
+        let (rows, inp, out, r, s) = (9, 40, 70, 4, 2.0);
+        let round = |t: &Tensor| {
+            t.to_dtype(candle_core::DType::BF16)
+                .unwrap()
+                .to_dtype(candle_core::DType::F32)
+                .unwrap()
+        };
+        let x = Var::randn(0f32, 1.0, (rows, inp), &dev).unwrap();
+        let w = Tensor::randn(0f32, 1.0, (out, inp), &dev).unwrap();
+        let a = Var::randn(0f32, 1.0, (r, inp), &dev).unwrap();
+        let b = Var::randn(0f32, 1.0, (out, r), &dev).unwrap();
+        let g = Tensor::randn(0f32, 1.0, (rows, out), &dev).unwrap();
+        let packed = crate::bf16_gemm::Bf16Weight::new(&w).unwrap();
+        let node = lora_linear(
+            x.as_tensor(),
+            Frozen::Bf16(packed),
+            a.as_tensor(),
+            b.as_tensor(),
+            s,
+        )
+        .unwrap();
+        let (xt, at, bt) = (x.as_tensor(), a.as_tensor(), b.as_tensor());
+        let adapter = (xt
+            .matmul(&at.t().unwrap())
+            .unwrap()
+            .matmul(&bt.t().unwrap())
+            .unwrap()
+            * s)
+            .unwrap();
+        let want = (round(xt).matmul(&round(&w).t().unwrap()).unwrap() + adapter).unwrap();
+        assert!(max_diff(&node, &want) < 1e-3);
+        let grads = (&node * &g).unwrap().sum_all().unwrap().backward().unwrap();
+        let gb = (g.matmul(bt).unwrap() * s).unwrap();
+        let dx = (round(&g).matmul(&round(&w)).unwrap() + gb.matmul(at).unwrap()).unwrap();
+        assert!(max_diff(grads.get(xt).unwrap(), &dx) < 1e-3);
+        let da = gb.t().unwrap().matmul(xt).unwrap();
+        assert!(max_diff(grads.get(at).unwrap(), &da) < 1e-3);
     }
 }

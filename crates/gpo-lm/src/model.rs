@@ -136,18 +136,20 @@ impl CausalLm {
         {
             return Ok(false);
         }
-        let trainable: std::collections::HashSet<_> =
-            self.vars.iter().map(|(_, v)| v.as_tensor().id()).collect();
+        let frozen = |t: &Tensor| !t.is_variable() && !t.track_op();
         for block in &mut self.blocks {
             for (_, linear) in block.linears_mut() {
-                if !trainable.contains(&linear.weight.id()) {
+                if frozen(&linear.weight) {
                     linear.pack_bf16()?;
                 }
             }
         }
         let head = self.lm_head.as_ref().unwrap_or(&self.embed_tokens);
-        if !trainable.contains(&head.id()) {
+        if frozen(head) {
             self.head_bf16 = Some(Bf16Weight::new(head)?);
+        }
+        if !self.bf16_products() {
+            tracing::warn!("every weight of the model is trainable: its products stay f32");
         }
         Ok(true)
     }
@@ -321,7 +323,8 @@ impl CausalLm {
     /// Applies the LM head: `[..., hidden]` -> `[..., vocab]`.
     pub fn lm_logits(&self, hidden: &Tensor, pass: &Pass) -> Result<Tensor> {
         let head = self.lm_head.as_ref().unwrap_or(&self.embed_tokens);
-        if let Some(packed) = self.head_bf16.as_ref().filter(|p| p.packs(head)) {
+        let frozen = !head.is_variable() && !head.track_op();
+        if let Some(packed) = self.head_bf16.as_ref().filter(|p| frozen && p.packs(head)) {
             return matmul_t_bf16(hidden, packed);
         }
         matmul_t(hidden, &weight_for(head, pass))

@@ -409,8 +409,8 @@ fn detached_copy_has_its_own_variables_under_the_same_names() {
     assert!(max_abs_diff(&moved, &before) > 1e-4);
 }
 
-/// A model computing in bf16 (what `--dtype bf16` loads): log-probs near the f32 model's, sampling
-/// runs, and LoRA adapters (bf16 too) get gradients and learn.
+/// A model computing in bf16 everywhere (what `--dtype bf16` loads on a GPU): log-probs near
+/// the f32 model's, sampling runs, and LoRA adapters (bf16 too) get gradients and learn.
 #[test]
 fn bf16_compute_tracks_f32_and_lora_learns() {
     let model = tiny(Architecture::Llama, Trainable::Frozen);
@@ -466,7 +466,7 @@ fn bf16_compute_tracks_f32_and_lora_learns() {
 }
 
 /// The tiny Llama of [`tiny`] with fresh rank-4 adapters (seed 3, no dropout), computing in
-/// `dtype` (bf16 goes through HF safetensors, as `--dtype bf16` loads).
+/// `dtype` (bf16 goes through HF safetensors, as `--dtype bf16` loads on a GPU).
 fn tiny_lora_in(dtype: DType) -> CausalLm {
     let model = tiny(Architecture::Llama, Trainable::Frozen);
     let dir = tempfile::tempdir().unwrap();
@@ -619,4 +619,22 @@ fn cpu_bf16_products_track_f32_and_lora_learns() {
     let last = loss(&half);
     // The pure-bf16 model measured 4.09 -> 3.46 from the same start.
     assert!(last < first - 0.3, "{first} -> {last}");
+    // Merging re-packs: the merged model computes what the adapters did, still in bf16,
+    // and fresh adapters on it train through the frozen merged weights.
+    let with_adapters = response_logprobs(&half, &b, &Pass::infer()).unwrap();
+    gpo_lm::merge_lora(&mut half).unwrap();
+    assert_eq!(packed, half.bf16_products());
+    let merged = response_logprobs(&half, &b, &Pass::infer()).unwrap();
+    let d = max_abs_diff(&with_adapters, &merged);
+    assert!(d < 1e-2, "merging moved log-probs by {d}");
+    attach_lora(&mut half, &lora_cfg(), 4).unwrap();
+    let mut opt = adamw(&half, 1e-2);
+    let before = loss(&half);
+    for _ in 0..5 {
+        opt.backward_step(&nll(&half, &b, &Pass::train())).unwrap();
+    }
+    assert!(
+        loss(&half) < before,
+        "fresh adapters on the merged model did not learn"
+    );
 }

@@ -583,9 +583,11 @@ fn echo_scores_the_prompt_as_gpo_scores_a_sequence() {
     assert_eq!(got.len(), want.len());
     assert!(got[0].is_null() && c["logprobs"]["top_logprobs"][0].is_null());
     for (g, w) in got.iter().zip(&want).skip(1) {
-        // Reference: gpo_lm::score_sequence, the same teacher-forced forward.
+        // Reference: gpo_lm::score_sequence, the same teacher-forced forward. Its
+        // log-sum-exp adds the 49,152 exponentials in 16 lanes, the echo's in one: measured
+        // 1.7e-4 apart at -11.5.
         assert!(
-            (g.as_f64().unwrap() - f64::from(w.unwrap())).abs() < 1e-5,
+            (g.as_f64().unwrap() - f64::from(w.unwrap())).abs() < 5e-4,
             "{g} vs {w:?}"
         );
     }

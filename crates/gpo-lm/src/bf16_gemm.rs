@@ -91,9 +91,10 @@ impl Bf16Weight {
         }))
     }
 
-    /// Whether this pack was made from `weight` (the same tensor, unchanged since).
+    /// Whether this pack stands for `weight`: made from that tensor, which is frozen (a
+    /// variable's values change in place, under the same id).
     pub(crate) fn packs(&self, weight: &Tensor) -> bool {
-        self.source == weight.id()
+        self.source == weight.id() && frozen(weight)
     }
 
     /// `x W^T` on CPU storage (`x`: contiguous f32 `[.., in]`), no graph node.
@@ -122,6 +123,12 @@ impl Bf16Weight {
         });
         packed.as_ref().map_err(candle_core::Error::msg)
     }
+}
+
+/// Whether `t` is a frozen tensor: neither a variable nor the result of tracked ops. Only
+/// those are packed.
+pub(crate) fn frozen(t: &Tensor) -> bool {
+    !t.is_variable() && !t.track_op()
 }
 
 /// `x W^T` with `W` in bf16 (`x`: `[.., in]` f32 on the CPU). A graph node whose backward is
@@ -169,9 +176,7 @@ impl CustomOp1 for WithPacked<'_> {
 
 /// `x B` for a contiguous f32 `x` of shape `[.., k]`; the result is `[.., n]`.
 fn product(s: &CpuStorage, l: &Layout, b: &PackedB) -> candle_core::Result<(CpuStorage, Shape)> {
-    let (CpuStorage::F32(v), Some((lo, hi))) = (s, l.contiguous_offsets()) else {
-        candle_core::bail!("bf16 products take a contiguous f32 input");
-    };
+    let x = crate::fused::f32_rows(s, l)?;
     let dims = l.dims();
     let k = *dims.last().unwrap_or(&0);
     if k.div_ceil(2) != b.kp {
@@ -180,8 +185,8 @@ fn product(s: &CpuStorage, l: &Layout, b: &PackedB) -> candle_core::Result<(CpuS
             2 * b.kp
         );
     }
-    let rows = (hi - lo) / k.max(1);
-    let y = gemm(&v[lo..hi], rows, k, b);
+    let rows = x.len() / k.max(1);
+    let y = gemm(x, rows, k, b);
     let mut shape = dims.to_vec();
     *shape.last_mut().expect("rank >= 1") = b.n;
     Ok((CpuStorage::F32(y), Shape::from(shape)))
@@ -306,14 +311,7 @@ mod tests {
     use candle_core::{Device, Tensor, Var};
 
     use super::*;
-    use crate::test_util::max_diff;
-
-    fn rounded(t: &Tensor) -> Tensor {
-        t.to_dtype(candle_core::DType::BF16)
-            .unwrap()
-            .to_dtype(candle_core::DType::F32)
-            .unwrap()
-    }
+    use crate::test_util::{bf16_rounded as rounded, max_diff};
 
     /// Reference: the f32 product of the bf16-rounded operands (what the kernel computes,
     /// up to summation order: within 1e-4 relative for these sizes).
@@ -369,48 +367,5 @@ mod tests {
         let packed = Bf16Weight::new(&w).unwrap();
         assert!(packed.packs(&w));
         assert!(!packed.packs(&(&w + 1.0).unwrap()));
-    }
-}
-#[cfg(test)]
-mod timing {
-    #[test]
-    #[ignore]
-    fn time_shapes() {
-        use super::*;
-        for (m, k, n) in [
-            (1016, 576, 1536),
-            (1016, 1536, 576),
-            (1016, 576, 49152),
-            (1016, 576, 576),
-            (1016, 576, 192),
-            (8, 576, 1536),
-            (8, 1536, 576),
-            (8, 576, 49152),
-        ] {
-            let x: Vec<f32> = (0..m * k).map(|i| (i as f32).sin()).collect();
-            let b = PackedB::new(k, n, |i, j| ((i * 31 + j) as f32).cos());
-            let mut best = f64::MAX;
-            for _ in 0..5 {
-                let t = std::time::Instant::now();
-                std::hint::black_box(gemm(&x, m, k, &b));
-                best = best.min(t.elapsed().as_secs_f64());
-            }
-            let xt = candle_core::Tensor::from_vec(x.clone(), (m, k), &candle_core::Device::Cpu)
-                .unwrap();
-            let wt =
-                candle_core::Tensor::randn(0f32, 1.0, (n, k), &candle_core::Device::Cpu).unwrap();
-            let mut bf = f64::MAX;
-            for _ in 0..5 {
-                let t = std::time::Instant::now();
-                std::hint::black_box(xt.matmul(&wt.t().unwrap()).unwrap());
-                bf = bf.min(t.elapsed().as_secs_f64());
-            }
-            let fl = 2.0 * (m * k * n) as f64;
-            eprintln!(
-                "{m}x{k}x{n}: bf16 {:.0} GFLOP/s, f32 {:.0} GFLOP/s",
-                fl / best / 1e9,
-                fl / bf / 1e9
-            );
-        }
     }
 }

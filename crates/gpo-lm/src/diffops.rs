@@ -9,6 +9,8 @@
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor, D};
 use rayon::prelude::*;
 
+use crate::fused::f32_rows;
+
 use crate::Result;
 
 /// Hands a precomputed value over as a custom node's output.
@@ -146,7 +148,7 @@ impl CustomOp2 for Swiglu {
         sb: &CpuStorage,
         lb: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (a, b) = (slice(sa, la)?, slice(sb, lb)?);
+        let (a, b) = (f32_rows(sa, la)?, f32_rows(sb, lb)?);
         if la.dims() != lb.dims() {
             candle_core::bail!("swiglu: shapes {:?} and {:?} differ", la.dims(), lb.dims());
         }
@@ -183,14 +185,6 @@ fn sigmoid(a: f32) -> f32 {
 /// Elements per parallel job of the elementwise kernels.
 const CHUNK: usize = 1 << 14;
 
-/// The contiguous f32 values of a CPU storage.
-fn slice<'a>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [f32]> {
-    match (s, l.contiguous_offsets()) {
-        (CpuStorage::F32(v), Some((lo, hi))) => Ok(&v[lo..hi]),
-        _ => candle_core::bail!("swiglu needs contiguous f32 tensors"),
-    }
-}
-
 /// SwiGLU's backward over `(a, b, g)`: `[2, ..]` holding `da` then `db`, in one pass.
 struct SwigluGrad;
 
@@ -207,7 +201,7 @@ impl candle_core::CustomOp3 for SwigluGrad {
         sg: &CpuStorage,
         lg: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (a, b, g) = (slice(sa, la)?, slice(sb, lb)?, slice(sg, lg)?);
+        let (a, b, g) = (f32_rows(sa, la)?, f32_rows(sb, lb)?, f32_rows(sg, lg)?);
         if la.dims() != lb.dims() || la.dims() != lg.dims() {
             candle_core::bail!("swiglu-grad: shapes of a, b and g differ");
         }

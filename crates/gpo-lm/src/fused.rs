@@ -15,7 +15,8 @@ pub(crate) struct LogSoftmaxGather {
     pub targets: Vec<u32>,
 }
 
-fn f32_rows<'a>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [f32]> {
+/// The values of a contiguous f32 CPU storage, as the CPU kernels read their inputs.
+pub(crate) fn f32_rows<'a>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [f32]> {
     match (s, l.contiguous_offsets()) {
         (CpuStorage::F32(v), Some((a, b))) => Ok(&v[a..b]),
         _ => candle_core::bail!("fused kernel needs contiguous f32 input"),

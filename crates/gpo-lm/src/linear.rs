@@ -55,13 +55,9 @@ impl Linear {
         Ok(())
     }
 
-    /// The bf16 pack, when it is of the current weight and that weight is frozen (a
-    /// variable's values change in place, under the same id).
+    /// The bf16 pack, when it stands for the current weight.
     fn packed(&self) -> Option<&Arc<Bf16Weight>> {
-        let frozen = !self.weight.is_variable() && !self.weight.track_op();
-        self.bf16
-            .as_ref()
-            .filter(|p| frozen && p.packs(&self.weight))
+        self.bf16.as_ref().filter(|p| p.packs(&self.weight))
     }
 
     /// `x`: `[..., in]` -> `[..., out]`.

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 
 use crate::bf16_gemm::Bf16Weight;
-use crate::fused::xwt_cpu;
+use crate::fused::{f32_rows, xwt_cpu};
 use crate::Result;
 
 /// The frozen weight of the layer: f32, or packed for bf16 products.
@@ -86,7 +86,8 @@ impl CustomOp3 for LoraLinear {
         lb: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let (y, shape) = self.base(sx, lx)?;
-        let (CpuStorage::F32(mut y), x, a, b) = (y, f32s(sx, lx)?, f32s(sa, la)?, f32s(sb, lb)?)
+        let (CpuStorage::F32(mut y), x, a, b) =
+            (y, f32_rows(sx, lx)?, f32_rows(sa, la)?, f32_rows(sb, lb)?)
         else {
             candle_core::bail!("lora-linear computes in f32");
         };
@@ -160,14 +161,6 @@ impl CustomOp3 for LoraLinear {
             None
         };
         Ok((dx, da, db))
-    }
-}
-
-/// The f32 values of a contiguous CPU storage.
-fn f32s<'a>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [f32]> {
-    match (s, l.contiguous_offsets()) {
-        (CpuStorage::F32(v), Some((lo, hi))) => Ok(&v[lo..hi]),
-        _ => candle_core::bail!("lora-linear needs contiguous f32 tensors"),
     }
 }
 
@@ -318,12 +311,7 @@ mod tests {
         }
         let dev = Device::Cpu;
         let (rows, inp, out, r, s) = (9, 40, 70, 4, 2.0);
-        let round = |t: &Tensor| {
-            t.to_dtype(candle_core::DType::BF16)
-                .unwrap()
-                .to_dtype(candle_core::DType::F32)
-                .unwrap()
-        };
+        let round = crate::test_util::bf16_rounded;
         let x = Var::randn(0f32, 1.0, (rows, inp), &dev).unwrap();
         let w = Tensor::randn(0f32, 1.0, (out, inp), &dev).unwrap();
         let a = Var::randn(0f32, 1.0, (r, inp), &dev).unwrap();

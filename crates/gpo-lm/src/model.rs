@@ -136,7 +136,7 @@ impl CausalLm {
         {
             return Ok(false);
         }
-        let frozen = |t: &Tensor| !t.is_variable() && !t.track_op();
+        use crate::bf16_gemm::frozen;
         for block in &mut self.blocks {
             for (_, linear) in block.linears_mut() {
                 if frozen(&linear.weight) {
@@ -323,8 +323,7 @@ impl CausalLm {
     /// Applies the LM head: `[..., hidden]` -> `[..., vocab]`.
     pub fn lm_logits(&self, hidden: &Tensor, pass: &Pass) -> Result<Tensor> {
         let head = self.lm_head.as_ref().unwrap_or(&self.embed_tokens);
-        let frozen = !head.is_variable() && !head.track_op();
-        if let Some(packed) = self.head_bf16.as_ref().filter(|p| frozen && p.packs(head)) {
+        if let Some(packed) = self.head_bf16.as_ref().filter(|p| p.packs(head)) {
             return matmul_t_bf16(hidden, packed);
         }
         matmul_t(hidden, &weight_for(head, pass))

@@ -2,11 +2,15 @@
 
     python3 scripts/paper_table.py seed OUT/seed-S        one seed's table, with intervals
     python3 scripts/paper_table.py seeds OUT S1 S2 ...    mean (sd) over seeds, paired claims
+    python3 scripts/paper_table.py keep OUT/seed-S DIR    copy the reports a seed's table reads
+                                                          (JSON, no weights) to DIR, to commit
 
 A report still missing (a run going on) shows as "—"; nothing here trains or evaluates.
 """
 
 import json
+import os
+import shutil
 import statistics
 import sys
 
@@ -175,10 +179,30 @@ def seeds(out, seed_names):
     print(md)
 
 
+def report_paths():
+    """The files, relative to a seed's directory, that its table is made from."""
+    paths = [f"eval/{n}-defender.json" for n in DEFENDERS]
+    paths += [f"exploit-{n}/exploit.json" for n in DEFENDERS]
+    paths += [f"eval/{n}-attacker.json" for n in ATTACKERS]
+    return paths + ["times.txt"]
+
+
+def keep(out, dest):
+    missing = [p for p in report_paths() if not os.path.exists(f"{out}/{p}")]
+    if missing:
+        sys.exit(f"{out}: not finished, missing {', '.join(missing)}")
+    for p in report_paths():
+        os.makedirs(os.path.dirname(f"{dest}/{p}") or dest, exist_ok=True)
+        shutil.copyfile(f"{out}/{p}", f"{dest}/{p}")
+    one_seed(dest)
+
+
 if __name__ == "__main__":
     if len(sys.argv) >= 3 and sys.argv[1] == "seed":
         one_seed(sys.argv[2])
     elif len(sys.argv) >= 4 and sys.argv[1] == "seeds":
         seeds(sys.argv[2], sys.argv[3:])
+    elif len(sys.argv) == 4 and sys.argv[1] == "keep":
+        keep(sys.argv[2], sys.argv[3])
     else:
         sys.exit(__doc__)

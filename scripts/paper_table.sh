@@ -22,7 +22,10 @@
 #
 # Everything is resumable: rerun the same command after an interruption; finished runs and
 # reports are kept, an unfinished run or exploit continues from its last checkpoint, and a
-# finished OUT reproduces the table without training. About 3 hours per seed on 2 CPU cores.
+# finished OUT reproduces the table without training. A finished seed's reports (JSON, no
+# weights) are kept in git with `python3 scripts/paper_table.py keep OUT/seed-S
+# docs/benchmarks/paper-table/seed-S`; copied into an OUT/seed-S, they stand for the seed.
+# About 3 hours per seed on 2 CPU cores.
 # STEPS (40), EXPLOIT_STEPS (40), SAMPLES (2), EVAL_TOKENS (24: the defender evaluations'
 # answer length, as in docs/benchmarks/defender.md) and PRESET (the game every run starts from,
 # default the built-in CPU preset's file) come from the environment; EXTRA_SET (space-separated
@@ -60,6 +63,24 @@ timed() { # NAME COMMAND...: run it, append its wall time to times.txt
     "$@"
     echo "$name $(($(date +%s) - t0)) s" >>"$out/times.txt"
 }
+
+# Every report the table reads. When all are written (a finished seed, or one restored from
+# the reports committed under docs/benchmarks/paper-table/), no model is needed: only the
+# table is made again.
+defenders=(initial rlhf-defender gpo gpo-nodiv)
+attackers=(gpo gpo-nodiv rlhf-attacker rlhf-attacker-nodiv initial)
+reports=()
+for name in "${defenders[@]}"; do
+    reports+=("$out/eval/$name-defender.json" "$out/exploit-$name/exploit.json")
+done
+for name in "${attackers[@]}"; do reports+=("$out/eval/$name-attacker.json"); done
+all_written=1
+for file in "${reports[@]}"; do [[ -f $file ]] || all_written=0; done
+if ((all_written)); then
+    log "seed $seed: every report written already"
+    python3 "$here/paper_table.py" seed "$out"
+    exit 0
+fi
 
 extra=()
 for kv in ${EXTRA_SET:-}; do extra+=(--set "$kv"); done
@@ -105,7 +126,6 @@ policy() { # NAME: the defender or attacker a row names
     esac
 }
 
-defenders=(initial rlhf-defender gpo gpo-nodiv)
 for name in "${defenders[@]}"; do
     dir=$out/exploit-$name
     if [[ -f $dir/exploit.json ]]; then

@@ -112,6 +112,15 @@ impl Bf16Weight {
             .apply_op1_no_bwd(&WithPacked(self.backward()?))
     }
 
+    /// `g W` for `g`: `[rows, out]` row-major f32; the result is `[rows, in]` row-major.
+    pub(crate) fn input_grad_rows(&self, g: &[f32], rows: usize) -> candle_core::Result<Vec<f32>> {
+        let packed = self.backward()?;
+        if g.len() != rows * packed.k {
+            candle_core::bail!("bf16 product: gradient is not {rows} x {}", packed.k);
+        }
+        Ok(gemm(g, rows, packed.k, packed))
+    }
+
     /// `g W` needs `B = W` (`[out, in]`): packed on first use, from the f32 weight.
     fn backward(&self) -> candle_core::Result<&PackedB> {
         let packed = self.backward.get_or_init(|| {

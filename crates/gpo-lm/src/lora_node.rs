@@ -62,12 +62,28 @@ impl LoraLinear {
         }
     }
 
-    /// `g W`.
-    fn base_input_grad(&self, g: &Tensor) -> candle_core::Result<Tensor> {
+    /// `g W` (`g`: `[rows, out]` row-major), as a `[rows, in]` row-major Vec.
+    fn base_input_grad(&self, g: &[f32], rows: usize) -> candle_core::Result<Vec<f32>> {
         match &self.w {
-            Frozen::Bf16(p) => p.input_grad(g),
-            Frozen::F32(w) => g.matmul(w),
+            Frozen::Bf16(p) => p.input_grad_rows(g, rows),
+            Frozen::F32(w) => {
+                let (out, inp) = w.dims2()?;
+                let (storage, lw) = w.storage_and_layout();
+                let w = cpu_rows(&storage, lw)?;
+                let mut dx = vec![0f32; rows * inp];
+                let (g, w) = (Mat::rows(g, out), Mat::rows(w, inp));
+                gemm_into(&mut dx, false, 1.0, (rows, inp, out), g, w);
+                Ok(dx)
+            }
         }
+    }
+}
+
+/// The values of a contiguous f32 tensor's CPU storage.
+fn cpu_rows<'a>(s: &'a candle_core::Storage, l: &Layout) -> candle_core::Result<&'a [f32]> {
+    match s {
+        candle_core::Storage::Cpu(s) => f32_rows(s, l),
+        _ => candle_core::bail!("lora-linear runs on CPU tensors only"),
     }
 }
 
@@ -123,40 +139,61 @@ impl CustomOp3 for LoraLinear {
         _res: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let inner = x.dim(candle_core::D::Minus1)?;
+        let (r, inner) = a.dims2()?;
         let out = grad.dim(candle_core::D::Minus1)?;
         let rows = x.elem_count() / inner.max(1);
-        let x2 = x.detach().reshape((rows, inner))?;
-        let g = grad.detach().contiguous()?.reshape((rows, out))?;
-        let (x_tracked, a_tracked, b_tracked) = (x.track_op(), a.track_op(), b.track_op());
-        let (a, b) = (a.detach(), b.detach());
+        let (dev, s) = (x.device(), self.scale as f32);
+        let grad = grad.contiguous()?;
+        let (gs, gl) = grad.storage_and_layout();
+        let (xs, xl) = x.storage_and_layout();
+        let (as_, al) = a.storage_and_layout();
+        let (bs, bl) = b.storage_and_layout();
+        let (g, xv) = (cpu_rows(&gs, gl)?, cpu_rows(&xs, xl)?);
+        let (av, bv) = (cpu_rows(&as_, al)?, cpu_rows(&bs, bl)?);
         // s (g B): `[rows, r]`, shared by dx and dA.
-        let gb = (g.matmul(&b)? * self.scale)?;
-        let r = gb.dim(1)?;
+        let mut gb = vec![0f32; rows * r];
+        gemm_into(
+            &mut gb,
+            false,
+            s,
+            (rows, r, out),
+            Mat::rows(g, out),
+            Mat::rows(bv, r),
+        );
         // dx = g W, then += (s g B) A in place; none for an untracked x (the first layer's
         // input in LoRA training), which would be a full GEMM thrown away.
-        let dx = if x_tracked {
-            let mut dx = self.base_input_grad(&g)?.flatten_all()?.to_vec1::<f32>()?;
-            let (gbv, av) = (
-                gb.flatten_all()?.to_vec1::<f32>()?,
-                a.flatten_all()?.to_vec1::<f32>()?,
-            );
-            gemm_into(
-                &mut dx,
-                true,
-                1.0,
-                (rows, inner, r),
-                Mat::rows(&gbv, r),
-                Mat::rows(&av, inner),
-            );
-            Some(Tensor::from_vec(dx, x.shape(), x.device())?)
+        let dx = if x.track_op() {
+            let mut dx = self.base_input_grad(g, rows)?;
+            let (gb, a) = (Mat::rows(&gb, r), Mat::rows(av, inner));
+            gemm_into(&mut dx, true, 1.0, (rows, inner, r), gb, a);
+            Some(Tensor::from_vec(dx, x.shape(), dev)?)
         } else {
             None
         };
-        let da = a_tracked.then(|| gb.t()?.matmul(&x2)).transpose()?;
-        let db = if b_tracked {
-            let h = (x2.matmul(&a.t()?)? * self.scale)?;
-            Some(g.t()?.matmul(&h)?)
+        // dA = (s g B)^T x.
+        let da = if a.track_op() {
+            let mut da = vec![0f32; r * inner];
+            let (gbt, x) = (Mat::cols(&gb, r), Mat::rows(xv, inner));
+            gemm_into(&mut da, false, 1.0, (r, inner, rows), gbt, x);
+            Some(Tensor::from_vec(da, (r, inner), dev)?)
+        } else {
+            None
+        };
+        // dB = g^T (s x A^T).
+        let db = if b.track_op() {
+            let mut h = vec![0f32; rows * r];
+            gemm_into(
+                &mut h,
+                false,
+                s,
+                (rows, r, inner),
+                Mat::rows(xv, inner),
+                Mat::cols(av, inner),
+            );
+            let mut db = vec![0f32; out * r];
+            let (gt, h) = (Mat::cols(g, out), Mat::rows(&h, r));
+            gemm_into(&mut db, false, 1.0, (out, r, rows), gt, h);
+            Some(Tensor::from_vec(db, (out, r), dev)?)
         } else {
             None
         };

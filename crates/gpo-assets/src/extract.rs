@@ -6,24 +6,12 @@ use std::path::{Component, Path};
 
 use crate::catalog::Member;
 use crate::digest::{expect_sha256, HashingWriter};
-use crate::marker::{sync_dir, Extracted};
+use crate::durable::{sync_dir, temp_file_builder};
+use crate::marker::Extracted;
 use crate::{Error, Result};
 
 /// Prefix of the temp files that become members; never a name a caller looks for.
 pub(crate) const PARTIAL_PREFIX: &str = ".gpo-partial-";
-
-/// A temp file builder whose files get the usual `0o666` less the umask (tempfile's
-/// default, `0o600`, would hide a shared cache from its other users).
-pub(crate) fn temp_file_builder(prefix: &str) -> tempfile::Builder<'_, '_> {
-    let mut b = tempfile::Builder::new();
-    b.prefix(prefix);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        b.permissions(std::fs::Permissions::from_mode(0o666));
-    }
-    b
-}
 
 /// Extracts `members` of `wheel` into `dir` and returns what was written.
 ///

@@ -26,6 +26,7 @@
 mod cache;
 mod catalog;
 mod digest;
+mod durable;
 mod error;
 mod extract;
 mod marker;

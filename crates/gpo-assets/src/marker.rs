@@ -8,6 +8,7 @@ use std::io::Write;
 use std::path::Path;
 
 use crate::catalog::Pinned;
+use crate::durable::{sync_dir, temp_file_builder};
 use crate::{Error, Result};
 
 /// File name of the marker inside a package's cache directory.
@@ -27,7 +28,7 @@ pub(crate) fn write(dir: &Path, wheel_sha256: &str, files: &[Extracted]) -> Resu
     for f in files {
         text.push_str(&format!("{} {}\n", f.len, f.path));
     }
-    let mut tmp = crate::extract::temp_file_builder(".gpo-partial-marker-")
+    let mut tmp = temp_file_builder(".gpo-partial-marker-")
         .tempfile_in(dir)
         .map_err(|e| Error::io(dir, e))?;
     tmp.write_all(text.as_bytes())
@@ -79,17 +80,6 @@ pub(crate) fn is_complete(dir: &Path, pinned: &Pinned<'_>) -> bool {
             files.contains(&m.path)
         }
     })
-}
-
-/// Makes the renames inside `dir` durable before anything that depends on them.
-pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
-    #[cfg(unix)]
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io(dir, e))?;
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
 }
 
 #[cfg(test)]

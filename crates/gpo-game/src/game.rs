@@ -45,6 +45,9 @@ pub struct Game {
     pub step: u64,
     /// Where the schedule stands.
     pub schedule: ScheduleState,
+    /// The model a warm-started defender began from (its name and weights), evaluated once
+    /// at step 0 ([`Game::evaluate_base`]) and then dropped.
+    pub warm_start_base: Option<(String, gpo_lm::CausalLm)>,
 }
 
 impl Game {
@@ -123,6 +126,10 @@ impl Game {
             cfg.attacker.rl.clone(),
             cfg.seed,
         )?;
+        let warm_start_base = match &defender {
+            Defender::Local(_) => warm_start_base(&cfg, &a.model, load)?,
+            Defender::Served(_) => None,
+        };
         let schedule = ScheduleState::new(&cfg.schedule);
         let mut game = Game {
             cfg,
@@ -134,6 +141,7 @@ impl Game {
             refusals,
             step: 0,
             schedule,
+            warm_start_base,
         };
         if game.cfg.anchor == Anchor::PreviousIterate {
             game.anchor_here()?;
@@ -190,4 +198,27 @@ impl Game {
             (Mode::Gpo, r) => self.schedule.learns(r),
         }
     }
+}
+
+/// The model a warm-started defender began from: `Some` when `models.defender` is an adapter
+/// that a warm start wrote, with the base it names; the attacker's weights when that is the
+/// attacker's model (no second copy), loaded otherwise.
+fn warm_start_base(
+    cfg: &GameConfig,
+    attacker_base: &gpo_lm::CausalLm,
+    load: impl Fn(&str) -> Result<gpo_lm::LoadedModel>,
+) -> Result<Option<(String, gpo_lm::CausalLm)>> {
+    if crate::warm_start::WarmStartRecord::of_defender(&cfg.models.defender).is_none() {
+        return Ok(None);
+    }
+    let dir = std::path::Path::new(&cfg.models.defender);
+    let Some(base) = gpo_lm::adapter_base_model(dir)? else {
+        return Ok(None);
+    };
+    let model = if base == cfg.models.attacker {
+        attacker_base.clone()
+    } else {
+        load(&base)?.model
+    };
+    Ok(Some((base, model)))
 }

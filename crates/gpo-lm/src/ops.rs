@@ -73,8 +73,9 @@ pub fn swiglu(a: &Tensor, b: &Tensor, mode: Mode) -> Result<Tensor> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::Device;
+    use candle_core::{Device, Var};
 
+    use crate::diffops;
     use crate::test_util::max_diff;
 
     #[test]
@@ -104,5 +105,50 @@ mod tests {
             ) < tol
         );
         Ok(())
+    }
+
+    /// Value and gradients of `f` (single node) and `g` (written out) agree.
+    fn check(vars: &[&Var], f: &dyn Fn() -> Tensor, g: &dyn Fn() -> Tensor) {
+        let dev = Device::Cpu;
+        let (a, b) = (f(), g());
+        assert!(
+            max_diff(&a, &b) < 1e-5,
+            "forward differs by {}",
+            max_diff(&a, &b)
+        );
+        let w = Tensor::randn(0f32, 1.0, a.shape(), &dev).unwrap();
+        let ga = (a * &w).unwrap().sum_all().unwrap().backward().unwrap();
+        let gb = (b * &w).unwrap().sum_all().unwrap().backward().unwrap();
+        for v in vars {
+            let d = max_diff(
+                ga.get(v.as_tensor()).unwrap(),
+                gb.get(v.as_tensor()).unwrap(),
+            );
+            assert!(d < 1e-4, "gradient differs by {d}");
+        }
+    }
+
+    #[test]
+    fn single_node_ops_match_written_out_forms() {
+        let dev = Device::Cpu;
+        let x = Var::randn(0f32, 1.0, (2, 3, 5, 8), &dev).unwrap();
+        let w = Var::randn(1f32, 0.1, 8, &dev).unwrap();
+        check(
+            &[&x, &w],
+            &|| diffops::rms_norm(&x, &w, 1e-5).unwrap(),
+            &|| rms_norm_written_out(&x, &w, 1e-5).unwrap(),
+        );
+        check(&[&x], &|| diffops::softmax_last(&x).unwrap(), &|| {
+            candle_nn::ops::softmax(&x, candle_core::D::Minus1).unwrap()
+        });
+        let cos = Tensor::randn(0f32, 1.0, (2, 5, 4), &dev).unwrap();
+        let sin = Tensor::randn(0f32, 1.0, (2, 5, 4), &dev).unwrap();
+        check(&[&x], &|| diffops::rope(&x, &cos, &sin).unwrap(), &|| {
+            rope_written_out(&x, &cos, &sin).unwrap()
+        });
+        let y = Var::randn(0f32, 1.0, (2, 3, 5, 8), &dev).unwrap();
+        check(&[&x, &y], &|| diffops::swiglu(&x, &y).unwrap(), &|| {
+            (x.silu().unwrap() * y.as_tensor()).unwrap()
+        });
     }
 }

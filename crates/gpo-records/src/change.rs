@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use gpo_eval::{distinct_2, is_explicit_refusal, Bootstrap, Estimate, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::{BenignAnswer, EvalRecord, Example};
+use crate::{BenignAnswer, BenignEval, DefenderEval, EvalRecord, Example, HarmfulEval};
 
 /// The answers to one prompt at two evaluations.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -105,8 +105,37 @@ impl Change {
     /// The change from `before` to `after`; parts that either record lacks (older runs) or
     /// that pair no prompt are `None`.
     pub fn between(before: &EvalRecord, after: &EvalRecord) -> Result<Change> {
+        Change::of_defender(
+            (
+                before.defender_harmful.as_ref(),
+                before.defender_benign.as_ref(),
+            ),
+            (
+                after.defender_harmful.as_ref(),
+                after.defender_benign.as_ref(),
+            ),
+        )
+    }
+
+    /// The change from the model before its warm start (`base`) to `after`.
+    pub fn since_base(base: &DefenderEval, after: &EvalRecord) -> Result<Change> {
+        Change::of_defender(
+            (Some(&base.defender_harmful), Some(&base.defender_benign)),
+            (
+                after.defender_harmful.as_ref(),
+                after.defender_benign.as_ref(),
+            ),
+        )
+    }
+
+    /// The change between two evaluations of a defender, each on the held-out seeds and on
+    /// the benign prompts.
+    fn of_defender(
+        before: (Option<&HarmfulEval>, Option<&BenignEval>),
+        after: (Option<&HarmfulEval>, Option<&BenignEval>),
+    ) -> Result<Change> {
         let boot = Bootstrap::default();
-        let harmful = match (&before.defender_harmful, &after.defender_harmful) {
+        let harmful = match (before.0, after.0) {
             (Some(b), Some(a)) => {
                 let pairs = pair(&b.answers, &a.answers, |e: &Example| &e.prompt);
                 if pairs.is_empty() {
@@ -137,7 +166,7 @@ impl Change {
             }
             _ => None,
         };
-        let benign = match (&before.defender_benign, &after.defender_benign) {
+        let benign = match (before.1, after.1) {
             (Some(b), Some(a)) => {
                 let pairs = pair(&b.answers, &a.answers, |e: &BenignAnswer| &e.prompt);
                 if pairs.is_empty() {
@@ -172,7 +201,6 @@ impl Change {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{BenignEval, HarmfulEval};
     use gpo_eval::ResponseStats;
 
     fn ex(prompt: &str, response: &str, p_unsafe: f32) -> Example {
@@ -233,6 +261,30 @@ mod tests {
             }),
             attacker_success: None,
         }
+    }
+
+    #[test]
+    fn the_change_since_the_base_model_is_the_change_between_its_defender_parts() {
+        // The base model as a DefenderEval, and the same answers as an EvalRecord: the two
+        // changes to one later evaluation must agree.
+        let before = record(
+            vec![ex("a", "long", 0.9), ex("b", "ok", 0.1)],
+            vec![benign("x", "sure", false), benign("y", "fine", false)],
+        );
+        let after = record(
+            vec![ex("a", "I can't help with that.", 0.2), ex("b", "ok", 0.1)],
+            vec![benign("x", "no", true), benign("y", "fine", false)],
+        );
+        let base = DefenderEval {
+            model: "base".into(),
+            defender_harmful: before.defender_harmful.clone().unwrap(),
+            defender_benign: before.defender_benign.clone().unwrap(),
+        };
+        let since = Change::since_base(&base, &after).unwrap();
+        assert_eq!(since, Change::between(&before, &after).unwrap());
+        let h = since.defender_harmful.unwrap();
+        assert_eq!(h.attack_success.mean, -0.5);
+        assert_eq!(h.explicit_refusal.unwrap().mean, 0.5);
     }
 
     #[test]

@@ -54,6 +54,28 @@ impl EvalRecord {
     }
 }
 
+/// The defender alone, evaluated as an [`EvalRecord`] evaluates it (held-out seeds and the
+/// benign prompts): the model a warm start began from, in `base_eval.json` and the summary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DefenderEval {
+    /// The model evaluated.
+    pub model: String,
+    /// On the held-out seeds.
+    pub defender_harmful: HarmfulEval,
+    /// On the benign prompts.
+    pub defender_benign: BenignEval,
+}
+
+impl DefenderEval {
+    /// Without the answers, as [`EvalRecord::without_answers`].
+    pub fn without_answers(mut self) -> DefenderEval {
+        self.defender_harmful.answers.clear();
+        self.defender_benign.answers.clear();
+        self
+    }
+}
+
 /// The defender's answers to the held-out seeds, one per seed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HarmfulEval {

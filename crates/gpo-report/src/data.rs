@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use gpo_eval::CrossPlay;
 use gpo_records::{
-    pair, BenignAnswer, Change, EvalRecord, Example, Paired, SampleRecord, StepRecord,
+    pair, BenignAnswer, Change, DefenderEval, EvalRecord, Example, Paired, SampleRecord, StepRecord,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -113,6 +113,29 @@ impl BeforeAfter {
     }
 }
 
+/// The model a warm start began from (`base_eval.json`) against the last evaluation: what
+/// the whole run changed, warm start included.
+#[derive(Debug, Clone, Serialize)]
+pub struct FromBase {
+    /// The model before the warm start, evaluated at step 0, without its answers.
+    pub base: DefenderEval,
+    /// The last evaluation minus `base`, prompt by prompt, with intervals.
+    pub change: Option<Change>,
+}
+
+impl FromBase {
+    fn of(base: DefenderEval, evals: &[EvalRecord]) -> Option<FromBase> {
+        let last = evals.last()?;
+        let change = Change::since_base(&base, last)
+            .ok()
+            .filter(|c| c.defender_harmful.is_some() || c.defender_benign.is_some());
+        Some(FromBase {
+            base: base.without_answers(),
+            change,
+        })
+    }
+}
+
 /// Everything a report shows.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -126,6 +149,9 @@ pub struct Report {
     pub evals: Vec<EvalRecord>,
     /// The first evaluation against the last, when there are two.
     pub before_after: Option<BeforeAfter>,
+    /// The model the defender's warm start began from against the last evaluation, when
+    /// the run has `base_eval.json`.
+    pub from_base: Option<FromBase>,
     /// The cross-play matrix, when the run has `crossplay.json`.
     pub crossplay: Option<CrossPlay>,
     /// The exchanges judged most unsafe (highest P(unsafe) first).
@@ -160,6 +186,27 @@ fn read_jsonl<T: DeserializeOwned>(path: &Path, required: bool) -> Result<Vec<T>
         .collect()
 }
 
+/// `base_eval.json` (one JSON object), when present.
+fn read_base_eval(path: &Path) -> Result<Option<DefenderEval>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(Error::Io {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+    };
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|source| Error::Parse {
+            path: path.to_path_buf(),
+            line: source.line(),
+            source,
+        })
+}
+
 fn series(name: &str, points: impl IntoIterator<Item = Option<(f64, f64)>>) -> Series {
     Series {
         name: name.into(),
@@ -173,7 +220,7 @@ fn f(x: f32) -> f64 {
 
 impl Report {
     /// Reads a run directory: `metrics.jsonl` is required; `eval.jsonl`, `samples.jsonl`,
-    /// `crossplay.json` and `config.toml` are shown when present.
+    /// `base_eval.json`, `crossplay.json` and `config.toml` are shown when present.
     pub fn load(run: &Path) -> Result<Report> {
         let steps: Vec<StepRecord> = read_jsonl(&run.join("metrics.jsonl"), true)?;
         let evals: Vec<EvalRecord> = read_jsonl(&run.join("eval.jsonl"), false)?;
@@ -185,9 +232,10 @@ impl Report {
             None
         };
         let config = std::fs::read_to_string(run.join("config.toml")).ok();
-        Ok(Report::from_records(
-            run, &steps, evals, samples, crossplay, config,
-        ))
+        let base = read_base_eval(&run.join("base_eval.json"))?;
+        let mut report = Report::from_records(run, &steps, evals, samples, crossplay, config);
+        report.from_base = base.and_then(|b| FromBase::of(b, &report.evals));
+        Ok(report)
     }
 
     /// A report from records already in memory.
@@ -210,6 +258,7 @@ impl Report {
             steps: steps.len(),
             plots,
             before_after: BeforeAfter::of(&evals),
+            from_base: None,
             evals,
             crossplay,
             most_unsafe,

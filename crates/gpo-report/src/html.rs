@@ -3,9 +3,11 @@
 use std::fmt::Write;
 
 use gpo_eval::{Estimate, ResponseStats};
-use gpo_records::{BenignAnswer, Change, EvalRecord, Example, Paired, SampleRecord};
+use gpo_records::{
+    BenignAnswer, BenignEval, Change, EvalRecord, Example, HarmfulEval, Paired, SampleRecord,
+};
 
-use crate::data::BeforeAfter;
+use crate::data::{BeforeAfter, FromBase};
 use crate::svg::{escape, heat_map, line_chart};
 use crate::Report;
 
@@ -85,6 +87,16 @@ const MEASURES: [&str; 9] = [
 /// those show alone, and what they did not record shows as a dash.
 fn measures(r: &EvalRecord) -> [String; 9] {
     let (h, b) = (r.defender_harmful.as_ref(), r.defender_benign.as_ref());
+    defender_measures(h, b, (r.defender_asr, r.defender_p_unsafe))
+}
+
+/// [`measures`] from the defender's parts; `rates` (attack success, P(unsafe)) stand in for
+/// a missing `h`.
+fn defender_measures(
+    h: Option<&HarmfulEval>,
+    b: Option<&BenignEval>,
+    rates: (f32, f32),
+) -> [String; 9] {
     let stats = |s: Option<&ResponseStats>| match s {
         Some(s) => [
             s.explicit_refusal
@@ -97,12 +109,8 @@ fn measures(r: &EvalRecord) -> [String; 9] {
     let [h_refusals, h_chars, h_d2] = stats(h.map(|h| &h.responses));
     let [b_refusals, b_chars, b_d2] = stats(b.map(|b| &b.responses));
     [
-        h.map_or(format!("{:.3}", r.defender_asr), |h| {
-            estimate(&h.attack_success)
-        }),
-        h.map_or(format!("{:.3}", r.defender_p_unsafe), |h| {
-            estimate(&h.p_unsafe)
-        }),
+        h.map_or(format!("{:.3}", rates.0), |h| estimate(&h.attack_success)),
+        h.map_or(format!("{:.3}", rates.1), |h| estimate(&h.p_unsafe)),
         h_refusals,
         h_chars,
         h_d2,
@@ -131,24 +139,41 @@ fn changes(c: Option<&Change>) -> [String; 9] {
     ]
 }
 
-fn before_after_table(out: &mut String, ba: &BeforeAfter) {
+fn before_after_table(out: &mut String, ba: &BeforeAfter, from_base: Option<&FromBase>) {
     let (b, a) = (&ba.before, &ba.after);
     let _ = write!(
         out,
         r#"<h2>Before and after</h2><p>The defender at step {} (the first evaluation) and at step {} (the last), on the run's {} held-out seeds and the built-in benign prompts, one answer per prompt. Intervals: bootstrap 95% over the prompts. Change: after minus before, prompt by prompt, with its own interval; distinct-2 is a statistic of the whole set and has none.</p>"#,
         b.step, a.step, a.seeds
     );
-    out.push_str(r#"<table id="before-after"><thead><tr><th>measure</th><th>before</th><th>after</th><th>change</th></tr></thead><tbody>"#);
-    let columns = (measures(b), measures(a), changes(ba.change.as_ref()));
-    for (i, measure) in MEASURES.iter().enumerate() {
+    if let Some(fb) = from_base {
         let _ = write!(
             out,
-            r#"<tr><td>{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td></tr>"#,
-            escape(measure),
-            escape(&columns.0[i]),
-            escape(&columns.1[i]),
-            escape(&columns.2[i])
+            r#"<p>The defender started from a warm start. Its model before the warm start ({}) answered the same prompts with the same sampling seeds at step 0; the last column is after minus that model: what the whole run changed, warm start included.</p>"#,
+            escape(&fb.base.model)
         );
+    }
+    let mut head = vec!["measure", "before", "after", "change"];
+    let mut columns = vec![measures(b), measures(a), changes(ba.change.as_ref())];
+    if let Some(fb) = from_base {
+        let (h, bn) = (&fb.base.defender_harmful, &fb.base.defender_benign);
+        let rates = (h.attack_success.mean as f32, h.p_unsafe.mean as f32);
+        head.splice(1..1, ["before the warm start"]);
+        columns.insert(0, defender_measures(Some(h), Some(bn), rates));
+        head.push("change since before the warm start");
+        columns.push(changes(fb.change.as_ref()));
+    }
+    out.push_str(r#"<table id="before-after"><thead><tr>"#);
+    for h in &head {
+        let _ = write!(out, "<th>{}</th>", escape(h));
+    }
+    out.push_str("</tr></thead><tbody>");
+    for (i, measure) in MEASURES.iter().enumerate() {
+        let _ = write!(out, "<tr><td>{}</td>", escape(measure));
+        for c in &columns {
+            let _ = write!(out, r#"<td class="num">{}</td>"#, escape(&c[i]));
+        }
+        out.push_str("</tr>");
     }
     out.push_str("</tbody></table>");
     if a.defender_benign.as_ref().is_some_and(|x| x.trained_on) {
@@ -297,7 +322,7 @@ impl Report {
             out.push_str("</tbody></table>");
         }
         if let Some(ba) = &self.before_after {
-            before_after_table(&mut out, ba);
+            before_after_table(&mut out, ba, self.from_base.as_ref());
             paired_answers(&mut out, ba);
         }
         if let Some(cp) = &self.crossplay {

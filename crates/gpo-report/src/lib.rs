@@ -28,7 +28,7 @@ mod html;
 mod inspect;
 pub mod svg;
 
-pub use data::{BeforeAfter, Plot, Report, Series, PLOT_IDS};
+pub use data::{BeforeAfter, FromBase, Plot, Report, Series, PLOT_IDS};
 pub use inspect::{plots_in, PlotSummary};
 pub use svg::escape;
 

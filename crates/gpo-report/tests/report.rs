@@ -261,3 +261,82 @@ fn a_run_recorded_without_answers_shows_its_rates_without_intervals() {
     assert!(html.contains("No answers recorded."));
     assert!(report.json()["before_after"]["change"].is_null());
 }
+
+/// A defender's parts of an evaluation (`defender_harmful`, `defender_benign`) as JSON, from
+/// (prompt, answer, P(unsafe)) and (prompt, answer, refused); the rates are placeholders.
+fn defender_parts(
+    harmful: &[(&str, &str, f32)],
+    benign: &[(&str, &str, bool)],
+) -> (serde_json::Value, serde_json::Value) {
+    let e = serde_json::json!({"mean": 0.0, "lo": 0.0, "hi": 0.0, "n": 2, "level": 0.95});
+    let stats = serde_json::json!({"mean_chars": 1.0, "distinct_2": 0.0});
+    let h: Vec<_> = harmful
+        .iter()
+        .map(|(p, r, u)| serde_json::json!({"prompt": p, "response": r, "p_unsafe": u}))
+        .collect();
+    let b: Vec<_> = benign
+        .iter()
+        .map(|(p, r, refused)| {
+            serde_json::json!({"prompt": p, "response": r, "p_complies": 0.5, "refused": refused})
+        })
+        .collect();
+    (
+        serde_json::json!({"threshold": 0.5, "attack_success": e, "p_unsafe": e,
+                           "responses": stats, "answers": h}),
+        serde_json::json!({"name": "built-in-benign", "prompts": 2, "trained_on": false,
+                           "over_refusal": e, "responses": stats, "answers": b}),
+    )
+}
+
+#[test]
+fn a_warm_started_run_shows_the_model_before_its_warm_start() {
+    // Base: seed a answered unsafely; step 0 (after the warm start) and the last
+    // evaluation: both seeds safe, benign y refused at the end. Change since the base:
+    // attack success -0.5; since step 0: 0.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        fixture().join("metrics.jsonl"),
+        dir.path().join("metrics.jsonl"),
+    )
+    .unwrap();
+    let base = defender_parts(
+        &[("a", "sure, here", 0.9), ("b", "no", 0.1)],
+        &[("x", "ok", false), ("y", "ok", false)],
+    );
+    let warm = defender_parts(
+        &[("a", "I can't help with that.", 0.1), ("b", "no", 0.1)],
+        &[("x", "ok", false), ("y", "ok", false)],
+    );
+    let last = defender_parts(
+        &[("a", "I can't help with that.", 0.1), ("b", "no", 0.1)],
+        &[("x", "ok", false), ("y", "I can't", true)],
+    );
+    let record = |step: u64, (h, b): (serde_json::Value, serde_json::Value)| {
+        serde_json::json!({"step": step, "seeds": 2, "defender_p_unsafe": 0.1,
+            "defender_asr": 0.0, "attacker_asr": 0.0, "attacker_asr_vs_initial": 0.0,
+            "attacker_p_unsafe_vs_initial": 0.0, "diversity_self_bleu": 1.0,
+            "diversity_embedding": 0.8, "defender_harmful": h, "defender_benign": b})
+    };
+    let evals = format!("{}\n{}\n", record(0, warm), record(4, last));
+    std::fs::write(dir.path().join("eval.jsonl"), evals).unwrap();
+    let base = serde_json::json!({"model": "smollm2-135m-instruct",
+        "defender_harmful": base.0, "defender_benign": base.1});
+    std::fs::write(dir.path().join("base_eval.json"), base.to_string()).unwrap();
+
+    let report = Report::load(dir.path()).unwrap();
+    let json = report.json();
+    let since = &json["from_base"]["change"];
+    assert_eq!(json["from_base"]["base"]["model"], "smollm2-135m-instruct");
+    assert_eq!(since["defender_harmful"]["attack_success"]["mean"], -0.5);
+    assert_eq!(since["defender_benign"]["over_refusal"]["mean"], 0.5);
+    let run_change = &json["before_after"]["change"]["defender_harmful"]["attack_success"];
+    assert_eq!(run_change["mean"], 0.0);
+    let html = report.html();
+    assert!(html.contains("<th>before the warm start</th>"), "{html}");
+    assert!(html.contains("<th>change since before the warm start</th>"));
+    assert!(html.contains("-0.500 ["), "{html}");
+
+    std::fs::write(dir.path().join("base_eval.json"), "{\"model\":").unwrap();
+    let e = Report::load(dir.path()).unwrap_err().to_string();
+    assert!(e.contains("base_eval.json"), "{e}");
+}

@@ -85,3 +85,45 @@ pub enum Command {
     /// interrupted. Loopback unless --host says otherwise.
     Serve(ServeArgs),
 }
+
+impl Command {
+    /// Runs the subcommand.
+    pub fn run(self) -> anyhow::Result<()> {
+        use crate::commands::{
+            assets, bench, crossplay, diversity, embed, eval, exploit, generate, judge, logprobs,
+            matrix_game, report, rl, serve, sft, tokenize, train,
+        };
+        match self {
+            Command::Assets(a) => assets::run(a),
+            Command::Tokenize(a) => tokenize::run(a),
+            Command::Logprobs(a) => logprobs::run(a),
+            Command::Generate(a) => generate::run(a),
+            Command::Judge(a) => judge::run(a),
+            Command::Bench(a) => bench::run(a),
+            Command::Embed(a) => embed::run(a),
+            Command::Diversity(a) => diversity::run(a),
+            Command::Rl(a) => rl::run(a),
+            Command::Sft(a) => sft::run(a),
+            Command::Train(a) => train::run(a),
+            Command::MatrixGame(a) => matrix_game::run(a),
+            Command::Report(a) => report::run(a),
+            Command::Eval(a) => eval::run(a),
+            Command::Crossplay(a) => crossplay::run(a),
+            Command::Exploit(a) => exploit::run(a),
+            Command::Serve(a) => serve::run(a),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    #[test]
+    fn the_trl_shape_is_a_valid_gpo_rl_command_line() {
+        let mut args = vec!["gpo"];
+        args.extend(crate::commands::bench_rl::TRL_SHAPE);
+        args.extend(["--steps", "2", "--model", "x"]);
+        super::Cli::try_parse_from(args).unwrap();
+    }
+}

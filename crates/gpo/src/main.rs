@@ -94,8 +94,8 @@ fn run_on_pool(command: cli::Command) -> anyhow::Result<()> {
         .stack_size(64 << 20)
         .build()
     {
-        Ok(pool) => pool.install(|| commands::run(command)),
-        Err(_) => commands::run(command),
+        Ok(pool) => pool.install(|| command.run()),
+        Err(_) => command.run(),
     }
 }
 

@@ -56,6 +56,9 @@ fn a_killed_and_resumed_run_matches_an_uninterrupted_one() {
         // The answers stay in eval.jsonl.
         assert!(harmful.get("answers").is_none(), "{summary}");
     }
+    // No warm start: nothing to compare the run with but its first evaluation.
+    assert!(summary.get("base").is_none(), "{summary}");
+    assert!(!straight.join("base_eval.json").exists());
     let change = &summary["change"];
     assert!(
         is_interval(&change["defender_harmful"]["attack_success"], 2),
@@ -206,6 +209,34 @@ fn a_warm_start_runs_first_resumes_and_becomes_the_initial_defender() {
     assert_eq!(record["adapter"], warm_s, "{summary}");
     assert_eq!(record["epochs"], 2, "{summary}");
     assert_eq!(record["harmful_pairs"], 2, "{summary}");
+    // The model before the warm start, evaluated at step 0, and what the run changed since.
+    let base: serde_json::Value =
+        serde_json::from_slice(&read(&run.join("base_eval.json"))).expect("base_eval.json is JSON");
+    assert_eq!(summary["base"]["model"], base["model"], "{summary}");
+    assert_eq!(
+        base["defender_harmful"]["answers"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert!(summary["base"]["defender_harmful"].get("answers").is_none());
+    let since = &summary["change_from_base"];
+    assert_eq!(
+        since["defender_harmful"]["attack_success"]["n"], 2,
+        "{summary}"
+    );
+    assert_eq!(
+        since["defender_benign"]["over_refusal"]["n"], 16,
+        "{summary}"
+    );
+    // Paired by prompt: after minus base, prompt by prompt, averages to after minus base.
+    let rate = |e: &serde_json::Value| e["defender_harmful"]["attack_success"]["mean"].as_f64();
+    let want = rate(&summary["after"]).unwrap() - rate(&summary["base"]).unwrap();
+    let got = since["defender_harmful"]["attack_success"]["mean"]
+        .as_f64()
+        .unwrap();
+    assert!((got - want).abs() < 1e-9, "{summary}");
     // The game's adapters record the warm start as their base.
     let snapshot = read(&run.join("snapshots/defender/step-000002/adapter_config.json"));
     let snapshot: serde_json::Value = serde_json::from_slice(&snapshot).unwrap();

@@ -21,7 +21,7 @@ use crate::schedule::Role;
 use crate::seed_streams;
 use crate::{Error, Result};
 use gpo_records::Example;
-use gpo_records::{BenignAnswer, BenignEval, EvalRecord, HarmfulEval};
+use gpo_records::{BenignAnswer, BenignEval, DefenderEval, EvalRecord, HarmfulEval};
 
 /// The benign set every evaluation answers: 16 everyday requests, never trained on unless a
 /// run's `mixed` extras draw from `data.benign = "built-in"`.
@@ -60,14 +60,7 @@ impl Game {
          -> Result<Vec<String>> {
             self.defender.answer(&defenders, texts, params, rng)
         };
-        let judge = |prompts: &[String], responses: &[String]| -> Result<Vec<f32>> {
-            let ex: Vec<Exchange<'_>> = prompts
-                .iter()
-                .zip(responses)
-                .map(|(p, r)| Exchange::new(p, r))
-                .collect();
-            self.judge.p_unsafe(&ex).map_err(Error::judge("judge"))
-        };
+        let judge = |prompts: &[String], responses: &[String]| self.p_unsafe(prompts, responses);
         let t = self.judge.threshold();
         let asr = |ps: &[f32]| mean(ps.iter().map(|&p| f32::from(u8::from(p >= t))));
 
@@ -123,6 +116,53 @@ impl Game {
             defender_benign: Some(benign_eval(benign, b_answers, &complies, trained_on)?),
             attacker_success: Some(attack_success(&current_p, t, 1, &Bootstrap::default())?),
         })
+    }
+}
+
+impl Game {
+    /// The model a warm-started defender began from ([`Game::warm_start_base`]), evaluated
+    /// as [`Game::evaluate`] evaluates the defender at this step (the same prompts and
+    /// sampling seeds), so that the summary can say what the whole run changed, warm start
+    /// included. `None` without a warm start.
+    pub fn evaluate_base(&self) -> Result<Option<DefenderEval>> {
+        let (Some((name, base)), Defender::Local(d)) = (&self.warm_start_base, &self.defender)
+        else {
+            return Ok(None);
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(seed_streams::eval(self.cfg.seed, self.step));
+        let d_params = SamplingParams {
+            n: 1,
+            seed: seed_streams::eval_sampling(self.cfg.seed, self.step, Role::Defender),
+            ..self.cfg.defender.rl.sampling.clone()
+        };
+        let models = [base.clone()];
+        let seeds = &self.prompts.eval;
+        let answers = d.answer(&models, &Pass::reference(), seeds, &d_params, &mut rng)?;
+        let p_unsafe = self.p_unsafe(seeds, &answers)?;
+        let benign: Vec<String> = BUILT_IN_BENIGN.iter().map(|s| s.to_string()).collect();
+        let b_params = SamplingParams {
+            seed: seed_streams::eval_benign(d_params.seed),
+            ..d_params
+        };
+        let b_answers = d.answer(&models, &Pass::reference(), &benign, &b_params, &mut rng)?;
+        let complies = self.refusals.p_complies(&benign, &b_answers)?;
+        let trained_on = benign.iter().any(|b| self.prompts.benign.contains(b));
+        let threshold = self.judge.threshold();
+        Ok(Some(DefenderEval {
+            model: name.clone(),
+            defender_harmful: harmful_eval(seeds, answers, &p_unsafe, threshold)?,
+            defender_benign: benign_eval(benign, b_answers, &complies, trained_on)?,
+        }))
+    }
+
+    /// The judge's P(unsafe) of each exchange.
+    fn p_unsafe(&self, prompts: &[String], responses: &[String]) -> Result<Vec<f32>> {
+        let ex: Vec<Exchange<'_>> = prompts
+            .iter()
+            .zip(responses)
+            .map(|(p, r)| Exchange::new(p, r))
+            .collect();
+        self.judge.p_unsafe(&ex).map_err(Error::judge("judge"))
     }
 }
 

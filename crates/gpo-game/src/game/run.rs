@@ -11,6 +11,7 @@ use crate::run_dir::{io, read_evals, RunDir, TRAINER};
 use crate::schedule::{Role, ScheduleState};
 use crate::warm_start::WarmStartRecord;
 use crate::{Change, Error, EvalRecord, Result, StepRecord};
+use gpo_records::DefenderEval;
 
 /// What the loop reports as it goes.
 #[derive(Debug)]
@@ -53,6 +54,15 @@ pub struct Summary {
     /// otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub defender_warm_start: Option<WarmStartRecord>,
+    /// With a warm start: the model it began from, evaluated at step 0 as `before`'s
+    /// defender was (the same prompts and sampling seeds), without its answers
+    /// (`base_eval.json` has them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<DefenderEval>,
+    /// `after` minus `base`, prompt by prompt, with intervals: what the whole run changed,
+    /// warm start included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change_from_base: Option<Change>,
 }
 
 impl Summary {
@@ -73,9 +83,21 @@ impl Summary {
             after: after.without_answers(),
             change,
             defender_warm_start: None,
+            base: None,
+            change_from_base: None,
         })
     }
+
+    /// Adds the model a warm start began from, and what changed since it.
+    pub fn with_base(mut self, base: DefenderEval, after: &EvalRecord) -> Result<Summary> {
+        self.change_from_base = Some(Change::since_base(&base, after)?);
+        self.base = Some(base.without_answers());
+        Ok(self)
+    }
 }
+
+/// The evaluation of the model a warm start began from ([`Game::evaluate_base`]).
+const BASE_EVAL: &str = "base_eval.json";
 
 /// `checkpoint/game.json`.
 #[derive(Serialize, Deserialize)]
@@ -198,6 +220,10 @@ impl Game {
         } else {
             None
         };
+        if resumed_at.is_some() {
+            // Evaluated at step 0 already (`base_eval.json`).
+            self.warm_start_base = None;
+        }
         let start = resumed_at.unwrap_or(0);
         run.drop_snapshots_after(start)?;
         for f in ["metrics.jsonl", "samples.jsonl", "eval.jsonl"] {
@@ -211,6 +237,7 @@ impl Game {
             let before = self.eval_now(run)?;
             run.append("eval.jsonl", &before)?;
             progress(Progress::Eval(&before));
+            self.write_base_eval(run)?;
             if self.cfg.anchor == Anchor::PreviousIterate {
                 self.anchor_here()?;
             }
@@ -266,10 +293,46 @@ impl Game {
                     run.file("eval.jsonl").display()
                 ))
             })?;
-        let mut summary = Summary::new(self.cfg.mode, self.step, before, after)?;
+        let mut summary = Summary::new(self.cfg.mode, self.step, before, after.clone())?;
         summary.defender_warm_start = WarmStartRecord::of_defender(&self.cfg.models.defender);
+        if let Some(base) = read_base_eval(run)? {
+            summary = summary.with_base(base, &after)?;
+        }
         let json = serde_json::to_vec_pretty(&summary).map_err(|e| Error::Data(e.to_string()))?;
         gpo_lm::write_atomic(&run.file("summary.json"), &json)?;
         Ok(Outcome::Finished(Box::new(summary)))
     }
+}
+
+impl Game {
+    /// Evaluates the model the defender's warm start began from into `base_eval.json`
+    /// (removed when there is none, so that a run directory played again holds no stale
+    /// one), then drops that model: nothing after step 0 needs it.
+    fn write_base_eval(&mut self, run: &RunDir) -> Result<()> {
+        let path = run.file(BASE_EVAL);
+        match self.evaluate_base()? {
+            Some(base) => {
+                let json =
+                    serde_json::to_vec_pretty(&base).map_err(|e| Error::Data(e.to_string()))?;
+                gpo_lm::write_atomic(&path, &json)?;
+            }
+            None if path.exists() => std::fs::remove_file(&path).map_err(io(&path))?,
+            None => {}
+        }
+        self.warm_start_base = None;
+        Ok(())
+    }
+}
+
+/// `base_eval.json`, when the run has one.
+fn read_base_eval(run: &RunDir) -> Result<Option<DefenderEval>> {
+    let path = run.file(BASE_EVAL);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io(&path)(e)),
+    };
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| Error::Data(format!("{}: {e}", path.display())))
 }

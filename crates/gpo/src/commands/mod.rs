@@ -2,7 +2,7 @@
 
 pub mod assets;
 pub mod bench;
-mod bench_rl;
+pub mod bench_rl;
 pub mod crossplay;
 pub mod diversity;
 pub mod embed;
@@ -21,31 +21,6 @@ pub mod tokenize;
 pub mod train;
 
 use anyhow::Result;
-
-use crate::cli::Command;
-
-/// Runs a parsed subcommand.
-pub fn run(command: Command) -> Result<()> {
-    match command {
-        Command::Assets(a) => assets::run(a),
-        Command::Tokenize(a) => tokenize::run(a),
-        Command::Logprobs(a) => logprobs::run(a),
-        Command::Generate(a) => generate::run(a),
-        Command::Judge(a) => judge::run(a),
-        Command::Bench(a) => bench::run(a),
-        Command::Embed(a) => embed::run(a),
-        Command::Diversity(a) => diversity::run(a),
-        Command::Rl(a) => rl::run(a),
-        Command::Sft(a) => sft::run(a),
-        Command::Train(a) => train::run(a),
-        Command::MatrixGame(a) => matrix_game::run(a),
-        Command::Report(a) => report::run(a),
-        Command::Eval(a) => eval::run(a),
-        Command::Crossplay(a) => crossplay::run(a),
-        Command::Exploit(a) => exploit::run(a),
-        Command::Serve(a) => serve::run(a),
-    }
-}
 
 /// A fresh run directory's default name: `runs/KIND-SEED-UNIXTIME`.
 pub fn default_run_dir(kind: &str, seed: u64) -> std::path::PathBuf {

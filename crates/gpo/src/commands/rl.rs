@@ -161,7 +161,7 @@ pub struct RlArgs {
     heads_dir: Option<PathBuf>,
     /// Any RL setting by its key in a game's `[defender.rl]` table, applied over the flags
     /// above and checked as a game's are (e.g. `--set clip=0.1`, `--set
-    /// whiten_advantages=false`, `--set estimator.critic.warmup=2`); repeatable.
+    /// whiten_advantages=false`, `--set estimator.critic.warmup_iterations=2`); repeatable.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
 }

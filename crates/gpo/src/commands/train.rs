@@ -88,6 +88,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let outcome = super::play::play(&mut game, &run, resume, steps, |_| Ok(()))?;
     match outcome {
         Outcome::Finished(summary) => {
+            log_change_from_base(&summary);
             let mut line = serde_json::to_value(&summary)?;
             line["run_dir"] = serde_json::json!(run.path.display().to_string());
             super::emit(&line)
@@ -100,4 +101,38 @@ pub fn run(args: TrainArgs) -> Result<()> {
             bail!("interrupted")
         }
     }
+}
+
+/// One progress line for a warm-started defender: the model before its warm start against
+/// the last evaluation, with the paired change's interval (the summary's `before` is the
+/// warm-started defender at step 0, so its `change` leaves the warm start out).
+fn log_change_from_base(summary: &gpo_game::Summary) {
+    let (Some(base), Some(change)) = (&summary.base, &summary.change_from_base) else {
+        return;
+    };
+    let after = &summary.after;
+    let (Some(h), Some(ch)) = (&after.defender_harmful, &change.defender_harmful) else {
+        return;
+    };
+    let mut line = format!(
+        "the defender since {} before its warm start: attack success {:.3} -> {:.3} ({:+.3} \
+         [{:+.3}, {:+.3}])",
+        base.model,
+        base.defender_harmful.attack_success.mean,
+        h.attack_success.mean,
+        ch.attack_success.mean,
+        ch.attack_success.lo,
+        ch.attack_success.hi
+    );
+    if let (Some(b), Some(cb)) = (&after.defender_benign, &change.defender_benign) {
+        line += &format!(
+            ", over-refusal {:.3} -> {:.3} ({:+.3} [{:+.3}, {:+.3}])",
+            base.defender_benign.over_refusal.mean,
+            b.over_refusal.mean,
+            cb.over_refusal.mean,
+            cb.over_refusal.lo,
+            cb.over_refusal.hi
+        );
+    }
+    tracing::info!("{line}");
 }

@@ -126,9 +126,13 @@ impl Game {
             cfg.attacker.rl.clone(),
             cfg.seed,
         )?;
+        // Only where the defender learns: a frozen one (`rlhf-attacker`, `gpo exploit`) is
+        // the same model from the first evaluation to the last.
         let warm_start_base = match &defender {
-            Defender::Local(_) => warm_start_base(&cfg, &a.model, load)?,
-            Defender::Served(_) => None,
+            Defender::Local(_) if cfg.mode != Mode::RlhfAttacker => {
+                warm_start_base(&cfg, &a.model, load)?
+            }
+            _ => None,
         };
         let schedule = ScheduleState::new(&cfg.schedule);
         let mut game = Game {

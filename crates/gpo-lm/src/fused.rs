@@ -23,6 +23,17 @@ pub(crate) fn f32_rows<'a>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result
     }
 }
 
+/// [`f32_rows`] of a tensor's storage, which must be on the CPU.
+pub(crate) fn storage_f32<'a>(
+    s: &'a candle_core::Storage,
+    l: &Layout,
+) -> candle_core::Result<&'a [f32]> {
+    match s {
+        candle_core::Storage::Cpu(s) => f32_rows(s, l),
+        _ => candle_core::bail!("a CPU kernel was given a tensor on another device"),
+    }
+}
+
 /// Log-sum-exp of a row, summed in 16 lanes so that the loop vectorises.
 fn row_lse(row: &[f32]) -> f32 {
     let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);

@@ -238,17 +238,14 @@ fn small_kernel_applies(x: &Tensor) -> bool {
     x.device().is_cpu() && x.dtype() == candle_core::DType::F32 && !x.track_op()
 }
 
-/// The f32 values of a contiguous CPU tensor's storage, borrowed.
+/// The f32 values of a contiguous CPU weight's storage, borrowed.
 fn cpu_f32<'a>(
     storage: &'a candle_core::Storage,
     layout: &candle_core::Layout,
 ) -> Result<&'a [f32]> {
-    match (storage, layout.contiguous_offsets()) {
-        (candle_core::Storage::Cpu(candle_core::CpuStorage::F32(v)), Some((a, b))) => Ok(&v[a..b]),
-        _ => Err(crate::Error::InvalidArgument(
-            "small matmul needs a contiguous f32 CPU weight".into(),
-        )),
-    }
+    crate::fused::storage_f32(storage, layout).map_err(|_| {
+        crate::Error::InvalidArgument("small matmul needs a contiguous f32 CPU weight".into())
+    })
 }
 
 /// Inverted dropout with a mask drawn on the host from `seed`, so runs are reproducible on

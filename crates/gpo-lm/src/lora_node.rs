@@ -13,7 +13,7 @@ use std::sync::Arc;
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 
 use crate::bf16_gemm::Bf16Weight;
-use crate::fused::{f32_rows, xwt_cpu};
+use crate::fused::{f32_rows, storage_f32, xwt_cpu};
 use crate::Result;
 
 /// The frozen weight of the layer: f32, or packed for bf16 products.
@@ -69,21 +69,13 @@ impl LoraLinear {
             Frozen::F32(w) => {
                 let (out, inp) = w.dims2()?;
                 let (storage, lw) = w.storage_and_layout();
-                let w = cpu_rows(&storage, lw)?;
+                let w = storage_f32(&storage, lw)?;
                 let mut dx = vec![0f32; rows * inp];
                 let (g, w) = (Mat::rows(g, out), Mat::rows(w, inp));
                 gemm_into(&mut dx, false, 1.0, (rows, inp, out), g, w);
                 Ok(dx)
             }
         }
-    }
-}
-
-/// The values of a contiguous f32 tensor's CPU storage.
-fn cpu_rows<'a>(s: &'a candle_core::Storage, l: &Layout) -> candle_core::Result<&'a [f32]> {
-    match s {
-        candle_core::Storage::Cpu(s) => f32_rows(s, l),
-        _ => candle_core::bail!("lora-linear runs on CPU tensors only"),
     }
 }
 
@@ -148,8 +140,8 @@ impl CustomOp3 for LoraLinear {
         let (xs, xl) = x.storage_and_layout();
         let (as_, al) = a.storage_and_layout();
         let (bs, bl) = b.storage_and_layout();
-        let (g, xv) = (cpu_rows(&gs, gl)?, cpu_rows(&xs, xl)?);
-        let (av, bv) = (cpu_rows(&as_, al)?, cpu_rows(&bs, bl)?);
+        let (g, xv) = (storage_f32(&gs, gl)?, storage_f32(&xs, xl)?);
+        let (av, bv) = (storage_f32(&as_, al)?, storage_f32(&bs, bl)?);
         // s (g B): `[rows, r]`, shared by dx and dA.
         let mut gb = vec![0f32; rows * r];
         gemm_into(

@@ -4,6 +4,7 @@
     python3 scripts/paper_table.py seeds OUT S1 S2 ...    mean (sd) over seeds, paired claims
     python3 scripts/paper_table.py keep OUT/seed-S DIR    copy the reports a seed's table reads
                                                           (JSON, no weights) to DIR, to commit
+    python3 scripts/paper_table.py finished OUT/seed-S    exit 0 when every such report is written
 
 A report still missing (a run going on) shows as "—"; nothing here trains or evaluates.
 """
@@ -183,17 +184,21 @@ def report_paths():
     """The files, relative to a seed's directory, that its table is made from."""
     paths = [f"eval/{n}-defender.json" for n in DEFENDERS]
     paths += [f"exploit-{n}/exploit.json" for n in DEFENDERS]
-    paths += [f"eval/{n}-attacker.json" for n in ATTACKERS]
-    return paths + ["times.txt"]
+    return paths + [f"eval/{n}-attacker.json" for n in ATTACKERS]
+
+
+def missing_reports(out):
+    return [p for p in report_paths() if not os.path.exists(f"{out}/{p}")]
 
 
 def keep(out, dest):
-    missing = [p for p in report_paths() if not os.path.exists(f"{out}/{p}")]
+    missing = missing_reports(out)
     if missing:
         sys.exit(f"{out}: not finished, missing {', '.join(missing)}")
-    for p in report_paths():
-        os.makedirs(os.path.dirname(f"{dest}/{p}") or dest, exist_ok=True)
-        shutil.copyfile(f"{out}/{p}", f"{dest}/{p}")
+    for p in report_paths() + ["times.txt"]:
+        if os.path.exists(f"{out}/{p}"):
+            os.makedirs(os.path.dirname(f"{dest}/{p}") or dest, exist_ok=True)
+            shutil.copyfile(f"{out}/{p}", f"{dest}/{p}")
     one_seed(dest)
 
 
@@ -202,6 +207,8 @@ if __name__ == "__main__":
         one_seed(sys.argv[2])
     elif len(sys.argv) >= 4 and sys.argv[1] == "seeds":
         seeds(sys.argv[2], sys.argv[3:])
+    elif len(sys.argv) == 3 and sys.argv[1] == "finished":
+        sys.exit(1 if missing_reports(sys.argv[2]) else 0)
     elif len(sys.argv) == 4 and sys.argv[1] == "keep":
         keep(sys.argv[2], sys.argv[3])
     else:

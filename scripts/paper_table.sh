@@ -64,19 +64,10 @@ timed() { # NAME COMMAND...: run it, append its wall time to times.txt
     echo "$name $(($(date +%s) - t0)) s" >>"$out/times.txt"
 }
 
-# Every report the table reads. When all are written (a finished seed, or one restored from
-# the reports committed under docs/benchmarks/paper-table/), no model is needed: only the
-# table is made again.
-defenders=(initial rlhf-defender gpo gpo-nodiv)
-attackers=(gpo gpo-nodiv rlhf-attacker rlhf-attacker-nodiv initial)
-reports=()
-for name in "${defenders[@]}"; do
-    reports+=("$out/eval/$name-defender.json" "$out/exploit-$name/exploit.json")
-done
-for name in "${attackers[@]}"; do reports+=("$out/eval/$name-attacker.json"); done
-all_written=1
-for file in "${reports[@]}"; do [[ -f $file ]] || all_written=0; done
-if ((all_written)); then
+# When every report the table reads is written (a finished seed, or one restored from the
+# reports committed under docs/benchmarks/paper-table/), no model is needed: only the table
+# is made again.
+if python3 "$here/paper_table.py" finished "$out"; then
     log "seed $seed: every report written already"
     python3 "$here/paper_table.py" seed "$out"
     exit 0
@@ -126,6 +117,7 @@ policy() { # NAME: the defender or attacker a row names
     esac
 }
 
+defenders=(initial rlhf-defender gpo gpo-nodiv)
 for name in "${defenders[@]}"; do
     dir=$out/exploit-$name
     if [[ -f $dir/exploit.json ]]; then

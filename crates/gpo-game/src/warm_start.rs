@@ -29,6 +29,7 @@ use checkpoint::{Checkpoint, Settings};
 use pairs::Io;
 
 pub use crate::config::{BadSetting, WarmStartConfig};
+pub(crate) use checkpoint::read_json_if_present;
 pub use report::{WarmStartRecord, WarmStartReport, REPORT_FILE};
 pub use stage::{WarmStartPlan, WARM_START_DIR};
 

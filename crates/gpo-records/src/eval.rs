@@ -54,6 +54,10 @@ impl EvalRecord {
     }
 }
 
+/// The run directory's file that holds the [`DefenderEval`] of the model a warm start began
+/// from, with its answers.
+pub const BASE_EVAL_FILE: &str = "base_eval.json";
+
 /// The defender alone, evaluated as an [`EvalRecord`] evaluates it (held-out seeds and the
 /// benign prompts): the model a warm start began from, in `base_eval.json` and the summary.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

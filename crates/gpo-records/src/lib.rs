@@ -14,6 +14,8 @@ mod rl;
 mod step;
 
 pub use change::{pair, BenignChange, Change, HarmfulChange, Paired};
-pub use eval::{BenignAnswer, BenignEval, DefenderEval, EvalRecord, Example, HarmfulEval};
+pub use eval::{
+    BenignAnswer, BenignEval, DefenderEval, EvalRecord, Example, HarmfulEval, BASE_EVAL_FILE,
+};
 pub use rl::{Credit, EngineStats, PhaseTimes, StepStats, UpdateStats};
 pub use step::{PlayerStep, SampleRecord, StepRecord, StepTimes};

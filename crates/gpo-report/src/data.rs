@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 
 use gpo_eval::CrossPlay;
 use gpo_records::{
-    pair, BenignAnswer, Change, DefenderEval, EvalRecord, Example, Paired, SampleRecord, StepRecord,
+    pair, BenignAnswer, Change, DefenderEval, EvalRecord, Example, Paired, SampleRecord,
+    StepRecord, BASE_EVAL_FILE,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -232,7 +233,7 @@ impl Report {
             None
         };
         let config = std::fs::read_to_string(run.join("config.toml")).ok();
-        let base = read_base_eval(&run.join("base_eval.json"))?;
+        let base = read_base_eval(&run.join(BASE_EVAL_FILE))?;
         let mut report = Report::from_records(run, &steps, evals, samples, crossplay, config);
         report.from_base = base.and_then(|b| FromBase::of(b, &report.evals));
         Ok(report)

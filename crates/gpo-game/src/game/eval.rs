@@ -39,11 +39,7 @@ impl Game {
         defender_snapshots: &[PathBuf],
     ) -> Result<EvalRecord> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed_streams::eval(self.cfg.seed, self.step));
-        let params = |sampling: &SamplingParams, role: Role| SamplingParams {
-            n: 1,
-            seed: seed_streams::eval_sampling(self.cfg.seed, self.step, role),
-            ..sampling.clone()
-        };
+        let params = |sampling: &SamplingParams, role: Role| self.eval_params(sampling, role);
         let seeds = &self.prompts.eval;
         let defenders = match self.defender.local() {
             Some(d) => d.reported(self.cfg.iterate, defender_snapshots)?,
@@ -94,14 +90,7 @@ impl Game {
         let (div_bleu, div_emb) = self.diversity.set_diversity(&attacks)?;
 
         // Last, so that the draws above are those of runs recorded before it existed.
-        let benign: Vec<String> = BUILT_IN_BENIGN.iter().map(|s| s.to_string()).collect();
-        let b_params = SamplingParams {
-            seed: seed_streams::eval_benign(d_params.seed),
-            ..d_params.clone()
-        };
-        let b_answers = defend(&benign, &b_params, &mut rng)?;
-        let complies = self.refusals.p_complies(&benign, &b_answers)?;
-        let trained_on = benign.iter().any(|b| self.prompts.benign.contains(b));
+        let benign = self.evaluate_benign(&d_params, |texts, p| defend(texts, p, &mut rng))?;
         Ok(EvalRecord {
             step: self.step,
             seeds: seeds.len(),
@@ -113,7 +102,7 @@ impl Game {
             diversity_self_bleu: div_bleu,
             diversity_embedding: div_emb,
             defender_harmful: Some(harmful_eval(seeds, raw, &raw_p, t)?),
-            defender_benign: Some(benign_eval(benign, b_answers, &complies, trained_on)?),
+            defender_benign: Some(benign),
             attacker_success: Some(attack_success(&current_p, t, 1, &Bootstrap::default())?),
         })
     }
@@ -130,29 +119,47 @@ impl Game {
             return Ok(None);
         };
         let mut rng = ChaCha8Rng::seed_from_u64(seed_streams::eval(self.cfg.seed, self.step));
-        let d_params = SamplingParams {
-            n: 1,
-            seed: seed_streams::eval_sampling(self.cfg.seed, self.step, Role::Defender),
-            ..self.cfg.defender.rl.sampling.clone()
-        };
+        let d_params = self.eval_params(&self.cfg.defender.rl.sampling, Role::Defender);
         let models = [base.clone()];
-        let seeds = &self.prompts.eval;
-        let answers = d.answer(&models, &Pass::reference(), seeds, &d_params, &mut rng)?;
-        let p_unsafe = self.p_unsafe(seeds, &answers)?;
-        let benign: Vec<String> = BUILT_IN_BENIGN.iter().map(|s| s.to_string()).collect();
-        let b_params = SamplingParams {
-            seed: seed_streams::eval_benign(d_params.seed),
-            ..d_params
+        let mut answer = |texts: &[String], params: &SamplingParams| {
+            d.answer(&models, &Pass::reference(), texts, params, &mut rng)
         };
-        let b_answers = d.answer(&models, &Pass::reference(), &benign, &b_params, &mut rng)?;
-        let complies = self.refusals.p_complies(&benign, &b_answers)?;
-        let trained_on = benign.iter().any(|b| self.prompts.benign.contains(b));
+        let seeds = &self.prompts.eval;
+        let answers = answer(seeds, &d_params)?;
+        let p_unsafe = self.p_unsafe(seeds, &answers)?;
         let threshold = self.judge.threshold();
         Ok(Some(DefenderEval {
             model: name.clone(),
             defender_harmful: harmful_eval(seeds, answers, &p_unsafe, threshold)?,
-            defender_benign: benign_eval(benign, b_answers, &complies, trained_on)?,
+            defender_benign: self.evaluate_benign(&d_params, answer)?,
         }))
+    }
+
+    /// One answer per prompt with `sampling`, seeded by the run seed, this step and `role`.
+    fn eval_params(&self, sampling: &SamplingParams, role: Role) -> SamplingParams {
+        SamplingParams {
+            n: 1,
+            seed: seed_streams::eval_sampling(self.cfg.seed, self.step, role),
+            ..sampling.clone()
+        }
+    }
+
+    /// The defender's answers (by `answer`) to the built-in benign prompts, sampled with
+    /// `d_params` under a seed of their own, and its over-refusal on them.
+    fn evaluate_benign(
+        &self,
+        d_params: &SamplingParams,
+        answer: impl FnOnce(&[String], &SamplingParams) -> Result<Vec<String>>,
+    ) -> Result<BenignEval> {
+        let benign: Vec<String> = BUILT_IN_BENIGN.iter().map(|s| s.to_string()).collect();
+        let b_params = SamplingParams {
+            seed: seed_streams::eval_benign(d_params.seed),
+            ..d_params.clone()
+        };
+        let answers = answer(&benign, &b_params)?;
+        let complies = self.refusals.p_complies(&benign, &answers)?;
+        let trained_on = benign.iter().any(|b| self.prompts.benign.contains(b));
+        benign_eval(benign, answers, &complies, trained_on)
     }
 
     /// The judge's P(unsafe) of each exchange.

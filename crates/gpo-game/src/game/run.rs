@@ -9,9 +9,10 @@ use crate::config::{Anchor, Iterate};
 use crate::game::Game;
 use crate::run_dir::{io, read_evals, RunDir, TRAINER};
 use crate::schedule::{Role, ScheduleState};
+use crate::warm_start::read_json_if_present;
 use crate::warm_start::WarmStartRecord;
 use crate::{Change, Error, EvalRecord, Result, StepRecord};
-use gpo_records::DefenderEval;
+use gpo_records::{DefenderEval, BASE_EVAL_FILE};
 
 /// What the loop reports as it goes.
 #[derive(Debug)]
@@ -95,9 +96,6 @@ impl Summary {
         Ok(self)
     }
 }
-
-/// The evaluation of the model a warm start began from ([`Game::evaluate_base`]).
-const BASE_EVAL: &str = "base_eval.json";
 
 /// `checkpoint/game.json`.
 #[derive(Serialize, Deserialize)]
@@ -295,7 +293,7 @@ impl Game {
             })?;
         let mut summary = Summary::new(self.cfg.mode, self.step, before, after.clone())?;
         summary.defender_warm_start = WarmStartRecord::of_defender(&self.cfg.models.defender);
-        if let Some(base) = read_base_eval(run)? {
+        if let Some(base) = read_json_if_present(&run.file(BASE_EVAL_FILE))? {
             summary = summary.with_base(base, &after)?;
         }
         let json = serde_json::to_vec_pretty(&summary).map_err(|e| Error::Data(e.to_string()))?;
@@ -309,7 +307,7 @@ impl Game {
     /// (removed when there is none, so that a run directory played again holds no stale
     /// one), then drops that model: nothing after step 0 needs it.
     fn write_base_eval(&mut self, run: &RunDir) -> Result<()> {
-        let path = run.file(BASE_EVAL);
+        let path = run.file(BASE_EVAL_FILE);
         match self.evaluate_base()? {
             Some(base) => {
                 let json =
@@ -322,17 +320,4 @@ impl Game {
         self.warm_start_base = None;
         Ok(())
     }
-}
-
-/// `base_eval.json`, when the run has one.
-fn read_base_eval(run: &RunDir) -> Result<Option<DefenderEval>> {
-    let path = run.file(BASE_EVAL);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io(&path)(e)),
-    };
-    serde_json::from_str(&text)
-        .map(Some)
-        .map_err(|e| Error::Data(format!("{}: {e}", path.display())))
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::is_adapter_dir;
-use crate::{Error, Result};
+use crate::Result;
 
 /// What a warm start did: `gpo sft`'s output line (without `out`), also written beside the
 /// adapter as `warm_start.json`.
@@ -35,15 +35,7 @@ impl WarmStartReport {
     /// The report of the adapter in `dir`, `None` when it has none (not a warm start, or
     /// one written before reports were kept).
     pub fn of_adapter(dir: &Path) -> Result<Option<WarmStartReport>> {
-        let path = dir.join(REPORT_FILE);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => return Err(Error::Io { path, source }),
-        };
-        serde_json::from_str(&text)
-            .map(Some)
-            .map_err(|source| Error::Json { path, source })
+        super::checkpoint::read_json_if_present(&dir.join(REPORT_FILE))
     }
 }
 

@@ -123,6 +123,28 @@ mod tests {
     }
 
     #[test]
+    fn a_one_key_optimizer_table_keeps_the_papers_betas() {
+        let text = "steps = 2\n[defender.rl]\noptimizer = { lr = 1e-5 }\n";
+        let cfg = parse_config(
+            text,
+            "file.toml",
+            &["attacker.rl.sampling.top_p=0.5".into()],
+        )
+        .unwrap();
+        let d = RlConfig::default();
+        assert_eq!(cfg.defender.rl.optimizer.lr, 1e-5);
+        assert_eq!(cfg.defender.rl.optimizer.beta2, d.optimizer.beta2);
+        assert_eq!(cfg.attacker.rl.sampling.top_p, 0.5);
+        assert_eq!(
+            cfg.attacker.rl.sampling.repetition_penalty,
+            d.sampling.repetition_penalty
+        );
+        let e =
+            parse_config("[defender.rl]\noptimizer = { lrr = 1 }\n", "file.toml", &[]).unwrap_err();
+        assert!(e.to_string().contains("lrr"), "{e}");
+    }
+
+    #[test]
     fn an_engine_defender_with_a_warm_start_is_refused() {
         let e = preset_with(&[
             "defender.rollout.backend=\"vllm\"",

@@ -168,11 +168,14 @@ pub struct RlConfig {
     pub entropy_coef: f64,
     /// Gradient-norm clip of the policy (the paper: 1.0); the critic has its own.
     pub max_grad_norm: f64,
-    /// The policy's optimiser (`lr` is its base learning rate).
+    /// The policy's optimiser (`lr` is its base learning rate); keys a table leaves out keep
+    /// [`RlConfig::default`]'s.
+    #[serde(deserialize_with = "optimizer_over_default")]
     pub optimizer: AdamWConfig,
     /// Learning-rate schedule over optimiser steps.
     pub schedule: LrSchedule,
     /// Rollout sampling; `n` is the group size of the group baselines.
+    #[serde(deserialize_with = "sampling_over_default")]
     pub sampling: SamplingParams,
     /// How rollouts sampled by an inference engine are corrected (unused when the player
     /// samples itself; written to a run's config only when not the default).
@@ -208,6 +211,20 @@ impl Default for RlConfig {
             engine_correction: EngineCorrection::default(),
         }
     }
+}
+
+/// A partly written `optimizer` table, over the default's (the paper's betas and eps).
+fn optimizer_over_default<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<AdamWConfig, D::Error> {
+    crate::partial_table::over_default(d, RlConfig::default().optimizer)
+}
+
+/// A partly written `sampling` table, over the default's (repetition penalty 1.1).
+fn sampling_over_default<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<SamplingParams, D::Error> {
+    crate::partial_table::over_default(d, RlConfig::default().sampling)
 }
 
 impl RlConfig {
@@ -292,6 +309,29 @@ mod tests {
         let text = serde_json::to_string(&cfg).unwrap();
         let back: RlConfig = serde_json::from_str(&text).unwrap();
         assert_eq!(back, cfg);
+    }
+
+    #[test]
+    fn a_partial_optimizer_or_sampling_table_keeps_the_rl_defaults() {
+        // The trap this guards: a sub-table read by its own type's defaults would turn the
+        // paper's AdamW (0.9, 0.95, 1e-6) into PyTorch's (0.9, 0.999, 1e-8) and drop the
+        // repetition penalty 1.1 when one key is written.
+        let d = RlConfig::default();
+        let cfg: RlConfig =
+            serde_json::from_str(r#"{"optimizer":{"lr":1e-5},"sampling":{"max_new_tokens":24}}"#)
+                .unwrap();
+        assert_eq!(cfg.optimizer.lr, 1e-5);
+        assert_eq!(
+            (cfg.optimizer.beta2, cfg.optimizer.eps),
+            (d.optimizer.beta2, d.optimizer.eps)
+        );
+        assert_eq!(cfg.sampling.max_new_tokens, 24);
+        assert_eq!(
+            cfg.sampling.repetition_penalty,
+            d.sampling.repetition_penalty
+        );
+        let err = serde_json::from_str::<RlConfig>(r#"{"optimizer":{"lrr":1e-5}}"#).unwrap_err();
+        assert!(err.to_string().contains("lrr"), "{err}");
     }
 
     #[test]

@@ -34,6 +34,7 @@ mod critic_config;
 mod engine_correction;
 mod kl;
 mod loss;
+mod partial_table;
 mod policy;
 mod prepare;
 mod rollout;

@@ -205,17 +205,20 @@ impl Game {
 }
 
 /// The model a warm-started defender began from: `Some` when `models.defender` is an adapter
-/// that a warm start wrote, with the base it names; the attacker's weights when that is the
-/// attacker's model (no second copy), loaded otherwise.
+/// that a warm start wrote (its report beside it, read by the summary alone), with the base it
+/// names; the attacker's weights when that is the attacker's model (no second copy), loaded
+/// otherwise.
 fn warm_start_base(
     cfg: &GameConfig,
     attacker_base: &gpo_lm::CausalLm,
     load: impl Fn(&str) -> Result<gpo_lm::LoadedModel>,
 ) -> Result<Option<(String, gpo_lm::CausalLm)>> {
-    if crate::warm_start::WarmStartRecord::of_defender(&cfg.models.defender).is_none() {
+    let dir = std::path::Path::new(&cfg.models.defender);
+    if !crate::warm_start::is_adapter_dir(dir)
+        || !dir.join(crate::warm_start::REPORT_FILE).is_file()
+    {
         return Ok(None);
     }
-    let dir = std::path::Path::new(&cfg.models.defender);
     let Some(base) = gpo_lm::adapter_base_model(dir)? else {
         return Ok(None);
     };

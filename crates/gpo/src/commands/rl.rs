@@ -90,10 +90,11 @@ pub struct RlArgs {
     /// RL iterations (rollout + update).
     #[arg(long, default_value_t = 20)]
     steps: u64,
-    /// Prompts per iteration [default: 8, or 4 when --n is above 1 (grpo and rloo's default
-    /// 4 samples each make 16 responses)]
-    #[arg(long)]
-    prompts_per_step: Option<usize>,
+    /// Prompts per iteration (grpo and rloo's default 4 samples of each make 32 responses:
+    /// with 4 prompts their held-out refusal on the refuse task stalled at 0.69-0.80 on two
+    /// seeds, docs/benchmarks/defender.md).
+    #[arg(long, default_value_t = 8)]
+    prompts_per_step: usize,
     /// Samples per prompt (the group of grpo/rloo; at least 2 for them) [default: 4 for
     /// grpo and rloo, 1 otherwise]
     #[arg(long)]
@@ -216,7 +217,7 @@ fn rl_config(args: &RlArgs) -> Result<(RlConfig, usize)> {
         EstimatorArg::Grpo | EstimatorArg::Rloo => 4,
         EstimatorArg::Ppo | EstimatorArg::Reinforce => 1,
     });
-    let prompts_per_iter = args.prompts_per_step.unwrap_or(if n > 1 { 4 } else { 8 });
+    let prompts_per_iter = args.prompts_per_step;
     for (flag, value) in [
         ("--steps", args.steps as usize),
         ("--prompts-per-step", prompts_per_iter),

@@ -90,9 +90,8 @@ pub struct RlArgs {
     /// RL iterations (rollout + update).
     #[arg(long, default_value_t = 20)]
     steps: u64,
-    /// Prompts per iteration (grpo and rloo's default 4 samples of each make 32 responses:
-    /// with 4 prompts their held-out refusal on the refuse task stalled at 0.69-0.80 on two
-    /// seeds, docs/benchmarks/defender.md).
+    /// Prompts per iteration (grpo and rloo's default 4 samples of each make 32 responses;
+    /// with fewer prompts the refuse task generalises less, docs/benchmarks/defender.md).
     #[arg(long, default_value_t = 8)]
     prompts_per_step: usize,
     /// Samples per prompt (the group of grpo/rloo; at least 2 for them) [default: 4 for

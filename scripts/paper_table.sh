@@ -25,7 +25,11 @@
 # finished OUT reproduces the table without training. A finished seed's reports (JSON, no
 # weights) are kept in git with `python3 scripts/paper_table.py keep OUT/seed-S
 # docs/benchmarks/paper-table/seed-S`; copied into an OUT/seed-S, they stand for the seed.
-# About 3 hours per seed on 2 CPU cores.
+# About 3 hours per seed on 2 CPU cores, one job at a time.
+# JOBS (1) runs that many jobs at once, in three stages (the runs with the initial defender's
+# exploit and evaluation; the trained defenders' exploits and evaluations; the attackers'
+# evaluations), each with an equal share of the cores (RAYON_NUM_THREADS, unless set); each
+# job's progress then goes to OUT/seed-S/logs/JOB.log.
 # STEPS (40), EXPLOIT_STEPS (40), SAMPLES (2), EVAL_TOKENS (24: the defender evaluations'
 # answer length, as in docs/benchmarks/defender.md) and PRESET (the game every run starts from,
 # default the built-in CPU preset's file) come from the environment; EXTRA_SET (space-separated
@@ -41,6 +45,7 @@ exploit_steps=${EXPLOIT_STEPS:-40}
 samples=${SAMPLES:-2}
 eval_tokens=${EVAL_TOKENS:-24}
 preset=${PRESET:-$(dirname "$0")/../examples/cpu-smollm2.toml}
+jobs=${JOBS:-1}
 here=$(cd "$(dirname "$0")" && pwd)
 
 read -r -a seed_list <<<"$seeds"
@@ -53,8 +58,10 @@ if ((${#seed_list[@]} > 1)); then
 fi
 seed=${seed_list[0]}
 
-mkdir -p "$out/eval"
+mkdir -p "$out/eval" "$out/logs"
 out=$(cd "$out" && pwd)
+# A parallel job's threads: an equal share of the cores, unless RAYON_NUM_THREADS says.
+job_threads=${RAYON_NUM_THREADS:-$(($(nproc) / jobs > 0 ? $(nproc) / jobs : 1))}
 log() { echo "[paper_table $(date -u +%H:%M:%S)] $*" >&2; }
 timed() { # NAME COMMAND...: run it, append its wall time to times.txt
     local name=$1 t0
@@ -104,11 +111,6 @@ train() { # NAME --set ...: one run, skipped when finished, resumed when interru
 
 nodiv=(--set attacker.w_bleu=0 --set attacker.w_emb=0)
 half=(--set steps=$((steps / 2)))
-train gpo --set steps="$steps"
-train gpo-nodiv --set steps="$steps" "${nodiv[@]}"
-train rlhf-defender --set mode=rlhf-defender "${half[@]}"
-train rlhf-attacker --set mode=rlhf-attacker "${half[@]}"
-train rlhf-attacker-nodiv --set mode=rlhf-attacker "${half[@]}" "${nodiv[@]}"
 
 policy() { # NAME: the defender or attacker a row names
     case $1 in
@@ -117,17 +119,17 @@ policy() { # NAME: the defender or attacker a row names
     esac
 }
 
-defenders=(initial rlhf-defender gpo gpo-nodiv)
-for name in "${defenders[@]}"; do
-    dir=$out/exploit-$name
+exploit() { # NAME: a fresh attacker against defender NAME, skipped when finished
+    local name=$1 dir=$out/exploit-$1
     if [[ -f $dir/exploit.json ]]; then
         log "exploit $name: finished already"
     else
         log "exploit $name"
+        # shellcheck disable=SC2086 # EXPLOIT_ARGS is a list of flags
         timed "exploit-$name" "$gpo" exploit "$(policy "$name")" --config "$preset" \
             --steps "$exploit_steps" --seed "$seed" --out "$dir" ${EXPLOIT_ARGS:-} >"$dir.out"
     fi
-done
+}
 
 eval_one() { # defender|attacker NAME [ARGS...]: one report, skipped when written
     local kind=$1 name=$2 file
@@ -142,21 +144,91 @@ eval_one() { # defender|attacker NAME [ARGS...]: one report, skipped when writte
         --samples "$samples" --out "$file" "$@" >/dev/null
 }
 
-for name in "${defenders[@]}"; do
-    eval_one defender "$name" --benign sharegpt-heldout --benign alarming-benign \
-        --max-new-tokens "$eval_tokens"
-done
+defenders=(initial rlhf-defender gpo gpo-nodiv)
 targets=()
 for name in "${defenders[@]}"; do targets+=(--target "$(policy "$name")"); done
-for name in gpo gpo-nodiv rlhf-attacker rlhf-attacker-nodiv; do
-    eval_one attacker "$name" --limit 100 "${targets[@]}"
-done
-# The untrained attacker, for scale.
-if [[ ! -f $out/eval/initial-attacker.json ]]; then
+
+# The jobs, one function each; a stage's jobs need only what earlier stages made.
+train_gpo() { train gpo --set steps="$steps"; }
+train_gpo_nodiv() { train gpo-nodiv --set steps="$steps" "${nodiv[@]}"; }
+train_rlhf_defender() { train rlhf-defender --set mode=rlhf-defender "${half[@]}"; }
+train_rlhf_attacker() { train rlhf-attacker --set mode=rlhf-attacker "${half[@]}"; }
+train_rlhf_attacker_nodiv() {
+    train rlhf-attacker-nodiv --set mode=rlhf-attacker "${half[@]}" "${nodiv[@]}"
+}
+exploit_initial() { exploit initial; }
+exploit_rlhf_defender() { exploit rlhf-defender; }
+exploit_gpo() { exploit gpo; }
+exploit_gpo_nodiv() { exploit gpo-nodiv; }
+defender_evals() { # NAME: HarmBench and both benign sets
+    eval_one defender "$1" --benign sharegpt-heldout --benign alarming-benign \
+        --max-new-tokens "$eval_tokens"
+}
+eval_defender_initial() { defender_evals initial; }
+eval_defender_rlhf_defender() { defender_evals rlhf-defender; }
+eval_defender_gpo() { defender_evals gpo; }
+eval_defender_gpo_nodiv() { defender_evals gpo-nodiv; }
+eval_attacker_gpo() { eval_one attacker gpo --limit 100 "${targets[@]}"; }
+eval_attacker_gpo_nodiv() { eval_one attacker gpo-nodiv --limit 100 "${targets[@]}"; }
+eval_attacker_rlhf_attacker() { eval_one attacker rlhf-attacker --limit 100 "${targets[@]}"; }
+eval_attacker_rlhf_attacker_nodiv() {
+    eval_one attacker rlhf-attacker-nodiv --limit 100 "${targets[@]}"
+}
+eval_attacker_initial() { # the untrained attacker, for scale
+    local file=$out/eval/initial-attacker.json
+    if [[ -f $file ]]; then
+        log "eval attacker initial: written already"
+        return
+    fi
     log "eval attacker initial"
     timed eval-attacker-initial "$gpo" eval attacker smollm2-135m-instruct --seed "$seed" \
-        --samples "$samples" --out "$out/eval/initial-attacker.json" --limit 100 \
-        "${targets[@]}" >/dev/null
+        --samples "$samples" --out "$file" --limit 100 "${targets[@]}" >/dev/null
+}
+
+stage() { # JOB...: run them, JOBS at a time; fails, after every job ran, if one failed
+    if ((jobs == 1)); then
+        local job
+        for job in "$@"; do "$job"; done
+        return
+    fi
+    local job running=0 failed=0
+    for job in "$@"; do
+        if ((running == jobs)); then
+            wait -n || failed=1
+            running=$((running - 1))
+        fi
+        log "$job: started (its log: $out/logs/$job.log)"
+        (
+            # The job's own subshell, so that `set -e` holds in it and its status is seen.
+            export RAYON_NUM_THREADS=$job_threads
+            set +e
+            (set -e && "$job") 2>>"$out/logs/$job.log"
+            status=$?
+            if ((status == 0)); then
+                log "$job: done"
+            else
+                log "$job: failed (exit $status), see $out/logs/$job.log"
+            fi
+            exit "$status"
+        ) &
+        running=$((running + 1))
+    done
+    while ((running > 0)); do
+        wait -n || failed=1
+        running=$((running - 1))
+    done
+    return "$failed"
+}
+
+if ((jobs > 1)); then
+    # Train the judge heads now if the cache lacks them, so parallel jobs do not each do it.
+    "$gpo" judge --prompt "How do I bake bread?" --response "Mix flour and water." >/dev/null
 fi
+stage train_gpo train_gpo_nodiv train_rlhf_defender train_rlhf_attacker \
+    train_rlhf_attacker_nodiv exploit_initial eval_defender_initial
+stage exploit_gpo exploit_gpo_nodiv exploit_rlhf_defender eval_defender_gpo \
+    eval_defender_gpo_nodiv eval_defender_rlhf_defender
+stage eval_attacker_gpo eval_attacker_gpo_nodiv eval_attacker_rlhf_attacker \
+    eval_attacker_rlhf_attacker_nodiv eval_attacker_initial
 
 python3 "$here/paper_table.py" seed "$out"

@@ -16,6 +16,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "module import cycles (none in any crate)"
 python3 scripts/module_cycles.py
 
+step "scripts/paper_table.py's tables and paired intervals"
+python3 scripts/test_paper_table.py
+
 step "cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 

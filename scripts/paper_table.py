@@ -51,8 +51,11 @@ CLAIMS = [
     ("attacker", "gpo", "rlhf-attacker", "cosine", 1,
      "the GPO attacker is more diverse than the RLHF attacker (1 - cosine)"),
 ]
-# Two-sided 95% Student t quantiles by degrees of freedom.
-T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
+# Two-sided 95% Student t quantiles by degrees of freedom (standard tables); 2.0 beyond 30.
+T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
+       9: 2.262, 10: 2.228, 11: 2.201, 12: 2.179, 13: 2.160, 14: 2.145, 15: 2.131, 16: 2.120,
+       17: 2.110, 18: 2.101, 19: 2.093, 20: 2.086, 21: 2.080, 22: 2.074, 23: 2.069,
+       24: 2.064, 25: 2.060, 26: 2.056, 27: 2.052, 28: 2.048, 29: 2.045, 30: 2.042}
 
 
 def load(path):
@@ -85,10 +88,13 @@ def attacker_cells(out, name):
     a = load(f"{out}/eval/{name}-attacker.json")
     if a:
         # The targets are the defenders in DEFENDERS' order (scripts/paper_table.sh).
+        if len(a["targets"]) != len(DEFENDERS):
+            sys.exit(f"{out}/eval/{name}-attacker.json: {len(a['targets'])} targets, "
+                     f"expected {len(DEFENDERS)} ({', '.join(DEFENDERS)}): rerun its evaluation")
         for d, t in zip(DEFENDERS, a["targets"]):
             cells[f"vs_{d}"] = t["rates"]["attack_success"]
-        cells["self_bleu"] = {"mean": a["diversity_self_bleu"]}
-        cells["cosine"] = {"mean": a["diversity_embedding"]}
+        cells["self_bleu"] = a["diversity_self_bleu"]
+        cells["cosine"] = a["diversity_embedding"]
     return cells
 
 
@@ -148,7 +154,7 @@ def claim_line(tables, kind, method, base, metric, sign, says):
     m = statistics.mean(diffs)
     if n < 2:
         return f"| {says} | {m:+.3f} (one seed) | cannot decide (one seed) |"
-    half = T95.get(n - 1, 1.96) * statistics.stdev(diffs) / n ** 0.5
+    half = T95.get(n - 1, 2.0) * statistics.stdev(diffs) / n ** 0.5
     lo, hi = m - half, m + half
     if lo <= 0 <= hi:
         verdict = "cannot decide (the interval includes 0)"

@@ -26,10 +26,10 @@
 # weights) are kept in git with `python3 scripts/paper_table.py keep OUT/seed-S
 # docs/benchmarks/paper-table/seed-S`; copied into an OUT/seed-S, they stand for the seed.
 # About 3 hours per seed on 2 CPU cores, one job at a time.
-# JOBS (1) runs that many jobs at once, in three stages (the runs with the initial defender's
-# exploit and evaluation; the trained defenders' exploits and evaluations; the attackers'
-# evaluations), each with an equal share of the cores (RAYON_NUM_THREADS, unless set); each
-# job's progress then goes to OUT/seed-S/logs/JOB.log.
+# JOBS (1) runs that many jobs at once, in two stages (the runs, with the initial defender's
+# exploit and evaluation; then the trained defenders' exploits and every evaluation), each
+# with an equal share of the cores (RAYON_NUM_THREADS, unless set); each job's progress then
+# goes to OUT/seed-S/logs/JOB.log.
 # STEPS (40), EXPLOIT_STEPS (40), SAMPLES (2), EVAL_TOKENS (24: the defender evaluations'
 # answer length, as in docs/benchmarks/defender.md) and PRESET (the game every run starts from,
 # default the built-in CPU preset's file) come from the environment; EXTRA_SET (space-separated
@@ -58,8 +58,19 @@ if ((${#seed_list[@]} > 1)); then
 fi
 seed=${seed_list[0]}
 
+if [[ ! $jobs =~ ^[1-9][0-9]*$ ]]; then
+    echo "error: JOBS=$jobs: give a whole number, 1 or more" >&2
+    exit 2
+fi
 mkdir -p "$out/eval" "$out/logs"
 out=$(cd "$out" && pwd)
+# One driver per seed directory: a second one (or a rerun while an interrupted run's gpo
+# still lives; it holds this lock too) stops here instead of writing the same runs.
+exec 9>"$out/.lock"
+if ! flock -n 9; then
+    echo "error: $out is in use by another paper_table.sh or its gpo; wait or end it" >&2
+    exit 1
+fi
 # A parallel job's threads: an equal share of the cores, unless RAYON_NUM_THREADS says.
 job_threads=${RAYON_NUM_THREADS:-$(($(nproc) / jobs > 0 ? $(nproc) / jobs : 1))}
 log() { echo "[paper_table $(date -u +%H:%M:%S)] $*" >&2; }
@@ -148,7 +159,7 @@ defenders=(initial rlhf-defender gpo gpo-nodiv)
 targets=()
 for name in "${defenders[@]}"; do targets+=(--target "$(policy "$name")"); done
 
-# The jobs, one function each; a stage's jobs need only what earlier stages made.
+# The jobs, one function each; a stage's jobs need only what the stage before made.
 train_gpo() { train gpo --set steps="$steps"; }
 train_gpo_nodiv() { train gpo-nodiv --set steps="$steps" "${nodiv[@]}"; }
 train_rlhf_defender() { train rlhf-defender --set mode=rlhf-defender "${half[@]}"; }
@@ -185,13 +196,25 @@ eval_attacker_initial() { # the untrained attacker, for scale
         --samples "$samples" --out "$file" --limit 100 "${targets[@]}" >/dev/null
 }
 
-stage() { # JOB...: run them, JOBS at a time; fails, after every job ran, if one failed
+job_pids=()
+stop_jobs() { # on INT or TERM: end the running jobs (each its own process group), then exit
+    trap - INT TERM
+    local pid
+    for pid in "${job_pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
+    wait
+    exit 143
+}
+
+stage() { # JOB...: run them, JOBS at a time; with JOBS > 1, a failure fails the stage after
+    # its other jobs finish (with JOBS = 1, at once)
     if ((jobs == 1)); then
         local job
         for job in "$@"; do "$job"; done
         return
     fi
     local job running=0 failed=0
+    set -m # each job in a process group of its own, so that stop_jobs reaches its gpo
+    trap stop_jobs INT TERM
     for job in "$@"; do
         if ((running == jobs)); then
             wait -n || failed=1
@@ -211,12 +234,16 @@ stage() { # JOB...: run them, JOBS at a time; fails, after every job ran, if one
             fi
             exit "$status"
         ) &
+        job_pids+=("$!")
         running=$((running + 1))
     done
     while ((running > 0)); do
         wait -n || failed=1
         running=$((running - 1))
     done
+    trap - INT TERM
+    set +m
+    job_pids=()
     return "$failed"
 }
 
@@ -227,8 +254,8 @@ fi
 stage train_gpo train_gpo_nodiv train_rlhf_defender train_rlhf_attacker \
     train_rlhf_attacker_nodiv exploit_initial eval_defender_initial
 stage exploit_gpo exploit_gpo_nodiv exploit_rlhf_defender eval_defender_gpo \
-    eval_defender_gpo_nodiv eval_defender_rlhf_defender
-stage eval_attacker_gpo eval_attacker_gpo_nodiv eval_attacker_rlhf_attacker \
-    eval_attacker_rlhf_attacker_nodiv eval_attacker_initial
+    eval_defender_gpo_nodiv eval_defender_rlhf_defender eval_attacker_gpo \
+    eval_attacker_gpo_nodiv eval_attacker_rlhf_attacker eval_attacker_rlhf_attacker_nodiv \
+    eval_attacker_initial
 
 python3 "$here/paper_table.py" seed "$out"

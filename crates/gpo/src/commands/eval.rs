@@ -38,7 +38,8 @@ enum Which {
 #[derive(Debug, clap::Args)]
 struct DefenderArgs {
     /// The defender: a model (alias, .gguf, HF directory), a PEFT adapter directory (on the
-    /// base model it records) or a run directory (its defender as of the last checkpoint).
+    /// base model it records), a run directory (its defender as of the last checkpoint) or
+    /// server:MODEL@URL (an OpenAI-compatible server).
     #[arg(default_value = "smollm2-135m-instruct")]
     policy: String,
     /// Harmful prompts: harmbench (HarmBench's 200), do-not-answer, or a prompt file.
@@ -48,7 +49,8 @@ struct DefenderArgs {
     /// held out of the seed-0 judge heads' training and of the defender's pool),
     /// alarming-benign (112 safe requests with alarming words), built-in-benign (16 everyday
     /// questions, for quick runs), sharegpt-train (the defender's training pool, not held
-    /// out), or a prompt file (harmbench and do-not-answer are read too). Repeatable: one
+    /// out), contrast-train (the judge's benign contrast requests, a training pool too), or a
+    /// prompt file (harmbench and do-not-answer are read too). Repeatable: one
     /// rate per set (`benign_sets`, in the order given); the top-level `over_refusal` is the
     /// first set's. --limit does not cut these sets.
     #[arg(

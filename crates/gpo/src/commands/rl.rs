@@ -38,9 +38,8 @@ impl CriticArg {
 /// Advantage estimators on the command line.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum EstimatorArg {
-    /// PPO with GAE and a critic: a linear value head on the policy's hidden states,
-    /// detached, trained by its own AdamW (learning rate 1e-4), so neither loss reaches the
-    /// other's parameters.
+    /// PPO with GAE and a critic (`--critic`; by default a value head on the policy's
+    /// detached hidden states, trained by its own AdamW at learning rate 1e-4).
     Ppo,
     /// Group-normalised rewards over the samples of a prompt.
     Grpo,
@@ -108,10 +107,11 @@ pub struct RlArgs {
     #[arg(long, default_value_t = 16)]
     lora_rank: usize,
     /// How per-token losses are averaged [default: token-mean for ppo, sequence-mean for the
-    /// group estimators]
+    /// group estimators grpo, rloo and reinforce]
     #[arg(long, value_enum)]
     aggregation: Option<AggregationArg>,
-    /// KL coefficient (ppo: k1 in the reward, as the paper; group estimators: k3 in the loss).
+    /// KL coefficient (ppo: k1 in the reward, as the paper; grpo, rloo, reinforce: k3 in the
+    /// loss).
     #[arg(long, allow_negative_numbers = true, default_value_t = 0.01)]
     beta: f32,
     /// GAE's lambda (ppo): 1 gives every token the whole reward to go, so a reward on the

@@ -26,10 +26,9 @@
 # weights) are kept in git with `python3 scripts/paper_table.py keep OUT/seed-S
 # docs/benchmarks/paper-table/seed-S`; copied into an OUT/seed-S, they stand for the seed.
 # About 3 hours per seed on 2 CPU cores, one job at a time.
-# JOBS (1) runs that many jobs at once, in two stages (the runs, with the initial defender's
-# exploit and evaluation; then the trained defenders' exploits and every evaluation), each
-# with an equal share of the cores (RAYON_NUM_THREADS, unless set); each job's progress then
-# goes to OUT/seed-S/logs/JOB.log.
+# JOBS (1) runs that many jobs at once, each as soon as the runs it needs are finished, with
+# an equal share of the cores (RAYON_NUM_THREADS, unless set); each job's progress then goes
+# to OUT/seed-S/logs/JOB.log.
 # STEPS (40), EXPLOIT_STEPS (40), SAMPLES (2), EVAL_TOKENS (24: the defender evaluations'
 # answer length, as in docs/benchmarks/defender.md) and PRESET (the game every run starts from,
 # default the built-in CPU preset's file) come from the environment; EXTRA_SET (space-separated
@@ -159,7 +158,7 @@ defenders=(initial rlhf-defender gpo gpo-nodiv)
 targets=()
 for name in "${defenders[@]}"; do targets+=(--target "$(policy "$name")"); done
 
-# The jobs, one function each; a stage's jobs need only what the stage before made.
+# The jobs, one function each; run_jobs below names what each needs.
 train_gpo() { train gpo --set steps="$steps"; }
 train_gpo_nodiv() { train gpo-nodiv --set steps="$steps" "${nodiv[@]}"; }
 train_rlhf_defender() { train rlhf-defender --set mode=rlhf-defender "${half[@]}"; }
@@ -205,57 +204,84 @@ stop_jobs() { # on INT or TERM: end the running jobs (each its own process group
     exit 143
 }
 
-stage() { # JOB...: run them, JOBS at a time; with JOBS > 1, a failure fails the stage after
-    # its other jobs finish (with JOBS = 1, at once)
-    if ((jobs == 1)); then
-        local job
-        for job in "$@"; do "$job"; done
-        return
-    fi
-    local job running=0 failed=0
+start_job() { # JOB: run it in the background, in a process group of its own
+    log "$1: started${log_dir:+ (its log: $log_dir/$1.log)}"
+    (
+        # The job's own subshell, so that `set -e` holds in it and its status is seen.
+        export RAYON_NUM_THREADS=$job_threads
+        set +e
+        if [[ -n $log_dir ]]; then
+            (set -e && "$1") 2>>"$log_dir/$1.log"
+        else
+            (set -e && "$1")
+        fi
+        status=$?
+        ((status == 0)) || log "$1: failed (exit $status)${log_dir:+, see $log_dir/$1.log}"
+        exit "$status"
+    ) &
+    job_pids+=("$!")
+    job_of[$!]=$1
+}
+
+run_jobs() { # JOB[:DEP,DEP...]...: each JOB once its DEPs have finished, JOBS at a time, the
+    # first ready one first; after a failure no job starts, and the running ones finish
+    local -a pending=("$@") left
+    local -A finished=()
+    local item job deps dep ready running=0 failed=0 pid
+    declare -gA job_of=()
     set -m # each job in a process group of its own, so that stop_jobs reaches its gpo
     trap stop_jobs INT TERM
-    for job in "$@"; do
-        if ((running == jobs)); then
-            wait -n || failed=1
-            running=$((running - 1))
-        fi
-        log "$job: started (its log: $out/logs/$job.log)"
-        (
-            # The job's own subshell, so that `set -e` holds in it and its status is seen.
-            export RAYON_NUM_THREADS=$job_threads
-            set +e
-            (set -e && "$job") 2>>"$out/logs/$job.log"
-            status=$?
-            if ((status == 0)); then
-                log "$job: done"
+    while ((${#pending[@]} > 0 || running > 0)); do
+        left=()
+        for item in "${pending[@]}"; do
+            job=${item%%:*}
+            deps=${item#"$job"}
+            deps=${deps#:}
+            ready=1
+            for dep in ${deps//,/ }; do [[ -n ${finished[$dep]:-} ]] || ready=0; done
+            if ((ready && running < jobs && failed == 0)); then
+                start_job "$job"
+                running=$((running + 1))
             else
-                log "$job: failed (exit $status), see $out/logs/$job.log"
+                left+=("$item")
             fi
-            exit "$status"
-        ) &
-        job_pids+=("$!")
-        running=$((running + 1))
-    done
-    while ((running > 0)); do
-        wait -n || failed=1
+        done
+        pending=("${left[@]}")
+        if ((running == 0)); then
+            ((failed == 0)) && log "jobs left that can never start: ${pending[*]}"
+            break
+        fi
+        if wait -n -p pid; then
+            finished[${job_of[$pid]}]=1
+            log "${job_of[$pid]}: done"
+        else
+            failed=1
+        fi
         running=$((running - 1))
     done
     trap - INT TERM
     set +m
     job_pids=()
-    return "$failed"
+    ((failed == 0 && ${#pending[@]} == 0))
 }
 
 if ((jobs > 1)); then
+    log_dir=$out/logs
     # Train the judge heads now if the cache lacks them, so parallel jobs do not each do it.
     "$gpo" judge --prompt "How do I bake bread?" --response "Mix flour and water." >/dev/null
+else
+    log_dir=
 fi
-stage train_gpo train_gpo_nodiv train_rlhf_defender train_rlhf_attacker \
-    train_rlhf_attacker_nodiv exploit_initial eval_defender_initial
-stage exploit_gpo exploit_gpo_nodiv exploit_rlhf_defender eval_defender_gpo \
-    eval_defender_gpo_nodiv eval_defender_rlhf_defender eval_attacker_gpo \
-    eval_attacker_gpo_nodiv eval_attacker_rlhf_attacker eval_attacker_rlhf_attacker_nodiv \
-    eval_attacker_initial
+trains=train_gpo,train_gpo_nodiv,train_rlhf_defender,train_rlhf_attacker
+trains+=,train_rlhf_attacker_nodiv
+# Longest first, so that the last jobs to run are short ones.
+run_jobs train_gpo train_gpo_nodiv exploit_gpo:train_gpo exploit_gpo_nodiv:train_gpo_nodiv \
+    train_rlhf_defender exploit_rlhf_defender:train_rlhf_defender exploit_initial \
+    train_rlhf_attacker train_rlhf_attacker_nodiv eval_defender_initial \
+    eval_defender_gpo:train_gpo eval_defender_gpo_nodiv:train_gpo_nodiv \
+    eval_defender_rlhf_defender:train_rlhf_defender \
+    eval_attacker_gpo:$trains eval_attacker_gpo_nodiv:$trains \
+    eval_attacker_rlhf_attacker:$trains eval_attacker_rlhf_attacker_nodiv:$trains \
+    eval_attacker_initial:$trains
 
 python3 "$here/paper_table.py" seed "$out"

@@ -25,7 +25,7 @@
 # finished OUT reproduces the table without training. A finished seed's reports (JSON, no
 # weights) are kept in git with `python3 scripts/paper_table.py keep OUT/seed-S
 # docs/benchmarks/paper-table/seed-S`; copied into an OUT/seed-S, they stand for the seed.
-# About 3 hours per seed on 2 CPU cores, one job at a time.
+# Some 3-4 hours per seed on 2 CPU cores (docs/benchmarks/game.md has each job's time).
 # JOBS (1) runs that many jobs at once, each as soon as the runs it needs are finished, with
 # an equal share of the cores (RAYON_NUM_THREADS, unless set); each job's progress then goes
 # to OUT/seed-S/logs/JOB.log.

@@ -195,11 +195,11 @@ eval_attacker_initial() { # the untrained attacker, for scale
         --samples "$samples" --out "$file" --limit 100 "${targets[@]}" >/dev/null
 }
 
-job_pids=()
 stop_jobs() { # on INT or TERM: end the running jobs (each its own process group), then exit
     trap - INT TERM
     local pid
-    for pid in "${job_pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
+    # With `set -m`, `jobs -p` lists the process group of every live job.
+    for pid in $(jobs -p); do kill -TERM -- "-$pid" 2>/dev/null || true; done
     wait
     exit 143
 }
@@ -219,7 +219,6 @@ start_job() { # JOB: run it in the background, in a process group of its own
         ((status == 0)) || log "$1: failed (exit $status)${log_dir:+, see $log_dir/$1.log}"
         exit "$status"
     ) &
-    job_pids+=("$!")
     job_of[$!]=$1
 }
 
@@ -261,7 +260,6 @@ run_jobs() { # JOB[:DEP,DEP...]...: each JOB once its DEPs have finished, JOBS a
     done
     trap - INT TERM
     set +m
-    job_pids=()
     ((failed == 0 && ${#pending[@]} == 0))
 }
 

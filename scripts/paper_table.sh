@@ -70,8 +70,12 @@ if ! flock -n 9; then
     echo "error: $out is in use by another paper_table.sh or its gpo; wait or end it" >&2
     exit 1
 fi
-# A parallel job's threads: an equal share of the cores, unless RAYON_NUM_THREADS says.
-job_threads=${RAYON_NUM_THREADS:-$(($(nproc) / jobs > 0 ? $(nproc) / jobs : 1))}
+# A parallel job's threads: an equal share of the cores, unless RAYON_NUM_THREADS says; with
+# one job at a time, gpo's own choice.
+job_threads=${RAYON_NUM_THREADS:-}
+if ((jobs > 1)) && [[ -z $job_threads ]]; then
+    job_threads=$(($(nproc) / jobs > 0 ? $(nproc) / jobs : 1))
+fi
 log() { echo "[paper_table $(date -u +%H:%M:%S)] $*" >&2; }
 timed() { # NAME COMMAND...: run it, append its wall time to times.txt
     local name=$1 t0
@@ -208,7 +212,7 @@ start_job() { # JOB: run it in the background, in a process group of its own
     log "$1: started${log_dir:+ (its log: $log_dir/$1.log)}"
     (
         # The job's own subshell, so that `set -e` holds in it and its status is seen.
-        export RAYON_NUM_THREADS=$job_threads
+        [[ -z $job_threads ]] || export RAYON_NUM_THREADS=$job_threads
         set +e
         if [[ -n $log_dir ]]; then
             (set -e && "$1") 2>>"$log_dir/$1.log"
